@@ -1,0 +1,2 @@
+"""foryou: shared plumbing (configuration, Kafka topics, embedded broker, gRPC server
+factory, metrics, logging) and the `foryou` command line."""

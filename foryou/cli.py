@@ -1,0 +1,51 @@
+"""The `foryou` command line. Each subcommand lives in its own module, which exposes
+`add_arguments(parser)` and `run(args) -> int`; they are imported only when used, so
+`foryou broker` does not pay for importing JAX."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "broker": ("foryou.broker_cli", "run the embedded Kafka-compatible broker in the foreground"),
+    "thunder": ("thunder.main", "run the Thunder service"),
+    "phoenix": ("phoenix.main", "run the Phoenix model server"),
+    "home-mixer": ("home_mixer.main", "run the HomeMixer ScoredPostsService"),
+    "up": ("foryou.stack", "start broker, Thunder, Phoenix and HomeMixer on loopback"),
+    "seed": ("foryou.seed", "generate a synthetic world and publish it through Kafka"),
+    "demo": ("foryou.demo", "up + seed + train + print For You feeds for a few users"),
+    "feed": ("foryou.feed", "ask the running stack for a user's feed and print it"),
+    "train": ("phoenix.training.cli", "train the ranker or the retriever"),
+    "eval": ("phoenix.evaluation.cli", "evaluate a checkpoint against baselines"),
+    "bench": ("bench.cli", "run a benchmark and print a table"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="foryou", description="X-style For You feed services.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, help_text) in COMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        parser = build_parser()
+        if argv and argv[0] not in ("-h", "--help"):
+            parser.error(f"unknown command {argv[0]!r}")
+        parser.print_help()
+        return 0 if argv else 2
+    name, rest = argv[0], argv[1:]
+    module = importlib.import_module(COMMANDS[name][0])
+    parser = argparse.ArgumentParser(prog=f"foryou {name}", description=COMMANDS[name][1])
+    module.add_arguments(parser)
+    args = parser.parse_args(rest)
+    return int(module.run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
