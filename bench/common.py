@@ -1,0 +1,35 @@
+"""Small helpers shared by the benchmarks: percentiles and a plain-text table."""
+from __future__ import annotations
+
+import platform
+import os
+
+import numpy as np
+
+
+def percentiles_ms(samples_s: list[float]) -> tuple[float, float]:
+    """(p50, p99) in milliseconds of durations given in seconds."""
+    arr = np.asarray(samples_s) * 1000.0
+    return float(np.percentile(arr, 50)), float(np.percentile(arr, 99))
+
+
+def machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def print_table(title: str, headers: list[str], rows: list[list[object]]) -> None:
+    cells = [[_fmt(c) for c in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
+    print(f"\n{title}  ({machine()})")
+    print(" | ".join(h.ljust(w) for h, w in zip(headers, widths)))
+    print("-|-".join("-" * w for w in widths))
+    for row in cells:
+        print(" | ".join(c.ljust(w) for c, w in zip(row, widths)))
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:,.3f}" if abs(value) < 100 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)

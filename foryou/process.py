@@ -1,0 +1,71 @@
+"""Run a foryou service as a child process (`python -m foryou.cli <service> ...`), as
+`foryou up` and the integration tests do, and stop it without leaving orphans."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+
+from foryou.health import wait_for_serving
+
+
+@dataclass
+class ServiceProcess:
+    command: str                   # a `foryou` subcommand: "thunder", "phoenix", "home-mixer"
+    args: list[str]                # its flags, e.g. ["--port", "50052", "--kafka-bootstrap", ...]
+    address: str                   # host:port of its gRPC server, for the health check
+    env: dict[str, str] = field(default_factory=dict)
+    log_path: str | None = None    # default: a temp file, printed on failure
+    proc: subprocess.Popen | None = field(default=None, init=False)
+
+    def start(self) -> "ServiceProcess":
+        if self.log_path is None:
+            self.log_path = tempfile.mktemp(prefix=f"foryou-{self.command}-", suffix=".log")
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "foryou.cli", self.command, *self.args],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env={**os.environ, **self.env},
+        )
+        log.close()
+        return self
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    async def wait_ready(self, timeout_s: float = 120.0) -> None:
+        try:
+            await wait_for_serving(self.address, timeout_s=timeout_s, is_alive=lambda: self.alive)
+        except (TimeoutError, RuntimeError) as exc:
+            raise RuntimeError(f"{self.command} not ready: {exc}\n--- log tail ---\n{self.log_tail()}") from exc
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            with open(self.log_path, errors="replace") as fh:
+                return "".join(fh.readlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """SIGTERM, then SIGKILL after `timeout_s`."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def kill(self) -> None:
+        """Hard kill (crash simulation)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
