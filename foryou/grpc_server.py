@@ -88,7 +88,10 @@ class ServiceServer:
         return f"{self.host}:{self.port}"
 
     async def start(self) -> "ServiceServer":
-        bound = self.server.add_insecure_port(f"{self.host}:{self.port}")
+        try:
+            bound = self.server.add_insecure_port(f"{self.host}:{self.port}")
+        except RuntimeError as exc:  # grpc raises on a taken port
+            raise RuntimeError(f"{self.name}: cannot bind {self.host}:{self.port} (port in use?)") from exc
         if bound == 0:
             raise RuntimeError(f"{self.name}: cannot bind {self.host}:{self.port} (port in use?)")
         self.port = bound
