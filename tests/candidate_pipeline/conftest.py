@@ -1,0 +1,1 @@
+"""Makes tests/candidate_pipeline/pipeline_fakes.py importable as `pipeline_fakes`."""
