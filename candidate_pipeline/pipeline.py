@@ -249,7 +249,8 @@ class Pipeline(Generic[Q, C]):
         metrics.child(metrics.ERRORS, self.name, stage, component.name, kind).inc()
         log.warning("pipeline %s request %s: %s/%s skipped (%s): %s", self.name, run.request_id, stage,
                     component.name, kind, message, exc_info=exc,
-                    extra=fields(pipeline=self.name, stage=stage, component=component.name, error_kind=kind))
+                    extra=fields(request_id=run.request_id, pipeline=self.name, stage=stage,
+                                 component=component.name, error_kind=kind))
 
     def _component_done(self, run: _Run, stage: str, component: str, started: float) -> None:
         elapsed = time.perf_counter() - started

@@ -65,7 +65,7 @@ async def test_query_hydrators_run_concurrently_and_merge_in_list_order():
         second_done.set()
 
     pipeline = Pipeline[Query, Cand](
-        name="qh_parallel", default_timeout_s=5,
+        name="qh_parallel", default_timeout_s=2,
         query_hydrators=[FakeQueryHydrator("first", {"k": "first", "a": 1}, before=wait_for_second),
                          FakeQueryHydrator("second", {"k": "second", "b": 2}, before=second_first)],
         sources=[FakeSource("src", lambda q: [q.features["a"], q.features["b"]])],
@@ -80,7 +80,7 @@ async def test_query_hydrators_run_concurrently_and_merge_in_list_order():
 async def test_sources_run_concurrently_and_concatenate_in_list_order():
     barrier = asyncio.Barrier(2)  # a sequential executor would block the first source forever
     pipeline = Pipeline[Query, Cand](
-        name="src_parallel", default_timeout_s=5,
+        name="src_parallel", default_timeout_s=2,
         sources=[FakeSource("slow_a", [1, 2], before=barrier.wait), FakeSource("slow_b", [3, 4], before=barrier.wait)],
     )
     result = await pipeline.execute(Query())
@@ -103,7 +103,7 @@ async def test_hydrators_run_concurrently_on_the_same_candidates_then_update_in_
 
     first = FakeHydrator("first", {"color": "red", "a": 1}, before=wait_for_second)
     second = FakeHydrator("second", {"color": "blue", "b": 1}, before=second_first)
-    pipeline = Pipeline[Query, Cand](name="hyd_parallel", default_timeout_s=5,
+    pipeline = Pipeline[Query, Cand](name="hyd_parallel", default_timeout_s=2,
                                      sources=[FakeSource("src", [1, 2])], hydrators=[first, second])
     result = await pipeline.execute(Query())
     assert result.errors == []

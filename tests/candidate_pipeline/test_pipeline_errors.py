@@ -1,0 +1,149 @@
+"""The error policy: a failing part never fails the request."""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from candidate_pipeline import ComponentError, Pipeline
+from pipeline_fakes import (
+    Cand, FakeFilter, FakeHydrator, FakeQueryHydrator, FakeScorer, FakeSource, Query, TopScore, forever, ids,
+)
+
+RAISES = {"error": RuntimeError("boom")}
+HANGS = {"before": forever, "timeout_s": 0.02}
+
+
+def _query_hydrators(bad):
+    pipeline = Pipeline[Query, Cand](
+        name="err_qh",
+        query_hydrators=[FakeQueryHydrator("good", {"a": 1}), FakeQueryHydrator("bad", {"b": 2}, **bad)],
+        sources=[FakeSource("src", lambda q: sorted(q.features.values()))])
+    return pipeline, lambda result: ids(result.selected) == [1] and result.query.features == {"a": 1}
+
+
+def _sources(bad):
+    pipeline = Pipeline[Query, Cand](name="err_src", sources=[FakeSource("good", [1, 2]), FakeSource("bad", [3], **bad)])
+    return pipeline, lambda result: ids(result.selected) == [1, 2]
+
+
+def _hydrators(bad, stage="hydrators"):
+    hydrators = [FakeHydrator("good", {"a": 1}), FakeHydrator("bad", {"b": 1}, **bad)]
+    pipeline = Pipeline[Query, Cand](name=f"err_{stage}", sources=[FakeSource("src", [1, 2])], **{stage: hydrators})
+    return pipeline, lambda result: [c.tags for c in result.selected] == [{"a": 1}, {"a": 1}]
+
+
+def _filters(bad, stage="filters"):
+    # The failing filter lets its input through; the next filter still runs.
+    filters = [FakeFilter("bad", {1}, **bad), FakeFilter("good", {2})]
+    pipeline = Pipeline[Query, Cand](name=f"err_{stage}", sources=[FakeSource("src", [1, 2, 3])], **{stage: filters})
+    return pipeline, lambda result: (ids(result.selected) == [1, 3]
+                                     and [(r.candidate.id, r.removed_by) for r in result.removed] == [(2, "good")])
+
+
+def _scorers(bad):
+    pipeline = Pipeline[Query, Cand](
+        name="err_scorers", sources=[FakeSource("src", [1, 2, 3])], selector=TopScore(),
+        scorers=[FakeScorer("bad", lambda s, i: 100.0 - i, **bad), FakeScorer("good", lambda s, i: s + i)])
+    return pipeline, lambda result: [(c.id, c.score) for c in result.selected] == [(3, 3.0), (2, 2.0), (1, 1.0)]
+
+
+STAGES = {
+    "query_hydrators": _query_hydrators,
+    "sources": _sources,
+    "hydrators": _hydrators,
+    "post_selection_hydrators": lambda bad: _hydrators(bad, "post_selection_hydrators"),
+    "filters": _filters,
+    "post_selection_filters": lambda bad: _filters(bad, "post_selection_filters"),
+    "scorers": _scorers,
+}
+
+
+@pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.parametrize("kind, bad", [("exception", RAISES), ("timeout", HANGS)])
+async def test_a_failing_component_is_skipped_and_reported(stage, kind, bad):
+    pipeline, expected_outcome = STAGES[stage](bad)
+    result = await pipeline.execute(Query())
+    assert expected_outcome(result)
+    assert [(e.stage, e.component, e.kind) for e in result.errors] == [(stage, "bad", kind)]
+    assert result.failed("bad") and not result.failed("good")
+
+
+@pytest.mark.parametrize("stage", ["hydrators", "post_selection_hydrators"])
+async def test_a_hydrator_returning_too_few_records_is_skipped(stage):
+    hydrators = [FakeHydrator("short", {"short": 1}, drop=1), FakeHydrator("good", {"good": 1})]
+    pipeline = Pipeline[Query, Cand](name=f"short_{stage}", sources=[FakeSource("src", [1, 2, 3])], **{stage: hydrators})
+    result = await pipeline.execute(Query())
+    assert [c.tags for c in result.selected] == [{"good": 1}] * 3
+    assert result.errors == [ComponentError(stage, "short", "length_mismatch", "returned 2 records for 3 candidates")]
+
+
+async def test_a_scorer_returning_too_many_records_is_skipped():
+    pipeline = Pipeline[Query, Cand](
+        name="long_scorer", sources=[FakeSource("src", [1, 2])],
+        scorers=[FakeScorer("long", lambda s, i: 50.0, extra=1), FakeScorer("good", lambda s, i: s + i)])
+    result = await pipeline.execute(Query())
+    assert [c.score for c in result.selected] == [1.0, 2.0]
+    assert [(e.stage, e.component, e.kind) for e in result.errors] == [("scorers", "long", "length_mismatch")]
+
+
+async def test_a_failing_selector_leaves_the_candidates_as_they_were():
+    pipeline = Pipeline[Query, Cand](name="err_selector", sources=[FakeSource("src", [1, 2, 3])],
+                                     selector=TopScore("picky", error=ValueError("no")), result_size=2)
+    result = await pipeline.execute(Query())
+    assert ids(result.selected) == [1, 2]
+    assert [(e.stage, e.component, e.kind) for e in result.errors] == [("selector", "picky", "exception")]
+
+
+async def test_a_filter_returning_something_else_passes_its_input_through():
+    class Confused(FakeFilter):
+        async def filter(self, query, candidates):
+            return candidates
+
+    pipeline = Pipeline[Query, Cand](name="err_filter_type", sources=[FakeSource("src", [1, 2])],
+                                     filters=[Confused("confused", set())])
+    result = await pipeline.execute(Query())
+    assert ids(result.selected) == [1, 2]
+    assert result.errors == [ComponentError("filters", "confused", "exception", "returned list, not FilterResult")]
+
+
+async def test_a_raising_enable_skips_the_component():
+    class Flaky(FakeSource):
+        def enable(self, query):
+            raise KeyError("param")
+
+    flaky = Flaky("flaky", [2])
+    pipeline = Pipeline[Query, Cand](name="err_enable", sources=[FakeSource("good", [1]), flaky])
+    result = await pipeline.execute(Query())
+    assert ids(result.selected) == [1] and flaky.calls == 0
+    assert [(e.stage, e.component, e.kind) for e in result.errors] == [("sources", "flaky", "exception")]
+
+
+async def test_timeouts_come_from_config_then_component_then_pipeline_default():
+    pipeline = Pipeline[Query, Cand](
+        name="timeouts", default_timeout_s=0.02, timeouts={"configured": 0.02},
+        sources=[FakeSource("by_default", [1], before=forever),
+                 FakeSource("configured", [2], before=forever, timeout_s=60),
+                 FakeSource("patient", [3], before=lambda: asyncio.sleep(0.05), timeout_s=5)],
+    )
+    result = await pipeline.execute(Query())
+    assert ids(result.selected) == [3]
+    assert {(e.component, e.kind) for e in result.errors} == {("by_default", "timeout"), ("configured", "timeout")}
+
+
+async def test_a_timeout_raised_by_the_component_itself_is_an_exception():
+    pipeline = Pipeline[Query, Cand](name="own_timeout", sources=[FakeSource("rpc", [1], error=TimeoutError("rpc"))])
+    result = await pipeline.execute(Query())
+    assert [(e.component, e.kind) for e in result.errors] == [("rpc", "exception")]
+
+
+async def test_failures_are_logged_with_request_id_pipeline_stage_and_component(caplog):
+    pipeline = Pipeline[Query, Cand](name="logged", sources=[FakeSource("bad", [1], error=RuntimeError("boom"))])
+    with caplog.at_level(logging.WARNING, logger="candidate_pipeline"):
+        await pipeline.execute(Query(), request_id="req-log")
+    [record] = [r for r in caplog.records if r.name.startswith("candidate_pipeline")]
+    assert record.fields == {"request_id": "req-log", "pipeline": "logged", "stage": "sources",
+                             "component": "bad", "error_kind": "exception"}
+    assert "req-log" in record.getMessage() and "boom" in record.getMessage()
+    assert record.exc_info is not None
