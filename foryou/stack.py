@@ -1,0 +1,281 @@
+"""`foryou up`: the local stack. Starts the embedded broker, Thunder, Phoenix and HomeMixer as
+processes on loopback, waits for every health check, writes a small state file so `foryou
+seed` and `foryou feed` find the stack without flags, and stops everything on Ctrl-C.
+
+Stop order is HomeMixer, Phoenix, Thunder, broker (callers first, so nothing logs errors about
+vanished dependencies); children are also stopped on any other exit path (atexit).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import atexit
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from foryou import config
+from foryou.broker import EmbeddedBroker, create_topics, free_port
+from foryou.process import ServiceProcess
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "stack.json"
+
+
+def state_dir() -> Path:
+    """Where the running stack's state lives: $FORYOU_STATE_DIR, else ./.foryou."""
+    return Path(config.env("STATE_DIR", ".foryou"))
+
+
+def read_state(directory: Path | None = None) -> dict | None:
+    """The running stack's addresses and pids, or None when no stack state is found."""
+    path = (directory or state_dir()) / STATE_FILE
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def resolve_kafka_bootstrap(flag_value: str | None) -> str:
+    """--kafka-bootstrap, else $FORYOU_KAFKA_BOOTSTRAP, else the running stack's broker, else
+    the default port."""
+    if flag_value:
+        return flag_value
+    if "FORYOU_KAFKA_BOOTSTRAP" in os.environ:
+        return os.environ["FORYOU_KAFKA_BOOTSTRAP"]
+    state = read_state()
+    if state:
+        return state["kafka_bootstrap"]
+    return f"{config.DEFAULT_HOST}:{config.KAFKA_PORT}"
+
+
+def resolve_home_mixer_address(flag_value: str | None) -> str:
+    if flag_value:
+        return flag_value
+    state = read_state()
+    if state:
+        return state["home_mixer"]
+    return f"{config.DEFAULT_HOST}:{config.HOME_MIXER_PORT}"
+
+
+@dataclass
+class StackConfig:
+    host: str = config.DEFAULT_HOST
+    kafka_port: int = config.KAFKA_PORT            # 0 = any free port (tests)
+    thunder_port: int = config.THUNDER_PORT
+    phoenix_port: int = config.PHOENIX_PORT
+    home_mixer_port: int = config.HOME_MIXER_PORT
+    thunder_metrics_port: int = config.THUNDER_METRICS_PORT    # 0 = off
+    phoenix_metrics_port: int = config.PHOENIX_METRICS_PORT
+    home_mixer_metrics_port: int = config.HOME_MIXER_METRICS_PORT
+    preset: str = "demo"
+    checkpoint_dir: str | None = None
+    log_level: str = "info"
+    log_dir: str | None = None                     # default: temp files
+    ready_timeout_s: float = 180.0
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @staticmethod
+    def free_ports(**overrides) -> "StackConfig":
+        """Every port a free one and metrics off: for tests and side-by-side stacks."""
+        ports = dict(kafka_port=0, thunder_port=free_port(), phoenix_port=free_port(),
+                     home_mixer_port=free_port(), thunder_metrics_port=0, phoenix_metrics_port=0,
+                     home_mixer_metrics_port=0)
+        return StackConfig(**{**ports, **overrides})
+
+
+class Stack:
+    """The broker and the three services, started and stopped together."""
+
+    def __init__(self, cfg: StackConfig, write_state: bool = True):
+        self.cfg = cfg
+        self.write_state = write_state
+        self.broker = EmbeddedBroker(host=cfg.host, port=cfg.kafka_port)
+        self.services: dict[str, ServiceProcess] = {}
+        self._stopped = False
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return self.broker.bootstrap_servers
+
+    def address(self, name: str) -> str:
+        return self.services[name].address
+
+    def _log_path(self, name: str) -> str | None:
+        if not self.cfg.log_dir:
+            return None
+        Path(self.cfg.log_dir).mkdir(parents=True, exist_ok=True)
+        return str(Path(self.cfg.log_dir) / f"{name}.log")
+
+    def _service(self, command: str, port: int, metrics_port: int, extra: list[str]) -> ServiceProcess:
+        address = f"{self.cfg.host}:{port}"
+        args = ["--host", self.cfg.host, "--port", str(port), "--metrics-port", str(metrics_port),
+                "--kafka-bootstrap", self.kafka_bootstrap, "--log-level", self.cfg.log_level, *extra]
+        return ServiceProcess(command, args, address, env=dict(self.cfg.extra_env),
+                              log_path=self._log_path(command))
+
+    def phoenix_process(self) -> ServiceProcess:
+        extra = ["--preset", self.cfg.preset]
+        if self.cfg.checkpoint_dir:
+            extra += ["--checkpoint-dir", str(self.cfg.checkpoint_dir)]
+        return self._service("phoenix", self.cfg.phoenix_port, self.cfg.phoenix_metrics_port, extra)
+
+    async def start(self) -> "Stack":
+        atexit.register(self.stop)
+        try:
+            await asyncio.to_thread(self.broker.start)
+            await create_topics(self.kafka_bootstrap)
+            thunder = self._service("thunder", self.cfg.thunder_port, self.cfg.thunder_metrics_port, [])
+            phoenix = self.phoenix_process()
+            home_mixer = self._service(
+                "home-mixer", self.cfg.home_mixer_port, self.cfg.home_mixer_metrics_port,
+                ["--thunder-address", thunder.address, "--phoenix-address", phoenix.address])
+            self.services = {"thunder": thunder, "phoenix": phoenix, "home-mixer": home_mixer}
+            for service in self.services.values():  # all start in parallel, JAX warms meanwhile
+                service.start()
+            await asyncio.gather(*(s.wait_ready(self.cfg.ready_timeout_s) for s in self.services.values()))
+        except BaseException:
+            self.stop()
+            raise
+        if self.write_state:
+            self._write_state()
+        return self
+
+    async def restart_phoenix(self) -> None:
+        """Restart Phoenix (e.g. with a new checkpoint directory) and wait until it serves."""
+        self.services["phoenix"].stop()
+        self.services["phoenix"] = self.phoenix_process().start()
+        await self.services["phoenix"].wait_ready(self.cfg.ready_timeout_s)
+        if self.write_state:
+            self._write_state()
+
+    def state(self) -> dict:
+        return {
+            "kafka_bootstrap": self.kafka_bootstrap,
+            **{name.replace("-", "_"): s.address for name, s in self.services.items()},
+            "pids": {name: s.proc.pid for name, s in self.services.items() if s.proc is not None},
+            "owner_pid": os.getpid(),
+            "started_at_ms": int(time.time() * 1000),
+            "config": asdict(self.cfg),
+        }
+
+    def _write_state(self) -> None:
+        directory = state_dir()
+        directory.mkdir(parents=True, exist_ok=True)
+        tmp = directory / (STATE_FILE + ".tmp")
+        tmp.write_text(json.dumps(self.state(), indent=2))
+        tmp.replace(directory / STATE_FILE)
+
+    def _remove_state(self) -> None:
+        state = read_state()
+        if state and state.get("owner_pid") == os.getpid():
+            (state_dir() / STATE_FILE).unlink(missing_ok=True)
+
+    def log_tails(self) -> str:
+        return "\n".join(f"--- {name} ---\n{s.log_tail()}" for name, s in self.services.items())
+
+    def stop(self) -> None:
+        """Idempotent. HomeMixer, Phoenix, Thunder, then the broker."""
+        if self._stopped:
+            return
+        self._stopped = True
+        for name in ("home-mixer", "phoenix", "thunder"):
+            service = self.services.get(name)
+            if service is not None:
+                service.stop()
+        self.broker.stop()
+        if self.write_state:
+            self._remove_state()
+        atexit.unregister(self.stop)
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
+    d = StackConfig()
+    parser.add_argument("--host", default=d.host)
+    parser.add_argument("--kafka-port", type=int, default=d.kafka_port, help="broker port (0 = any free)")
+    parser.add_argument("--thunder-port", type=int, default=d.thunder_port)
+    parser.add_argument("--phoenix-port", type=int, default=d.phoenix_port)
+    parser.add_argument("--home-mixer-port", type=int, default=d.home_mixer_port)
+    parser.add_argument("--thunder-metrics-port", type=int, default=d.thunder_metrics_port, help="0 = off")
+    parser.add_argument("--phoenix-metrics-port", type=int, default=d.phoenix_metrics_port, help="0 = off")
+    parser.add_argument("--home-mixer-metrics-port", type=int, default=d.home_mixer_metrics_port, help="0 = off")
+    parser.add_argument("--free-ports", action="store_true",
+                        help="use free ports for every service and turn metrics off (ignores the port flags)")
+    parser.add_argument("--preset", default=d.preset, choices=["tiny", "demo", "serving"], help="Phoenix model preset")
+    parser.add_argument("--checkpoint-dir", default=None, help="Phoenix loads (and hot-reloads) checkpoints from here")
+    parser.add_argument("--log-level", default=d.log_level)
+    parser.add_argument("--log-dir", default=None, help="service logs go here (default: temp files)")
+    parser.add_argument("--ready-timeout", type=float, default=d.ready_timeout_s, help="seconds to wait for health")
+
+
+def stack_config_from_args(args: argparse.Namespace) -> StackConfig:
+    common = dict(host=args.host, preset=args.preset, checkpoint_dir=args.checkpoint_dir,
+                  log_level=args.log_level, log_dir=args.log_dir, ready_timeout_s=args.ready_timeout)
+    if args.free_ports:
+        return StackConfig.free_ports(**common)
+    return StackConfig(kafka_port=args.kafka_port, thunder_port=args.thunder_port, phoenix_port=args.phoenix_port,
+                       home_mixer_port=args.home_mixer_port, thunder_metrics_port=args.thunder_metrics_port,
+                       phoenix_metrics_port=args.phoenix_metrics_port,
+                       home_mixer_metrics_port=args.home_mixer_metrics_port, **common)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_stack_arguments(parser)
+
+
+def print_addresses(stack: Stack, out=sys.stdout) -> None:
+    print(f"kafka       {stack.kafka_bootstrap}", file=out)
+    for name, service in stack.services.items():
+        print(f"{name:<11} {service.address}", file=out)
+    print(f"state file  {state_dir() / STATE_FILE}", file=out, flush=True)
+
+
+async def _serve(cfg: StackConfig) -> int:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    stack = Stack(cfg)
+    start = asyncio.ensure_future(stack.start())
+    waiter = asyncio.ensure_future(stop.wait())
+    try:
+        done, _ = await asyncio.wait({start, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        if start not in done:  # Ctrl-C during start-up
+            start.cancel()
+            await asyncio.gather(start, return_exceptions=True)
+            return 130
+        start.result()
+        print("foryou stack is up (Ctrl-C stops it)", flush=True)
+        print_addresses(stack)
+        while not stop.is_set():  # also notice a service that dies
+            dead = [n for n, s in stack.services.items() if not s.alive]
+            if dead or not stack.broker.running:
+                print(f"stopping: {', '.join(dead) or 'broker'} exited\n{stack.log_tails()}", file=sys.stderr)
+                return 1
+            try:
+                await asyncio.wait_for(asyncio.shield(waiter), 1.0)
+            except asyncio.TimeoutError:
+                pass
+        print("stopping the stack ...", flush=True)
+        return 0
+    except Exception as exc:  # a service failed to start: say why
+        print(f"foryou up failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        waiter.cancel()
+        await asyncio.to_thread(stack.stop)
+        print("stopped", flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.WARNING)
+    return asyncio.run(_serve(stack_config_from_args(args)))
