@@ -1,0 +1,194 @@
+"""Model configuration as data: frozen dataclasses, JSON round-trippable.
+
+Every size in the spec is a field here; presets at the bottom (reference demo, a larger
+serving config, and tiny configs for tests).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping, TypeVar
+
+from phoenix.actions import NUM_ACTIONS, NUM_BINARY_ACTIONS
+
+PREFIX_ATTENTION = ("causal", "bidirectional")
+CANDIDATE_POSITIONS = ("shared", "sequential")
+# "valid": rotary positions count only non-padding slots, so padding never shifts a score;
+# "slot": the raw slot index, as the reference release does (exact reference numbers).
+POSITION_IDS = ("valid", "slot")
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+@dataclass(frozen=True)
+class HashConfig:
+    num_user_hashes: int = 2
+    num_item_hashes: int = 2
+    num_author_hashes: int = 2
+    # Buckets per table, bucket 0 (padding) included. One table per entity kind and hash function.
+    user_vocab_size: int = 16_384
+    item_vocab_size: int = 65_536
+    author_vocab_size: int = 16_384
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("num_user_hashes", "num_item_hashes", "num_author_hashes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"HashConfig.{name} must be >= 1")
+        for name in ("user_vocab_size", "item_vocab_size", "author_vocab_size"):
+            if getattr(self, name) < 2:
+                raise ValueError(f"HashConfig.{name} must be >= 2 (bucket 0 is padding)")
+
+
+@dataclass(frozen=True)
+class TransformerConfig:
+    emb_size: int = 128
+    num_layers: int = 2
+    num_q_heads: int = 2
+    num_kv_heads: int = 2
+    key_size: int = 64
+    widening_factor: float = 2.0
+    attn_output_multiplier: float = 0.125
+    dtype: str = "float32"  # compute dtype; parameters are always float32
+    rotary_base: float = 10_000.0
+    attn_logit_cap: float = 30.0
+    norm_eps: float = 1e-5
+
+    def __post_init__(self) -> None:
+        if self.num_q_heads % self.num_kv_heads:
+            raise ValueError("TransformerConfig.num_q_heads must be a multiple of num_kv_heads")
+        if self.key_size % 2:
+            raise ValueError("TransformerConfig.key_size must be even (rotary embeddings)")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"TransformerConfig.dtype must be one of {DTYPES}")
+        if self.emb_size < 1 or self.num_layers < 1:
+            raise ValueError("TransformerConfig.emb_size and num_layers must be >= 1")
+
+    @property
+    def ffn_size(self) -> int:
+        """Gated-GELU hidden width: int(widening * D) * 2 // 3, rounded up to a multiple of 8."""
+        size = int(self.widening_factor * self.emb_size) * 2 // 3
+        return size + (-size) % 8
+
+
+C = TypeVar("C")
+
+
+def _from_dict(cls: type[C], data: Mapping[str, Any]) -> C:
+    """Build a (possibly nested) config dataclass from a dict such as `dataclasses.asdict` gives."""
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(data) - set(known)
+    if unknown:
+        raise ValueError(f"{cls.__name__}: unknown fields {sorted(unknown)}")
+    kwargs = {}
+    for name, value in data.items():
+        nested = _NESTED.get(name)
+        kwargs[name] = _from_dict(nested, value) if nested and isinstance(value, Mapping) else value
+    return cls(**kwargs)
+
+
+class _JsonMixin:
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[arg-type]
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]):
+        return _from_dict(cls, data)
+
+    @classmethod
+    def from_json(cls, s: str):
+        return cls.from_dict(json.loads(s))
+
+
+def _check_choice(owner: str, name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{owner}.{name} must be one of {choices}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class RankerConfig(_JsonMixin):
+    hash: HashConfig = field(default_factory=HashConfig)
+    model: TransformerConfig = field(default_factory=TransformerConfig)
+    history_len: int = 32
+    num_candidates: int = 8  # the reference's per-pass candidate count (plain path chunking, training)
+    num_actions: int = NUM_ACTIONS
+    product_surface_vocab_size: int = 16
+    prefix_attention: str = "causal"
+    candidate_positions: str = "shared"
+    position_ids: str = "valid"
+
+    def __post_init__(self) -> None:
+        _check_choice("RankerConfig", "prefix_attention", self.prefix_attention, PREFIX_ATTENTION)
+        _check_choice("RankerConfig", "candidate_positions", self.candidate_positions, CANDIDATE_POSITIONS)
+        _check_choice("RankerConfig", "position_ids", self.position_ids, POSITION_IDS)
+        if self.num_actions < NUM_BINARY_ACTIONS:
+            raise ValueError(f"RankerConfig.num_actions must be >= {NUM_BINARY_ACTIONS}")
+        if self.history_len < 1 or self.num_candidates < 1:
+            raise ValueError("RankerConfig.history_len and num_candidates must be >= 1")
+
+
+@dataclass(frozen=True)
+class RetrieverConfig(_JsonMixin):
+    hash: HashConfig = field(default_factory=HashConfig)
+    model: TransformerConfig = field(default_factory=TransformerConfig)
+    history_len: int = 32
+    num_actions: int = NUM_ACTIONS  # rows of the history action projection (reference layout)
+    product_surface_vocab_size: int = 16
+    prefix_attention: str = "causal"
+    position_ids: str = "valid"
+    candidate_hidden_size: int = 0  # candidate-tower MLP width; 0 = 2 * emb_size (reference)
+
+    def __post_init__(self) -> None:
+        _check_choice("RetrieverConfig", "prefix_attention", self.prefix_attention, PREFIX_ATTENTION)
+        _check_choice("RetrieverConfig", "position_ids", self.position_ids, POSITION_IDS)
+        if self.num_actions < NUM_BINARY_ACTIONS:
+            raise ValueError(f"RetrieverConfig.num_actions must be >= {NUM_BINARY_ACTIONS}")
+
+    @property
+    def embedding_dim(self) -> int:
+        return self.model.emb_size
+
+    @property
+    def candidate_hidden(self) -> int:
+        return self.candidate_hidden_size or 2 * self.model.emb_size
+
+
+_NESTED: dict[str, type] = {"hash": HashConfig, "model": TransformerConfig}
+
+
+# Presets ---------------------------------------------------------------------------------
+
+def demo_ranker_config() -> RankerConfig:
+    """The reference release's demo configuration (D=128, 2 layers, 2+2 heads of 64, S=32, C=8)."""
+    return RankerConfig()
+
+
+def serving_ranker_config() -> RankerConfig:
+    """A larger serving config: D=256, 4 layers, GQA 4 query / 2 kv heads, history 512."""
+    return RankerConfig(
+        model=TransformerConfig(emb_size=256, num_layers=4, num_q_heads=4, num_kv_heads=2, key_size=64),
+        history_len=512,
+        num_candidates=32,
+    )
+
+
+_TINY_HASH = HashConfig(user_vocab_size=257, item_vocab_size=509, author_vocab_size=131)
+_TINY_MODEL = TransformerConfig(emb_size=32, num_layers=2, num_q_heads=2, num_kv_heads=1, key_size=16)
+
+
+def tiny_ranker_config(**overrides: Any) -> RankerConfig:
+    """For tests: D=32, 2 layers, GQA 2/1 heads of 16, small tables, history 8, 4 candidates."""
+    return dataclasses.replace(
+        RankerConfig(hash=_TINY_HASH, model=_TINY_MODEL, history_len=8, num_candidates=4), **overrides
+    )
+
+
+def demo_retriever_config() -> RetrieverConfig:
+    return RetrieverConfig()
+
+
+def tiny_retriever_config(**overrides: Any) -> RetrieverConfig:
+    return dataclasses.replace(RetrieverConfig(hash=_TINY_HASH, model=_TINY_MODEL, history_len=8), **overrides)

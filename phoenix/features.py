@@ -1,0 +1,198 @@
+"""Raw ids -> padded, hashed numpy arrays (the model's inputs); used by server, training, tests.
+
+Histories are given oldest first; the most recent `history_len` items are kept, oldest first,
+and padding (hash 0) fills the slots after them. Candidates are padded with hash-0 slots to a
+bucketed count so that jitted functions see only a few distinct shapes.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Sequence, Union
+
+import jax
+import numpy as np
+
+from phoenix.actions import NUM_BINARY_ACTIONS
+from phoenix.config import HashConfig, RankerConfig, RetrieverConfig
+from phoenix.hashing import hash_ids
+
+AnyConfig = Union[RankerConfig, RetrieverConfig]
+
+MIN_CANDIDATE_BUCKET = 8
+MAX_CANDIDATE_CHUNK = 1024  # candidates scored per jitted call; more are done in chunks of this
+
+
+@dataclass(frozen=True)
+class HistoryItem:
+    post_id: int
+    author_id: int
+    actions: tuple[int, ...]  # model action indices 0..17
+    surface: int = 0
+
+
+@dataclass(frozen=True)
+class CandidateItem:
+    post_id: int
+    author_id: int
+    surface: int = 0
+
+
+@dataclass
+class UserBatch:
+    user_hashes: np.ndarray  # [B, Hu] int32
+    history_post_hashes: np.ndarray  # [B, S, Hi] int32
+    history_author_hashes: np.ndarray  # [B, S, Ha] int32
+    history_actions: np.ndarray  # [B, S, 18] float32 multi-hot
+    history_surface: np.ndarray  # [B, S] int32
+
+    @property
+    def batch_size(self) -> int:
+        return self.user_hashes.shape[0]
+
+
+@dataclass
+class RankBatch:
+    user_hashes: np.ndarray  # [B, Hu] int32
+    history_post_hashes: np.ndarray  # [B, S, Hi] int32
+    history_author_hashes: np.ndarray  # [B, S, Ha] int32
+    history_actions: np.ndarray  # [B, S, 18] float32 multi-hot
+    history_surface: np.ndarray  # [B, S] int32
+    candidate_post_hashes: np.ndarray  # [B, C, Hi] int32
+    candidate_author_hashes: np.ndarray  # [B, C, Ha] int32
+    candidate_surface: np.ndarray  # [B, C] int32
+
+    @property
+    def batch_size(self) -> int:
+        return self.user_hashes.shape[0]
+
+    @property
+    def num_candidates(self) -> int:
+        return self.candidate_post_hashes.shape[1]
+
+    @property
+    def candidate_mask(self) -> np.ndarray:
+        """[B, C] bool: True for real (non-padding) candidate slots."""
+        return np.asarray(self.candidate_post_hashes)[..., 0] != 0
+
+    def user_batch(self) -> UserBatch:
+        return UserBatch(**{f.name: getattr(self, f.name) for f in dataclasses.fields(UserBatch)})
+
+
+_USER_FIELDS = [f.name for f in dataclasses.fields(UserBatch)]
+_RANK_FIELDS = [f.name for f in dataclasses.fields(RankBatch)]
+# Pytrees, so batches pass straight into jitted functions.
+jax.tree_util.register_dataclass(UserBatch, data_fields=_USER_FIELDS, meta_fields=[])
+jax.tree_util.register_dataclass(RankBatch, data_fields=_RANK_FIELDS, meta_fields=[])
+
+
+def candidate_bucket(n: int) -> int:
+    """Padded candidate count for n candidates: powers of two from 8 to 1024, then multiples of 1024."""
+    if n <= MIN_CANDIDATE_BUCKET:
+        return MIN_CANDIDATE_BUCKET
+    if n <= MAX_CANDIDATE_CHUNK:
+        return 1 << (int(n) - 1).bit_length()
+    return -(-int(n) // MAX_CANDIDATE_CHUNK) * MAX_CANDIDATE_CHUNK
+
+
+def batch_bucket(n: int) -> int:
+    """Padded user count for micro-batches: powers of two."""
+    return 1 if n <= 1 else 1 << (int(n) - 1).bit_length()
+
+
+def _check_surface(surface: int, vocab: int, where: str) -> int:
+    if not 0 <= surface < vocab:
+        raise ValueError(f"{where}.surface {surface} outside 0..{vocab - 1}")
+    return surface
+
+
+def _hash_posts(h: HashConfig, post_ids: np.ndarray) -> np.ndarray:
+    return hash_ids(post_ids, h.num_item_hashes, h.item_vocab_size, h.seed)
+
+
+def _hash_authors(h: HashConfig, author_ids: np.ndarray) -> np.ndarray:
+    # A different seed per entity kind, so a post and a user with the same id do not collide alike.
+    return hash_ids(author_ids, h.num_author_hashes, h.author_vocab_size, h.seed + 2)
+
+
+def hash_users(h: HashConfig, user_ids: np.ndarray) -> np.ndarray:
+    return hash_ids(user_ids, h.num_user_hashes, h.user_vocab_size, h.seed + 1)
+
+
+def hash_candidates(h: HashConfig, post_ids: np.ndarray, author_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(post hashes [..., Hi], author hashes [..., Ha]) for arrays of candidate ids."""
+    return _hash_posts(h, np.asarray(post_ids)), _hash_authors(h, np.asarray(author_ids))
+
+
+def make_user_batch(config: AnyConfig, user_ids: Sequence[int],
+                    histories: Sequence[Sequence[HistoryItem]]) -> UserBatch:
+    if len(user_ids) != len(histories):
+        raise ValueError(f"user_ids ({len(user_ids)}) and histories ({len(histories)}) differ in length")
+    b, s, h = len(user_ids), config.history_len, config.hash
+    post_ids = np.zeros((b, s), np.uint64)
+    author_ids = np.zeros((b, s), np.uint64)
+    actions = np.zeros((b, s, NUM_BINARY_ACTIONS), np.float32)
+    surface = np.zeros((b, s), np.int32)
+    for row, history in enumerate(histories):
+        for slot, item in enumerate(list(history)[-s:]):
+            if item.post_id <= 0:
+                raise ValueError(f"histories[{row}]: post_id must be > 0")
+            post_ids[row, slot] = item.post_id
+            author_ids[row, slot] = item.author_id
+            for a in item.actions:
+                if not 0 <= a < NUM_BINARY_ACTIONS:
+                    raise ValueError(f"histories[{row}]: action index {a} outside 0..{NUM_BINARY_ACTIONS - 1}")
+                actions[row, slot, a] = 1.0
+            surface[row, slot] = _check_surface(item.surface, config.product_surface_vocab_size, f"histories[{row}]")
+    return UserBatch(
+        user_hashes=hash_users(h, np.asarray(user_ids, np.uint64).reshape(b)),
+        history_post_hashes=_hash_posts(h, post_ids),
+        history_author_hashes=_hash_authors(h, author_ids),
+        history_actions=actions,
+        history_surface=surface,
+    )
+
+
+def make_rank_batch(config: RankerConfig, user_ids: Sequence[int],
+                    histories: Sequence[Sequence[HistoryItem]],
+                    candidates: Sequence[Sequence[CandidateItem]],
+                    num_candidates: int | None = None) -> RankBatch:
+    """Padded batch; candidates padded to `num_candidates` (default: candidate_bucket of the longest list)."""
+    if len(candidates) != len(user_ids):
+        raise ValueError(f"user_ids ({len(user_ids)}) and candidates ({len(candidates)}) differ in length")
+    longest = max((len(c) for c in candidates), default=0)
+    c = candidate_bucket(longest) if num_candidates is None else int(num_candidates)
+    if longest > c:
+        raise ValueError(f"{longest} candidates do not fit num_candidates={c}")
+    users = make_user_batch(config, user_ids, histories)
+    b = len(user_ids)
+    post_ids = np.zeros((b, c), np.uint64)
+    author_ids = np.zeros((b, c), np.uint64)
+    surface = np.zeros((b, c), np.int32)
+    for row, items in enumerate(candidates):
+        for slot, item in enumerate(items):
+            if item.post_id <= 0:
+                raise ValueError(f"candidates[{row}][{slot}]: post_id must be > 0")
+            post_ids[row, slot] = item.post_id
+            author_ids[row, slot] = item.author_id
+            surface[row, slot] = _check_surface(item.surface, config.product_surface_vocab_size,
+                                                f"candidates[{row}][{slot}]")
+    post_hashes, author_hashes = hash_candidates(config.hash, post_ids, author_ids)
+    return RankBatch(**dataclasses.asdict(users), candidate_post_hashes=post_hashes,
+                     candidate_author_hashes=author_hashes, candidate_surface=surface)
+
+
+def pad_rank_batch(batch: RankBatch, batch_size: int | None = None, num_candidates: int | None = None) -> RankBatch:
+    """Add padding users (all-zero rows) and/or padding candidate slots to reach static shapes."""
+    b, c = batch.batch_size, batch.num_candidates
+    nb, nc = batch_size or b, num_candidates or c
+    if nb < b or nc < c:
+        raise ValueError("pad_rank_batch can only grow a batch")
+    out = {}
+    for name in _RANK_FIELDS:
+        arr = np.asarray(getattr(batch, name))
+        widths = [(0, nb - b)] + [(0, 0)] * (arr.ndim - 1)
+        if name.startswith("candidate_"):
+            widths[1] = (0, nc - c)
+        out[name] = np.pad(arr, widths)
+    return RankBatch(**out)

@@ -1,0 +1,76 @@
+"""Building blocks of the Grok-style transformer: RMSNorm, rotary embeddings, gated GELU,
+bias-free projections, and soft-capped masked attention weights.
+
+Parameters are float32; computation runs in the configured dtype, with norms and the
+attention softmax in float32 (as the reference does).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+# Masked attention logits; exp(MASKED - max) underflows to exactly 0 in float32.
+MASKED_LOGIT = -1e30
+
+
+def compute_dtype(name: str) -> Any:
+    return jnp.dtype(name)
+
+
+class RMSNorm(nn.Module):
+    """`scale * x / rms(x)`, computed in float32, scale initialised at 1 (trainable from scratch)."""
+
+    eps: float = 1e-5
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        scale = self.param("scale", nn.initializers.ones, (x.shape[-1],), jnp.float32)
+        x32 = x.astype(jnp.float32)
+        normed = x32 * jax.lax.rsqrt(jnp.mean(jnp.square(x32), axis=-1, keepdims=True) + self.eps)
+        return (scale * normed).astype(x.dtype)
+
+
+def dense(features: int, dtype: Any, name: str | None = None) -> nn.Dense:
+    """Bias-free projection with a [in, out] kernel (the reference's `w` layout)."""
+    return nn.Dense(features, use_bias=False, dtype=dtype, param_dtype=jnp.float32,
+                    kernel_init=nn.initializers.lecun_normal(), name=name)
+
+
+def rotate_half(x: jax.Array) -> jax.Array:
+    x1, x2 = jnp.split(x, 2, axis=-1)
+    return jnp.concatenate((-x2, x1), axis=-1)
+
+
+def apply_rotary(x: jax.Array, positions: jax.Array, base: float) -> jax.Array:
+    """Rotary embedding of x [B, T, H, K] at float positions [B, T] (half-split layout, as the reference)."""
+    key_size = x.shape[-1]
+    inv_freq = 1.0 / (base ** (jnp.arange(0, key_size, 2, dtype=jnp.float32) / key_size))
+    phase = positions.astype(jnp.float32)[..., None] * inv_freq  # [B, T, K/2]
+    phase = jnp.concatenate([phase, phase], axis=-1)[:, :, None, :]  # [B, T, 1, K]
+    x32 = x.astype(jnp.float32)
+    return (x32 * jnp.cos(phase) + rotate_half(x32) * jnp.sin(phase)).astype(x.dtype)
+
+
+def capped_logits(logits: jax.Array, multiplier: float, cap: float) -> jax.Array:
+    """float32 attention logits scaled and soft-capped as cap * tanh(x / cap)."""
+    logits = logits.astype(jnp.float32) * multiplier
+    return cap * jnp.tanh(logits / cap)
+
+
+class GatedGeluFFN(nn.Module):
+    """`W_out(gelu(W_1 x) * W_v x)`, no biases."""
+
+    emb_size: int
+    hidden_size: int
+    dtype: Any = jnp.float32
+
+    def setup(self) -> None:
+        self.value_in = dense(self.hidden_size, self.dtype)  # reference: linear_v
+        self.gelu_in = dense(self.hidden_size, self.dtype)  # reference: linear
+        self.out = dense(self.emb_size, self.dtype)  # reference: linear_1
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return self.out(jax.nn.gelu(self.gelu_in(x), approximate=True) * self.value_in(x))

@@ -1,0 +1,148 @@
+"""The Phoenix ranker: hash embeddings -> Grok-style transformer under the candidate-isolation
+mask -> final norm -> unembedding to per-action logits.
+
+Two equivalent ways to run it: `ranker_logits` (the plain full-sequence pass, what training
+and the reference use) and `ranker_prefix` + `ranker_score_candidates` (the prefix cache:
+the user+history prefix once, then any number of candidates as independent rows).
+"""
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from phoenix.actions import NUM_BINARY_ACTIONS
+from phoenix.config import RankerConfig
+from phoenix.embeddings import InputEmbeddings
+from phoenix.features import RankBatch, UserBatch
+from phoenix.layers import RMSNorm
+from phoenix.transformer import (LayerKV, Transformer, candidate_positions, prefix_positions, prefix_mask,
+                                 recsys_mask)
+
+Params = Any
+
+
+class PrefixCache(NamedTuple):
+    """Per-layer keys/values of one batch of [user][history] prefixes."""
+
+    layers: list[LayerKV]
+    valid: jax.Array  # [B, P] bool
+
+
+class PhoenixRanker(nn.Module):
+    config: RankerConfig
+
+    def setup(self) -> None:
+        cfg, d = self.config, self.config.model.emb_size
+        self.dtype = jnp.dtype(cfg.model.dtype)
+        h = cfg.hash
+        self.embeddings = InputEmbeddings(h, d, cfg.num_actions, cfg.product_surface_vocab_size, self.dtype)
+        self.proj_candidate = self.param(
+            "proj_candidate", nn.initializers.lecun_normal(), ((h.num_item_hashes + h.num_author_hashes + 1) * d, d))
+        self.transformer = Transformer(cfg.model)
+        self.final_norm = RMSNorm(cfg.model.norm_eps)
+        self.unembeddings = self.param("unembeddings", nn.initializers.lecun_normal(), (d, cfg.num_actions))
+
+    def _prefix_inputs(self, users: UserBatch) -> tuple[jax.Array, jax.Array]:
+        x, valid = self.embeddings.prefix(users.user_hashes, users.history_post_hashes,
+                                          users.history_author_hashes, users.history_actions,
+                                          users.history_surface)
+        return x.astype(self.dtype), valid
+
+    def _candidate_inputs(self, post_hashes: jax.Array, author_hashes: jax.Array,
+                          surface: jax.Array) -> tuple[jax.Array, jax.Array]:
+        raw = jnp.concatenate([self.embeddings.post_author(post_hashes, author_hashes),
+                               self.embeddings.surface(surface)], axis=-1)
+        x = jnp.dot(raw.astype(self.dtype), self.proj_candidate.astype(self.dtype))
+        return x, post_hashes[..., 0] != 0
+
+    def _logits(self, h: jax.Array) -> jax.Array:
+        out = self.final_norm(h)
+        return jnp.dot(out.astype(jnp.float32), self.unembeddings)
+
+    def __call__(self, batch: RankBatch) -> jax.Array:
+        """Plain full-sequence pass: logits [B, C, num_actions] (float32)."""
+        cfg = self.config
+        prefix, prefix_valid = self._prefix_inputs(batch)
+        cands, cand_valid = self._candidate_inputs(batch.candidate_post_hashes, batch.candidate_author_hashes,
+                                                   batch.candidate_surface)
+        c = cands.shape[1]
+        positions = jnp.concatenate([
+            prefix_positions(prefix_valid, cfg.position_ids),
+            candidate_positions(prefix_valid, c, cfg.candidate_positions, cfg.position_ids,
+                                period=cfg.num_candidates),
+        ], axis=1)
+        mask = recsys_mask(prefix_valid, cand_valid, cfg.prefix_attention == "causal")
+        h, _ = self.transformer(jnp.concatenate([prefix, cands], axis=1), positions, mask)
+        return self._logits(h[:, prefix.shape[1]:])
+
+    def prefix(self, users: UserBatch) -> PrefixCache:
+        """Run [user][history] once and keep each layer's keys/values."""
+        cfg = self.config
+        x, valid = self._prefix_inputs(users)
+        mask = prefix_mask(valid, cfg.prefix_attention == "causal")
+        _, layers = self.transformer(x, prefix_positions(valid, cfg.position_ids), mask)
+        return PrefixCache(layers, valid)
+
+    def score_candidates(self, cache: PrefixCache, post_hashes: jax.Array, author_hashes: jax.Array,
+                         surface: jax.Array, first_slot: jax.Array | int = 0) -> jax.Array:
+        """Logits [B, C, num_actions] of candidates against a cached prefix. `first_slot` is the
+        slot index of the first candidate (matters only for sequential positions, when chunking)."""
+        cfg = self.config
+        x, valid = self._candidate_inputs(post_hashes, author_hashes, surface)
+        positions = candidate_positions(cache.valid, x.shape[1], cfg.candidate_positions, cfg.position_ids,
+                                        first_slot, period=cfg.num_candidates)
+        return self._logits(self.transformer.extend(x, positions, cache.layers, cache.valid, valid))
+
+
+# Pure functions ------------------------------------------------------------------------------
+
+def _example_batch(config: RankerConfig, num_candidates: int = 1) -> RankBatch:
+    h, s = config.hash, config.history_len
+    return RankBatch(
+        user_hashes=np.zeros((1, h.num_user_hashes), np.int32),
+        history_post_hashes=np.zeros((1, s, h.num_item_hashes), np.int32),
+        history_author_hashes=np.zeros((1, s, h.num_author_hashes), np.int32),
+        history_actions=np.zeros((1, s, NUM_BINARY_ACTIONS), np.float32),
+        history_surface=np.zeros((1, s), np.int32),
+        candidate_post_hashes=np.zeros((1, num_candidates, h.num_item_hashes), np.int32),
+        candidate_author_hashes=np.zeros((1, num_candidates, h.num_author_hashes), np.int32),
+        candidate_surface=np.zeros((1, num_candidates), np.int32),
+    )
+
+
+def ranker_init_params(config: RankerConfig, seed: int = 0) -> Params:
+    """Random parameters for training from scratch: {"params": {...}} (float32)."""
+    return jax.jit(PhoenixRanker(config).init)(jax.random.PRNGKey(seed), _example_batch(config))
+
+
+def ranker_logits(params: Params, config: RankerConfig, batch: RankBatch) -> jax.Array:
+    """Plain full-sequence pass: [B, C, num_actions] logits."""
+    return PhoenixRanker(config).apply(params, batch)
+
+
+def ranker_prefix(params: Params, config: RankerConfig, users: UserBatch) -> PrefixCache:
+    return PhoenixRanker(config).apply(params, users, method=PhoenixRanker.prefix)
+
+
+def ranker_score_candidates(params: Params, config: RankerConfig, cache: PrefixCache, post_hashes: jax.Array,
+                            author_hashes: jax.Array, surface: jax.Array,
+                            first_slot: jax.Array | int = 0) -> jax.Array:
+    return PhoenixRanker(config).apply(params, cache, post_hashes, author_hashes, surface, first_slot,
+                                       method=PhoenixRanker.score_candidates)
+
+
+def ranker_logits_prefix_path(params: Params, config: RankerConfig, batch: RankBatch) -> jax.Array:
+    """Same numbers as `ranker_logits`, computed through the prefix cache."""
+    cache = ranker_prefix(params, config, batch.user_batch())
+    return ranker_score_candidates(params, config, cache, batch.candidate_post_hashes,
+                                   batch.candidate_author_hashes, batch.candidate_surface)
+
+
+def predictions(logits: jax.Array) -> jax.Array:
+    """Logits -> outputs: sigmoid probabilities for the binary actions, raw dwell-time regression."""
+    probs = jax.nn.sigmoid(logits[..., :NUM_BINARY_ACTIONS])
+    return jnp.concatenate([probs, logits[..., NUM_BINARY_ACTIONS:]], axis=-1)

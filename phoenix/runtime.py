@@ -1,0 +1,174 @@
+"""What servers, training and tools call: parameters plus jitted functions; numpy in, numpy out.
+
+Shapes are bucketed (candidate counts to powers of two up to 1,024, users per micro-batch to
+powers of two) so a server compiles a handful of functions once and then never again.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from phoenix.config import RankerConfig, RetrieverConfig
+from phoenix.features import (MAX_CANDIDATE_CHUNK, CandidateItem, HistoryItem, batch_bucket,
+                              candidate_bucket, hash_candidates, make_rank_batch, make_user_batch)
+from phoenix.ranker import (PrefixCache, predictions, ranker_init_params, ranker_logits,
+                            ranker_logits_prefix_path, ranker_prefix, ranker_score_candidates)
+from phoenix.retriever import retriever_candidate_embeddings, retriever_init_params, retriever_user_embeddings
+
+Request = tuple[int, Sequence[HistoryItem], Sequence[CandidateItem]]
+
+WARMUP_BUCKETS = (8, 16, 32, 64, 128, 256, 512, 1024)
+CANDIDATE_EMBEDDING_CHUNK = 4096
+
+
+class RankerRuntime:
+    """The ranker's serving surface: `rank` uses the prefix cache; `rank_full_sequence` is the plain
+    reference-style pass (passes of `config.num_candidates`), kept for tests and benchmarks."""
+
+    def __init__(self, config: RankerConfig, params: Any):
+        self.config = config
+        self.params = jax.device_put(params)
+        cfg = config
+        self._rank_fn = jax.jit(lambda p, b: predictions(ranker_logits_prefix_path(p, cfg, b)))
+        self._full_fn = jax.jit(lambda p, b: predictions(ranker_logits(p, cfg, b)))
+        self._prefix_fn = jax.jit(lambda p, users: ranker_prefix(p, cfg, users))
+        self._score_fn = jax.jit(lambda p, cache, post, author, surface, first: predictions(
+            ranker_score_candidates(p, cfg, cache, post, author, surface, first)))
+
+    @classmethod
+    def init(cls, config: RankerConfig, seed: int = 0) -> "RankerRuntime":
+        return cls(config, ranker_init_params(config, seed))
+
+    @property
+    def num_outputs(self) -> int:
+        return self.config.num_actions
+
+    def rank(self, user_id: int, history: Sequence[HistoryItem], candidates: Sequence[CandidateItem]) -> np.ndarray:
+        """[len(candidates), 19] float32: 18 action probabilities, then dwell time."""
+        n = len(candidates)
+        if n == 0:
+            return np.zeros((0, self.num_outputs), np.float32)
+        if n <= MAX_CANDIDATE_CHUNK:
+            batch = make_rank_batch(self.config, [user_id], [history], [candidates])
+            return np.asarray(self._rank_fn(self.params, batch))[0, :n]
+        return self._rank_chunked(user_id, history, candidates)
+
+    def _rank_chunked(self, user_id: int, history: Sequence[HistoryItem],
+                      candidates: Sequence[CandidateItem]) -> np.ndarray:
+        """More than one chunk: the prefix once, then chunks of MAX_CANDIDATE_CHUNK against its K/V."""
+        users = make_user_batch(self.config, [user_id], [history])
+        cache: PrefixCache = self._prefix_fn(self.params, users)
+        outputs = []
+        for start in range(0, len(candidates), MAX_CANDIDATE_CHUNK):
+            chunk = candidates[start:start + MAX_CANDIDATE_CHUNK]
+            post, author, surface = self._candidate_arrays(chunk, candidate_bucket(len(chunk)))
+            out = self._score_fn(self.params, cache, post, author, surface, jnp.int32(start))
+            outputs.append(np.asarray(out)[0, :len(chunk)])
+        return np.concatenate(outputs)
+
+    def _candidate_arrays(self, items: Sequence[CandidateItem], width: int) -> tuple[np.ndarray, ...]:
+        batch = make_rank_batch(self.config, [0], [[]], [items], num_candidates=width)
+        return batch.candidate_post_hashes, batch.candidate_author_hashes, batch.candidate_surface
+
+    def rank_many(self, requests: Sequence[Request]) -> list[np.ndarray]:
+        """Several users in one call (server micro-batching); same numbers as `rank` per request."""
+        if not requests:
+            return []
+        longest = max(len(c) for _, _, c in requests)
+        if longest > MAX_CANDIDATE_CHUNK or longest == 0:
+            return [self.rank(*request) for request in requests]
+        padded = list(requests) + [(0, (), ())] * (batch_bucket(len(requests)) - len(requests))
+        batch = make_rank_batch(self.config, [r[0] for r in padded], [r[1] for r in padded],
+                                [r[2] for r in padded])
+        out = np.asarray(self._rank_fn(self.params, batch))
+        return [out[i, :len(c)] for i, (_, _, c) in enumerate(requests)]
+
+    def rank_full_sequence(self, user_id: int, history: Sequence[HistoryItem],
+                           candidates: Sequence[CandidateItem]) -> np.ndarray:
+        """The plain pass: candidates in passes of `num_candidates`, each pass recomputing the
+        prefix (the passes run as one batch, bucketed to a power of two)."""
+        n, per_pass = len(candidates), self.config.num_candidates
+        if n == 0:
+            return np.zeros((0, self.num_outputs), np.float32)
+        passes = [candidates[i:i + per_pass] for i in range(0, n, per_pass)]
+        passes += [()] * (batch_bucket(len(passes)) - len(passes))
+        batch = make_rank_batch(self.config, [user_id] * len(passes), [history] * len(passes), passes,
+                                num_candidates=per_pass)
+        return np.asarray(self._full_fn(self.params, batch)).reshape(-1, self.num_outputs)[:n]
+
+    def warmup(self, buckets: Sequence[int] = WARMUP_BUCKETS) -> None:
+        """Compile the single-user path for the common candidate buckets."""
+        for size in buckets:
+            self.rank(1, [], [CandidateItem(1, 1)] * size)
+
+
+class RetrieverRuntime:
+    def __init__(self, config: RetrieverConfig, params: Any):
+        self.config = config
+        self.params = jax.device_put(params)
+        cfg = config
+        self._user_fn = jax.jit(lambda p, users: retriever_user_embeddings(p, cfg, users))
+        self._candidate_fn = jax.jit(lambda p, post, author: retriever_candidate_embeddings(p, cfg, post, author))
+
+    @classmethod
+    def init(cls, config: RetrieverConfig, seed: int = 0) -> "RetrieverRuntime":
+        return cls(config, retriever_init_params(config, seed))
+
+    @property
+    def embedding_dim(self) -> int:
+        return self.config.embedding_dim
+
+    def user_embeddings(self, user_ids: Sequence[int], histories: Sequence[Sequence[HistoryItem]]) -> np.ndarray:
+        """[B, D] float32 unit-norm user embeddings."""
+        b = len(user_ids)
+        if b == 0:
+            return np.zeros((0, self.embedding_dim), np.float32)
+        pad = batch_bucket(b) - b
+        users = make_user_batch(self.config, list(user_ids) + [0] * pad, list(histories) + [[]] * pad)
+        return np.asarray(self._user_fn(self.params, users))[:b]
+
+    def candidate_embeddings(self, post_ids: np.ndarray, author_ids: np.ndarray) -> np.ndarray:
+        """[N, D] float32 unit-norm candidate embeddings, computed in padded chunks."""
+        post_ids = np.asarray(post_ids, np.uint64).reshape(-1)
+        author_ids = np.asarray(author_ids, np.uint64).reshape(-1)
+        if post_ids.shape != author_ids.shape:
+            raise ValueError("post_ids and author_ids differ in length")
+        n = post_ids.shape[0]
+        out = np.zeros((n, self.embedding_dim), np.float32)
+        for start in range(0, n, CANDIDATE_EMBEDDING_CHUNK):
+            stop = min(start + CANDIDATE_EMBEDDING_CHUNK, n)
+            width = _embedding_bucket(stop - start)
+            post = np.zeros(width, np.uint64)
+            author = np.zeros(width, np.uint64)
+            post[:stop - start], author[:stop - start] = post_ids[start:stop], author_ids[start:stop]
+            post_h, author_h = hash_candidates(self.config.hash, post, author)
+            out[start:stop] = np.asarray(self._candidate_fn(self.params, post_h, author_h))[:stop - start]
+        return out
+
+
+def _embedding_bucket(n: int) -> int:
+    return max(8, 1 << (int(n) - 1).bit_length())
+
+
+def top_k(user_emb: np.ndarray, corpus: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k by dot product: (indices, scores), best first, ties broken by lower index.
+    user_emb [D] -> [k] results; [B, D] -> [B, k]. k is capped at the corpus size."""
+    users = np.asarray(user_emb, np.float32)
+    single = users.ndim == 1
+    users = users[None] if single else users
+    corpus = np.asarray(corpus, np.float32)
+    k = max(0, min(int(k), corpus.shape[0]))
+    scores = users @ corpus.T  # [B, N]
+    if k == 0:
+        idx = np.zeros((users.shape[0], 0), np.int64)
+    else:
+        part = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < corpus.shape[0] else \
+            np.tile(np.arange(corpus.shape[0]), (users.shape[0], 1))
+        part_scores = np.take_along_axis(scores, part, axis=1)
+        order = np.lexsort((part, -part_scores), axis=1)
+        idx = np.take_along_axis(part, order, axis=1)
+    top_scores = np.take_along_axis(scores, idx, axis=1)
+    return (idx[0], top_scores[0]) if single else (idx, top_scores)

@@ -1,0 +1,164 @@
+"""The Grok-style decoder stack, the candidate-isolation mask, and the prefix-cache path.
+
+Full pass: one sequence [user][history][candidates] under the recsys mask. Prefix path: the
+same layers run once over [user][history], keeping each layer's keys/values; candidates are
+then scored as independent rows, each attending to the cached prefix plus itself. Both give
+the same numbers because a candidate never sees another candidate and the prefix never sees
+candidates.
+"""
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from phoenix.config import TransformerConfig
+from phoenix.layers import MASKED_LOGIT, GatedGeluFFN, RMSNorm, apply_rotary, capped_logits, dense
+
+
+class LayerKV(NamedTuple):
+    keys: jax.Array  # [B, P, Hkv, K], rotary applied
+    values: jax.Array  # [B, P, Hkv, K]
+
+
+# Masks and positions ------------------------------------------------------------------------
+
+def prefix_mask(prefix_valid: jax.Array, causal: bool) -> jax.Array:
+    """[B, P, P] bool: query t may read key s (valid keys; s <= t when causal)."""
+    p = prefix_valid.shape[1]
+    mask = jnp.broadcast_to(prefix_valid[:, None, :], (prefix_valid.shape[0], p, p))
+    if causal:
+        mask = mask & jnp.tril(jnp.ones((p, p), bool))[None]
+    return mask
+
+
+def recsys_mask(prefix_valid: jax.Array, candidate_valid: jax.Array, causal: bool) -> jax.Array:
+    """[B, T, T] bool for [prefix][candidates]: candidates read the valid prefix and themselves only;
+    the prefix never reads candidates; padding is never read."""
+    b, p = prefix_valid.shape
+    c = candidate_valid.shape[1]
+    top = jnp.concatenate([prefix_mask(prefix_valid, causal), jnp.zeros((b, p, c), bool)], axis=2)
+    own = jnp.eye(c, dtype=bool)[None] & candidate_valid[:, None, :]
+    bottom = jnp.concatenate([jnp.broadcast_to(prefix_valid[:, None, :], (b, c, p)), own], axis=2)
+    return jnp.concatenate([top, bottom], axis=1)
+
+
+def prefix_positions(prefix_valid: jax.Array, position_ids: str) -> jax.Array:
+    """[B, P] float32 rotary positions of the prefix slots."""
+    if position_ids == "slot":
+        return jnp.broadcast_to(jnp.arange(prefix_valid.shape[1], dtype=jnp.float32), prefix_valid.shape)
+    # Count valid slots only, so padding (anywhere) never shifts a real token's position.
+    return (jnp.cumsum(prefix_valid.astype(jnp.int32), axis=1) - 1).astype(jnp.float32)
+
+
+def candidate_positions(prefix_valid: jax.Array, num_candidates: int, mode: str, position_ids: str,
+                        first_slot: jax.Array | int = 0, period: int | None = None) -> jax.Array:
+    """[B, C] float32 rotary positions of candidate slots. "shared": all at the position after
+    the prefix; "sequential": consecutive from there by slot index (first_slot + c), restarting
+    every `period` slots, as the reference's passes of `num_candidates` do."""
+    if position_ids == "slot":
+        start = jnp.full((prefix_valid.shape[0],), prefix_valid.shape[1], jnp.float32)
+    else:
+        start = jnp.sum(prefix_valid, axis=1).astype(jnp.float32)
+    offsets = jnp.zeros((num_candidates,), jnp.float32)
+    if mode == "sequential":
+        slots = jnp.arange(num_candidates) + jnp.asarray(first_slot, jnp.int32)
+        offsets = (slots % period if period else slots).astype(jnp.float32)
+    return start[:, None] + offsets[None, :]
+
+
+# Layers -------------------------------------------------------------------------------------
+
+class DecoderLayer(nn.Module):
+    """h = h + norm(attn(norm(h))); h = h + norm(ffn(norm(h)))."""
+
+    config: TransformerConfig
+
+    def setup(self) -> None:
+        cfg, dt = self.config, jnp.dtype(self.config.dtype)
+        self.attn_norm = RMSNorm(cfg.norm_eps)
+        self.query = dense(cfg.num_q_heads * cfg.key_size, dt)
+        self.key = dense(cfg.num_kv_heads * cfg.key_size, dt)
+        self.value = dense(cfg.num_kv_heads * cfg.key_size, dt)
+        self.attn_out = dense(cfg.emb_size, dt)
+        self.post_attn_norm = RMSNorm(cfg.norm_eps)
+        self.ffn_norm = RMSNorm(cfg.norm_eps)
+        self.ffn = GatedGeluFFN(cfg.emb_size, cfg.ffn_size, dt)
+        self.post_ffn_norm = RMSNorm(cfg.norm_eps)
+
+    def _qkv(self, h: jax.Array, positions: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+        """q [B,T,Hkv,G,K], k and v [B,T,Hkv,K]; query head i belongs to kv head i // G."""
+        cfg = self.config
+        b, t, _ = h.shape
+        x = self.attn_norm(h)
+        q = self.query(x).reshape(b, t, cfg.num_q_heads, cfg.key_size)
+        k = self.key(x).reshape(b, t, cfg.num_kv_heads, cfg.key_size)
+        v = self.value(x).reshape(b, t, cfg.num_kv_heads, cfg.key_size)
+        q = apply_rotary(q, positions, cfg.rotary_base)
+        k = apply_rotary(k, positions, cfg.rotary_base)
+        groups = cfg.num_q_heads // cfg.num_kv_heads
+        return q.reshape(b, t, cfg.num_kv_heads, groups, cfg.key_size), k, v
+
+    def _finish(self, h: jax.Array, attn: jax.Array) -> jax.Array:
+        """Output projection, post-norm residual, then the feed-forward block."""
+        b, t = attn.shape[:2]
+        h = h + self.post_attn_norm(self.attn_out(attn.reshape(b, t, -1)))
+        return h + self.post_ffn_norm(self.ffn(self.ffn_norm(h)))
+
+    def _logits(self, logits: jax.Array) -> jax.Array:
+        return capped_logits(logits, self.config.attn_output_multiplier, self.config.attn_logit_cap)
+
+    def __call__(self, h: jax.Array, positions: jax.Array, mask: jax.Array) -> tuple[jax.Array, LayerKV]:
+        """Self-attention over the whole sequence under `mask` [B, T, T]; returns (h, this layer's K/V)."""
+        q, k, v = self._qkv(h, positions)
+        logits = self._logits(jnp.einsum("bthgd,bshd->bhgts", q, k))
+        logits = jnp.where(mask[:, None, None], logits, MASKED_LOGIT)
+        weights = jax.nn.softmax(logits, axis=-1).astype(h.dtype)
+        attn = jnp.einsum("bhgts,bshd->bthgd", weights, v)
+        return self._finish(h, attn), LayerKV(k, v)
+
+    def extend(self, h: jax.Array, positions: jax.Array, cache: LayerKV, prefix_valid: jax.Array,
+               self_valid: jax.Array) -> jax.Array:
+        """Candidate rows h [B, C, D]: each attends to the cached prefix and to itself only."""
+        q, k, v = self._qkv(h, positions)
+        prefix_logits = self._logits(jnp.einsum("bchgd,bphd->bhgcp", q, cache.keys))
+        prefix_logits = jnp.where(prefix_valid[:, None, None, None, :], prefix_logits, MASKED_LOGIT)
+        self_logits = self._logits(jnp.einsum("bchgd,bchd->bhgc", q, k))
+        self_logits = jnp.where(self_valid[:, None, None, :], self_logits, MASKED_LOGIT)
+        # Softmax over [prefix keys, own key] without materialising the concatenation.
+        top = jnp.maximum(jnp.max(prefix_logits, axis=-1), self_logits)
+        prefix_w = jnp.exp(prefix_logits - top[..., None])
+        self_w = jnp.exp(self_logits - top)
+        denom = jnp.sum(prefix_w, axis=-1) + self_w
+        prefix_w = (prefix_w / denom[..., None]).astype(h.dtype)
+        self_w = (self_w / denom).astype(h.dtype)
+        attn = jnp.einsum("bhgcp,bphd->bchgd", prefix_w, cache.values)
+        attn = attn + jnp.einsum("bhgc,bchd->bchgd", self_w, v)
+        return self._finish(h, attn)
+
+
+class Transformer(nn.Module):
+    config: TransformerConfig
+
+    def setup(self) -> None:
+        self.layers = [DecoderLayer(self.config) for _ in range(self.config.num_layers)]
+
+    def __call__(self, h: jax.Array, positions: jax.Array, mask: jax.Array) -> tuple[jax.Array, list[LayerKV]]:
+        """Full pass; returns the final hidden states (no final norm) and every layer's K/V."""
+        caches = []
+        for layer in self.layers:
+            h, kv = layer(h, positions, mask)
+            caches.append(kv)
+        return h, caches
+
+    def extend(self, h: jax.Array, positions: jax.Array, caches: list[LayerKV], prefix_valid: jax.Array,
+               self_valid: jax.Array) -> jax.Array:
+        for layer, cache in zip(self.layers, caches):
+            h = layer.extend(h, positions, cache, prefix_valid, self_valid)
+        return h
+
+
+def dtype_of(config: TransformerConfig) -> Any:
+    return jnp.dtype(config.dtype)
