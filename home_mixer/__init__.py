@@ -1,0 +1,1 @@
+"""HomeMixer: the For You feed pipeline served as ScoredPostsService/GetScoredPosts."""

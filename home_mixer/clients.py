@@ -1,0 +1,155 @@
+"""grpc.aio clients of Thunder and Phoenix as HomeMixer uses them. Every call carries a
+deadline: the dependency's own timeout, cut to what is left of the request's deadline, so a
+slow or dead dependency costs at most that and no request hangs."""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import grpc
+
+from foryou_protos import phoenix_pb2, phoenix_pb2_grpc, thunder_pb2, thunder_pb2_grpc
+from home_mixer.params import ACTION_NAMES
+from home_mixer.query import HistoryEntry, ScoredPostsQuery
+
+T = TypeVar("T")
+
+CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+    ("grpc.max_send_message_length", 64 * 1024 * 1024),
+    # Reconnect quickly once a restarted dependency is back.
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+]
+
+
+class DeadlineExhausted(TimeoutError):
+    """The request's deadline has passed before the call could be made."""
+
+
+def call_timeout(query: ScoredPostsQuery, timeout_s: float) -> float:
+    remaining = query.remaining_s()
+    if remaining is None:
+        return timeout_s
+    if remaining <= 0:
+        raise DeadlineExhausted("request deadline exceeded")
+    return min(timeout_s, remaining)
+
+
+async def memoized(query: ScoredPostsQuery, key: str, make: Callable[[], Awaitable[T]]) -> T:
+    """One call per request and key, shared by the components that need it."""
+    future = query.memo.get(key)
+    if future is None:
+        future = asyncio.ensure_future(make())
+        query.memo[key] = future
+    return await asyncio.shield(future)
+
+
+@dataclass
+class ThunderClient:
+    address: str
+    timeout_s: float = 0.5
+
+    def __post_init__(self) -> None:
+        self.channel = grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
+        self.stub = thunder_pb2_grpc.ThunderServiceStub(self.channel)
+
+    async def close(self) -> None:
+        await self.channel.close()
+
+    async def user_context(self, query: ScoredPostsQuery) -> thunder_pb2.UserContext:
+        async def call():
+            request = thunder_pb2.GetUserContextRequest(user_id=query.viewer_id)
+            return await self.stub.GetUserContext(request, timeout=call_timeout(query, self.timeout_s))
+        return await memoized(query, "thunder.user_context", call)
+
+    async def in_network_posts(self, query: ScoredPostsQuery, following: Iterable[int],
+                               max_results: int, max_age_ms: int) -> list:
+        request = thunder_pb2.GetInNetworkPostsRequest(
+            user_id=query.viewer_id, following_user_ids=sorted(following),
+            max_results=max_results, max_age_ms=max_age_ms,
+        )
+        reply = await self.stub.GetInNetworkPosts(request, timeout=call_timeout(query, self.timeout_s))
+        return list(reply.posts)
+
+    async def posts(self, query: ScoredPostsQuery, post_ids: list[int], memo_key: str | None = None) -> dict:
+        """post id -> foryou.Post for the ids Thunder knows (deleted ones included)."""
+        async def call():
+            request = thunder_pb2.GetPostsRequest(post_ids=post_ids)
+            reply = await self.stub.GetPosts(request, timeout=call_timeout(query, self.timeout_s))
+            return {post.post_id: post for post in reply.posts}
+        if memo_key is None:
+            return await call()
+        return await memoized(query, memo_key, call)
+
+    async def authors(self, query: ScoredPostsQuery, user_ids: list[int]) -> dict:
+        request = thunder_pb2.GetAuthorsRequest(user_ids=user_ids)
+        reply = await self.stub.GetAuthors(request, timeout=call_timeout(query, self.timeout_s))
+        return {author.user_id: author for author in reply.authors}
+
+
+def history_items(history: Iterable[HistoryEntry], max_items: int | None = None) -> list[phoenix_pb2.HistoryItem]:
+    items = [phoenix_pb2.HistoryItem(post_id=e.post_id, author_id=e.author_id,
+                                     actions=sorted(e.actions), surface=e.surface) for e in history]
+    return items[-max_items:] if max_items else items
+
+
+@dataclass
+class PhoenixClient:
+    address: str
+    timeout_s: float = 2.0
+
+    def __post_init__(self) -> None:
+        self.channel = grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
+        self.stub = phoenix_pb2_grpc.PhoenixServiceStub(self.channel)
+        self._info: phoenix_pb2.ModelInfoResponse | None = None
+
+    async def close(self) -> None:
+        await self.channel.close()
+
+    async def model_info(self, query: ScoredPostsQuery) -> phoenix_pb2.ModelInfoResponse:
+        """Fetched once per process (the model's shape does not change while it runs)."""
+        if self._info is None:
+            self._info = await self.stub.ModelInfo(phoenix_pb2.ModelInfoRequest(),
+                                                   timeout=call_timeout(query, self.timeout_s))
+        return self._info
+
+    async def retrieve(self, query: ScoredPostsQuery, k: int, exclude_author_ids: Iterable[int],
+                       exclude_post_ids: Iterable[int] = ()) -> list[phoenix_pb2.RetrievedPost]:
+        info = await self.model_info(query)
+        request = phoenix_pb2.RetrieveRequest(
+            user_id=query.viewer_id, history=history_items(query.history, info.max_history),
+            k=k, exclude_author_ids=sorted(exclude_author_ids), exclude_post_ids=sorted(exclude_post_ids),
+            request_id=query.request_id,
+        )
+        reply = await self.stub.Retrieve(request, timeout=call_timeout(query, self.timeout_s))
+        return list(reply.posts)
+
+    async def rank(self, query: ScoredPostsQuery,
+                   candidates: list[phoenix_pb2.RankCandidate]) -> list[dict[str, float]]:
+        """Per-action predictions by name, one dict per candidate, in order. Batches beyond
+        the model's max_candidates go out in parallel; any failed batch fails the call.
+        Outputs are named by position (the contract: index = Action value - 1, then
+        dwell_time), not by the model's own labels, which may abbreviate."""
+        info = await self.model_info(query)
+        names = ACTION_NAMES
+        if info.action_names and len(info.action_names) != len(names):
+            raise ValueError(f"Phoenix has {len(info.action_names)} outputs, expected {len(names)}")
+        history = history_items(query.history, info.max_history)
+        size = info.max_candidates or len(candidates) or 1
+        timeout = call_timeout(query, self.timeout_s)
+        batches = [candidates[i:i + size] for i in range(0, len(candidates), size)]
+        replies = await asyncio.gather(*(
+            self.stub.Rank(phoenix_pb2.RankRequest(user_id=query.viewer_id, history=history,
+                                                   candidates=batch, request_id=query.request_id),
+                           timeout=timeout)
+            for batch in batches
+        ))
+        out: list[dict[str, float]] = []
+        for batch, reply in zip(batches, replies):
+            if len(reply.predictions) != len(batch):
+                raise ValueError(f"Phoenix returned {len(reply.predictions)} predictions for {len(batch)} candidates")
+            out.extend(dict(zip(names, p.values)) for p in reply.predictions)
+        return out

@@ -1,0 +1,75 @@
+"""The For You pipeline: every HomeMixer component, wired in the spec's order."""
+from __future__ import annotations
+
+from candidate_pipeline import Pipeline
+from home_mixer.candidate import PostCandidate
+from home_mixer.clients import PhoenixClient, ThunderClient
+from home_mixer.filters.age import AgeFilter
+from home_mixer.filters.author_socialgraph import AuthorSocialgraphFilter
+from home_mixer.filters.core_data_hydration import CoreDataHydrationFilter
+from home_mixer.filters.dedup_conversation import DedupConversationFilter
+from home_mixer.filters.drop_duplicates import DropDuplicatesFilter
+from home_mixer.filters.ineligible_subscription import IneligibleSubscriptionFilter
+from home_mixer.filters.muted_keyword import MutedKeywordFilter
+from home_mixer.filters.previously_seen_posts import PreviouslySeenPostsFilter
+from home_mixer.filters.previously_served_posts import PreviouslyServedPostsFilter
+from home_mixer.filters.repost_deduplication import RepostDeduplicationFilter
+from home_mixer.filters.self_post import SelfPostFilter
+from home_mixer.filters.visibility import VisibilityFilter
+from home_mixer.hydrators.author import AuthorHydrator
+from home_mixer.hydrators.core_data import CoreDataHydrator
+from home_mixer.hydrators.in_network import InNetworkHydrator
+from home_mixer.hydrators.subscription import SubscriptionHydrator
+from home_mixer.hydrators.video_duration import VideoDurationHydrator
+from home_mixer.hydrators.visibility import VisibilityHydrator
+from home_mixer.query import ScoredPostsQuery
+from home_mixer.query_hydrators.user_action_sequence import UserActionSequenceHydrator
+from home_mixer.query_hydrators.user_features import UserFeaturesHydrator
+from home_mixer.scorers.author_diversity import AuthorDiversityScorer
+from home_mixer.scorers.out_of_network import OutOfNetworkScorer
+from home_mixer.scorers.phoenix import PhoenixScorer
+from home_mixer.scorers.weighted import WeightedScorer
+from home_mixer.selectors.top_k_score import TopKScoreSelector
+from home_mixer.sources.phoenix import PhoenixSource
+from home_mixer.sources.thunder import ThunderSource
+from home_mixer.side_effects.record_served import RecordServed, ServedPublisher
+
+PIPELINE_NAME = "for_you"
+# A component's own deadline is its RPC deadline plus this slack, so the gRPC deadline fires
+# first and the error says which call was slow.
+TIMEOUT_SLACK_S = 0.25
+
+
+def build_pipeline(thunder: ThunderClient, phoenix: PhoenixClient,
+                   publisher: ServedPublisher | None) -> Pipeline[ScoredPostsQuery, PostCandidate]:
+    thunder_s = thunder.timeout_s + TIMEOUT_SLACK_S
+    phoenix_s = phoenix.timeout_s + TIMEOUT_SLACK_S
+    return Pipeline(
+        name=PIPELINE_NAME,
+        query_hydrators=[UserActionSequenceHydrator(thunder, thunder_s), UserFeaturesHydrator(thunder, thunder_s)],
+        sources=[ThunderSource(thunder, thunder_s), PhoenixSource(phoenix, phoenix_s)],
+        hydrators=[
+            InNetworkHydrator(), CoreDataHydrator(thunder, thunder_s), VideoDurationHydrator(thunder, thunder_s),
+            SubscriptionHydrator(thunder, thunder_s), AuthorHydrator(thunder, thunder_s),
+        ],
+        filters=[
+            DropDuplicatesFilter(), CoreDataHydrationFilter(), AgeFilter(), SelfPostFilter(),
+            RepostDeduplicationFilter(), IneligibleSubscriptionFilter(), PreviouslySeenPostsFilter(),
+            PreviouslyServedPostsFilter(), MutedKeywordFilter(), AuthorSocialgraphFilter(),
+        ],
+        scorers=[PhoenixScorer(phoenix, phoenix_s), WeightedScorer(), AuthorDiversityScorer(), OutOfNetworkScorer()],
+        selector=TopKScoreSelector(),
+        post_selection_hydrators=[VisibilityHydrator(thunder, thunder_s)],
+        post_selection_filters=[VisibilityFilter(), DedupConversationFilter()],
+        side_effects=[RecordServed(publisher)] if publisher is not None else [],
+        result_size=lambda query: query.params.result_size,
+        default_timeout_s=1.0,
+    )
+
+
+def component_names(pipeline: Pipeline) -> frozenset[str]:
+    """Every name a request may list in disabled_components."""
+    groups = [pipeline.query_hydrators, pipeline.sources, pipeline.hydrators, pipeline.filters, pipeline.scorers,
+              [pipeline.selector] if pipeline.selector else [], pipeline.post_selection_hydrators,
+              pipeline.post_selection_filters, pipeline.side_effects]
+    return frozenset(component.name for group in groups for component in group)

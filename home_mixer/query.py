@@ -1,0 +1,64 @@
+"""The query that flows through the For You pipeline: the request, its parameters, and what
+the query hydrators add (user features, engagement history)."""
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+from home_mixer.bloom import ImpressionBloomFilter
+from home_mixer.params import Params
+
+
+@dataclass(frozen=True)
+class UserFeatures:
+    following: frozenset[int] = frozenset()
+    blocked: frozenset[int] = frozenset()
+    muted: frozenset[int] = frozenset()
+    muted_keywords: tuple[str, ...] = ()
+    subscriptions: frozenset[int] = frozenset()
+    served_ids: frozenset[int] = frozenset()  # recently served to the user (Thunder's record)
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One engagement-sequence entry: the user's actions on one post, merged (multi-hot)."""
+    post_id: int
+    author_id: int
+    actions: frozenset[int]  # foryou.Action values
+    surface: int             # foryou.ProductSurface value
+    timestamp_ms: int
+
+
+@dataclass
+class ScoredPostsQuery:
+    viewer_id: int
+    request_id: str
+    params: Params = field(default_factory=Params)
+    client_app_id: str = ""
+    country_code: str = ""
+    language_code: str = ""
+    seen_ids: frozenset[int] = frozenset()
+    served_ids: frozenset[int] = frozenset()  # sent by the client (this session)
+    in_network_only: bool = False
+    is_bottom_request: bool = False
+    bloom_filters: tuple[ImpressionBloomFilter, ...] = ()
+    disabled_components: frozenset[str] = frozenset()
+    debug: bool = False
+    deadline: float | None = None  # time.monotonic() by which the response is due
+    # Filled by the query hydrators; None when the hydrator failed (the request goes on).
+    user_features: UserFeatures | None = None
+    history: tuple[HistoryEntry, ...] = ()
+    # Request-scoped memo of dependency calls shared by components (one GetUserContext, one
+    # GetPosts per request), so parallel components do not repeat the same RPC.
+    memo: dict[str, asyncio.Future] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def features(self) -> UserFeatures:
+        return self.user_features or UserFeatures()
+
+    def all_served_ids(self) -> frozenset[int]:
+        return self.served_ids | self.features.served_ids
+
+    def remaining_s(self) -> float | None:
+        return None if self.deadline is None else self.deadline - time.monotonic()

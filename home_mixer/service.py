@@ -1,0 +1,132 @@
+"""ScoredPostsService: validate the request, build the query, run the pipeline, explain the
+result. Thin on purpose; the behaviour lives in the components."""
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+
+import grpc
+
+from candidate_pipeline import Pipeline, PipelineResult
+from foryou_protos import home_mixer_pb2, home_mixer_pb2_grpc
+from home_mixer.bloom import ImpressionBloomFilter
+from home_mixer.candidate import PostCandidate
+from home_mixer.params import ParamError, Params, parse_params
+from home_mixer.pipeline import component_names
+from home_mixer.query import ScoredPostsQuery
+
+log = logging.getLogger(__name__)
+
+MAX_ID_LIST = 20_000       # seen_ids / served_ids per request
+MAX_BLOOM_FILTERS = 16
+DEFAULT_REQUEST_BUDGET_S = 5.0  # when the client sets no deadline
+
+# Degradation messages, keyed by the component whose failure causes them.
+DEGRADED = {
+    "PhoenixScorer": "phoenix_unavailable: ranked by recency",
+    "PhoenixSource": "phoenix_retrieval_unavailable: in-network only",
+    "ThunderSource": "thunder_unavailable: out-of-network only",
+    "UserFeatures": "user_features_unavailable: social graph filters not applied",
+    "UserActionSequence": "user_history_unavailable: ranked without history",
+    "CoreDataHydrator": "core_data_unavailable: posts not hydrated",
+    "VisibilityHydrator": "visibility_unavailable: labels from hydration time",
+}
+
+
+class InvalidRequest(ValueError):
+    """Bad input: gRPC INVALID_ARGUMENT with this message (which names the field)."""
+
+
+@dataclass
+class RequestValidator:
+    known_components: frozenset[str]
+    defaults: Params = Params()
+
+    def query_from(self, request: home_mixer_pb2.ScoredPostsQuery, deadline: float | None) -> ScoredPostsQuery:
+        if request.viewer_id == 0:
+            raise InvalidRequest("viewer_id is required and must be non-zero")
+        for name in ("seen_ids", "served_ids"):
+            if len(getattr(request, name)) > MAX_ID_LIST:
+                raise InvalidRequest(f"{name} has more than {MAX_ID_LIST} ids")
+        try:
+            params = parse_params(dict(request.params), self.defaults)
+        except ParamError as exc:
+            raise InvalidRequest(str(exc)) from exc
+        unknown = sorted(set(request.disabled_components) - self.known_components)
+        if unknown:
+            raise InvalidRequest(f"disabled_components: unknown component {unknown[0]!r}")
+        if len(request.bloom_filter_entries) > MAX_BLOOM_FILTERS:
+            raise InvalidRequest(f"bloom_filter_entries has more than {MAX_BLOOM_FILTERS} filters")
+        blooms = []
+        for index, entry in enumerate(request.bloom_filter_entries):
+            try:
+                blooms.append(ImpressionBloomFilter.from_proto(entry))
+            except ValueError as exc:
+                raise InvalidRequest(f"bloom_filter_entries[{index}]: {exc}") from exc
+        return ScoredPostsQuery(
+            viewer_id=request.viewer_id, request_id=request.request_id or uuid.uuid4().hex, params=params,
+            client_app_id=request.client_app_id, country_code=request.country_code,
+            language_code=request.language_code, seen_ids=frozenset(request.seen_ids),
+            served_ids=frozenset(request.served_ids), in_network_only=request.in_network_only,
+            is_bottom_request=request.is_bottom_request, bloom_filters=tuple(blooms),
+            disabled_components=frozenset(request.disabled_components), debug=request.debug, deadline=deadline,
+        )
+
+
+def degraded_reasons(result: PipelineResult) -> list[str]:
+    return [message for component, message in DEGRADED.items() if result.failed(component)]
+
+
+def scored_post(c: PostCandidate) -> home_mixer_pb2.ScoredPost:
+    return home_mixer_pb2.ScoredPost(
+        post_id=c.post_id, author_id=c.author_id, reposted_post_id=c.repost_of_post_id,
+        reposted_author_id=c.repost_of_user_id, in_reply_to_post_id=c.in_reply_to_post_id, score=c.score,
+        in_network=c.in_network, served_type=c.served_type, scored_at_ms=c.scored_at_ms,
+        prediction_request_id=c.prediction_request_id, ancestors=list(c.ancestors),
+        author_screen_names=[h for h in (c.author_handle, c.reposted_author_handle) if h],
+        visibility_reason=c.visibility_reason, source=c.source, predictions=c.predictions,
+        components=home_mixer_pb2.ScoreComponents(
+            weighted_score=c.weighted_score, diversity_multiplier=c.diversity_multiplier,
+            out_of_network_factor=c.oon_factor, retrieval_score=c.retrieval_score,
+        ),
+        text=c.text,
+    )
+
+
+def response_from(result: PipelineResult, debug: bool) -> home_mixer_pb2.ScoredPostsResponse:
+    response = home_mixer_pb2.ScoredPostsResponse(
+        scored_posts=[scored_post(c) for c in result.selected], request_id=result.request_id,
+        degraded=degraded_reasons(result),
+    )
+    if debug:
+        response.debug.removed.extend(home_mixer_pb2.RemovedPost(post_id=r.candidate.post_id, removed_by=r.removed_by)
+                                      for r in result.removed)
+        response.debug.timings.extend(home_mixer_pb2.StageTiming(stage=t.stage, component=t.component,
+                                                                 duration_ms=t.duration_ms) for t in result.timings)
+    return response
+
+
+class ScoredPostsServicer(home_mixer_pb2_grpc.ScoredPostsServiceServicer):
+    def __init__(self, pipeline: Pipeline[ScoredPostsQuery, PostCandidate], defaults: Params = Params(),
+                 request_budget_s: float = DEFAULT_REQUEST_BUDGET_S) -> None:
+        self.pipeline = pipeline
+        self.validator = RequestValidator(component_names(pipeline), defaults)
+        self.request_budget_s = request_budget_s
+
+    def _deadline(self, context: grpc.aio.ServicerContext) -> float:
+        """The client's deadline (less a margin to answer in time), at most our own budget."""
+        budget = self.request_budget_s
+        remaining = context.time_remaining()
+        if remaining is not None:
+            budget = min(budget, max(0.0, remaining * 0.9))
+        return time.monotonic() + budget
+
+    async def GetScoredPosts(self, request, context):  # noqa: N802 - gRPC method name
+        try:
+            query = self.validator.query_from(request, self._deadline(context))
+        except InvalidRequest as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        result = await self.pipeline.execute(query, query.request_id)
+        return response_from(result, query.debug)

@@ -1,0 +1,164 @@
+"""Every pre-scoring and post-selection filter, on plain candidates with hand-made inputs."""
+from __future__ import annotations
+
+from foryou.snowflake import make_id, now_ms
+from foryou_protos import common_pb2
+from hm_helpers import VIEWER, cand, ids, query
+from home_mixer.bloom import ImpressionBloomFilter
+from home_mixer.filters.age import AgeFilter
+from home_mixer.filters.author_socialgraph import AuthorSocialgraphFilter
+from home_mixer.filters.core_data_hydration import CoreDataHydrationFilter
+from home_mixer.filters.dedup_conversation import DedupConversationFilter, conversation_of
+from home_mixer.filters.drop_duplicates import DropDuplicatesFilter
+from home_mixer.filters.ineligible_subscription import IneligibleSubscriptionFilter
+from home_mixer.filters.muted_keyword import KeywordMatcher, MutedKeywordFilter
+from home_mixer.filters.previously_seen_posts import PreviouslySeenPostsFilter
+from home_mixer.filters.previously_served_posts import PreviouslyServedPostsFilter
+from home_mixer.filters.repost_deduplication import RepostDeduplicationFilter
+from home_mixer.filters.self_post import SelfPostFilter
+from home_mixer.filters.visibility import VisibilityFilter
+from home_mixer.query import UserFeatures
+
+
+async def test_drop_duplicates_keeps_the_first_of_each_id():
+    a_thunder, b, a_phoenix = cand(1, source="ThunderSource"), cand(2), cand(1, source="PhoenixSource")
+    result = await DropDuplicatesFilter().filter(query(), [a_thunder, b, a_phoenix])
+    assert result.kept == [a_thunder, b]
+    assert result.removed == [a_phoenix]
+
+
+async def test_core_data_hydration_removes_only_posts_reported_missing():
+    found, missing, not_hydrated = cand(1, core_data_found=True), cand(2, core_data_found=False), cand(3)
+    result = await CoreDataHydrationFilter().filter(query(), [found, missing, not_hydrated])
+    assert ids(result.kept) == [1, 3]
+    assert ids(result.removed) == [2]
+
+
+async def test_age_reads_the_snowflake_time():
+    now = now_ms()
+    fresh = cand(make_id(now - 1000))
+    edge = cand(make_id(now - 2 * 24 * 3600 * 1000))       # exactly the max age: kept
+    stale = cand(make_id(now - 2 * 24 * 3600 * 1000 - 1))   # 1 ms older: removed
+    result = await AgeFilter(clock=lambda: now).filter(query(), [fresh, edge, stale])
+    assert result.kept == [fresh, edge]
+    assert result.removed == [stale]
+    short = await AgeFilter(clock=lambda: now).filter(query(params={"max_age_ms": 500}), [fresh])
+    assert short.removed == [fresh]
+
+
+async def test_self_post_removes_the_viewers_own_posts():
+    mine, theirs = cand(1, author=VIEWER), cand(2, author=5)
+    result = await SelfPostFilter().filter(query(), [mine, theirs])
+    assert result.kept == [theirs] and result.removed == [mine]
+
+
+async def test_repost_deduplication_walks_in_order():
+    original = cand(10)
+    repost_of_original = cand(11, repost_of_post_id=10)
+    first_repost_of_20 = cand(12, repost_of_post_id=20)
+    second_repost_of_20 = cand(13, repost_of_post_id=20)
+    original_20_after_its_repost = cand(20)  # an original is never removed by this filter
+    result = await RepostDeduplicationFilter().filter(
+        query(), [original, repost_of_original, first_repost_of_20, second_repost_of_20, original_20_after_its_repost])
+    assert ids(result.kept) == [10, 12, 20]
+    assert ids(result.removed) == [11, 13]
+
+
+async def test_ineligible_subscription():
+    features = UserFeatures(subscriptions=frozenset({5}))
+    public = cand(1, author=6)
+    subscribed = cand(2, author=5, subscriber_only=True)
+    flagged_by_hydrator = cand(3, author=8, subscriber_only=True, viewer_subscribes=True)
+    not_subscribed = cand(4, author=6, subscriber_only=True)
+    own = cand(5, author=VIEWER, subscriber_only=True)
+    result = await IneligibleSubscriptionFilter().filter(
+        query(features), [public, subscribed, flagged_by_hydrator, not_subscribed, own])
+    assert ids(result.kept) == [1, 2, 3, 5]
+    assert ids(result.removed) == [4]
+
+
+async def test_previously_seen_uses_related_ids_and_bloom_filters():
+    seen_post = cand(1)
+    repost_of_seen = cand(2, repost_of_post_id=100)
+    reply_to_seen = cand(3, in_reply_to_post_id=100)
+    in_bloom = cand(4)
+    unseen = cand(5)
+    bloom = ImpressionBloomFilter.build([4], num_bits=4096, num_hashes=3)
+    assert not bloom.may_contain(5)
+    q = query(seen_ids=frozenset({1, 100}), bloom_filters=(bloom,))
+    assert PreviouslySeenPostsFilter().enable(q)
+    result = await PreviouslySeenPostsFilter().filter(q, [seen_post, repost_of_seen, reply_to_seen, in_bloom, unseen])
+    assert ids(result.kept) == [5]
+    assert ids(result.removed) == [1, 2, 3, 4]
+    assert not PreviouslySeenPostsFilter().enable(query())
+
+
+async def test_previously_served_only_on_bottom_requests():
+    features = UserFeatures(served_ids=frozenset({1}))
+    candidates = [cand(1), cand(2, repost_of_post_id=3), cand(4)]
+    top = query(features, served_ids=frozenset({3}))
+    assert not PreviouslyServedPostsFilter().enable(top)
+    bottom = query(features, served_ids=frozenset({3}), is_bottom_request=True)
+    assert PreviouslyServedPostsFilter().enable(bottom)
+    result = await PreviouslyServedPostsFilter().filter(bottom, candidates)
+    assert ids(result.kept) == [4]            # 1 served per Thunder, 2 reposts request-served 3
+    assert ids(result.removed) == [1, 2]
+
+
+def test_muted_keyword_matching_rules():
+    matcher = KeywordMatcher(["Spoiler", "new york", "straße", "café", "#tag", "ＡＢＣ"])
+    assert matcher.matches("no SPOILERS here") is False             # whole words only
+    assert matcher.matches("big SPOILER ahead")
+    assert matcher.matches("Spoiler!")
+    assert matcher.matches("I love NEW   York.")                     # phrase, any spacing
+    assert not matcher.matches("new jersey, york")                   # not consecutive
+    assert matcher.matches("STRASSE gesperrt")                       # Unicode case folding
+    assert matcher.matches("CAFÉ au lait")
+    assert matcher.matches("cafe\u0301 au lait")                     # decomposed é (NFKC)
+    assert not matcher.matches("cafeteria")
+    assert matcher.matches("this is a #Tag")
+    assert not matcher.matches("tagged")
+    assert matcher.matches("abc song")                               # full-width keyword
+    assert not KeywordMatcher(["", "   "]).matches("anything")
+
+
+async def test_muted_keyword_filter():
+    features = UserFeatures(muted_keywords=("Élection",))
+    muted, clean = cand(1, text="l'ÉLECTION approche"), cand(2, text="élections")
+    q = query(features)
+    assert MutedKeywordFilter().enable(q) and not MutedKeywordFilter().enable(query())
+    result = await MutedKeywordFilter().filter(q, [muted, clean])
+    assert result.kept == [clean] and result.removed == [muted]
+
+
+async def test_author_socialgraph_removes_blocked_and_muted_authors():
+    features = UserFeatures(blocked=frozenset({5}), muted=frozenset({6}))
+    blocked, muted, ok = cand(1, author=5), cand(2, author=6), cand(3, author=7)
+    repost_of_blocked = cand(4, author=7, repost_of_post_id=99, repost_of_user_id=5)
+    result = await AuthorSocialgraphFilter().filter(query(features), [blocked, muted, ok, repost_of_blocked])
+    assert result.kept == [ok]
+    assert ids(result.removed) == [1, 2, 4]
+
+
+async def test_visibility_filter_removes_deleted_and_unsafe():
+    ok = cand(1)
+    deleted = cand(2, deleted=True)
+    spam = cand(3, labels=(common_pb2.SPAM,))
+    gore = cand(4, labels=(common_pb2.GORE, common_pb2.MISINFORMATION))
+    misinformation = cand(5, labels=(common_pb2.MISINFORMATION,))
+    result = await VisibilityFilter().filter(query(), [ok, deleted, spam, gore, misinformation])
+    assert ids(result.kept) == [1, 5]
+    assert ids(result.removed) == [2, 3, 4]
+    assert misinformation.visibility_reason == "misinformation" and ok.visibility_reason == ""
+
+
+async def test_dedup_conversation_keeps_the_best_of_each_conversation():
+    root = cand(100, score=0.2)
+    reply = cand(105, score=0.9, ancestors=(103, 100))      # conversation = min ancestor = 100
+    other_reply = cand(106, score=0.5, ancestors=(100,))
+    standalone = cand(200, score=0.1)
+    assert conversation_of(reply) == 100 and conversation_of(standalone) == 200
+    result = await DedupConversationFilter().filter(query(), [root, reply, other_reply, standalone])
+    assert ids(result.kept) == [105, 200]
+    assert ids(result.removed) == [100, 106]
+
