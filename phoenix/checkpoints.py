@@ -1,0 +1,91 @@
+"""Self-describing model checkpoints (orbax), one directory per saved step:
+
+    DIR/ranker/<step>/config.json     the model config (RankerConfig.to_json)
+    DIR/ranker/<step>/params/         the parameter tree, saved with orbax
+    DIR/ranker/<step>/metrics.json    training and held-out metrics (optional)
+    DIR/retriever/<step>/...          the same for the retriever
+
+A step directory is assembled under a temporary name and renamed into place, so a reader
+(the server polling for new checkpoints) never sees a half-written one.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+from phoenix.config import RankerConfig, RetrieverConfig
+
+RANKER = "ranker"
+RETRIEVER = "retriever"
+CONFIG_CLASSES = {RANKER: RankerConfig, RETRIEVER: RetrieverConfig}
+
+
+@dataclass(frozen=True)
+class CheckpointRef:
+    kind: str          # "ranker" or "retriever"
+    step: int
+    path: Path
+    stamp: int         # mtime_ns of the step directory: a re-saved step counts as newer
+
+    @property
+    def checkpoint_id(self) -> str:
+        return f"{self.kind}-{self.step}"
+
+
+def save(root: str | Path, kind: str, step: int, params, config, metrics: dict | None = None) -> CheckpointRef:
+    if kind not in CONFIG_CLASSES:
+        raise ValueError(f"kind must be one of {sorted(CONFIG_CLASSES)}, got {kind!r}")
+    kind_dir = Path(root).absolute() / kind
+    kind_dir.mkdir(parents=True, exist_ok=True)
+    tmp = kind_dir / f".tmp-{step}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    (tmp / "config.json").write_text(config.to_json())
+    if metrics is not None:
+        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
+    checkpointer = ocp.StandardCheckpointer()
+    checkpointer.save(tmp / "params", jax.tree.map(np.asarray, params))
+    checkpointer.wait_until_finished()
+    final = kind_dir / str(step)
+    if final.exists():  # retraining to the same step replaces it
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    return _ref(kind, final)
+
+
+def _ref(kind: str, path: Path) -> CheckpointRef:
+    return CheckpointRef(kind, int(path.name), path, path.stat().st_mtime_ns)
+
+
+def latest(root: str | Path, kind: str) -> CheckpointRef | None:
+    """The checkpoint with the highest step (newest save on a tie), or None."""
+    kind_dir = Path(root) / kind
+    if not kind_dir.is_dir():
+        return None
+    refs = []
+    for path in kind_dir.iterdir():
+        if path.name.isdigit() and (path / "config.json").is_file() and (path / "params").is_dir():
+            try:
+                refs.append(_ref(kind, path))
+            except FileNotFoundError:  # replaced while we looked
+                continue
+    return max(refs, key=lambda r: (r.step, r.stamp), default=None)
+
+
+def load(ref: CheckpointRef):
+    """(config, params) of a checkpoint; params as numpy arrays in the saved tree."""
+    config = CONFIG_CLASSES[ref.kind].from_json((ref.path / "config.json").read_text())
+    params = ocp.StandardCheckpointer().restore(ref.path.absolute() / "params")
+    return config, jax.tree.map(np.asarray, params)
+
+
+def load_metrics(ref: CheckpointRef) -> dict:
+    path = ref.path / "metrics.json"
+    return json.loads(path.read_text()) if path.is_file() else {}

@@ -1,0 +1,240 @@
+"""The corpus index: candidate-tower embeddings of all recent posts, searched by dot product.
+
+Storage is a growable numpy matrix with a free-slot list (deleted and expired posts give
+their row back). Search is exact (one matrix product per micro-batch of queries) up to
+`ann_threshold` posts; above it an HNSW graph (usearch, phoenix/index_ann.py) answers
+queries, because at 1M x 128 the exact product costs tens of ms per query on a CPU while
+HNSW stays near a millisecond at high recall (bench/phoenix_service.py measures both).
+
+Exclusions (post ids, author ids) are applied by over-fetching and filtering, doubling the
+fetch until k results survive or the corpus is exhausted, so both backends share one path.
+All methods are thread-safe: the Kafka feeder mutates while searches run in executor threads.
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from foryou import snowflake
+
+# Above this many posts search goes through the ANN graph (see the module docstring and the
+# benchmark table in phoenix/training/README.md for the measurement behind the number).
+DEFAULT_ANN_THRESHOLD = 50_000
+_EMPTY = np.uint64(0)
+
+
+@dataclass(frozen=True)
+class ScoredPost:
+    post_id: int
+    author_id: int
+    score: float
+
+
+@dataclass(frozen=True)
+class Exclusions:
+    post_ids: frozenset[int] = frozenset()
+    author_ids: frozenset[int] = frozenset()
+
+    def allows(self, post_id: int, author_id: int) -> bool:
+        return post_id not in self.post_ids and author_id not in self.author_ids
+
+
+NO_EXCLUSIONS = Exclusions()
+
+
+@dataclass
+class CorpusIndex:
+    dim: int
+    ann_threshold: int = DEFAULT_ANN_THRESHOLD
+    initial_capacity: int = 1024
+    _vectors: np.ndarray = field(init=False, repr=False)
+    _post_ids: np.ndarray = field(init=False, repr=False)    # 0 = free slot
+    _author_ids: np.ndarray = field(init=False, repr=False)
+    _slot_of: dict[int, int] = field(init=False, repr=False)
+    _free: list[int] = field(init=False, repr=False)
+    _high: int = field(init=False, default=0, repr=False)    # slots [0, _high) have been used
+    _ann: object = field(init=False, default=None, repr=False)
+    _lock: threading.RLock = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        cap = max(1, self.initial_capacity)
+        self._vectors = np.zeros((cap, self.dim), np.float32)
+        self._post_ids = np.zeros(cap, np.uint64)
+        self._author_ids = np.zeros(cap, np.uint64)
+        self._slot_of = {}
+        self._free = []
+        self._lock = threading.RLock()
+
+    # ---- size and membership -------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._slot_of)
+
+    def __contains__(self, post_id: int) -> bool:
+        return int(post_id) in self._slot_of
+
+    @property
+    def uses_ann(self) -> bool:
+        return self._ann is not None
+
+    def posts(self) -> tuple[np.ndarray, np.ndarray]:
+        """(post_ids, author_ids) of every indexed post, e.g. to re-embed with a new model."""
+        with self._lock:
+            used = self._post_ids[: self._high] != _EMPTY
+            return self._post_ids[: self._high][used].copy(), self._author_ids[: self._high][used].copy()
+
+    def vector(self, post_id: int) -> np.ndarray:
+        with self._lock:
+            return self._vectors[self._slot_of[int(post_id)]].copy()
+
+    # ---- mutation ---------------------------------------------------------------------------
+
+    def upsert(self, post_ids: Sequence[int], author_ids: Sequence[int], embeddings: np.ndarray) -> None:
+        """Add posts (or replace the embedding of posts already indexed)."""
+        embeddings = np.asarray(embeddings, np.float32)
+        if embeddings.shape != (len(post_ids), self.dim):
+            raise ValueError(f"embeddings shape {embeddings.shape} != ({len(post_ids)}, {self.dim})")
+        with self._lock:
+            slots = np.array([self._take_slot(int(p)) for p in post_ids], np.int64)
+            self._vectors[slots] = embeddings
+            self._post_ids[slots] = np.asarray(post_ids, np.uint64)
+            self._author_ids[slots] = np.asarray(author_ids, np.uint64)
+            if self._ann is not None:
+                self._ann.upsert(np.asarray(post_ids, np.uint64), embeddings)
+            elif len(self) > self.ann_threshold:
+                self._build_ann()
+
+    def remove(self, post_ids: Iterable[int]) -> int:
+        """Drop posts (deleted ones); unknown ids are ignored. Returns how many were dropped."""
+        with self._lock:
+            removed = []
+            for post_id in post_ids:
+                slot = self._slot_of.pop(int(post_id), None)
+                if slot is None:
+                    continue
+                self._post_ids[slot] = _EMPTY
+                self._author_ids[slot] = _EMPTY
+                self._vectors[slot] = 0.0
+                self._free.append(slot)
+                removed.append(int(post_id))
+            if removed and self._ann is not None:
+                self._ann.remove(np.asarray(removed, np.uint64))
+            return len(removed)
+
+    def expire(self, now_ms: int, max_age_ms: int) -> int:
+        """Drop posts created more than `max_age_ms` before `now_ms` (age read from the id)."""
+        cutoff = max(now_ms - max_age_ms, snowflake.TWITTER_EPOCH_MS)
+        oldest_kept = np.uint64(snowflake.make_id(cutoff))
+        with self._lock:
+            ids = self._post_ids[: self._high]
+            old = ids[(ids != _EMPTY) & (ids < oldest_kept)]
+            return self.remove(old.tolist())
+
+    def _take_slot(self, post_id: int) -> int:
+        slot = self._slot_of.get(post_id)
+        if slot is not None:
+            return slot
+        if self._free:
+            slot = self._free.pop()
+        else:
+            if self._high == len(self._post_ids):
+                self._grow()
+            slot = self._high
+            self._high += 1
+        self._slot_of[post_id] = slot
+        return slot
+
+    def _grow(self) -> None:
+        cap = len(self._post_ids) * 2
+        self._vectors = np.concatenate([self._vectors, np.zeros_like(self._vectors)])[:cap]
+        self._post_ids = np.concatenate([self._post_ids, np.zeros_like(self._post_ids)])
+        self._author_ids = np.concatenate([self._author_ids, np.zeros_like(self._author_ids)])
+
+    def _build_ann(self) -> None:
+        from phoenix.index_ann import AnnIndex
+
+        post_ids, _ = self.posts()
+        slots = np.array([self._slot_of[int(p)] for p in post_ids], np.int64)
+        ann = AnnIndex(self.dim)
+        ann.upsert(post_ids, self._vectors[slots])
+        self._ann = ann
+
+    def enable_ann(self) -> None:
+        """Build the ANN graph now, whatever the size (benchmarks and tests)."""
+        with self._lock:
+            if self._ann is None:
+                self._build_ann()
+
+    # ---- search -----------------------------------------------------------------------------
+
+    def search(self, queries: np.ndarray, k: int,
+               exclusions: Sequence[Exclusions] | None = None, exact: bool = False) -> list[list[ScoredPost]]:
+        """Top-k posts by dot product for each query row ([B, dim]), best first, skipping each
+        query's exclusions. `exact=True` forces the matrix product (recall measurement)."""
+        queries = np.atleast_2d(np.asarray(queries, np.float32))
+        exclusions = list(exclusions) if exclusions is not None else [NO_EXCLUSIONS] * len(queries)
+        if len(exclusions) != len(queries):
+            raise ValueError("one Exclusions per query")
+        with self._lock:
+            size = len(self)
+            results: list[list[ScoredPost] | None] = [None] * len(queries)
+            fetch = {i: min(size, k + len(ex.post_ids) + 16) for i, ex in enumerate(exclusions)}
+            pending = list(range(len(queries)))
+            while pending:
+                use_ann = self._ann is not None and not exact
+                fetched = self._fetch(queries[pending], max(fetch[i] for i in pending), use_ann)
+                still = []
+                for row, i in enumerate(pending):
+                    hits = [h for h in fetched[row] if exclusions[i].allows(h.post_id, h.author_id)]
+                    if len(hits) >= k or fetch[i] >= size:
+                        results[i] = hits[:k]
+                    else:  # exclusions ate the fetch: ask for more
+                        fetch[i] = min(size, fetch[i] * 4)
+                        still.append(i)
+                pending = still
+            return results  # type: ignore[return-value]
+
+    def _fetch(self, queries: np.ndarray, n: int, use_ann: bool) -> list[list[ScoredPost]]:
+        if n <= 0:
+            return [[] for _ in queries]
+        if use_ann:
+            keys, scores = self._ann.search(queries, n)
+            return [self._scored_by_id(k_row, s_row) for k_row, s_row in zip(keys, scores)]
+        return self._exact(queries, n)
+
+    def _exact(self, queries: np.ndarray, n: int) -> list[list[ScoredPost]]:
+        hi = self._high
+        scores = queries @ self._vectors[:hi].T
+        scores[:, self._post_ids[:hi] == _EMPTY] = -np.inf
+        n = min(n, hi)
+        top = np.argpartition(-scores, n - 1, axis=1)[:, :n] if n < hi else np.tile(np.arange(hi), (len(queries), 1))
+        out = []
+        for row in range(len(queries)):
+            cand = top[row]
+            cand = cand[np.argsort(-scores[row, cand], kind="stable")]
+            out.append([
+                ScoredPost(int(self._post_ids[s]), int(self._author_ids[s]), float(scores[row, s]))
+                for s in cand if self._post_ids[s] != _EMPTY
+            ])
+        return out
+
+    def _scored_by_id(self, keys: np.ndarray, scores: np.ndarray) -> list[ScoredPost]:
+        out = []
+        for key, score in zip(keys.tolist(), scores.tolist()):
+            slot = self._slot_of.get(int(key))
+            if slot is not None:
+                out.append(ScoredPost(int(key), int(self._author_ids[slot]), float(score)))
+        return out
+
+
+def recall_at_k(approx: list[list[ScoredPost]], exact: list[list[ScoredPost]]) -> float:
+    """Mean fraction of the exact top-k that the approximate search also returned."""
+    fractions = []
+    for got, want in zip(approx, exact):
+        if want:
+            wanted = {p.post_id for p in want}
+            fractions.append(len(wanted & {p.post_id for p in got}) / len(wanted))
+    return float(np.mean(fractions)) if fractions else 1.0

@@ -1,0 +1,217 @@
+"""The Phoenix model server: Rank, Retrieve and ModelInfo over grpc.aio.
+
+Thin over the parts that do the work: request validation (server_validation), micro-batching
+(server_batching), the models and their hot reload (server_models), the corpus index
+(index) and its Kafka feeder (server_corpus). Health is NOT_SERVING until the corpus has
+caught up with the `posts` topic.
+
+The served state is one immutable pair (models, index), swapped as a whole on reload, so a
+batch never mixes a new retriever with an index embedded by the old one.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+import grpc
+import numpy as np
+
+from foryou.grpc_server import ServiceServer
+from foryou.logs import request_id_var
+from foryou_protos import phoenix_pb2, phoenix_pb2_grpc
+from phoenix.actions import ACTION_NAMES
+from phoenix.features import CandidateItem
+from phoenix.index import DEFAULT_ANN_THRESHOLD, CorpusIndex, Exclusions, ScoredPost
+from phoenix.server_batching import MicroBatcher
+from phoenix.server_corpus import CorpusFeeder, reembed
+from phoenix.server_models import Models, load_models, newer_models
+from phoenix.server_validation import (Limits, RankInput, RetrieveInput, ValidationError, rank_input,
+                                       retrieve_input)
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = "foryou.PhoenixService"
+
+
+@dataclass(frozen=True)
+class PhoenixSettings:
+    host: str = "127.0.0.1"
+    port: int = 0
+    kafka_bootstrap: str = ""          # "" = no corpus feed (benchmarks fill the index directly)
+    preset: str = "demo"
+    checkpoint_dir: str | None = None
+    max_age_hours: float = 48.0
+    reload_every_s: float = 3.0
+    max_batch: int = 32
+    max_wait_ms: float = 2.0
+    max_candidates: int = 4096
+    max_k: int = 2000
+    ann_threshold: int = DEFAULT_ANN_THRESHOLD
+    max_concurrent_rpcs: int | None = 1000
+    seed: int = 0
+
+
+class PhoenixServer:
+    def __init__(self, settings: PhoenixSettings) -> None:
+        self.settings = settings
+        self._serving: tuple[Models, CorpusIndex] | None = None
+        self.grpc = ServiceServer("phoenix", [SERVICE_NAME], settings.host, settings.port,
+                                  settings.max_concurrent_rpcs)
+        phoenix_pb2_grpc.add_PhoenixServiceServicer_to_server(PhoenixServicer(self), self.grpc.server)
+        self.rank_batcher = MicroBatcher("rank", self._rank_batch, settings.max_batch, settings.max_wait_ms)
+        self.retrieve_batcher = MicroBatcher("retrieve", self._retrieve_batch, settings.max_batch,
+                                             settings.max_wait_ms)
+        self.feeder: CorpusFeeder | None = None
+        self._tasks: list[asyncio.Task] = []
+        self._corpus_lock = asyncio.Lock()
+
+    # ---- lifecycle ------------------------------------------------------------------------
+
+    @property
+    def address(self) -> str:
+        return self.grpc.address
+
+    @property
+    def models(self) -> Models:
+        return self._serving[0]
+
+    @property
+    def index(self) -> CorpusIndex:
+        return self._serving[1]
+
+    async def start(self) -> "PhoenixServer":
+        s = self.settings
+        loop = asyncio.get_running_loop()
+        models = await loop.run_in_executor(None, load_models, s.preset, s.checkpoint_dir, s.seed)
+        self._serving = (models, self._new_index(models))
+        await self.grpc.start()
+        await loop.run_in_executor(None, self._warmup, models)
+        if s.kafka_bootstrap:
+            self.feeder = CorpusFeeder(s.kafka_bootstrap, self._feed_target,
+                                       max_age_ms=int(s.max_age_hours * 3600 * 1000), lock=self._corpus_lock)
+            await self.feeder.start()
+            self._tasks.append(asyncio.create_task(self._serve_when_caught_up()))
+        else:
+            await self.grpc.set_serving()
+        if s.checkpoint_dir:
+            self._tasks.append(asyncio.create_task(self._reload_loop()))
+        return self
+
+    async def stop(self) -> None:
+        await self.grpc.set_not_serving()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.feeder is not None:
+            await self.feeder.stop()
+        await self.grpc.stop()
+        await self.rank_batcher.close()
+        await self.retrieve_batcher.close()
+
+    def _new_index(self, models: Models) -> CorpusIndex:
+        return CorpusIndex(models.retriever.embedding_dim, ann_threshold=self.settings.ann_threshold)
+
+    @staticmethod
+    def _warmup(models: Models) -> None:
+        """Compile the single-request shapes before reporting SERVING."""
+        models.ranker.rank_many([(1, (), (CandidateItem(1, 1),))])
+        models.retriever.user_embeddings([1], [[]])
+        models.retriever.candidate_embeddings(np.ones(1, np.uint64), np.ones(1, np.uint64))
+
+    def _feed_target(self):
+        models, index = self._serving
+        return index, models.retriever.candidate_embeddings
+
+    async def _serve_when_caught_up(self) -> None:
+        await self.feeder.caught_up.wait()
+        await self.grpc.set_serving()
+
+    async def _reload_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.reload_every_s)
+            try:
+                await self.reload()
+            except Exception:  # a bad checkpoint must not take the server down
+                log.exception("checkpoint reload failed; keeping %s", self.models.checkpoint_id)
+
+    async def reload(self) -> bool:
+        """Load newer checkpoints if the directory has any. Returns whether anything changed."""
+        loop = asyncio.get_running_loop()
+        found = await loop.run_in_executor(None, newer_models, self.models, self.settings.checkpoint_dir)
+        if found is None:
+            return False
+        models, retriever_changed = found
+        await loop.run_in_executor(None, self._warmup, models)
+        if retriever_changed:
+            async with self._corpus_lock:  # no feeder writes into the old index meanwhile
+                index = await reembed(self.index, models.retriever.candidate_embeddings,
+                                      models.retriever.embedding_dim, self.settings.ann_threshold)
+                self._serving = (models, index)
+        else:
+            self._serving = (models, self.index)
+        log.info("reloaded models: %s (corpus %d)", models.checkpoint_id, len(self.index))
+        return True
+
+    # ---- the work, batched (runs in an executor thread) ------------------------------------
+
+    def limits(self) -> Limits:
+        ranker = self.models.ranker.config
+        return Limits(max_history=ranker.history_len, max_candidates=self.settings.max_candidates,
+                      max_k=self.settings.max_k, surface_vocab=ranker.product_surface_vocab_size)
+
+    def _rank_batch(self, inputs: list[RankInput]) -> list[tuple[np.ndarray, str]]:
+        models = self.models
+        outputs = models.ranker.rank_many([(i.user_id, i.history, i.candidates) for i in inputs])
+        return [(out, models.checkpoint_id) for out in outputs]
+
+    def _retrieve_batch(self, inputs: list[RetrieveInput]) -> list[tuple[list[ScoredPost], int, str]]:
+        models, index = self._serving
+        users = models.retriever.user_embeddings([i.user_id for i in inputs], [i.history for i in inputs])
+        found = index.search(users, max(i.k for i in inputs),
+                             [Exclusions(i.exclude_post_ids, i.exclude_author_ids) for i in inputs])
+        return [(posts[:i.k], len(index), models.checkpoint_id) for posts, i in zip(found, inputs)]
+
+
+class PhoenixServicer(phoenix_pb2_grpc.PhoenixServiceServicer):
+    def __init__(self, server: PhoenixServer) -> None:
+        self._server = server
+
+    async def Rank(self, request: phoenix_pb2.RankRequest, context: grpc.aio.ServicerContext):
+        request_id_var.set(request.request_id)
+        try:
+            item = rank_input(request, self._server.limits())
+        except ValidationError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        if not item.candidates:
+            return phoenix_pb2.RankResponse(checkpoint_id=self._server.models.checkpoint_id)
+        values, checkpoint_id = await self._server.rank_batcher.submit(item)
+        return phoenix_pb2.RankResponse(
+            predictions=[phoenix_pb2.CandidatePrediction(post_id=c.post_id, values=row.tolist())
+                         for c, row in zip(item.candidates, values)],
+            checkpoint_id=checkpoint_id,
+        )
+
+    async def Retrieve(self, request: phoenix_pb2.RetrieveRequest, context: grpc.aio.ServicerContext):
+        request_id_var.set(request.request_id)
+        try:
+            item = retrieve_input(request, self._server.limits())
+        except ValidationError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        posts, corpus_size, checkpoint_id = await self._server.retrieve_batcher.submit(item)
+        return phoenix_pb2.RetrieveResponse(
+            posts=[phoenix_pb2.RetrievedPost(post_id=p.post_id, author_id=p.author_id, score=p.score) for p in posts],
+            corpus_size=corpus_size, checkpoint_id=checkpoint_id,
+        )
+
+    async def ModelInfo(self, request: phoenix_pb2.ModelInfoRequest, context: grpc.aio.ServicerContext):
+        models, index = self._server._serving
+        return phoenix_pb2.ModelInfoResponse(
+            ranker_config_json=models.ranker.config.to_json(),
+            retriever_config_json=models.retriever.config.to_json(),
+            checkpoint_id=models.checkpoint_id,
+            corpus_size=len(index),
+            action_names=list(ACTION_NAMES),
+            max_history=models.ranker.config.history_len,
+            max_candidates=self._server.settings.max_candidates,
+        )

@@ -1,0 +1,104 @@
+"""Micro-batching: concurrent requests are gathered into one call of a batch function.
+
+The first waiting item opens a batch; the batch closes when it holds `max_batch` items or
+`max_wait_ms` has passed since it opened, whichever comes first. One worker runs one batch
+at a time in a thread (JAX releases the GIL while computing), so requests that arrive while
+the model is busy queue up and form the next, larger batch: the batch size adapts to load
+with a bounded extra latency when idle.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import Executor
+from typing import Generic, TypeVar
+
+import prometheus_client
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+BATCH_SIZE = prometheus_client.Histogram(
+    "foryou_phoenix_batch_size", "requests per micro-batch", ["batcher"],
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+)
+
+
+class MicroBatcher(Generic[T, R]):
+    def __init__(self, name: str, process: Callable[[list[T]], list[R]], max_batch: int = 32,
+                 max_wait_ms: float = 2.0, executor: Executor | None = None) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be >= 1")
+        self.name = name
+        self._process = process
+        self.max_batch = max_batch
+        self.max_wait_s = max_wait_ms / 1000.0
+        self._executor = executor
+        self._queue: asyncio.Queue[tuple[T, asyncio.Future]] | None = None
+        self._worker: asyncio.Task | None = None
+        self.batches_run = 0  # observable in tests: concurrent calls share batches
+
+    async def submit(self, item: T) -> R:
+        if self._worker is None:
+            self._queue = asyncio.Queue()
+            self._worker = asyncio.create_task(self._run(), name=f"batcher-{self.name}")
+        future = asyncio.get_running_loop().create_future()
+        await self._queue.put((item, future))
+        return await future
+
+    async def close(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            try:
+                await self._worker
+            except asyncio.CancelledError:
+                pass
+            self._worker = None
+        while self._queue is not None and not self._queue.empty():
+            _, future = self._queue.get_nowait()
+            if not future.done():
+                future.set_exception(RuntimeError(f"batcher {self.name} closed"))
+
+    async def _collect(self) -> list[tuple[T, asyncio.Future]]:
+        batch = [await self._queue.get()]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.max_wait_s
+        while len(batch) < self.max_batch:
+            if not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+                continue
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            try:
+                batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+            except TimeoutError:
+                break
+        return batch
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = await self._collect()
+            live = [(item, fut) for item, fut in batch if not fut.cancelled()]
+            if not live:
+                continue
+            BATCH_SIZE.labels(self.name).observe(len(live))
+            try:
+                results = await loop.run_in_executor(self._executor, self._process, [i for i, _ in live])
+                if len(results) != len(live):
+                    raise RuntimeError(f"batch function returned {len(results)} results for {len(live)} items")
+            except Exception as exc:  # every caller of the batch sees the failure
+                log.exception("batch %s failed", self.name)
+                for _, fut in live:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                continue
+            finally:
+                self.batches_run += 1
+            for (_, fut), result in zip(live, results):
+                if not fut.done():
+                    fut.set_result(result)

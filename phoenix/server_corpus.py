@@ -1,0 +1,151 @@
+"""Feeds the corpus index from the `posts` topic.
+
+Every Phoenix replica reads the whole topic from the beginning (no consumer group: each
+replica holds all recent posts). Created posts are embedded with the candidate tower in
+batches and added; deleted posts are dropped; posts older than the retention are skipped on
+arrival and swept out periodically. `caught_up` is set once the consumer has reached the end
+offsets the topic had at start, which is when the server may report SERVING.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import prometheus_client
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from foryou import snowflake, topics
+from phoenix.index import CorpusIndex
+
+log = logging.getLogger(__name__)
+
+RECORDS = prometheus_client.Counter(
+    "foryou_phoenix_corpus_records_total", "posts-topic records handled by the corpus feeder", ["kind"])
+CORPUS_SIZE = prometheus_client.Gauge("foryou_phoenix_corpus_size", "posts in the retrieval index")
+
+EMBED_CHUNK = 512  # posts per candidate-tower call
+
+
+@dataclass
+class CorpusFeeder:
+    bootstrap: str
+    # returns (index, embed): the current index and the candidate tower that fills it. Both can
+    # be swapped by a retriever reload, under `lock`, which the feeder holds while it writes.
+    target: Callable[[], tuple[CorpusIndex, Callable[[np.ndarray, np.ndarray], np.ndarray]]]
+    max_age_ms: int
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    expire_every_s: float = 30.0
+    max_records: int = 2000
+    caught_up: asyncio.Event = field(default_factory=asyncio.Event)
+    _consumer: AIOKafkaConsumer | None = field(default=None, init=False)
+    _task: asyncio.Task | None = field(default=None, init=False)
+
+    async def start(self) -> None:
+        self._consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
+                                          auto_offset_reset="earliest", client_id="phoenix-corpus")
+        await self._consumer.start()
+        self._task = asyncio.create_task(self._run(), name="phoenix-corpus-feeder")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+    async def _partitions(self) -> list[TopicPartition]:
+        while True:
+            await self._consumer.topics()  # refresh metadata
+            parts = self._consumer.partitions_for_topic(topics.POSTS)
+            if parts:
+                return [TopicPartition(topics.POSTS, p) for p in sorted(parts)]
+            log.warning("topic %r not found yet; waiting", topics.POSTS)
+            await asyncio.sleep(1.0)
+
+    async def _run(self) -> None:
+        tps = await self._partitions()
+        self._consumer.assign(tps)
+        await self._consumer.seek_to_beginning(*tps)
+        end = await self._consumer.end_offsets(tps)
+        log.info("corpus: reading %s to offsets %s", topics.POSTS, {tp.partition: o for tp, o in end.items()})
+        loop = asyncio.get_running_loop()
+        next_expiry = loop.time() + self.expire_every_s
+        while True:
+            batch = await self._consumer.getmany(timeout_ms=200, max_records=self.max_records)
+            records = [r for recs in batch.values() for r in recs]
+            if records:
+                await self.apply(records)
+            if not self.caught_up.is_set() and await self._reached(end):
+                self.caught_up.set()
+                index, _ = self.target()
+                log.info("corpus caught up with %s: %d posts indexed", topics.POSTS, len(index))
+            if loop.time() >= next_expiry:
+                next_expiry = loop.time() + self.expire_every_s
+                await self.expire()
+
+    async def _reached(self, end: dict[TopicPartition, int]) -> bool:
+        for tp, offset in end.items():
+            if await self._consumer.position(tp) < offset:
+                return False
+        return True
+
+    async def apply(self, records) -> None:
+        """Decode one poll's records and apply them to the index, in record order per post."""
+        created: dict[int, int] = {}   # post id -> author id, insertion-ordered
+        deleted: list[int] = []
+        oldest_kept = snowflake.make_id(max(snowflake.now_ms() - self.max_age_ms, snowflake.TWITTER_EPOCH_MS))
+        for record in records:
+            try:
+                event = topics.decode(topics.POSTS, record.value)
+            except topics.MalformedRecord as exc:
+                RECORDS.labels("malformed").inc()
+                log.warning("skipping malformed posts record at %s/%d: %s", record.partition, record.offset, exc)
+                continue
+            kind = event.WhichOneof("event")
+            RECORDS.labels(kind).inc()
+            if kind == "created":
+                post = event.created
+                if post.post_id >= oldest_kept and not post.deleted:
+                    created[post.post_id] = post.author_id
+            elif kind == "deleted":
+                created.pop(event.deleted.post_id, None)
+                deleted.append(event.deleted.post_id)
+        async with self.lock:
+            index, embed = self.target()
+            if deleted:
+                index.remove(deleted)
+            if created:
+                await self._embed_into(index, embed, np.fromiter(created.keys(), np.uint64, len(created)),
+                                       np.fromiter(created.values(), np.uint64, len(created)))
+            CORPUS_SIZE.set(len(index))
+
+    @staticmethod
+    async def _embed_into(index: CorpusIndex, embed, post_ids: np.ndarray, author_ids: np.ndarray) -> None:
+        loop = asyncio.get_running_loop()
+        for lo in range(0, len(post_ids), EMBED_CHUNK):
+            ids, authors = post_ids[lo:lo + EMBED_CHUNK], author_ids[lo:lo + EMBED_CHUNK]
+            vectors = await loop.run_in_executor(None, embed, ids, authors)
+            await loop.run_in_executor(None, index.upsert, ids.tolist(), authors.tolist(), vectors)
+
+    async def expire(self) -> int:
+        async with self.lock:
+            index, _ = self.target()
+            dropped = index.expire(snowflake.now_ms(), self.max_age_ms)
+            CORPUS_SIZE.set(len(index))
+        if dropped:
+            log.info("corpus: expired %d posts older than %.1f h", dropped, self.max_age_ms / 3.6e6)
+        return dropped
+
+
+async def reembed(index: CorpusIndex, embed, dim: int, ann_threshold: int) -> CorpusIndex:
+    """A new index holding the same posts as `index`, embedded by `embed` (a new retriever)."""
+    fresh = CorpusIndex(dim, ann_threshold=ann_threshold, initial_capacity=max(1024, len(index)))
+    post_ids, author_ids = index.posts()
+    await CorpusFeeder._embed_into(fresh, embed, post_ids, author_ids)
+    return fresh

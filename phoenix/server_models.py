@@ -1,0 +1,84 @@
+"""The models a Phoenix server runs: from the newest checkpoints in a directory, or a preset
+with random weights when there is none; and the check for newer checkpoints (hot reload)."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from phoenix import checkpoints, config as model_config
+from phoenix.checkpoints import CheckpointRef
+from phoenix.runtime import RankerRuntime, RetrieverRuntime
+
+log = logging.getLogger(__name__)
+
+PRESETS = ("tiny", "demo", "serving")
+
+
+def preset_configs(preset: str):
+    """(RankerConfig, RetrieverConfig) of a preset name."""
+    if preset == "tiny":
+        return model_config.tiny_ranker_config(), model_config.tiny_retriever_config()
+    if preset == "demo":
+        return model_config.demo_ranker_config(), model_config.demo_retriever_config()
+    if preset == "serving":
+        retriever = getattr(model_config, "serving_retriever_config", model_config.demo_retriever_config)
+        return model_config.serving_ranker_config(), retriever()
+    raise ValueError(f"unknown preset {preset!r}; choose one of {PRESETS}")
+
+
+@dataclass(frozen=True)
+class Models:
+    ranker: RankerRuntime
+    retriever: RetrieverRuntime
+    ranker_ref: CheckpointRef | None
+    retriever_ref: CheckpointRef | None
+    preset: str
+
+    @property
+    def checkpoint_id(self) -> str:
+        """e.g. "ranker-500+retriever-300"; "init-<preset>" for a randomly initialised model."""
+        parts = [ref.checkpoint_id if ref else f"{kind}-init-{self.preset}"
+                 for kind, ref in (("ranker", self.ranker_ref), ("retriever", self.retriever_ref))]
+        return "+".join(parts)
+
+
+def load_ranker(ref: CheckpointRef) -> RankerRuntime:
+    cfg, params = checkpoints.load(ref)
+    return RankerRuntime(cfg, params)
+
+
+def load_retriever(ref: CheckpointRef) -> RetrieverRuntime:
+    cfg, params = checkpoints.load(ref)
+    return RetrieverRuntime(cfg, params)
+
+
+def load_models(preset: str, checkpoint_dir: str | Path | None, seed: int = 0) -> Models:
+    ranker_cfg, retriever_cfg = preset_configs(preset)
+    ranker_ref = checkpoints.latest(checkpoint_dir, checkpoints.RANKER) if checkpoint_dir else None
+    retriever_ref = checkpoints.latest(checkpoint_dir, checkpoints.RETRIEVER) if checkpoint_dir else None
+    ranker = load_ranker(ranker_ref) if ranker_ref else RankerRuntime.init(ranker_cfg, seed)
+    retriever = load_retriever(retriever_ref) if retriever_ref else RetrieverRuntime.init(retriever_cfg, seed)
+    models = Models(ranker, retriever, ranker_ref, retriever_ref, preset)
+    log.info("models loaded: %s", models.checkpoint_id)
+    return models
+
+
+def _newer(current: CheckpointRef | None, found: CheckpointRef | None) -> bool:
+    if found is None:
+        return False
+    return current is None or (found.step, found.stamp) != (current.step, current.stamp)
+
+
+def newer_models(current: Models, checkpoint_dir: str | Path) -> tuple[Models, bool] | None:
+    """A Models with whatever newer checkpoints the directory has, and whether the retriever
+    changed (the corpus must then be re-embedded); None when nothing changed."""
+    ranker_ref = checkpoints.latest(checkpoint_dir, checkpoints.RANKER)
+    retriever_ref = checkpoints.latest(checkpoint_dir, checkpoints.RETRIEVER)
+    new = current
+    if _newer(current.ranker_ref, ranker_ref):
+        new = replace(new, ranker=load_ranker(ranker_ref), ranker_ref=ranker_ref)
+    retriever_changed = _newer(current.retriever_ref, retriever_ref)
+    if retriever_changed:
+        new = replace(new, retriever=load_retriever(retriever_ref), retriever_ref=retriever_ref)
+    return (new, retriever_changed) if new is not current else None

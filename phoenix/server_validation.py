@@ -1,0 +1,92 @@
+"""Checks and conversion of Phoenix requests: proto -> model features, or a ValidationError
+whose message names the offending field (the server answers it with INVALID_ARGUMENT)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from foryou_protos import common_pb2, phoenix_pb2
+from phoenix.features import CandidateItem, HistoryItem
+
+_MAX_ACTION = max(common_pb2.Action.values())
+
+
+class ValidationError(ValueError):
+    """A request field is missing or out of range; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_history: int        # the model's history length
+    max_candidates: int     # per Rank request (candidates are isolated, so chunked freely)
+    max_k: int              # per Retrieve request
+    surface_vocab: int      # product-surface table size of the model
+
+
+@dataclass(frozen=True)
+class RankInput:
+    user_id: int
+    history: tuple[HistoryItem, ...]
+    candidates: tuple[CandidateItem, ...]
+
+
+@dataclass(frozen=True)
+class RetrieveInput:
+    user_id: int
+    history: tuple[HistoryItem, ...]
+    k: int
+    exclude_post_ids: frozenset[int]
+    exclude_author_ids: frozenset[int]
+
+
+def _user(user_id: int) -> int:
+    if user_id == 0:
+        raise ValidationError("user_id is required (non-zero)")
+    return user_id
+
+
+def _surface(value: int, field: str, limits: Limits) -> int:
+    if not 0 <= value < limits.surface_vocab:
+        raise ValidationError(f"{field}: unknown product surface {value} (0..{limits.surface_vocab - 1})")
+    return value
+
+
+def _history(items, limits: Limits) -> tuple[HistoryItem, ...]:
+    if len(items) > limits.max_history:
+        raise ValidationError(f"history has {len(items)} items; at most {limits.max_history} allowed")
+    out = []
+    for i, item in enumerate(items):
+        if item.post_id == 0:
+            raise ValidationError(f"history[{i}].post_id is required (non-zero)")
+        actions = []
+        for j, action in enumerate(item.actions):
+            if not 1 <= action <= _MAX_ACTION:
+                raise ValidationError(f"history[{i}].actions[{j}]: unknown action id {action} (1..{_MAX_ACTION})")
+            actions.append(action - 1)  # model action index = enum value - 1
+        surface = _surface(item.surface, f"history[{i}].surface", limits)
+        out.append(HistoryItem(post_id=item.post_id, author_id=item.author_id,
+                               actions=tuple(sorted(set(actions))), surface=surface))
+    return tuple(out)
+
+
+def rank_input(request: phoenix_pb2.RankRequest, limits: Limits) -> RankInput:
+    user_id = _user(request.user_id)
+    history = _history(request.history, limits)
+    if len(request.candidates) > limits.max_candidates:
+        raise ValidationError(
+            f"candidates has {len(request.candidates)} items; at most {limits.max_candidates} allowed")
+    candidates = []
+    for i, cand in enumerate(request.candidates):
+        if cand.post_id == 0:
+            raise ValidationError(f"candidates[{i}].post_id is required (non-zero)")
+        candidates.append(CandidateItem(post_id=cand.post_id, author_id=cand.author_id,
+                                        surface=_surface(cand.surface, f"candidates[{i}].surface", limits)))
+    return RankInput(user_id, history, tuple(candidates))
+
+
+def retrieve_input(request: phoenix_pb2.RetrieveRequest, limits: Limits) -> RetrieveInput:
+    user_id = _user(request.user_id)
+    history = _history(request.history, limits)
+    if not 1 <= request.k <= limits.max_k:
+        raise ValidationError(f"k must be between 1 and {limits.max_k}, got {request.k}")
+    return RetrieveInput(user_id, history, request.k,
+                         frozenset(request.exclude_post_ids), frozenset(request.exclude_author_ids))

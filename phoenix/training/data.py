@@ -1,0 +1,161 @@
+"""Training and evaluation examples from the foryou topics (or an event file of them).
+
+- Ranker: one example per `served` event: the candidates are the posts that were shown, the
+  labels are the actions the user then took on each (an `engagements` record), no record =
+  negative on every head; the history is the user's engagements before the serving time.
+- Retriever: one example per engagement with a positive action: the user's earlier history
+  and the engaged post (negatives come from the other posts in the batch).
+
+Examples are split by time: the last `test_fraction` of the timeline is held out, so the
+model is judged on the future, as it is used.
+"""
+from __future__ import annotations
+
+import bisect
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+from google.protobuf.message import Message
+
+from foryou import snowflake, topics
+from foryou_protos import common_pb2
+from phoenix.actions import NUM_BINARY_ACTIONS
+from phoenix.features import CandidateItem, HistoryItem
+
+NEGATIVE_ACTIONS = frozenset({common_pb2.NOT_INTERESTED, common_pb2.BLOCK_AUTHOR,
+                              common_pb2.MUTE_AUTHOR, common_pb2.REPORT})
+# Candidates are scored for the home feed; the engagement's own surface would leak the label.
+CANDIDATE_SURFACE = common_pb2.HOME_FOR_YOU
+DWELL_UNIT_MS = 1000.0  # the dwell_time head predicts seconds
+
+
+@dataclass
+class EventLog:
+    """What training needs from the topics, in time order."""
+    post_author: dict[int, int] = field(default_factory=dict)
+    deleted: set[int] = field(default_factory=set)
+    engagements: list[common_pb2.Engagement] = field(default_factory=list)
+    served: list = field(default_factory=list)  # events_pb2.ServedEvent
+
+    @property
+    def post_ids(self) -> np.ndarray:
+        return np.fromiter(self.post_author.keys(), np.uint64, len(self.post_author))
+
+
+def collect(events: Iterable[tuple[str, Message]]) -> EventLog:
+    log = EventLog()
+    for topic, message in events:
+        if topic == topics.POSTS:
+            kind = message.WhichOneof("event")
+            if kind == "created":
+                log.post_author[message.created.post_id] = message.created.author_id
+            elif kind == "deleted":
+                log.deleted.add(message.deleted.post_id)
+        elif topic == topics.ENGAGEMENTS:
+            log.engagements.append(message)
+        elif topic == topics.SERVED:
+            log.served.append(message)
+    log.engagements.sort(key=lambda e: e.timestamp_ms)
+    log.served.sort(key=lambda s: s.served_at_ms)
+    return log
+
+
+def history_item(engagement: common_pb2.Engagement) -> HistoryItem:
+    actions = tuple(sorted({a - 1 for a in engagement.actions if 1 <= a <= NUM_BINARY_ACTIONS}))
+    return HistoryItem(engagement.post_id, engagement.post_author_id, actions, int(engagement.surface))
+
+
+class Timelines:
+    """Per user, engagements in time order, to cut 'the history before time t' quickly."""
+
+    def __init__(self, engagements: list[common_pb2.Engagement], history_len: int) -> None:
+        self.history_len = history_len
+        self._times: dict[int, list[int]] = defaultdict(list)
+        self._items: dict[int, list[HistoryItem]] = defaultdict(list)
+        for e in engagements:
+            if any(1 <= a <= NUM_BINARY_ACTIONS for a in e.actions):
+                self._times[e.user_id].append(e.timestamp_ms)
+                self._items[e.user_id].append(history_item(e))
+
+    def before(self, user_id: int, time_ms: int) -> tuple[HistoryItem, ...]:
+        cut = bisect.bisect_left(self._times.get(user_id, []), time_ms)
+        return tuple(self._items.get(user_id, [])[max(0, cut - self.history_len):cut])
+
+
+@dataclass(frozen=True)
+class RankExample:
+    user_id: int
+    time_ms: int
+    history: tuple[HistoryItem, ...]
+    candidates: tuple[CandidateItem, ...]
+    labels: np.ndarray      # [C, 18] 0/1
+    dwell: np.ndarray       # [C] seconds (0 when not engaged)
+
+
+@dataclass(frozen=True)
+class RetrieveExample:
+    user_id: int
+    time_ms: int
+    history: tuple[HistoryItem, ...]
+    post_id: int
+    author_id: int
+
+
+@dataclass(frozen=True)
+class Split:
+    cutoff_ms: int           # examples at or after it are held out
+    train: list
+    test: list
+
+
+def time_cutoff(times: list[int], test_fraction: float) -> int:
+    if not times:
+        return 0
+    return int(np.quantile(np.asarray(times, np.int64), 1.0 - test_fraction))
+
+
+def rank_examples(log: EventLog, history_len: int, chunk: int) -> list[RankExample]:
+    """One example per served event and chunk of at most `chunk` of its candidates."""
+    timelines = Timelines(log.engagements, history_len)
+    outcome: dict[tuple[int, int], common_pb2.Engagement] = {(e.user_id, e.post_id): e for e in log.engagements}
+    out = []
+    for served in log.served:
+        posts = [p for p in served.post_ids if p in log.post_author]
+        history = timelines.before(served.user_id, served.served_at_ms)
+        for lo in range(0, len(posts), chunk):
+            part = posts[lo:lo + chunk]
+            labels = np.zeros((len(part), NUM_BINARY_ACTIONS), np.float32)
+            dwell = np.zeros(len(part), np.float32)
+            for row, post_id in enumerate(part):
+                engagement = outcome.get((served.user_id, post_id))
+                if engagement is not None:
+                    for a in engagement.actions:
+                        if 1 <= a <= NUM_BINARY_ACTIONS:
+                            labels[row, a - 1] = 1.0
+                    dwell[row] = engagement.dwell_time_ms / DWELL_UNIT_MS
+            candidates = tuple(CandidateItem(p, log.post_author[p], CANDIDATE_SURFACE) for p in part)
+            out.append(RankExample(served.user_id, served.served_at_ms, history, candidates, labels, dwell))
+    return out
+
+
+def retrieve_examples(log: EventLog, history_len: int) -> list[RetrieveExample]:
+    timelines = Timelines(log.engagements, history_len)
+    out = []
+    for e in log.engagements:
+        if e.post_id in log.post_author and any(a not in NEGATIVE_ACTIONS for a in e.actions):
+            out.append(RetrieveExample(e.user_id, e.timestamp_ms, timelines.before(e.user_id, e.timestamp_ms),
+                                       e.post_id, log.post_author[e.post_id]))
+    return out
+
+
+def split_by_time(examples: list, test_fraction: float = 0.2) -> Split:
+    cutoff = time_cutoff([ex.time_ms for ex in examples], test_fraction)
+    return Split(cutoff, [ex for ex in examples if ex.time_ms < cutoff],
+                 [ex for ex in examples if ex.time_ms >= cutoff])
+
+
+def post_created_ms(post_ids: np.ndarray) -> np.ndarray:
+    """Creation times read from snowflake ids, vectorised."""
+    return (np.asarray(post_ids, np.uint64) >> np.uint64(22)).astype(np.int64) + snowflake.TWITTER_EPOCH_MS
