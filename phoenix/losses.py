@@ -1,0 +1,57 @@
+"""Training losses: the ranker's per-action binary cross-entropy plus a small dwell-time
+regression, and the retriever's in-batch-negatives softmax."""
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from phoenix.actions import DWELL_TIME_INDEX, NUM_BINARY_ACTIONS
+from phoenix.config import RankerConfig, RetrieverConfig
+from phoenix.features import RankBatch, UserBatch
+from phoenix.layers import MASKED_LOGIT
+from phoenix.ranker import ranker_init_params, ranker_logits
+from phoenix.retriever import (retriever_candidate_embeddings, retriever_init_params,
+                               retriever_user_embeddings)
+
+__all__ = ["ranker_loss", "retriever_loss", "ranker_init_params", "retriever_init_params"]
+
+Metrics = dict[str, jax.Array]
+
+
+def ranker_loss(params: Any, config: RankerConfig, batch: RankBatch, labels: jax.Array, dwell: jax.Array,
+                candidate_mask: jax.Array, dwell_weight: float = 0.1) -> tuple[jax.Array, Metrics]:
+    """BCE averaged over valid candidates and the 18 actions, plus `dwell_weight` * MSE of the
+    dwell-time output against log1p(dwell seconds). labels [B,C,18], dwell [B,C], mask [B,C]."""
+    logits = ranker_logits(params, config, batch)
+    mask = candidate_mask.astype(jnp.float32)
+    count = jnp.maximum(jnp.sum(mask), 1.0)
+    bce = optax.sigmoid_binary_cross_entropy(logits[..., :NUM_BINARY_ACTIONS], labels.astype(jnp.float32))
+    bce = jnp.sum(bce * mask[..., None]) / (count * NUM_BINARY_ACTIONS)
+    dwell_target = jnp.log1p(jnp.maximum(dwell.astype(jnp.float32), 0.0))
+    dwell_mse = jnp.sum(jnp.square(logits[..., DWELL_TIME_INDEX] - dwell_target) * mask) / count
+    loss = bce + dwell_weight * dwell_mse
+    return loss, {"loss": loss, "bce": bce, "dwell_mse": dwell_mse}
+
+
+def retriever_loss(params: Any, config: RetrieverConfig, users: UserBatch, pos_post_hashes: jax.Array,
+                   pos_author_hashes: jax.Array, temperature: float = 0.05) -> tuple[jax.Array, Metrics]:
+    """Softmax over the batch's B positives: user i's positive is post i, the others are negatives,
+    except other copies of the same post (masked). Rows whose positive is padding are ignored."""
+    user = retriever_user_embeddings(params, config, users)
+    cand = retriever_candidate_embeddings(params, config, pos_post_hashes, pos_author_hashes)
+    logits = (user @ cand.T) / temperature  # [B, B]
+    b = logits.shape[0]
+    same_post = jnp.all(pos_post_hashes[:, None, :] == pos_post_hashes[None, :, :], axis=-1)
+    duplicate = same_post & ~jnp.eye(b, dtype=bool)
+    valid = pos_post_hashes[:, 0] != 0
+    # Neither a duplicate of the positive nor a padding row is a negative.
+    logits = jnp.where(duplicate | ~valid[None, :], MASKED_LOGIT, logits)
+    row_valid = valid.astype(jnp.float32)
+    per_row = optax.softmax_cross_entropy_with_integer_labels(logits, jnp.arange(b))
+    count = jnp.maximum(jnp.sum(row_valid), 1.0)
+    loss = jnp.sum(per_row * row_valid) / count
+    accuracy = jnp.sum((jnp.argmax(logits, axis=-1) == jnp.arange(b)) * row_valid) / count
+    return loss, {"loss": loss, "in_batch_accuracy": accuracy}
