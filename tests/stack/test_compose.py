@@ -1,0 +1,109 @@
+"""docker-compose.yml and the Dockerfile agree with the code (Docker cannot run here): the
+services exist as `foryou` commands, and each one, given its compose environment and command,
+parses to the ports, addresses and Kafka bootstrap that the rest of the file expects."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from foryou import cli, config, topics
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SERVICES = COMPOSE["services"]
+KAFKA_BOOTSTRAP = f"kafka:{config.KAFKA_PORT}"
+GRPC = {"thunder": config.THUNDER_PORT, "phoenix": config.PHOENIX_PORT, "home-mixer": config.HOME_MIXER_PORT}
+METRICS = {"thunder": config.THUNDER_METRICS_PORT, "phoenix": config.PHOENIX_METRICS_PORT,
+           "home-mixer": config.HOME_MIXER_METRICS_PORT}
+
+
+def parse_as_container(service: str, monkeypatch) -> argparse.Namespace:
+    """The service's command line as `foryou` inside its container would parse it."""
+    spec = SERVICES[service]
+    for name in [n for n in list(__import__("os").environ) if n.startswith("FORYOU_")]:
+        monkeypatch.delenv(name)
+    for name, value in spec["environment"].items():
+        monkeypatch.setenv(name, str(value))
+    command, *argv = spec["command"]
+    assert command in cli.COMMANDS
+    parser = argparse.ArgumentParser()
+    importlib.import_module(cli.COMMANDS[command][0]).add_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def published(service: str) -> set[int]:
+    return {int(p.split(":")[-1]) for p in SERVICES[service].get("ports", [])}
+
+
+def test_compose_has_kafka_topics_services_and_a_seed_job():
+    assert {"kafka", "kafka-init", "thunder", "phoenix", "home-mixer", "seed"} <= set(SERVICES)
+    kafka = SERVICES["kafka"]
+    assert kafka["image"].startswith("apache/kafka:")
+    env = kafka["environment"]
+    assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}  # KRaft, one node
+    assert f"PLAINTEXT://{KAFKA_BOOTSTRAP}" == env["KAFKA_ADVERTISED_LISTENERS"]
+    assert config.KAFKA_PORT in published("kafka")
+    assert "healthcheck" in kafka
+
+
+def test_topic_init_creates_exactly_the_code_topics():
+    script = "\n".join(SERVICES["kafka-init"]["command"])
+    names = re.search(r"for topic in ([\w ]+); do", script).group(1).split()
+    assert sorted(names) == sorted(topics.TOPICS)
+    partitions = {spec.partitions for spec in topics.TOPICS.values()}
+    assert partitions == {int(re.search(r"--partitions (\d+)", script).group(1))}
+    assert f"--bootstrap-server {KAFKA_BOOTSTRAP}" in script
+    assert SERVICES["kafka-init"]["depends_on"]["kafka"]["condition"] == "service_healthy"
+
+
+@pytest.mark.parametrize("service", ["thunder", "phoenix", "home-mixer"])
+def test_each_service_parses_to_the_ports_it_publishes_and_checks(service, monkeypatch):
+    args = parse_as_container(service, monkeypatch)
+    assert args.host == "0.0.0.0"
+    assert args.port == GRPC[service] and args.metrics_port == METRICS[service]
+    assert published(service) == {GRPC[service], METRICS[service]}
+    assert args.kafka_bootstrap == KAFKA_BOOTSTRAP
+    health = " ".join(SERVICES[service]["healthcheck"]["test"])
+    assert "foryou.health" in health and "FORYOU_PORT" in health
+    deps = SERVICES[service]["depends_on"]
+    if service == "home-mixer":
+        assert args.thunder_address == f"thunder:{config.THUNDER_PORT}"
+        assert args.phoenix_address == f"phoenix:{config.PHOENIX_PORT}"
+        assert deps == {"thunder": {"condition": "service_healthy"}, "phoenix": {"condition": "service_healthy"}}
+    else:
+        assert deps["kafka-init"]["condition"] == "service_completed_successfully"
+    if service == "phoenix":
+        assert args.preset in ("tiny", "demo", "serving")
+        volume_targets = [v.split(":")[1] for v in SERVICES["phoenix"]["volumes"]]
+        assert args.checkpoint_dir in volume_targets
+
+
+def test_seed_job_publishes_to_compose_kafka(monkeypatch):
+    args = parse_as_container("seed", monkeypatch)
+    from foryou.stack import resolve_kafka_bootstrap
+    assert resolve_kafka_bootstrap(args.kafka_bootstrap) == KAFKA_BOOTSTRAP
+    assert args.users > 0 and 0 < args.days <= 2
+    assert SERVICES["seed"]["depends_on"]["kafka-init"]["condition"] == "service_completed_successfully"
+    assert SERVICES["seed"]["restart"] == "no"
+
+
+def test_one_dockerfile_builds_every_package_of_the_project():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^FROM python:3\.11-slim", dockerfile, re.M)
+    assert re.search(r"^RUN pip install \.$", dockerfile, re.M)
+    assert 'ENTRYPOINT ["foryou"]' in dockerfile
+    copied = set(re.findall(r"^COPY (\S+) ", dockerfile, re.M))
+    includes = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = {pattern.rstrip("*") for pattern in includes}
+    assert packages <= copied, f"Dockerfile misses {packages - copied}"
+    assert {"pyproject.toml", "protos"} <= copied | set(" ".join(copied).split())
+    for service in ("thunder", "phoenix", "home-mixer", "seed"):
+        assert SERVICES[service]["build"] == "." and SERVICES[service]["image"] == "foryou:latest"
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {".git", ".venv"} <= set(ignored)
