@@ -1,0 +1,247 @@
+"""PostStore: admission, deletes, labels, expiry and the in-network query semantics."""
+from __future__ import annotations
+
+import itertools
+import random
+
+import pytest
+
+from foryou_protos import common_pb2
+from thunder.post_store import InNetworkQuery, PostStore
+from thunder.settings import HOUR_MS, QueryLimits, StoreLimits
+from thunder_helpers import created, deleted, labelled, post, reply, repost
+
+NOW = 1_790_000_000_000
+VIEWER = 1
+
+
+def query(store: PostStore, following, **kw) -> list[int]:
+    following = dict.fromkeys(following)
+    q = InNetworkQuery(viewer_id=kw.pop("viewer", VIEWER), following=following, following_set=following,
+                       min_created_at_ms=kw.pop("min_created", NOW - store.limits.retention_ms), **kw)
+    return [rec.post_id for rec in store.in_network(q)]
+
+
+def add(store: PostStore, *posts: common_pb2.Post, now: int = NOW) -> None:
+    for p in posts:
+        store.apply(created(p), now)
+
+
+def test_in_network_returns_followed_authors_posts_newest_first():
+    store = PostStore()
+    a = [post(10, NOW - 5000), post(10, NOW - 1000)]
+    b = [post(20, NOW - 3000), post(20, NOW - 2000)]
+    c = [post(30, NOW - 500)]  # not followed
+    add(store, a[1], b[0], a[0], c[0], b[1])  # arrival order is irrelevant
+    assert query(store, [10, 20]) == [a[1].post_id, b[1].post_id, b[0].post_id, a[0].post_id]
+
+
+def test_duplicate_create_keeps_one_copy():
+    store = PostStore()
+    p = post(10, NOW - 1000)
+    add(store, p, p, p)
+    assert query(store, [10]) == [p.post_id]
+    assert store.sizes()["posts"] == 1 and store.duplicates == 2
+
+
+def test_too_old_and_future_posts_are_not_admitted():
+    store = PostStore(StoreLimits(retention_ms=HOUR_MS, future_skew_ms=1000))
+    old = post(10, NOW - HOUR_MS - 1)
+    future = post(10, NOW + 5000)
+    fine = post(10, NOW + 500)  # within the clock-skew allowance
+    add(store, old, future, fine)
+    assert query(store, [10]) == [fine.post_id]
+    assert store.get(old.post_id, NOW) is None and store.get(future.post_id, NOW) is None
+    assert (store.refused_too_old, store.refused_future) == (1, 1)
+
+
+def test_delete_hides_post_but_lookup_reports_it_deleted():
+    store = PostStore()
+    keep, gone = post(10, NOW - 2000), post(10, NOW - 1000)
+    add(store, keep, gone)
+    store.apply(deleted(gone, NOW), NOW)
+    assert query(store, [10]) == [keep.post_id]
+    assert store.get(gone.post_id, NOW).deleted is True
+    assert store.get(keep.post_id, NOW).deleted is False
+
+
+def test_delete_before_create_wins():
+    store = PostStore()
+    p = post(10, NOW - 1000)
+    store.apply(deleted(p, NOW), NOW)
+    add(store, p)
+    assert query(store, [10]) == []
+    assert store.get(p.post_id, NOW).deleted is True
+
+
+def test_labels_replace_and_label_before_create_wins():
+    store = PostStore()
+    p = post(10, NOW - 1000)
+    store.apply(labelled(p, [common_pb2.SPAM], NOW - 10), NOW)
+    add(store, p)
+    assert list(store.get(p.post_id, NOW).labels) == [common_pb2.SPAM]
+    store.apply(labelled(p, [common_pb2.NSFW, common_pb2.GORE], NOW - 5), NOW)
+    store.apply(labelled(p, [common_pb2.HATE], NOW - 8), NOW)  # older: ignored
+    assert list(store.get(p.post_id, NOW).labels) == [common_pb2.NSFW, common_pb2.GORE]
+
+
+def test_create_event_cannot_set_deleted_or_labels_itself():
+    store = PostStore()
+    p = post(10, NOW - 1000, deleted=True, labels=[common_pb2.SPAM])
+    add(store, p)
+    got = store.get(p.post_id, NOW)
+    assert got.deleted is False and list(got.labels) == []
+    assert query(store, [10]) == [p.post_id]
+
+
+def test_trim_drops_expired_posts_and_tombstones():
+    store = PostStore(StoreLimits(retention_ms=10_000))
+    old, new = post(10, NOW - 8000), post(10, NOW - 1000)
+    old_deleted = post(20, NOW - 9000)
+    add(store, old, new, old_deleted)
+    store.apply(deleted(old_deleted, NOW - 8500), NOW)
+    store.apply(labelled(old, [common_pb2.SPAM], NOW - 7000), NOW)
+    assert store.trim(NOW) == 0
+    later = NOW + 5000  # `old` and `old_deleted` are now beyond the 10 s window
+    assert store.trim(later) == 2
+    assert store.get(old.post_id, later) is None and store.get(old_deleted.post_id, later) is None
+    assert query(store, [10, 20], min_created=0) == [new.post_id]
+    sizes = store.sizes()
+    assert (sizes["posts"], sizes["deleted_posts"], sizes["labelled_posts"]) == (1, 0, 0)
+    assert 20 not in store.originals  # emptied author lists are dropped
+
+
+def test_expired_post_is_missing_from_lookup_before_trim():
+    store = PostStore(StoreLimits(retention_ms=10_000))
+    p = post(10, NOW - 8000)
+    add(store, p)
+    assert store.get(p.post_id, NOW) is not None
+    assert store.get(p.post_id, NOW + 3000) is None
+
+
+def test_per_author_caps_and_max_results():
+    limits = QueryLimits(max_originals_per_author=3, max_secondary_per_author=2)
+    store = PostStore(query=limits)
+    originals = [post(10, NOW - 10_000 + i) for i in range(6)]
+    root = post(99, NOW - 20_000)
+    replies = [reply(10, NOW - 5000 + i, root) for i in range(4)]
+    add(store, root, *originals, *replies)
+    got = query(store, [10])
+    assert got == [r.post_id for r in replies[::-1][:2]] + [p.post_id for p in originals[::-1][:3]]
+    assert query(store, [10], max_results=4) == got[:4]
+
+
+def test_exclusions_and_max_age():
+    store = PostStore()
+    ps = [post(10, NOW - 10_000 * (i + 1)) for i in range(5)]  # newest first
+    add(store, *ps)
+    assert query(store, [10], exclude=frozenset({ps[0].post_id, ps[2].post_id})) == [
+        ps[1].post_id, ps[3].post_id, ps[4].post_id]
+    assert query(store, [10], min_created=NOW - 25_000) == [ps[0].post_id, ps[1].post_id]
+
+
+def test_exclusions_backfill_up_to_the_per_author_cap():
+    store = PostStore(query=QueryLimits(max_originals_per_author=2))
+    ps = [post(10, NOW - 1000 * (i + 1)) for i in range(4)]
+    add(store, *ps)
+    assert query(store, [10], exclude=frozenset({ps[0].post_id})) == [ps[1].post_id, ps[2].post_id]
+
+
+def test_reply_and_repost_eligibility():
+    """Replies to originals are in; a reply to a reply counts only if that reply answers the
+    conversation root and is addressed to a followed account; reposts of the viewer's own posts
+    and replies to unknown or deleted posts are out."""
+    store = PostStore()
+    root = post(50, NOW - 9000)                                  # original by 50
+    r1 = reply(2, NOW - 8000, root)                              # 2 -> root: eligible
+    r2 = reply(3, NOW - 7000, r1)                                # 3 -> 2 (followed), r1 answers root
+    r3 = reply(4, NOW - 6000, r1, in_reply_to_user_id=99)         # addressed to 99 (not followed)
+    r4 = reply(3, NOW - 5000, r2)                                # r2 does not answer the root
+    own = post(VIEWER, NOW - 9500)
+    rp_own = repost(2, NOW - 4000, own)                          # repost of the viewer's post: out
+    rp_other = repost(2, NOW - 3000, root)                       # repost of someone else's: in
+    orphan = reply(4, NOW - 2000, post(77, NOW - 9900))          # parent never arrived: out
+    gone = post(50, NOW - 8500)
+    r_gone = reply(5, NOW - 1000, gone)                          # parent deleted: out
+    add(store, root, r1, r2, r3, r4, own, rp_own, rp_other, orphan, gone, r_gone)
+    store.apply(deleted(gone, NOW), NOW)
+    got = set(query(store, [2, 3, 4, 5]))
+    assert got == {r1.post_id, r2.post_id, rp_other.post_id}
+
+
+def test_reply_eligibility_uses_the_request_following_set():
+    store = PostStore()
+    root = post(50, NOW - 9000)
+    r1 = reply(2, NOW - 8000, root)
+    r2 = reply(3, NOW - 7000, r1)  # addressed to 2
+    add(store, root, r1, r2)
+    assert r2.post_id in query(store, [2, 3])
+    assert r2.post_id not in query(store, [3])  # viewer does not follow 2
+
+
+def test_video_request_returns_video_posts_and_reposts_of_videos_only():
+    store = PostStore()
+    video = post(10, NOW - 9000, video_duration_ms=30_000)
+    plain = post(10, NOW - 8000)
+    video_reply = reply(10, NOW - 7000, plain, video_duration_ms=5_000)
+    rp_video = repost(20, NOW - 6000, video)
+    rp_plain = repost(20, NOW - 5000, plain)
+    own_video = post(VIEWER, NOW - 9500, video_duration_ms=1000)
+    rp_own_video = repost(20, NOW - 4000, own_video)
+    add(store, video, plain, video_reply, rp_video, rp_plain, own_video, rp_own_video)
+    assert query(store, [10, 20], video_only=True) == [rp_video.post_id, video.post_id]
+
+
+def test_out_of_order_and_duplicated_events_converge_to_the_same_state():
+    events = []
+    posts = []
+    for author in (10, 20, 30):
+        for i in range(5):
+            # Equal creation times across authors exercise the tie order.
+            posts.append(post(author, NOW - 10_000 + i * 100))
+    root = posts[0]
+    posts.append(reply(20, NOW - 500, root))
+    posts.append(repost(30, NOW - 400, posts[1]))
+    events += [created(p) for p in posts]
+    events += [deleted(posts[3], NOW - 50), deleted(posts[7], NOW - 40)]
+    events += [labelled(posts[4], [common_pb2.SPAM], NOW - 30), labelled(posts[4], [common_pb2.NSFW], NOW - 20),
+               labelled(posts[9], [common_pb2.HATE], NOW - 10)]
+
+    def state(sequence):
+        store = PostStore()
+        for event in sequence:
+            store.apply(event, NOW)
+        return store.snapshot(), query(store, [10, 20, 30])
+
+    in_order = state(events)
+    rng = random.Random(7)
+    for _ in range(20):
+        shuffled = events + rng.sample(events, 8)  # plus redeliveries
+        rng.shuffle(shuffled)
+        assert state(shuffled) == in_order
+
+
+def test_query_reads_only_followed_authors_lists():
+    """The query looks up exactly the followed authors' lists (no scan of the store)."""
+    store = PostStore()
+    add(store, *[post(a, NOW - 1000 - a) for a in range(100, 200)])
+
+    class Spy(dict):
+        looked_up: list = []
+
+        def get(self, key, default=None):
+            Spy.looked_up.append(key)
+            return super().get(key, default)
+
+    store.originals = Spy(store.originals)
+    store.secondary = Spy(store.secondary)
+    got = query(store, [150, 120, 999])
+    assert len(got) == 2
+    assert sorted(set(Spy.looked_up)) == [120, 150, 999]
+
+
+@pytest.mark.parametrize("cap", [1, 4])
+def test_caps_hold_on_the_fast_path_with_many_posts(cap):
+    store = PostStore(query=QueryLimits(max_originals_per_author=cap))
+    add(store, *[post(a, NOW - 100_000 + i) for a, i in itertools.product(range(5), range(20))])
+    assert len(query(store, range(5))) == 5 * cap

@@ -1,0 +1,104 @@
+"""ThunderApp: the stores, the Kafka ingestor, the gRPC server and the background tasks,
+started and stopped together. Used by `foryou thunder` (thunder/main.py) and in-process by
+tests and benchmarks."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from foryou.grpc_server import ServiceServer
+from foryou.snowflake import now_ms
+from foryou_protos import thunder_pb2_grpc
+from thunder import metrics
+from thunder.ingest import Ingestor
+from thunder.post_store import PostStore
+from thunder.service import SERVICE_NAME, ThunderHandlers, ThunderServicer
+from thunder.settings import ThunderSettings
+from thunder.user_store import UserStore
+
+log = logging.getLogger(__name__)
+
+
+class ThunderApp:
+    def __init__(self, settings: ThunderSettings = ThunderSettings(),
+                 clock: Callable[[], int] = now_ms) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.posts = PostStore(settings.store, settings.query)
+        self.users = UserStore(settings.store)
+        self.ingestor = Ingestor(settings, self.posts, self.users, clock)
+        self.handlers = ThunderHandlers(self.posts, self.users, settings.query, clock)
+        self.server = ServiceServer("thunder", [SERVICE_NAME], host=settings.host, port=settings.port,
+                                    max_concurrent_rpcs=settings.max_concurrent_rpcs)
+        thunder_pb2_grpc.add_ThunderServiceServicer_to_server(ThunderServicer(self.handlers),
+                                                              self.server.server)
+        self.ready = asyncio.Event()   # set once caught up and SERVING
+        self._tasks: list[asyncio.Task] = []
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    @property
+    def address(self) -> str:
+        return self.server.address
+
+    async def start(self) -> "ThunderApp":
+        """Start serving gRPC (NOT_SERVING) and the Kafka replay; returns at once. `ready` is set
+        (and health turns SERVING) when the replay has caught up."""
+        await self.server.start()
+        self._tasks = [
+            asyncio.create_task(self.ingestor.run(on_caught_up=self._on_caught_up), name="thunder-ingest"),
+            asyncio.create_task(self._every(self.settings.trim_interval_s, self.trim), name="thunder-trim"),
+            asyncio.create_task(self._every(self.settings.stats_interval_s, self.export_stats), name="thunder-stats"),
+        ]
+        return self
+
+    async def wait_ready(self, timeout_s: float = 60.0) -> None:
+        await asyncio.wait_for(self.ready.wait(), timeout_s)
+
+    async def _on_caught_up(self) -> None:
+        self.export_stats()
+        await self.server.set_serving()
+        self.ready.set()
+
+    async def stop(self, grace_s: float = 1.0) -> None:
+        await self.server.stop(grace_s)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+        await self.ingestor.stop()
+
+    async def _every(self, interval_s: float, action: Callable[[], object]) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                action()
+            except Exception:  # a failing housekeeping pass must not end the loop
+                log.exception("%s failed", getattr(action, "__name__", action))
+
+    def trim(self) -> int:
+        """Drop everything older than the retention window (runs every trim_interval_s)."""
+        now = self.clock()
+        posts = self.posts.trim(now)
+        engagements = self.users.trim(now)
+        metrics.TRIMMED.labels("posts").inc(posts)
+        metrics.TRIMMED.labels("engagements").inc(engagements)
+        if posts or engagements:
+            log.info("trimmed %d posts and %d engagements older than the retention window", posts, engagements)
+        return posts + engagements
+
+    def export_stats(self) -> dict[str, int]:
+        sizes = {**self.posts.sizes(), **self.users.sizes()}
+        for kind, size in sizes.items():
+            metrics.STORE_SIZE.labels(kind).set(size)
+        lag = self.ingestor.lag_by_topic()
+        for topic, behind in lag.items():
+            metrics.CONSUMER_LAG.labels(topic).set(behind)
+        log.info("store sizes %s, consumer lag %s", sizes, lag)
+        return sizes

@@ -1,0 +1,23 @@
+"""Thunder's Prometheus metrics (request counts and latency come from the shared gRPC
+interceptor in foryou.grpc_server)."""
+from __future__ import annotations
+
+import prometheus_client
+
+EVENTS = prometheus_client.Counter(
+    "thunder_events_total", "Kafka records applied to the stores", ["topic"])
+MALFORMED = prometheus_client.Counter(
+    "thunder_malformed_records_total", "Kafka records that could not be decoded or applied, skipped",
+    ["topic"])
+CONSUMER_LAG = prometheus_client.Gauge(
+    "thunder_consumer_lag_records", "Records behind the partition high watermark, summed per topic",
+    ["topic"])
+CAUGHT_UP = prometheus_client.Gauge(
+    "thunder_caught_up", "1 once the start-up replay reached the end offsets seen at start")
+STORE_SIZE = prometheus_client.Gauge(
+    "thunder_store_size", "Entries held in the in-memory stores", ["kind"])
+TRIMMED = prometheus_client.Counter(
+    "thunder_trimmed_total", "Expired entries dropped by the trim task", ["store"])
+IN_NETWORK_QUERY = prometheus_client.Histogram(
+    "thunder_in_network_query_seconds", "Post store in-network query time (server side)",
+    buckets=(0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1))

@@ -1,0 +1,157 @@
+"""ThunderService over gRPC: request validation and proto building around the stores.
+
+`ThunderHandlers` holds the logic as plain synchronous methods (timed directly by the bench);
+`ThunderServicer` is the thin grpc.aio adapter that turns `InvalidArgument` into
+INVALID_ARGUMENT."""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import grpc
+
+from foryou.snowflake import now_ms
+from foryou_protos import thunder_pb2, thunder_pb2_grpc
+from thunder import metrics
+from thunder.post_store import InNetworkQuery, PostStore
+from thunder.settings import QueryLimits
+from thunder.user_store import UserStore
+
+SERVICE_NAME = thunder_pb2.DESCRIPTOR.services_by_name["ThunderService"].full_name
+
+
+class InvalidArgument(ValueError):
+    """A request field is out of bounds; the message names the field."""
+
+
+def _require_at_most(field: str, values, limit: int) -> None:
+    if len(values) > limit:
+        raise InvalidArgument(f"{field} has {len(values)} entries; at most {limit} are allowed")
+
+
+class ThunderHandlers:
+    def __init__(self, posts: PostStore, users: UserStore, limits: QueryLimits = QueryLimits(),
+                 clock: Callable[[], int] = now_ms) -> None:
+        self.posts = posts
+        self.users = users
+        self.limits = limits
+        self.clock = clock
+
+    def in_network_query(self, request: thunder_pb2.GetInNetworkPostsRequest) -> InNetworkQuery:
+        limits = self.limits
+        if not request.user_id:
+            raise InvalidArgument("user_id is required")
+        if request.max_age_ms < 0:
+            raise InvalidArgument(f"max_age_ms must be >= 0, got {request.max_age_ms}")
+        _require_at_most("following_user_ids", request.following_user_ids, limits.max_following)
+        _require_at_most("exclude_post_ids", request.exclude_post_ids, limits.max_exclusions)
+        if request.following_user_ids:
+            # dict.fromkeys: ordered (deterministic merge), de-duplicated, O(1) membership.
+            following = dict.fromkeys(request.following_user_ids)
+        else:
+            following = self.users.following(request.user_id)
+        retention = self.posts.limits.retention_ms
+        max_age = min(request.max_age_ms or retention, retention)
+        return InNetworkQuery(
+            viewer_id=request.user_id,
+            following=following,
+            following_set=following,
+            exclude=frozenset(request.exclude_post_ids),
+            max_results=min(request.max_results or limits.max_results, limits.max_results),
+            min_created_at_ms=self.clock() - max_age,
+            video_only=request.is_video_request,
+        )
+
+    def get_in_network_posts(self, request: thunder_pb2.GetInNetworkPostsRequest
+                             ) -> thunder_pb2.GetInNetworkPostsResponse:
+        query = self.in_network_query(request)
+        start = time.perf_counter()
+        found = self.posts.in_network(query)
+        metrics.IN_NETWORK_QUERY.observe(time.perf_counter() - start)
+        response = thunder_pb2.GetInNetworkPostsResponse()
+        response.posts.extend([rec.message for rec in found])
+        return response
+
+    def get_posts(self, request: thunder_pb2.GetPostsRequest) -> thunder_pb2.GetPostsResponse:
+        _require_at_most("post_ids", request.post_ids, self.limits.max_lookup_ids)
+        now = self.clock()
+        get = self.posts.get
+        found, missing = [], []
+        for post_id in request.post_ids:
+            message = get(post_id, now)
+            if message is None:
+                missing.append(post_id)
+            else:
+                found.append(message)
+        response = thunder_pb2.GetPostsResponse(missing_post_ids=missing)
+        response.posts.extend(found)
+        return response
+
+    def author(self, user_id: int) -> thunder_pb2.Author | None:
+        users = self.users
+        if not users.is_known(user_id):
+            return None
+        state = users.get(user_id)
+        profile = state.profile if state is not None else None
+        author = thunder_pb2.Author(user_id=user_id, follower_count=users.follower_count(user_id))
+        if profile is not None:
+            author.handle = profile.handle
+            author.display_name = profile.display_name
+            author.verified = profile.verified
+        return author
+
+    def get_authors(self, request: thunder_pb2.GetAuthorsRequest) -> thunder_pb2.GetAuthorsResponse:
+        _require_at_most("user_ids", request.user_ids, self.limits.max_lookup_ids)
+        response = thunder_pb2.GetAuthorsResponse()
+        for user_id in request.user_ids:
+            author = self.author(user_id)
+            if author is None:
+                response.missing_user_ids.append(user_id)
+            else:
+                response.authors.append(author)
+        return response
+
+    def get_user_context(self, request: thunder_pb2.GetUserContextRequest) -> thunder_pb2.UserContext:
+        if not request.user_id:
+            raise InvalidArgument("user_id is required")
+        context = thunder_pb2.UserContext(user_id=request.user_id)
+        author = self.author(request.user_id)
+        if author is not None:
+            context.profile.CopyFrom(author)
+        state = self.users.get(request.user_id)
+        if state is None:
+            return context  # a user Thunder has never heard of: empty context, not an error
+        context.following_user_ids.extend(state.following.present)
+        context.blocked_user_ids.extend(state.blocked.present)
+        context.muted_user_ids.extend(state.muted.present)
+        context.muted_keywords.extend(state.muted_keywords.present)
+        context.subscribed_author_ids.extend(state.subscriptions.present)
+        context.served_post_ids.extend(state.served)
+        engagements = state.engagements
+        if request.max_engagements:
+            engagements = engagements[-request.max_engagements:]
+        context.engagements.extend(engagements)
+        return context
+
+
+class ThunderServicer(thunder_pb2_grpc.ThunderServiceServicer):
+    def __init__(self, handlers: ThunderHandlers) -> None:
+        self.handlers = handlers
+
+    async def _call(self, method, request, context):
+        try:
+            return method(request)
+        except InvalidArgument as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+
+    async def GetInNetworkPosts(self, request, context):
+        return await self._call(self.handlers.get_in_network_posts, request, context)
+
+    async def GetPosts(self, request, context):
+        return await self._call(self.handlers.get_posts, request, context)
+
+    async def GetAuthors(self, request, context):
+        return await self._call(self.handlers.get_authors, request, context)
+
+    async def GetUserContext(self, request, context):
+        return await self._call(self.handlers.get_user_context, request, context)
