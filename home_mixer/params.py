@@ -45,6 +45,7 @@ assert set(DEFAULT_WEIGHTS) == set(ACTION_NAMES)
 
 MAX_RESULT_SIZE = 500
 MAX_SOURCE_BUDGET = 5_000
+MAX_RETRIEVAL_K = 2_000  # Phoenix rejects a larger Retrieve k (its documented max_k)
 DAY_MS = 24 * 3600 * 1000
 
 
@@ -82,7 +83,7 @@ _BOUNDS: dict[str, tuple[type, float, float]] = {
     "result_size": (int, 1, MAX_RESULT_SIZE),
     "top_k": (int, 1, MAX_SOURCE_BUDGET),
     "thunder_max_results": (int, 0, MAX_SOURCE_BUDGET),
-    "phoenix_max_results": (int, 0, MAX_SOURCE_BUDGET),
+    "phoenix_max_results": (int, 0, MAX_RETRIEVAL_K),
     "max_age_ms": (int, 1, 30 * DAY_MS),
     "max_history": (int, 0, 4_096),
     "history_merge_window_ms": (int, 0, DAY_MS),
