@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import time
 
+from foryou import topics
 from foryou.snowflake import make_id
 from foryou_protos import common_pb2, events_pb2
+from thunder.settings import ThunderSettings
 
 _low_bits = itertools.count(1)
 
@@ -55,3 +58,15 @@ async def eventually(check, timeout_s: float = 20.0, interval_s: float = 0.05):
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout_s}s (last value {result!r})")
         await asyncio.sleep(interval_s)
+
+
+async def publish(producer, topic: str, *messages) -> None:
+    """Publish through the real broker with the topic's key convention, in order."""
+    for message in messages:
+        await producer.send_and_wait(topic, topics.encode(message), key=topics.key_for(topic, message))
+
+
+def thunder_settings(kafka: str, **overrides) -> ThunderSettings:
+    base = ThunderSettings(port=0, metrics_port=0, kafka_bootstrap=kafka, trim_interval_s=0.2,
+                           stats_interval_s=0.5)
+    return dataclasses.replace(base, **overrides)

@@ -1,0 +1,268 @@
+"""Thunder in-process against the real broker, called over real gRPC."""
+from __future__ import annotations
+
+import asyncio
+import random
+
+import grpc
+import prometheus_client
+import pytest
+
+from foryou import topics
+from foryou.broker import free_port
+from foryou.health import check
+from foryou.snowflake import now_ms
+from foryou_protos import common_pb2, events_pb2, thunder_pb2, thunder_pb2_grpc
+from grpc_health.v1 import health_pb2
+from thunder.app import ThunderApp
+from thunder.post_store import PostStore
+from thunder.settings import HOUR_MS, StoreLimits
+from thunder_helpers import created, deleted, eventually, labelled, post, publish, reply, repost, thunder_settings
+
+
+def in_network(stub, user, following=(), **kw):
+    return stub.GetInNetworkPosts(thunder_pb2.GetInNetworkPostsRequest(
+        user_id=user, following_user_ids=list(following), **kw))
+
+
+async def post_ids(stub, user, following=(), **kw) -> list[int]:
+    return [p.post_id for p in (await in_network(stub, user, following, **kw)).posts]
+
+
+async def test_published_posts_are_served_newest_first(producer, stub, ids):
+    now = now_ms()
+    a, b, stranger = ids + 1, ids + 2, ids + 3
+    posts = [post(a, now - 9000), post(b, now - 7000), post(a, now - 3000), post(stranger, now - 1000),
+             post(b, now - 5000)]
+    await publish(producer, topics.POSTS, *map(created, posts))
+    expected = [posts[2].post_id, posts[4].post_id, posts[1].post_id, posts[0].post_id]
+    assert await eventually(lambda: _equals(post_ids(stub, ids, [a, b]), expected))
+
+
+async def _equals(coro, expected):
+    return (await coro) == expected
+
+
+async def test_deletes_hide_posts_and_lookups_say_deleted(producer, stub, ids):
+    now = now_ms()
+    keep, gone = post(ids + 1, now - 2000), post(ids + 1, now - 1000)
+    await publish(producer, topics.POSTS, created(keep), created(gone))
+    await eventually(lambda: _equals(post_ids(stub, ids, [ids + 1]), [gone.post_id, keep.post_id]))
+    await publish(producer, topics.POSTS, deleted(gone, now))
+    await eventually(lambda: _equals(post_ids(stub, ids, [ids + 1]), [keep.post_id]))
+    found = await stub.GetPosts(thunder_pb2.GetPostsRequest(post_ids=[gone.post_id, keep.post_id]))
+    assert [(p.post_id, p.deleted) for p in found.posts] == [(gone.post_id, True), (keep.post_id, False)]
+
+
+async def test_get_posts_in_request_order_with_missing_ids(producer, stub, ids):
+    now = now_ms()
+    p1, p2 = post(ids + 1, now - 2000, photo_count=2), post(ids + 2, now - 1000, video_duration_ms=1500)
+    await publish(producer, topics.POSTS, created(p1), created(p2), labelled(p2, [common_pb2.NSFW], now))
+    unknown = p2.post_id + 12345
+    request = thunder_pb2.GetPostsRequest(post_ids=[p2.post_id, unknown, p1.post_id])
+
+    async def labelled_and_found():
+        reply_ = await stub.GetPosts(request)
+        return len(reply_.posts) == 2 and list(reply_.posts[0].labels) and reply_
+
+    found = await eventually(labelled_and_found)
+    assert list(found.missing_post_ids) == [unknown]
+    expected_p2 = common_pb2.Post()
+    expected_p2.CopyFrom(p2)
+    expected_p2.labels.append(common_pb2.NSFW)
+    assert list(found.posts) == [expected_p2, p1]
+
+
+async def test_user_context_authors_and_stored_following(producer, stub, ids):
+    now = now_ms()
+    viewer, alice, bob = ids + 1, ids + 2, ids + 3
+    await publish(producer, topics.USERS,
+                  events_pb2.UserEvent(user_id=alice, timestamp_ms=now - 9,
+                                       profile=events_pb2.Profile(handle="alice", display_name="Alice", verified=True)),
+                  events_pb2.UserEvent(user_id=viewer, timestamp_ms=now - 8, follow=alice),
+                  events_pb2.UserEvent(user_id=viewer, timestamp_ms=now - 7, follow=bob),
+                  events_pb2.UserEvent(user_id=viewer, timestamp_ms=now - 6, block=ids + 4),
+                  events_pb2.UserEvent(user_id=viewer, timestamp_ms=now - 5, mute=ids + 5),
+                  events_pb2.UserEvent(user_id=viewer, timestamp_ms=now - 4, mute_keyword="Spoilers"),
+                  events_pb2.UserEvent(user_id=viewer, timestamp_ms=now - 3, subscribe=alice),
+                  events_pb2.UserEvent(user_id=viewer, timestamp_ms=now - 2, unfollow=bob))
+    engagements = [common_pb2.Engagement(user_id=viewer, post_id=ids + 100 + i, post_author_id=alice,
+                                         actions=[common_pb2.FAVORITE, common_pb2.REPLY][: i + 1],
+                                         surface=common_pb2.HOME_FOR_YOU, timestamp_ms=now - 1000 + i)
+                   for i in range(3)]
+    await publish(producer, topics.ENGAGEMENTS, *engagements)
+    await publish(producer, topics.SERVED,
+                  events_pb2.ServedEvent(user_id=viewer, request_id="r1", post_ids=[7, 8], served_at_ms=now - 50),
+                  events_pb2.ServedEvent(user_id=viewer, request_id="r2", post_ids=[9], served_at_ms=now - 10))
+    p_alice, p_bob = post(alice, now - 500), post(bob, now - 400)
+    await publish(producer, topics.POSTS, created(p_alice), created(p_bob))
+
+    request = thunder_pb2.GetUserContextRequest(user_id=viewer)
+
+    async def complete():
+        context = await stub.GetUserContext(request)
+        return (len(context.engagements) == 3 and len(context.served_post_ids) == 3
+                and len(context.subscribed_author_ids) == 1 and context)
+
+    context = await eventually(complete)
+    assert list(context.following_user_ids) == [alice]
+    assert list(context.blocked_user_ids) == [ids + 4] and list(context.muted_user_ids) == [ids + 5]
+    assert list(context.muted_keywords) == ["spoilers"] and list(context.subscribed_author_ids) == [alice]
+    assert list(context.served_post_ids) == [9, 7, 8]
+    assert list(context.engagements) == engagements
+    last_two = await stub.GetUserContext(thunder_pb2.GetUserContextRequest(user_id=viewer, max_engagements=2))
+    assert list(last_two.engagements) == engagements[1:]
+
+    authors = await stub.GetAuthors(thunder_pb2.GetAuthorsRequest(user_ids=[alice, ids + 999]))
+    assert [(a.user_id, a.handle, a.display_name, a.verified, a.follower_count) for a in authors.authors] == [
+        (alice, "alice", "Alice", True, 1)]
+    assert list(authors.missing_user_ids) == [ids + 999]
+
+    # No following list in the request: Thunder uses its own graph (alice only; bob unfollowed).
+    await eventually(lambda: _equals(post_ids(stub, viewer), [p_alice.post_id]))
+    unknown = await stub.GetUserContext(thunder_pb2.GetUserContextRequest(user_id=ids + 777))
+    assert unknown.user_id == ids + 777 and not unknown.following_user_ids and not unknown.HasField("profile")
+
+
+async def test_malformed_record_between_good_ones_does_not_stop_ingestion(producer, thunder, stub, ids):
+    def malformed():
+        return prometheus_client.REGISTRY.get_sample_value(
+            "thunder_malformed_records_total", {"topic": "posts"}) or 0.0
+
+    before_count, before_metric = thunder.ingestor.malformed, malformed()
+    now = now_ms()
+    first, second = post(ids + 1, now - 2000), post(ids + 1, now - 1000)
+    await publish(producer, topics.POSTS, created(first))
+    await producer.send_and_wait(topics.POSTS, b"\xff\x00 definitely not a PostEvent", key=b"1")
+    await producer.send_and_wait(topics.POSTS, events_pb2.PostEvent().SerializeToString() or b"\x00", key=b"2")
+    await publish(producer, topics.POSTS, created(second))
+    await eventually(lambda: _equals(post_ids(stub, ids, [ids + 1]), [second.post_id, first.post_id]))
+    assert thunder.ingestor.malformed - before_count == 2
+    assert malformed() - before_metric == 2
+
+
+async def test_out_of_order_and_duplicated_events_match_in_order_state(producer, stub, ids):
+    now = now_ms()
+    authors = [ids + 1, ids + 2, ids + 3]
+    ps = [post(a, now - 60_000 + i * 997) for i, a in enumerate(authors * 4)]
+    ps.append(reply(ids + 2, now - 1000, ps[0]))
+    ps.append(repost(ids + 3, now - 900, ps[1]))
+    events = [created(p) for p in ps] + [deleted(ps[4], now - 100), deleted(ps[5], now - 90),
+                                         labelled(ps[6], [common_pb2.SPAM], now - 80),
+                                         labelled(ps[6], [common_pb2.ABUSE], now - 70)]
+    in_order = PostStore()
+    for event in events:
+        in_order.apply(event, now)
+    shuffled = events + random.Random(5).sample(events, 6)
+    random.Random(11).shuffle(shuffled)
+    await publish(producer, topics.POSTS, *shuffled)
+
+    want = [rec.message for rec in in_order.in_network(_local_query(authors, ids, now))]
+    await eventually(lambda: _equals(in_network(stub, ids, authors), thunder_pb2.GetInNetworkPostsResponse(posts=want)))
+    lookup = await stub.GetPosts(thunder_pb2.GetPostsRequest(post_ids=[p.post_id for p in ps]))
+    assert list(lookup.posts) == [in_order.get(p.post_id, now) for p in ps]
+
+
+def _local_query(authors, viewer, now):
+    from thunder.post_store import InNetworkQuery
+    following = dict.fromkeys(authors)
+    return InNetworkQuery(viewer_id=viewer, following=following, following_set=following,
+                          min_created_at_ms=now - StoreLimits().retention_ms)
+
+
+@pytest.mark.parametrize("request_, field", [
+    (thunder_pb2.GetInNetworkPostsRequest(user_id=0), "user_id"),
+    (thunder_pb2.GetInNetworkPostsRequest(user_id=1, max_age_ms=-5), "max_age_ms"),
+    (thunder_pb2.GetInNetworkPostsRequest(user_id=1, following_user_ids=range(1, 5002)), "following_user_ids"),
+    (thunder_pb2.GetInNetworkPostsRequest(user_id=1, exclude_post_ids=range(1, 10_002)), "exclude_post_ids"),
+    (thunder_pb2.GetPostsRequest(post_ids=range(1, 5002)), "post_ids"),
+    (thunder_pb2.GetAuthorsRequest(user_ids=range(1, 5002)), "user_ids"),
+    (thunder_pb2.GetUserContextRequest(user_id=0), "user_id"),
+])
+async def test_invalid_requests_are_rejected_naming_the_field(stub, request_, field):
+    method = {
+        thunder_pb2.GetInNetworkPostsRequest: stub.GetInNetworkPosts,
+        thunder_pb2.GetPostsRequest: stub.GetPosts,
+        thunder_pb2.GetAuthorsRequest: stub.GetAuthors,
+        thunder_pb2.GetUserContextRequest: stub.GetUserContext,
+    }[type(request_)]
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await method(request_)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field in err.value.details()
+
+
+async def test_max_results_and_max_age(producer, stub, ids):
+    now = now_ms()
+    ps = [post(ids + 1 + i, now - 1000 * (i + 1)) for i in range(5)]  # newest first
+    await publish(producer, topics.POSTS, *map(created, ps))
+    following = [ids + 1 + i for i in range(5)]
+    await eventually(lambda: _equals(post_ids(stub, ids, following), [p.post_id for p in ps]))
+    assert await post_ids(stub, ids, following, max_results=2) == [ps[0].post_id, ps[1].post_id]
+    assert await post_ids(stub, ids, following, max_age_ms=3500) == [p.post_id for p in ps[:3]]
+    assert await post_ids(stub, ids, following, exclude_post_ids=[ps[1].post_id], max_results=2) == [
+        ps[0].post_id, ps[2].post_id]
+
+
+async def test_expired_posts_disappear_after_a_trim(kafka, producer, ids):
+    skew = [0]  # the app's clock runs `skew` ms ahead of the wall clock
+    app = ThunderApp(thunder_settings(kafka, store=StoreLimits(retention_ms=HOUR_MS), trim_interval_s=0.1),
+                     clock=lambda: now_ms() + skew[0])
+    await app.start()
+    try:
+        await app.wait_ready(60)
+        now = now_ms()
+        old, young = post(ids + 1, now - 10 * 60_000), post(ids + 1, now - 1000)
+        await publish(producer, topics.POSTS, created(old), created(young))
+        await eventually(lambda: old.post_id in app.posts.posts and young.post_id in app.posts.posts)
+        skew[0] = HOUR_MS - 5 * 60_000  # `old` is now 65 minutes old, `young` 55
+        await eventually(lambda: old.post_id not in app.posts.posts)  # dropped by the trim task
+        assert young.post_id in app.posts.posts
+        async with grpc.aio.insecure_channel(app.address) as channel:
+            stub = thunder_pb2_grpc.ThunderServiceStub(channel)
+            assert await post_ids(stub, ids, [ids + 1]) == [young.post_id]
+            found = await stub.GetPosts(thunder_pb2.GetPostsRequest(post_ids=[old.post_id]))
+            assert list(found.missing_post_ids) == [old.post_id]
+    finally:
+        await app.stop()
+
+
+async def test_not_serving_until_caught_up():
+    """With no reachable broker Thunder cannot replay, so it must stay NOT_SERVING."""
+    app = ThunderApp(thunder_settings(f"127.0.0.1:{free_port()}"))
+    await app.start()
+    try:
+        await asyncio.sleep(0.5)
+        assert await check(app.address) == health_pb2.HealthCheckResponse.NOT_SERVING
+        assert not app.ready.is_set()
+    finally:
+        await app.stop()
+
+
+async def test_state_published_before_start_is_complete_when_serving(kafka, producer, ids):
+    now = now_ms()
+    ps = [post(ids + 1 + i % 7, now - 50_000 + i) for i in range(300)]
+    await publish(producer, topics.POSTS, *map(created, ps))
+    app = ThunderApp(thunder_settings(kafka))
+    await app.start()
+    try:
+        await app.wait_ready(60)
+        assert await check(app.address) == health_pb2.HealthCheckResponse.SERVING
+        assert all(p.post_id in app.posts.posts for p in ps)  # no polling: ready means caught up
+    finally:
+        await app.stop()
+
+
+async def test_overload_is_answered_with_resource_exhausted(kafka):
+    app = ThunderApp(thunder_settings(kafka, max_concurrent_rpcs=1))
+    await app.start()
+    try:
+        await app.wait_ready(60)
+        async with grpc.aio.insecure_channel(app.address) as channel:
+            stub = thunder_pb2_grpc.ThunderServiceStub(channel)
+            request = thunder_pb2.GetPostsRequest(post_ids=range(1, 5001))
+            results = await asyncio.gather(*(stub.GetPosts(request) for _ in range(64)), return_exceptions=True)
+        codes = {r.code() if isinstance(r, grpc.aio.AioRpcError) else grpc.StatusCode.OK for r in results}
+        assert codes == {grpc.StatusCode.OK, grpc.StatusCode.RESOURCE_EXHAUSTED}
+    finally:
+        await app.stop()
