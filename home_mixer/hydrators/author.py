@@ -2,8 +2,6 @@
 handle of a repost's original author)."""
 from __future__ import annotations
 
-import dataclasses
-
 from candidate_pipeline import Hydrator
 from home_mixer.candidate import PostCandidate, copy_fields
 from home_mixer.clients import ThunderClient
@@ -24,8 +22,7 @@ class AuthorHydrator(Hydrator[ScoredPostsQuery, PostCandidate]):
         for c in candidates:
             author = authors.get(c.author_id)
             original = authors.get(c.repost_of_user_id)
-            out.append(dataclasses.replace(
-                c,
+            out.append(c.evolve(
                 author_handle=author.handle if author else c.author_handle,
                 author_verified=author.verified if author else c.author_verified,
                 author_follower_count=author.follower_count if author else c.author_follower_count,

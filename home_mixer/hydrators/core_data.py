@@ -3,8 +3,6 @@
 reached the hydrator fails, nothing is marked, and out-of-network candidates still flow."""
 from __future__ import annotations
 
-import dataclasses
-
 from candidate_pipeline import Hydrator
 from home_mixer.candidate import PostCandidate, copy_fields
 from home_mixer.clients import ThunderClient
@@ -42,7 +40,7 @@ class CoreDataHydrator(Hydrator[ScoredPostsQuery, PostCandidate]):
         posts = await lookup_posts(self.thunder, query, candidates)
         hydrated = []
         for candidate in candidates:
-            copy = dataclasses.replace(candidate)
+            copy = candidate.evolve()
             if candidate.core_data_found is None:
                 post = posts.get(candidate.post_id)
                 if post is None:

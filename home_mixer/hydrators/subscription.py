@@ -1,8 +1,6 @@
 """Subscription: is the post subscriber-only, and does the user subscribe to its author."""
 from __future__ import annotations
 
-import dataclasses
-
 from candidate_pipeline import Hydrator
 from home_mixer.candidate import PostCandidate
 from home_mixer.clients import ThunderClient
@@ -22,10 +20,8 @@ class SubscriptionHydrator(Hydrator[ScoredPostsQuery, PostCandidate]):
         for c in candidates:
             post = posts.get(c.post_id)
             author_id = post.author_id if post else c.author_id
-            out.append(dataclasses.replace(
-                c, subscriber_only=post.subscriber_only if post else c.subscriber_only,
-                viewer_subscribes=author_id in subscriptions,
-            ))
+            out.append(c.evolve(subscriber_only=post.subscriber_only if post else c.subscriber_only,
+                                viewer_subscribes=author_id in subscriptions))
         return out
 
     def update(self, candidate: PostCandidate, hydrated: PostCandidate) -> None:

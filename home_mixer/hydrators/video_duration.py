@@ -2,8 +2,6 @@
 the video-quality-view weight applies."""
 from __future__ import annotations
 
-import dataclasses
-
 from candidate_pipeline import Hydrator
 from home_mixer.candidate import PostCandidate
 from home_mixer.clients import ThunderClient
@@ -21,7 +19,7 @@ class VideoDurationHydrator(Hydrator[ScoredPostsQuery, PostCandidate]):
         out = []
         for c in candidates:
             post = posts.get(c.post_id)
-            out.append(dataclasses.replace(c, video_duration_ms=post.video_duration_ms if post else c.video_duration_ms))
+            out.append(c.evolve(video_duration_ms=post.video_duration_ms if post else c.video_duration_ms))
         return out
 
     def update(self, candidate: PostCandidate, hydrated: PostCandidate) -> None:

@@ -2,8 +2,6 @@
 posts, read after scoring so a label that arrived meanwhile still counts."""
 from __future__ import annotations
 
-import dataclasses
-
 from candidate_pipeline import Hydrator
 from home_mixer.candidate import PostCandidate
 from home_mixer.clients import ThunderClient
@@ -22,9 +20,9 @@ class VisibilityHydrator(Hydrator[ScoredPostsQuery, PostCandidate]):
         for c in candidates:
             post = posts.get(c.post_id)
             if post is None:  # expired or unknown now: keep what hydration saw
-                out.append(dataclasses.replace(c))
+                out.append(c.evolve())
             else:
-                out.append(dataclasses.replace(c, deleted=post.deleted, labels=tuple(post.labels)))
+                out.append(c.evolve(deleted=post.deleted, labels=tuple(post.labels)))
         return out
 
     def update(self, candidate: PostCandidate, hydrated: PostCandidate) -> None:

@@ -4,7 +4,6 @@ Recency-fallback candidates (no predictions) are left as they are: the degraded 
 in time order."""
 from __future__ import annotations
 
-import dataclasses
 from collections import Counter
 
 from candidate_pipeline import Scorer
@@ -28,7 +27,7 @@ class AuthorDiversityScorer(Scorer[ScoredPostsQuery, PostCandidate]):
                 continue
             multipliers[index] = diversity_multiplier(seen_per_author[c.author_id], decay, floor)
             seen_per_author[c.author_id] += 1
-        return [dataclasses.replace(c, diversity_multiplier=m, score=c.weighted_score * m)
+        return [c.evolve(diversity_multiplier=m, score=c.weighted_score * m)
                 for c, m in zip(candidates, multipliers)]
 
     def update(self, candidate: PostCandidate, scored: PostCandidate) -> None:

@@ -2,8 +2,6 @@
 followed account's post wins a close call."""
 from __future__ import annotations
 
-import dataclasses
-
 from candidate_pipeline import Scorer
 from home_mixer.candidate import PostCandidate
 from home_mixer.query import ScoredPostsQuery
@@ -14,7 +12,7 @@ class OutOfNetworkScorer(Scorer[ScoredPostsQuery, PostCandidate]):
         out = []
         for c in candidates:
             factor = 1.0 if c.in_network or not c.predictions else query.params.oon_factor
-            out.append(dataclasses.replace(c, oon_factor=factor, score=c.score * factor))
+            out.append(c.evolve(oon_factor=factor, score=c.score * factor))
         return out
 
     def update(self, candidate: PostCandidate, scored: PostCandidate) -> None:

@@ -2,8 +2,6 @@
 is scored as its original post (the original's post and author ids are sent)."""
 from __future__ import annotations
 
-import dataclasses
-
 from candidate_pipeline import Scorer
 from foryou.snowflake import now_ms
 from foryou_protos import common_pb2, phoenix_pb2
@@ -29,7 +27,7 @@ class PhoenixScorer(Scorer[ScoredPostsQuery, PostCandidate]):
             return []
         predictions = await self.phoenix.rank(query, rank_candidates(candidates))
         scored_at = now_ms()
-        return [dataclasses.replace(c, predictions=p, prediction_request_id=query.request_id, scored_at_ms=scored_at)
+        return [c.evolve(predictions=p, prediction_request_id=query.request_id, scored_at_ms=scored_at)
                 for c, p in zip(candidates, predictions)]
 
     def update(self, candidate: PostCandidate, scored: PostCandidate) -> None:

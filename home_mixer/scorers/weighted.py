@@ -10,8 +10,6 @@ A candidate without predictions (Phoenix down or slow) gets a recency score inst
 the degraded feed is ordered newest first."""
 from __future__ import annotations
 
-import dataclasses
-
 from candidate_pipeline import Scorer
 from foryou.snowflake import created_at_ms
 from home_mixer.candidate import PostCandidate
@@ -55,7 +53,7 @@ class WeightedScorer(Scorer[ScoredPostsQuery, PostCandidate]):
         out = []
         for c in candidates:
             value = weighted_score(c, query.params)
-            out.append(dataclasses.replace(c, weighted_score=value, score=value))
+            out.append(c.evolve(weighted_score=value, score=value))
         return out
 
     def update(self, candidate: PostCandidate, scored: PostCandidate) -> None:
