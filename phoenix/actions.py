@@ -1,7 +1,7 @@
 """The model's outputs, in spec order: 18 action probabilities then the dwell-time regression.
 
 This is the one place the list lives; `foryou_protos.common_pb2.Action` numbers the same
-actions from 1 (model index = enum value - 1).
+actions from 1 (model index = enum value - 1), and each name is its enum name in lower case.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ ACTION_NAMES: tuple[str, ...] = (
     "photo_expand",
     "click",
     "profile_click",
-    "vqv",
+    "video_quality_view",
     "share",
     "share_via_dm",
     "share_via_copy_link",

@@ -61,6 +61,8 @@ class TransformerConfig:
             raise ValueError("TransformerConfig.key_size must be even (rotary embeddings)")
         if self.dtype not in DTYPES:
             raise ValueError(f"TransformerConfig.dtype must be one of {DTYPES}")
+        if not self.attn_logit_cap > 0:
+            raise ValueError("TransformerConfig.attn_logit_cap must be > 0")
         if self.emb_size < 1 or self.num_layers < 1:
             raise ValueError("TransformerConfig.emb_size and num_layers must be >= 1")
 

@@ -19,8 +19,10 @@ from phoenix.layers import MASKED_LOGIT, GatedGeluFFN, RMSNorm, apply_rotary, ca
 
 
 class LayerKV(NamedTuple):
-    keys: jax.Array  # [B, P, Hkv, K], rotary applied
-    values: jax.Array  # [B, P, Hkv, K]
+    """One layer's keys/values, kv-head-major so attention is a plain batched matmul."""
+
+    keys: jax.Array  # [B, Hkv, P, K], rotary applied
+    values: jax.Array  # [B, Hkv, P, K]
 
 
 # Masks and positions ------------------------------------------------------------------------
@@ -89,22 +91,24 @@ class DecoderLayer(nn.Module):
         self.post_ffn_norm = RMSNorm(cfg.norm_eps)
 
     def _qkv(self, h: jax.Array, positions: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
-        """q [B,T,Hkv,G,K], k and v [B,T,Hkv,K]; query head i belongs to kv head i // G."""
+        """q [B, Hkv, T*G, K] (rows ordered (t, g)), k and v [B, Hkv, T, K].
+        Query head i belongs to kv head i // G, as in the reference's GQA reshape."""
         cfg = self.config
         b, t, _ = h.shape
-        x = self.attn_norm(h)
-        q = self.query(x).reshape(b, t, cfg.num_q_heads, cfg.key_size)
-        k = self.key(x).reshape(b, t, cfg.num_kv_heads, cfg.key_size)
-        v = self.value(x).reshape(b, t, cfg.num_kv_heads, cfg.key_size)
-        q = apply_rotary(q, positions, cfg.rotary_base)
-        k = apply_rotary(k, positions, cfg.rotary_base)
         groups = cfg.num_q_heads // cfg.num_kv_heads
-        return q.reshape(b, t, cfg.num_kv_heads, groups, cfg.key_size), k, v
+        x = self.attn_norm(h)
+        q = apply_rotary(self.query(x).reshape(b, t, cfg.num_q_heads, cfg.key_size), positions, cfg.rotary_base)
+        k = apply_rotary(self.key(x).reshape(b, t, cfg.num_kv_heads, cfg.key_size), positions, cfg.rotary_base)
+        v = self.value(x).reshape(b, t, cfg.num_kv_heads, cfg.key_size)
+        q = q.reshape(b, t, cfg.num_kv_heads, groups, cfg.key_size).transpose(0, 2, 1, 3, 4)
+        return (q.reshape(b, cfg.num_kv_heads, t * groups, cfg.key_size),
+                k.transpose(0, 2, 1, 3), v.transpose(0, 2, 1, 3))
 
     def _finish(self, h: jax.Array, attn: jax.Array) -> jax.Array:
-        """Output projection, post-norm residual, then the feed-forward block."""
-        b, t = attn.shape[:2]
-        h = h + self.post_attn_norm(self.attn_out(attn.reshape(b, t, -1)))
+        """attn [B, Hkv, T*G, K] -> output projection, post-norm residual, then the feed-forward block."""
+        b, t, _ = h.shape
+        attn = attn.reshape(b, self.config.num_kv_heads, t, -1).transpose(0, 2, 1, 3).reshape(b, t, -1)
+        h = h + self.post_attn_norm(self.attn_out(attn))
         return h + self.post_ffn_norm(self.ffn(self.ffn_norm(h)))
 
     def _logits(self, logits: jax.Array) -> jax.Array:
@@ -113,29 +117,34 @@ class DecoderLayer(nn.Module):
     def __call__(self, h: jax.Array, positions: jax.Array, mask: jax.Array) -> tuple[jax.Array, LayerKV]:
         """Self-attention over the whole sequence under `mask` [B, T, T]; returns (h, this layer's K/V)."""
         q, k, v = self._qkv(h, positions)
-        logits = self._logits(jnp.einsum("bthgd,bshd->bhgts", q, k))
-        logits = jnp.where(mask[:, None, None], logits, MASKED_LOGIT)
+        b, t, _ = h.shape
+        groups = q.shape[2] // t
+        logits = self._logits(jnp.einsum("bhqd,bhsd->bhqs", q, k))
+        row_mask = jnp.broadcast_to(mask[:, None, :, None, :], (b, 1, t, groups, t)).reshape(b, 1, t * groups, t)
+        logits = jnp.where(row_mask, logits, MASKED_LOGIT)
         weights = jax.nn.softmax(logits, axis=-1).astype(h.dtype)
-        attn = jnp.einsum("bhgts,bshd->bthgd", weights, v)
-        return self._finish(h, attn), LayerKV(k, v)
+        return self._finish(h, jnp.einsum("bhqs,bhsd->bhqd", weights, v)), LayerKV(k, v)
 
     def extend(self, h: jax.Array, positions: jax.Array, cache: LayerKV, prefix_valid: jax.Array,
                self_valid: jax.Array) -> jax.Array:
         """Candidate rows h [B, C, D]: each attends to the cached prefix and to itself only."""
+        cfg = self.config
         q, k, v = self._qkv(h, positions)
-        prefix_logits = self._logits(jnp.einsum("bchgd,bphd->bhgcp", q, cache.keys))
-        prefix_logits = jnp.where(prefix_valid[:, None, None, None, :], prefix_logits, MASKED_LOGIT)
-        self_logits = self._logits(jnp.einsum("bchgd,bchd->bhgc", q, k))
-        self_logits = jnp.where(self_valid[:, None, None, :], self_logits, MASKED_LOGIT)
-        # Softmax over [prefix keys, own key] without materialising the concatenation.
-        top = jnp.maximum(jnp.max(prefix_logits, axis=-1), self_logits)
-        prefix_w = jnp.exp(prefix_logits - top[..., None])
-        self_w = jnp.exp(self_logits - top)
-        denom = jnp.sum(prefix_w, axis=-1) + self_w
-        prefix_w = (prefix_w / denom[..., None]).astype(h.dtype)
-        self_w = (self_w / denom).astype(h.dtype)
-        attn = jnp.einsum("bhgcp,bphd->bchgd", prefix_w, cache.values)
-        attn = attn + jnp.einsum("bhgc,bchd->bchgd", self_w, v)
+        b, c, _ = h.shape
+        groups = q.shape[2] // c
+        # Capped logits are <= cap, so exp(logit - cap) needs no running max and cannot overflow;
+        # masked keys get weight 0 (as exp(-1e30) in the full pass). Normalise after the matmul.
+        cap = cfg.attn_logit_cap
+        prefix_w = jnp.exp(self._logits(jnp.einsum("bhqd,bhpd->bhqp", q, cache.keys)) - cap)
+        prefix_w = jnp.where(prefix_valid[:, None, None, :], prefix_w, 0.0)
+        q_own = q.reshape(b, cfg.num_kv_heads, c, groups, cfg.key_size)
+        self_logits = jnp.sum(q_own.astype(jnp.float32) * k[:, :, :, None, :].astype(jnp.float32), axis=-1)
+        self_w = jnp.exp(self._logits(self_logits) - cap)  # [B, Hkv, C, G]
+        self_w = jnp.where(self_valid[:, None, :, None], self_w, 0.0)
+        denom = jnp.sum(prefix_w, axis=-1) + self_w.reshape(b, cfg.num_kv_heads, c * groups)
+        attn = jnp.einsum("bhqp,bhpd->bhqd", prefix_w.astype(h.dtype), cache.values).astype(jnp.float32)
+        own = (self_w[..., None] * v[:, :, :, None, :].astype(jnp.float32)).reshape(attn.shape)
+        attn = ((attn + own) / denom[..., None]).astype(h.dtype)
         return self._finish(h, attn)
 
 
