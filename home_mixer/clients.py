@@ -110,11 +110,15 @@ class PhoenixClient:
         await self.channel.close()
 
     async def model_info(self, query: ScoredPostsQuery) -> phoenix_pb2.ModelInfoResponse:
-        """Fetched once per process (the model's shape does not change while it runs)."""
+        """Cached; dropped after any failed call, so a restarted Phoenix (maybe with another
+        model shape) is asked again."""
         if self._info is None:
             self._info = await self.stub.ModelInfo(phoenix_pb2.ModelInfoRequest(),
                                                    timeout=call_timeout(query, self.timeout_s))
         return self._info
+
+    def forget_model_info(self) -> None:
+        self._info = None
 
     async def retrieve(self, query: ScoredPostsQuery, k: int, exclude_author_ids: Iterable[int],
                        exclude_post_ids: Iterable[int] = ()) -> list[phoenix_pb2.RetrievedPost]:
@@ -124,7 +128,11 @@ class PhoenixClient:
             k=k, exclude_author_ids=sorted(exclude_author_ids), exclude_post_ids=sorted(exclude_post_ids),
             request_id=query.request_id,
         )
-        reply = await self.stub.Retrieve(request, timeout=call_timeout(query, self.timeout_s))
+        try:
+            reply = await self.stub.Retrieve(request, timeout=call_timeout(query, self.timeout_s))
+        except grpc.aio.AioRpcError:
+            self.forget_model_info()
+            raise
         return list(reply.posts)
 
     async def rank(self, query: ScoredPostsQuery,
@@ -141,12 +149,16 @@ class PhoenixClient:
         size = info.max_candidates or len(candidates) or 1
         timeout = call_timeout(query, self.timeout_s)
         batches = [candidates[i:i + size] for i in range(0, len(candidates), size)]
-        replies = await asyncio.gather(*(
-            self.stub.Rank(phoenix_pb2.RankRequest(user_id=query.viewer_id, history=history,
-                                                   candidates=batch, request_id=query.request_id),
-                           timeout=timeout)
-            for batch in batches
-        ))
+        try:
+            replies = await asyncio.gather(*(
+                self.stub.Rank(phoenix_pb2.RankRequest(user_id=query.viewer_id, history=history,
+                                                       candidates=batch, request_id=query.request_id),
+                               timeout=timeout)
+                for batch in batches
+            ))
+        except grpc.aio.AioRpcError:
+            self.forget_model_info()
+            raise
         out: list[dict[str, float]] = []
         for batch, reply in zip(batches, replies):
             if len(reply.predictions) != len(batch):

@@ -8,6 +8,7 @@ import uuid
 from dataclasses import dataclass
 
 import grpc
+import prometheus_client
 
 from candidate_pipeline import Pipeline, PipelineResult
 from foryou_protos import home_mixer_pb2, home_mixer_pb2_grpc
@@ -33,6 +34,10 @@ DEGRADED = {
     "CoreDataHydrator": "core_data_unavailable: posts not hydrated",
     "VisibilityHydrator": "visibility_unavailable: labels from hydration time",
 }
+
+
+DEGRADED_RESPONSES = prometheus_client.Counter(
+    "foryou_home_mixer_degraded_total", "Feeds served degraded, by reason", ["reason"])
 
 
 class InvalidRequest(ValueError):
@@ -76,7 +81,10 @@ class RequestValidator:
 
 
 def degraded_reasons(result: PipelineResult) -> list[str]:
-    return [message for component, message in DEGRADED.items() if result.failed(component)]
+    reasons = [message for component, message in DEGRADED.items() if result.failed(component)]
+    for reason in reasons:
+        DEGRADED_RESPONSES.labels(reason.split(":", 1)[0]).inc()
+    return reasons
 
 
 def scored_post(c: PostCandidate) -> home_mixer_pb2.ScoredPost:

@@ -15,7 +15,9 @@ import grpc
 import pytest
 
 from foryou_protos import home_mixer_pb2, thunder_pb2
-from home_mixer.service import DEGRADED
+from home_mixer.clients import PhoenixClient, ThunderClient
+from home_mixer.pipeline import build_pipeline
+from home_mixer.service import DEGRADED, RequestValidator, degraded_reasons
 
 pytestmark = pytest.mark.slow
 TIMEOUT_S = 60
@@ -101,6 +103,31 @@ async def test_bad_requests_get_invalid_argument(stack):
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and named in err.value.details()
 
 
+async def test_slow_phoenix_degrades_to_recency_and_deadlines_bound_every_call(stack):
+    """An in-process pipeline against the real Thunder and Phoenix, with a Phoenix deadline
+    (100 us) no real call can meet: Phoenix is "slow", the feed is still served."""
+    w = stack.world
+    thunder = ThunderClient(stack.thunder.address, timeout_s=10)
+    phoenix = PhoenixClient(stack.phoenix.address, timeout_s=0.0001)
+    pipeline = build_pipeline(thunder, phoenix, publisher=None)
+    validator = RequestValidator(frozenset())
+    try:
+        query = validator.query_from(home_mixer_pb2.ScoredPostsQuery(viewer_id=w.viewer), time.monotonic() + 30)
+        result = await pipeline.execute(query)
+        reasons = degraded_reasons(result)
+        assert DEGRADED["PhoenixScorer"] in reasons and DEGRADED["ThunderSource"] not in reasons
+        ids = [c.post_id for c in result.selected]
+        assert w.ids("a1", "b1") <= set(ids) and ids == sorted(ids, reverse=True)
+        # A request whose deadline has already passed makes no calls and still answers.
+        late = validator.query_from(home_mixer_pb2.ScoredPostsQuery(viewer_id=w.viewer), time.monotonic() - 1)
+        late_result = await pipeline.execute(late)
+        assert late_result.selected == [] and DEGRADED["ThunderSource"] in degraded_reasons(late_result)
+        assert all("deadline" in e.message for e in late_result.errors if e.stage == "sources")
+    finally:
+        await thunder.close()
+        await phoenix.close()
+
+
 async def test_thunder_down_serves_out_of_network_only(stack):
     w = stack.world
     stack.thunder.stop()
@@ -110,6 +137,12 @@ async def test_thunder_down_serves_out_of_network_only(stack):
     assert w.posts["own1"] not in post_ids(reply)
     stack.thunder.start()                       # same port; it rebuilds its state from Kafka
     await stack.thunder.wait_ready()
+    # HomeMixer reconnects on its own (after its channel's reconnect backoff): whole again.
+    deadline = time.monotonic() + 30
+    while (reply := await feed(stack, w.viewer)).degraded:
+        assert time.monotonic() < deadline, f"still degraded after Thunder came back: {list(reply.degraded)}"
+        await asyncio.sleep(0.2)
+    assert w.ids("a1", "b1") <= set(post_ids(reply))
 
 
 async def test_phoenix_down_serves_in_network_by_recency(stack):
