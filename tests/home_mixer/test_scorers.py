@@ -101,3 +101,4 @@ def test_top_k_selector_sorts_and_cuts():
     candidates = [cand(i, score=s) for i, s in [(1, 0.1), (2, 0.9), (3, 0.5), (4, 0.5), (5, 0.7)]]
     assert ids(TopKScoreSelector().select(query(params={"top_k": 3}), candidates)) == [2, 5, 4]
     assert ids(TopKScoreSelector().select(query(), candidates)) == [2, 5, 4, 3, 1]
+
