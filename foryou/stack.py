@@ -76,7 +76,7 @@ class StackConfig:
     home_mixer_metrics_port: int = config.HOME_MIXER_METRICS_PORT
     preset: str = "demo"
     checkpoint_dir: str | None = None
-    log_level: str = "info"
+    log_level: str = "INFO"
     log_dir: str | None = None                     # default: temp files
     ready_timeout_s: float = 180.0
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -116,7 +116,7 @@ class Stack:
     def _service(self, command: str, port: int, metrics_port: int, extra: list[str]) -> ServiceProcess:
         address = f"{self.cfg.host}:{port}"
         args = ["--host", self.cfg.host, "--port", str(port), "--metrics-port", str(metrics_port),
-                "--kafka-bootstrap", self.kafka_bootstrap, "--log-level", self.cfg.log_level, *extra]
+                "--kafka-bootstrap", self.kafka_bootstrap, "--log-level", self.cfg.log_level.upper(), *extra]
         return ServiceProcess(command, args, address, env=dict(self.cfg.extra_env),
                               log_path=self._log_path(command))
 
@@ -159,7 +159,8 @@ class Stack:
         return {
             "kafka_bootstrap": self.kafka_bootstrap,
             **{name.replace("-", "_"): s.address for name, s in self.services.items()},
-            "pids": {name: s.proc.pid for name, s in self.services.items() if s.proc is not None},
+            "pids": {"broker": self.broker._proc.pid,  # EmbeddedBroker exposes no pid property
+                     **{name: s.proc.pid for name, s in self.services.items() if s.proc is not None}},
             "owner_pid": os.getpid(),
             "started_at_ms": int(time.time() * 1000),
             "config": asdict(self.cfg),
