@@ -16,10 +16,14 @@ MAX_BLOOM_BITS = 1 << 24  # 2 MiB of bits per filter is far beyond any client's 
 MAX_BLOOM_HASHES = 32
 
 
-def _bit_indices(post_id: int, num_bits: int, num_hashes: int) -> list[int]:
+def id_hashes(post_id: int) -> tuple[int, int]:
+    """(h1, h2) of an id; the same for every filter, so compute it once per id."""
     digest = hashlib.blake2b(int(post_id).to_bytes(8, "little"), digest_size=16).digest()
-    h1 = int.from_bytes(digest[:8], "little")
-    h2 = int.from_bytes(digest[8:], "little")
+    return int.from_bytes(digest[:8], "little"), int.from_bytes(digest[8:], "little")
+
+
+def _bit_indices(hashes: tuple[int, int], num_bits: int, num_hashes: int) -> list[int]:
+    h1, h2 = hashes
     return [(h1 + j * h2) % num_bits for j in range(num_hashes)]
 
 
@@ -39,14 +43,17 @@ class ImpressionBloomFilter:
 
     def may_contain(self, post_id: int) -> bool:
         """False: certainly never added. True: added, or a false positive."""
-        return all(self.bits[i >> 3] >> (i & 7) & 1 for i in _bit_indices(post_id, self.num_bits, self.num_hashes))
+        return self.may_contain_hashes(id_hashes(post_id))
+
+    def may_contain_hashes(self, hashes: tuple[int, int]) -> bool:
+        return all(self.bits[i >> 3] >> (i & 7) & 1 for i in _bit_indices(hashes, self.num_bits, self.num_hashes))
 
     @classmethod
     def build(cls, post_ids: Iterable[int], num_bits: int = 8192, num_hashes: int = 4) -> "ImpressionBloomFilter":
         """What a client does: a filter holding `post_ids`."""
         bits = bytearray((num_bits + 7) // 8)
         for post_id in post_ids:
-            for i in _bit_indices(post_id, num_bits, num_hashes):
+            for i in _bit_indices(id_hashes(post_id), num_bits, num_hashes):
                 bits[i >> 3] |= 1 << (i & 7)
         return cls(bytes(bits), num_bits, num_hashes)
 

@@ -3,6 +3,7 @@ replies to is in the client's seen ids or may be in one of its impression bloom 
 from __future__ import annotations
 
 from candidate_pipeline import Filter, FilterResult
+from home_mixer.bloom import id_hashes
 from home_mixer.candidate import PostCandidate
 from home_mixer.filters import split
 from home_mixer.query import ScoredPostsQuery
@@ -17,5 +18,6 @@ class PreviouslySeenPostsFilter(Filter[ScoredPostsQuery, PostCandidate]):
             ids = c.related_ids
             if ids & query.seen_ids:
                 return False
-            return not any(bloom.may_contain(i) for bloom in query.bloom_filters for i in ids)
+            hashes = [id_hashes(i) for i in ids]  # once per id, not per filter
+            return not any(bloom.may_contain_hashes(h) for bloom in query.bloom_filters for h in hashes)
         return split(candidates, unseen)
