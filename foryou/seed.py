@@ -76,7 +76,11 @@ def load_world(path: Path | None = None) -> World:
 def progress_printer(label: str, out=sys.stderr) -> Progress:
     started = time.monotonic()
 
+    live = out.isatty()  # a log file gets the final line only
+
     def show(done: int, total: int) -> None:
+        if not live and done < total:
+            return
         rate = done / max(time.monotonic() - started, 1e-6)
         end = "\n" if done >= total else ""
         print(f"\r{label}: {done}/{total} events ({100 * done // max(total, 1)}%, {rate:,.0f}/s)",

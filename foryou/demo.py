@@ -1,0 +1,195 @@
+"""`foryou demo`: the whole system in one command. Starts the local stack (`foryou up`),
+seeds a synthetic world through Kafka (`foryou seed`), trains a small ranker and retriever on
+the same events, lets Phoenix hot-reload the new checkpoints, and prints the For You feeds of
+a few users next to their hidden tastes, so you can see whether the feed matches them.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import grpc
+
+from foryou.feed import format_feed, get_feed
+from foryou.seed import add_world_arguments, progress_printer, publish_world, save_world_config, summary, WORLD_FILE
+from foryou.stack import Stack, add_stack_arguments, print_addresses, stack_config_from_args, state_dir
+from foryou.world import World, WorldConfig, generate_world
+from foryou_protos import phoenix_pb2, phoenix_pb2_grpc
+
+
+def say(line: str) -> None:
+    print(line, flush=True)
+
+
+def train_models(world: World, checkpoint_dir: Path, ranker_steps: int, retriever_steps: int) -> list[str]:
+    """Train the ranker and the retriever on the world's events with the phoenix training
+    functions and save checkpoints where Phoenix watches; returns their checkpoint ids."""
+    import importlib
+
+    from phoenix import checkpoints
+    from phoenix.config import tiny_ranker_config, tiny_retriever_config
+    from phoenix.training.data import collect
+
+    log = collect(world.events())  # joined once, used by both
+    quiet = lambda line: None  # noqa: E731 - the demo prints its own summary lines
+    ids = []
+    jobs = [(checkpoints.RANKER, "phoenix.training.ranker", tiny_ranker_config(history_len=32, num_candidates=8),
+             ranker_steps),
+            (checkpoints.RETRIEVER, "phoenix.training.retriever", tiny_retriever_config(history_len=32),
+             retriever_steps)]
+    for kind, module_name, config, steps in jobs:
+        if steps <= 0:
+            continue
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError:
+            say(f"  {module_name} is not available: phoenix keeps its initial {kind}")
+            continue
+        started = time.monotonic()
+        params, metrics = module.train(log, config, steps=steps, progress=quiet)
+        ref = checkpoints.save(checkpoint_dir, kind, steps, params, config, metrics)
+        say(f"  trained {kind}: {steps} steps in {time.monotonic() - started:.0f}s; held-out {headline(kind, metrics)}")
+        ids.append(ref.checkpoint_id)
+    return ids
+
+
+def headline(kind: str, metrics: dict) -> str:
+    """One line of held-out metrics, model vs baselines, whatever the evaluation reports."""
+    methods = metrics.get("eval", {}).get("methods", {})
+    if kind == "ranker":
+        return "favorite AUC " + ", ".join(f"{m} {r['favorite']['auc']:.3f}" for m, r in methods.items()
+                                           if "favorite" in r)
+    parts = []
+    for method, result in methods.items():
+        recall = {k: v for k, v in result.items() if k.startswith("recall")}
+        if recall:
+            key = sorted(recall)[-1]
+            parts.append(f"{method} {key} {recall[key]:.3f}")
+    return ", ".join(parts) or "(no evaluation reported)"
+
+
+async def wait_for_checkpoints(address: str, wanted: list[str], timeout_s: float = 120.0) -> str:
+    """Until Phoenix's ModelInfo reports every wanted checkpoint id (it polls its directory)."""
+    deadline = time.monotonic() + timeout_s
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = phoenix_pb2_grpc.PhoenixServiceStub(channel)
+        while True:
+            info = await stub.ModelInfo(phoenix_pb2.ModelInfoRequest(), timeout=10)
+            if all(w in info.checkpoint_id.split("+") for w in wanted):
+                return info.checkpoint_id
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"phoenix still serves {info.checkpoint_id}, not {wanted}")
+            await asyncio.sleep(0.5)
+
+
+async def warm_up(address: str, user_id: int, timeout_s: float = 120.0) -> None:
+    """Feed requests until one is not degraded: the first ranking after a reload compiles the
+    new model, which can take longer than HomeMixer's Phoenix deadline."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        feed = await get_feed(address, user_id)
+        if not feed.degraded or time.monotonic() > deadline:
+            return
+        await asyncio.sleep(1.0)
+
+
+def showcase_users(world: World, count: int) -> list[int]:
+    """Active users with clear tastes: many engagements, and following a fair number of accounts."""
+    engaged: dict[int, int] = {}
+    for e in world.engagements:
+        engaged[e.user_id] = engaged.get(e.user_id, 0) + 1
+    ranked = sorted(world.users, key=lambda u: (-min(engaged.get(u.user_id, 0), 40), -len(world.follows[u.user_id]),
+                                                u.user_id))
+    return [u.user_id for u in ranked[:count]]
+
+
+def taste_line(world: World, user_id: int, feed) -> str:
+    user = world.user(user_id)
+    loved = [world.topic_names[t] for t in user.taste.argsort()[::-1][:2]]
+    disliked = world.topic_names[int(user.taste.argmin())]
+    topics = [world.post_topic.get(p.post_id) for p in feed.scored_posts]
+    on_loved = sum(1 for t in topics if t is not None and world.topic_names[t] in loved)
+    base = sum(1 for p in world.posts if world.topic_names[world.post_topic[p.post_id]] in loved) / max(len(world.posts), 1)
+    return (f"  hidden taste: loves {', '.join(loved)}; dislikes {disliked}. "
+            f"{on_loved}/{len(topics)} feed posts on loved topics (corpus share {base:.0%})")
+
+
+async def demo(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    cfg = stack_config_from_args(args)
+    checkpoint_dir = Path(args.checkpoint_dir or state_dir() / "demo-checkpoints").absolute()
+    shutil.rmtree(checkpoint_dir, ignore_errors=True)  # every demo trains afresh
+    checkpoint_dir.mkdir(parents=True)
+    cfg.checkpoint_dir = str(checkpoint_dir)
+    world_cfg = WorldConfig(num_users=args.users, days=args.days, seed=args.seed, now_ms=args.now_ms,
+                            posts_per_user_per_day=args.posts_per_user_per_day, num_topics=args.topics,
+                            mean_following=args.following, impressions_per_user=args.impressions_per_user)
+
+    say(f"[1/4] starting the stack (broker, thunder, phoenix, home-mixer) ...")
+    stack = Stack(cfg)
+    try:
+        await stack.start()
+        print_addresses(stack)
+        say(f"      up in {time.monotonic() - started:.0f}s")
+
+        say(f"[2/4] generating and seeding a synthetic world ...")
+        world = generate_world(world_cfg)
+        say(f"      {summary(world)}")
+        save_world_config(world, state_dir() / WORLD_FILE)
+        counts = await publish_world(world, stack.kafka_bootstrap, progress_printer("      publishing", sys.stdout))
+        say(f"      published {sum(counts.values())} events to {stack.kafka_bootstrap}")
+
+        say(f"[3/4] training the ranker and the retriever on the seeded events ...")
+        ids = await asyncio.to_thread(train_models, world, checkpoint_dir, args.ranker_steps, args.retriever_steps)
+        serving = await wait_for_checkpoints(stack.address("phoenix"), ids)
+        say(f"      phoenix hot-reloaded {serving}")
+
+        users = args.user or showcase_users(world, args.feeds)
+        await warm_up(stack.address("home-mixer"), users[0])
+        say(f"[4/4] For You feeds ({time.monotonic() - started:.0f}s so far)")
+        for user_id in users:
+            feed = await get_feed(stack.address("home-mixer"), user_id)
+            say("")
+            say(format_feed(feed, f"@{world.user(user_id).handle} (user {user_id})", text_width=args.text_width))
+            say(taste_line(world, user_id, feed))
+        say(f"\ndemo finished in {time.monotonic() - started:.0f}s")
+        if args.keep_running:
+            say("the stack keeps running: try `foryou feed USER_ID`; Ctrl-C stops it")
+            await _wait_for_signal()
+        return 0
+    finally:
+        await asyncio.to_thread(stack.stop)
+
+
+async def _wait_for_signal() -> None:
+    import signal
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_world_arguments(parser, users=400, days=1.0)
+    add_stack_arguments(parser)
+    parser.set_defaults(free_ports=True, preset="tiny")
+    parser.add_argument("--fixed-ports", dest="free_ports", action="store_false",
+                        help="use the default (or given) ports instead of free ones")
+    parser.add_argument("--ranker-steps", type=int, default=600)
+    parser.add_argument("--retriever-steps", type=int, default=400)
+    parser.add_argument("--feeds", type=int, default=3, help="how many users' feeds to print")
+    parser.add_argument("--user", type=int, action="append", help="print this user's feed (repeatable)")
+    parser.add_argument("--text-width", type=int, default=48)
+    parser.add_argument("--keep-running", action="store_true", help="leave the stack up after the demo")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        return asyncio.run(demo(args))
+    except KeyboardInterrupt:
+        return 130
