@@ -1,0 +1,98 @@
+"""The optimisation loop shared by the ranker and the retriever: AdamW with warm-up and cosine
+decay, gradient clipping, random minibatches drawn from in-memory example arrays, and
+progress lines (step, loss, examples/s)."""
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    steps: int = 400
+    batch_size: int = 64
+    learning_rate: float = 3e-3
+    weight_decay: float = 1e-4
+    warmup_steps: int = 20
+    clip_norm: float = 1.0
+    test_fraction: float = 0.2
+    seed: int = 0
+    log_every: int = 50
+
+
+def print_progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def optimizer(settings: TrainSettings) -> optax.GradientTransformation:
+    schedule = optax.warmup_cosine_decay_schedule(
+        0.0, settings.learning_rate, max(1, min(settings.warmup_steps, settings.steps // 2)),
+        max(settings.steps, 2), end_value=settings.learning_rate * 0.05)
+    return optax.chain(optax.clip_by_global_norm(settings.clip_norm),
+                       optax.adamw(schedule, weight_decay=settings.weight_decay))
+
+
+def fit(loss_fn: Callable[[Any, Any], tuple[jax.Array, dict]], params: Any, data: Any, num_examples: int,
+        settings: TrainSettings, name: str, progress: Callable[[str], None] = print_progress) -> tuple[Any, dict]:
+    """Minimise `loss_fn(params, minibatch)`; `data` is a pytree of arrays with `num_examples`
+    rows, minibatches are random rows of it. Returns (params, training summary)."""
+    if num_examples == 0:
+        raise ValueError(f"{name}: no training examples (are the engagements/served topics empty?)")
+    opt = optimizer(settings)
+    opt_state = opt.init(params)
+
+    @jax.jit
+    def step(params, opt_state, batch):
+        (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, batch)
+        updates, opt_state = opt.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, metrics
+
+    rng = np.random.default_rng(settings.seed)
+    batch_size = min(settings.batch_size, num_examples)
+    recent: list[float] = []
+    start = window_start = time.perf_counter()
+    first_loss = last_loss = float("nan")
+    for i in range(1, settings.steps + 1):
+        rows = rng.choice(num_examples, size=batch_size, replace=False)
+        batch = jax.tree.map(lambda a: a[rows], data)
+        params, opt_state, metrics = step(params, opt_state, batch)
+        if i == 1 or i % settings.log_every == 0 or i == settings.steps:
+            loss = float(metrics["loss"])
+            first_loss = loss if i == 1 else first_loss
+            last_loss = loss
+            now = time.perf_counter()
+            steps_in_window = 1 if i == 1 else settings.log_every if i % settings.log_every == 0 else i % settings.log_every
+            rate = steps_in_window * batch_size / max(now - window_start, 1e-9)
+            window_start = now
+            recent.append(loss)
+            extra = " ".join(f"{k} {float(v):.4f}" for k, v in metrics.items() if k != "loss")
+            progress(f"[{name}] step {i}/{settings.steps} loss {loss:.4f} {extra} examples/s {rate:,.0f}")
+    elapsed = time.perf_counter() - start
+    return params, {"steps": settings.steps, "batch_size": batch_size, "train_examples": num_examples,
+                    "first_loss": first_loss, "final_loss": last_loss, "seconds": elapsed,
+                    "examples_per_s": settings.steps * batch_size / max(elapsed, 1e-9)}
+
+
+def to_device(data: Any) -> Any:
+    return jax.tree.map(jnp.asarray, data)
+
+
+def fresh_params(params: Any) -> Any:
+    """Initial parameters for training from scratch, with the post-hash tables at zero.
+
+    Nearly every post a model meets in serving is newer than its training data, so its
+    post-hash rows were never trained: with the default N(0, 1) init they would add noise as
+    large as any learned signal (measured: held-out favorite AUC 0.67 -> see README). Zero rows
+    contribute nothing until a post's engagements train them; gradients still reach them."""
+    def reset(path, leaf):
+        names = [getattr(k, "key", getattr(k, "name", "")) for k in path]
+        return jnp.zeros_like(leaf) if "post_tables" in names else leaf
+    return jax.tree_util.tree_map_with_path(reset, params)
