@@ -10,11 +10,10 @@ from collections.abc import Callable
 
 from foryou.grpc_server import ServiceServer
 from foryou.snowflake import now_ms
-from foryou_protos import thunder_pb2_grpc
 from thunder import metrics
 from thunder.ingest import Ingestor
 from thunder.post_store import PostStore
-from thunder.service import SERVICE_NAME, ThunderHandlers, ThunderServicer
+from thunder.service import SERVICE_NAME, ThunderHandlers, ThunderServicer, add_to_server
 from thunder.settings import ThunderSettings
 from thunder.user_store import UserStore
 
@@ -32,8 +31,7 @@ class ThunderApp:
         self.handlers = ThunderHandlers(self.posts, self.users, settings.query, clock)
         self.server = ServiceServer("thunder", [SERVICE_NAME], host=settings.host, port=settings.port,
                                     max_concurrent_rpcs=settings.max_concurrent_rpcs)
-        thunder_pb2_grpc.add_ThunderServiceServicer_to_server(ThunderServicer(self.handlers),
-                                                              self.server.server)
+        add_to_server(ThunderServicer(self.handlers), self.server.server)
         self.ready = asyncio.Event()   # set once caught up and SERVING
         self._tasks: list[asyncio.Task] = []
 

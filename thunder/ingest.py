@@ -170,9 +170,14 @@ class Ingestor:
         decode = topics.decode
         now = self.clock()
         applied = bad = 0
+        with_raw = topic == topics.POSTS  # the post store reuses the record bytes
         for record in records:
             try:
-                apply(decode(topic, record.value), now)
+                value = record.value
+                if with_raw:
+                    apply(decode(topic, value), now, value)
+                else:
+                    apply(decode(topic, value), now)
                 applied += 1
             except topics.MalformedRecord as exc:
                 bad += 1

@@ -1,54 +1,122 @@
 """The post store: every post created within the retention window, indexed by author.
 
 Layout (chosen for the in-network query, see `in_network`):
-- `posts`: post id -> StoredPost (the decoded `foryou.Post` message plus the few fields the
-  query reads, copied into slots because slot access is several times faster than protobuf
-  field access).
-- per author, three lists ordered oldest -> newest by (created_at_ms, post_id): originals,
-  secondary (replies and reposts) and videos. Appends are O(1); the query walks a list from
-  its end and stops at the per-author cap, so it never touches other authors' posts nor
-  copies a whole list.
+- `posts`: post id -> StoredPost: the few fields the query reads, in slots (several times
+  faster to read than protobuf fields), and the post already encoded as a response entry
+  (`wire`), so answering is a bytes join instead of building and serializing messages.
+- per author, three Timelines (originals; secondary = replies and reposts; videos), ordered
+  oldest -> newest by (created_at_ms, post_id), with the creation times also in a parallel
+  array of doubles. Appends are O(1); the query takes each followed author's newest entries
+  as small slices (never touching other authors, never copying a whole list) and merges by
+  the contiguous times with one numpy argsort, so most candidates are never dereferenced.
 - tombstones for deletes and label sets, so a delete or a label that arrives before its
   create still wins (at-least-once, possibly out-of-order delivery).
 """
 from __future__ import annotations
 
 import bisect
+from array import array
 from dataclasses import dataclass
-from itertools import islice
-from operator import attrgetter
 
-from foryou_protos import common_pb2, events_pb2
+import numpy as np
+
+from foryou_protos import common_pb2, events_pb2, thunder_pb2
 from thunder.settings import QueryLimits, StoreLimits
 
-_CREATED = attrgetter("created_at_ms")
+# `wire` is a post encoded as field 1 of a message. It is field 1 of both response types that
+# carry posts and of PostEvent (`created`), so one encoding serves all three; checked here so
+# a contract change cannot silently break it.
+for _message, _field in ((thunder_pb2.GetInNetworkPostsResponse, "posts"),
+                         (thunder_pb2.GetPostsResponse, "posts"), (events_pb2.PostEvent, "created")):
+    assert _message.DESCRIPTOR.fields_by_name[_field].number == 1, (_message, _field)
 
 
-def _order_key(rec: "StoredPost") -> tuple[int, int]:
-    return rec.created_at_ms, rec.post_id
+def encode_wire(post: common_pb2.Post) -> bytes:
+    return thunder_pb2.GetPostsResponse(posts=[post]).SerializeToString()
+
+
+def decode_wire(wire: bytes) -> common_pb2.Post:
+    return thunder_pb2.GetPostsResponse.FromString(wire).posts[0]
 
 
 class StoredPost:
-    """One admitted post. `message` is the Post served to clients (deleted and labels kept
-    up to date on it); the other slots mirror the fields the in-network query reads."""
+    """One admitted post: the fields the in-network query reads, and the post as served."""
 
     __slots__ = ("post_id", "author_id", "created_at_ms", "reply_to_post_id", "reply_to_user_id",
-                 "conversation_id", "repost_of_user_id", "has_video", "message")
+                 "conversation_id", "repost_of_post_id", "repost_of_user_id", "has_video", "deleted",
+                 "gone", "parent", "wire")
 
-    def __init__(self, message: common_pb2.Post) -> None:
+    def __init__(self, message: common_pb2.Post, wire: bytes) -> None:
         self.post_id = message.post_id
         self.author_id = message.author_id
-        self.created_at_ms = message.created_at_ms
+        self.created_at_ms = float(message.created_at_ms)  # exact below 2**53; matches Timeline.times
         self.reply_to_post_id = message.in_reply_to_post_id
         self.reply_to_user_id = message.in_reply_to_user_id
         self.conversation_id = message.conversation_id
+        self.repost_of_post_id = message.repost_of_post_id
         self.repost_of_user_id = message.repost_of_user_id if message.repost_of_post_id else 0
         self.has_video = message.video_duration_ms > 0
-        self.message = message
+        self.deleted = message.deleted
+        self.gone = False    # deleted, or expired out of the store (a reply's parent may be either)
+        self.parent = None   # for replies: the parent's StoredPost once seen (saves a dict probe)
+        self.wire = wire
 
     @property
     def is_original(self) -> bool:
-        return not self.reply_to_post_id and not self.message.repost_of_post_id
+        return not self.reply_to_post_id and not self.repost_of_post_id
+
+    @property
+    def message(self) -> common_pb2.Post:
+        return decode_wire(self.wire)
+
+
+class Timeline:
+    """One author's posts of one kind, oldest -> newest by (created_at_ms, post_id): the records
+    and, in parallel, their creation times and ids as contiguous arrays (age cut-offs,
+    exclusions, trims and the merge read these without dereferencing records)."""
+
+    __slots__ = ("recs", "times", "ids")
+
+    def __init__(self) -> None:
+        self.recs: list[StoredPost] = []
+        self.times = array("d")
+        self.ids = array("Q")
+
+    def __len__(self) -> int:
+        return len(self.recs)
+
+    def add(self, rec: StoredPost) -> None:
+        t, recs, times = rec.created_at_ms, self.recs, self.times
+        if not times or times[-1] < t or (times[-1] == t and recs[-1].post_id < rec.post_id):
+            recs.append(rec)
+            times.append(t)
+            self.ids.append(rec.post_id)
+            return
+        i, end = bisect.bisect_left(times, t), bisect.bisect_right(times, t)
+        while i < end and recs[i].post_id < rec.post_id:
+            i += 1
+        recs.insert(i, rec)
+        times.insert(i, t)
+        self.ids.insert(i, rec.post_id)
+
+    def remove(self, rec: StoredPost) -> bool:
+        t = rec.created_at_ms
+        for i in range(bisect.bisect_left(self.times, t), bisect.bisect_right(self.times, t)):
+            if self.recs[i] is rec:
+                del self.recs[i]
+                del self.times[i]
+                del self.ids[i]
+                return True
+        return False
+
+    def trim(self, cutoff_ms: float) -> list[StoredPost]:
+        """Drop and return the entries created before `cutoff_ms`."""
+        i = bisect.bisect_left(self.times, cutoff_ms)
+        dropped = self.recs[:i]
+        del self.recs[:i]
+        del self.times[:i]
+        del self.ids[:i]
+        return dropped
 
 
 @dataclass(frozen=True)
@@ -67,9 +135,9 @@ class PostStore:
         self.limits = limits
         self.query_limits = query
         self.posts: dict[int, StoredPost] = {}
-        self.originals: dict[int, list[StoredPost]] = {}
-        self.secondary: dict[int, list[StoredPost]] = {}
-        self.videos: dict[int, list[StoredPost]] = {}
+        self.originals: dict[int, Timeline] = {}
+        self.secondary: dict[int, Timeline] = {}
+        self.videos: dict[int, Timeline] = {}
         self.deletes: dict[int, int] = {}                           # post id -> deleted_at_ms
         self.labels: dict[int, tuple[int, tuple[int, ...]]] = {}    # post id -> (at_ms, labels)
         self.refused_too_old = 0
@@ -78,11 +146,13 @@ class PostStore:
 
     # ---- ingestion -------------------------------------------------------------------------
 
-    def apply(self, event: events_pb2.PostEvent, now_ms: int) -> bool:
-        """Apply one decoded `posts` event; False when it changed nothing (duplicate, refused)."""
+    def apply(self, event: events_pb2.PostEvent, now_ms: int, raw: bytes | None = None) -> bool:
+        """Apply one decoded `posts` event; False when it changed nothing (duplicate, refused).
+        `raw` is the record value the event was decoded from, reused as the post's encoding
+        when it is exactly that (saves re-serializing on the ingestion path)."""
         kind = event.WhichOneof("event")
         if kind == "created":
-            return self.insert(event.created, now_ms)
+            return self.insert(event.created, now_ms, raw if raw is not None and len(raw) == event.ByteSize() else None)
         if kind == "deleted":
             d = event.deleted
             return self.delete(d.post_id, d.deleted_at_ms or now_ms)
@@ -91,7 +161,7 @@ class PostStore:
             return self.label(lab.post_id, tuple(lab.labels), lab.labelled_at_ms or now_ms)
         return False
 
-    def insert(self, message: common_pb2.Post, now_ms: int) -> bool:
+    def insert(self, message: common_pb2.Post, now_ms: int, wire: bytes | None = None) -> bool:
         post_id = message.post_id
         if post_id in self.posts:
             self.duplicates += 1
@@ -103,24 +173,38 @@ class PostStore:
         if created < now_ms - self.limits.retention_ms:
             self.refused_too_old += 1
             return False
-        rec = StoredPost(message)
-        self.posts[post_id] = rec
         # `deleted` and `labels` of a created event are ignored: only our tombstones count.
-        message.deleted = post_id in self.deletes
-        del message.labels[:]
         label_set = self.labels.get(post_id)
-        if label_set is not None:
-            message.labels.extend(label_set[1])
-        if not message.deleted:
+        deleted = post_id in self.deletes
+        if wire is None or deleted or label_set is not None or message.deleted or message.labels:
+            message.deleted = deleted
+            del message.labels[:]
+            if label_set is not None:
+                message.labels.extend(label_set[1])
+            wire = encode_wire(message)
+        rec = StoredPost(message, wire)
+        self.posts[post_id] = rec
+        if not deleted:
             self._index(rec)
         return True
 
+    def _rewrite(self, rec: StoredPost, change) -> None:
+        message = rec.message
+        change(message)
+        rec.wire = encode_wire(message)
+
     def _index(self, rec: StoredPost) -> None:
         author = rec.author_id
-        lists = self.originals if rec.is_original else self.secondary
-        _insert_in_order(lists.setdefault(author, []), rec)
+        timelines = self.originals if rec.is_original else self.secondary
+        timeline = timelines.get(author)
+        if timeline is None:
+            timeline = timelines[author] = Timeline()
+        timeline.add(rec)
         if self._is_video(rec):
-            _insert_in_order(self.videos.setdefault(author, []), rec)
+            videos = self.videos.get(author)
+            if videos is None:
+                videos = self.videos[author] = Timeline()
+            videos.add(rec)
 
     def _is_video(self, rec: StoredPost) -> bool:
         """A video post, or a repost of one; a reply never counts. A repost whose source is not
@@ -129,7 +213,7 @@ class PostStore:
             return False
         if rec.has_video:
             return True
-        source_id = rec.message.repost_of_post_id
+        source_id = rec.repost_of_post_id
         if not source_id:
             return False
         source = self.posts.get(source_id)
@@ -139,22 +223,18 @@ class PostStore:
         known = self.deletes.get(post_id)
         self.deletes[post_id] = deleted_at_ms if known is None else max(known, deleted_at_ms)
         rec = self.posts.get(post_id)
-        if rec is None or rec.message.deleted:
+        if rec is None or rec.deleted:
             return known is None
-        rec.message.deleted = True
+        rec.deleted = rec.gone = True
+        self._rewrite(rec, _mark_deleted)
         self._unindex(rec)
         return True
 
     def _unindex(self, rec: StoredPost) -> None:
-        for lists in (self.originals, self.secondary, self.videos):
-            lst = lists.get(rec.author_id)
-            if not lst:
-                continue
-            i = bisect.bisect_left(lst, _order_key(rec), key=_order_key)
-            if i < len(lst) and lst[i] is rec:
-                del lst[i]
-                if not lst:
-                    del lists[rec.author_id]
+        for timelines in (self.originals, self.secondary, self.videos):
+            timeline = timelines.get(rec.author_id)
+            if timeline is not None and timeline.remove(rec) and not timeline:
+                del timelines[rec.author_id]
 
     def label(self, post_id: int, labels: tuple[int, ...], labelled_at_ms: int) -> bool:
         """Labels replace the previous set; the latest event wins whatever the arrival order
@@ -166,8 +246,7 @@ class PostStore:
         self.labels[post_id] = new
         rec = self.posts.get(post_id)
         if rec is not None:
-            del rec.message.labels[:]
-            rec.message.labels.extend(new[1])
+            self._rewrite(rec, lambda message: _set_labels(message, new[1]))
         return True
 
     # ---- expiry ----------------------------------------------------------------------------
@@ -177,17 +256,16 @@ class PostStore:
         cutoff = now_ms - self.limits.retention_ms
         posts = self.posts
         dropped = 0
-        for lists in (self.originals, self.secondary, self.videos):
-            for author in [a for a, lst in lists.items() if lst[0].created_at_ms < cutoff]:
-                lst = lists[author]
-                i = bisect.bisect_left(lst, cutoff, key=_CREATED)
-                for rec in lst[:i]:
+        for timelines in (self.originals, self.secondary, self.videos):
+            for author in [a for a, tl in timelines.items() if tl.times[0] < cutoff]:
+                timeline = timelines[author]
+                for rec in timeline.trim(cutoff):
+                    rec.gone = True  # a reply still pointing at it must see it as gone
                     if posts.pop(rec.post_id, None) is not None:
                         dropped += 1
-                del lst[:i]
-                if not lst:
-                    del lists[author]
-        # Deleted posts are in no list: expire them (and old tombstones) here.
+                if not timeline:
+                    del timelines[author]
+        # Deleted posts are in no timeline: expire them (and old tombstones) here.
         for post_id in [p for p, at in self.deletes.items() if at < cutoff or _expired(posts.get(p), cutoff)]:
             if posts.pop(post_id, None) is not None:
                 dropped += 1
@@ -199,75 +277,155 @@ class PostStore:
 
     # ---- reads -----------------------------------------------------------------------------
 
-    def get(self, post_id: int, now_ms: int) -> common_pb2.Post | None:
-        """The post's message (deleted ones included), or None if unknown or expired."""
+    def lookup(self, post_id: int, now_ms: int) -> StoredPost | None:
+        """The stored post (deleted ones included), or None if unknown or expired."""
         rec = self.posts.get(post_id)
         if rec is None or rec.created_at_ms < now_ms - self.limits.retention_ms:
             return None
-        return rec.message
+        return rec
+
+    def get(self, post_id: int, now_ms: int) -> common_pb2.Post | None:
+        rec = self.lookup(post_id, now_ms)
+        return None if rec is None else rec.message
 
     def in_network(self, q: InNetworkQuery) -> list[StoredPost]:
-        """Recent eligible posts of the followed authors, newest first (see thunder.md)."""
+        """Recent eligible posts of the followed authors, newest first (see thunder.md).
+
+        1. Originals (or videos): per followed author, the positions of its newest eligible
+           entries, read from the times/ids arrays only.
+        2. If they alone exceed `max_results`, the max_results-th newest of them is a lower
+           bound for the answer: older candidates (originals or secondary) cannot make it, so
+           they are neither materialized nor checked.
+        3. Replies and reposts newer than that bound, checked record by record.
+        4. One merge by time (numpy argsort over contiguous doubles)."""
         limits = self.query_limits
         if q.video_only:
-            out = self._walk(self.videos, q, limits.max_videos_per_author, replies=False)
+            picks, times = self._pick_plain(self.videos, q, limits.max_videos_per_author)
         else:
-            out = self._walk(self.originals, q, limits.max_originals_per_author, replies=False)
-            out += self._walk(self.secondary, q, limits.max_secondary_per_author, replies=True)
-        # Each author's run is already newest first; timsort merges such runs cheaply.
-        out.sort(key=_CREATED, reverse=True)
-        del out[q.max_results:]
-        return out
+            picks, times = self._pick_plain(self.originals, q, limits.max_originals_per_author)
+        bound = float(q.min_created_at_ms)
+        if len(times) > q.max_results:
+            kth = len(times) - q.max_results
+            bound = max(bound, float(np.partition(np.frombuffer(times, dtype=np.float64), kth)[kth]))
+        recs: list[StoredPost] = []
+        out_times = array("d")
+        for timeline, positions in picks:
+            t, entries = timeline.times, timeline.recs
+            if isinstance(positions, int):  # a contiguous tail starting there
+                start = bisect.bisect_left(t, bound, lo=positions)
+                recs += entries[start:]
+                out_times += t[start:]
+            else:
+                kept = [i for i in positions if t[i] >= bound]
+                recs += [entries[i] for i in kept]
+                out_times.extend([t[i] for i in kept])
+        if not q.video_only:
+            self._collect_secondary(q, limits.max_secondary_per_author, bound, recs, out_times)
+        if not recs:
+            return recs
+        # Newest first. Stable ascending then reversed: ties come out in reverse collection
+        # order (deterministic for a given store and request).
+        order = np.argsort(np.frombuffer(out_times, dtype=np.float64), kind="stable")[::-1][:q.max_results]
+        return [recs[i] for i in order.tolist()]
 
-    def _walk(self, lists: dict[int, list[StoredPost]], q: InNetworkQuery, cap: int,
-              replies: bool) -> list[StoredPost]:
-        out: list[StoredPost] = []
+    def _pick_plain(self, timelines: dict[int, Timeline], q: InNetworkQuery, cap: int
+                    ) -> tuple[list[tuple[Timeline, int | list[int]]], array]:
+        """Originals or videos: per author the newest `cap`, skipping excluded posts and reposts
+        of the viewer's own posts (only video timelines hold reposts, so only they read records).
+        Returns (timeline, first position of a tail | list of positions) and all picked times."""
+        picks: list[tuple[Timeline, int | list[int]]] = []
+        times = array("d")
         if cap <= 0:
-            return out
-        get_list = lists.get
+            return picks, times
+        get_timeline = timelines.get
         min_created = q.min_created_at_ms
         exclude = q.exclude
         viewer = q.viewer_id
         scan = self.query_limits.max_scan_per_author
-        plain = not replies and not exclude
+        may_hold_reposts = timelines is self.videos
         for author in q.following:
-            lst = get_list(author)
-            if not lst:
+            timeline = get_timeline(author)
+            if timeline is None:
                 continue
-            if plain and (lst[-cap] if len(lst) >= cap else lst[0]).created_at_ms >= min_created:
-                # Fast path (originals or videos, nothing excluded, all recent enough): take the
-                # newest `cap` entries as a slice, no per-post checks; reposts of the viewer's
-                # own posts only occur in the video lists, so filter those.
-                tail = lst[-cap:]
-                tail.reverse()
-                if lists is self.videos:
-                    tail = [r for r in tail if r.repost_of_user_id != viewer]
-                out += tail
+            t = timeline.times
+            n = len(t)
+            start = n - cap if n > cap else 0
+            if (not may_hold_reposts and t[start] >= min_created
+                    and (not exclude or exclude.isdisjoint(timeline.ids[start:]))):
+                picks.append((timeline, start))  # fast path: the whole tail
+                times += t[start:]
                 continue
-            taken = 0
-            for rec in islice(reversed(lst), scan):
-                if rec.created_at_ms < min_created:
+            taken, chosen = 0, []
+            entries, ids = timeline.recs, timeline.ids
+            for i in range(n - 1, max(-1, n - 1 - scan), -1):
+                if t[i] < min_created:
                     break
-                if rec.post_id in exclude or rec.repost_of_user_id == viewer:
+                if exclude and ids[i] in exclude:
                     continue
-                if replies and rec.reply_to_post_id and not self._reply_eligible(rec, q.following_set):
+                if may_hold_reposts and entries[i].repost_of_user_id == viewer:
                     continue
-                out.append(rec)
+                chosen.append(i)
                 taken += 1
                 if taken == cap:
                     break
-        return out
+            if chosen:
+                chosen.reverse()  # same oldest -> newest order as a tail
+                picks.append((timeline, chosen))
+                times.extend([t[i] for i in chosen])
+        return picks, times
 
-    def _reply_eligible(self, rec: StoredPost, following_set) -> bool:
-        """A reply to an original post; or a reply to a reply to the conversation root that is
-        addressed to an account the viewer follows. Unknown or deleted parents: not eligible."""
-        parent = self.posts.get(rec.reply_to_post_id)
-        if parent is None or parent.message.deleted:
-            return False
-        if not parent.reply_to_post_id and not parent.message.repost_of_post_id:
-            return True
-        return (rec.conversation_id != 0 and parent.reply_to_post_id == rec.conversation_id
-                and rec.reply_to_user_id in following_set)
+    def _collect_secondary(self, q: InNetworkQuery, cap: int, bound: float, recs: list[StoredPost],
+                           times: array) -> None:
+        """Replies and reposts, newest first per author. Eligibility (inlined: this is the hot
+        loop): a repost unless it reposts the viewer's own post; a reply to an original post;
+        a reply to a reply that itself answers the conversation root, when the reply is
+        addressed to an account the viewer follows. A reply whose parent is unknown, deleted
+        or expired is not eligible. Entries older than `bound` are not looked at."""
+        if cap <= 0:
+            return
+        get_timeline = self.secondary.get
+        get_post = self.posts.get
+        following_set = q.following_set
+        min_created = bound
+        exclude = q.exclude
+        viewer = q.viewer_id
+        scan = self.query_limits.max_scan_per_author
+        for author in q.following:
+            timeline = get_timeline(author)
+            if timeline is None:
+                continue
+            t = timeline.times
+            entries, ids = timeline.recs, timeline.ids
+            n = len(t)
+            taken, chunk = 0, []
+            for i in range(n - 1, max(-1, n - 1 - scan), -1):
+                if t[i] < min_created:
+                    break
+                if exclude and ids[i] in exclude:
+                    continue
+                rec = entries[i]
+                if rec.reply_to_post_id:
+                    parent = rec.parent
+                    if parent is None:
+                        parent = get_post(rec.reply_to_post_id)
+                        if parent is None:
+                            continue
+                        rec.parent = parent
+                    if parent.gone:
+                        continue
+                    if (parent.reply_to_post_id or parent.repost_of_post_id) and not (
+                            rec.conversation_id and parent.reply_to_post_id == rec.conversation_id
+                            and rec.reply_to_user_id in following_set):
+                        continue
+                elif rec.repost_of_user_id == viewer:
+                    continue
+                chunk.append(i)
+                taken += 1
+                if taken == cap:
+                    break
+            chunk.reverse()
+            recs += [entries[i] for i in chunk]
+            times.extend([t[i] for i in chunk])
 
     # ---- introspection ---------------------------------------------------------------------
 
@@ -287,22 +445,22 @@ class PostStore:
         same snapshot)."""
         return {
             "posts": {pid: rec.message.SerializeToString(deterministic=True) for pid, rec in self.posts.items()},
-            "originals": {a: [r.post_id for r in lst] for a, lst in self.originals.items()},
-            "secondary": {a: [r.post_id for r in lst] for a, lst in self.secondary.items()},
-            "videos": {a: [r.post_id for r in lst] for a, lst in self.videos.items()},
+            "deleted": {pid for pid, rec in self.posts.items() if rec.deleted},
+            "originals": {a: [r.post_id for r in tl.recs] for a, tl in self.originals.items()},
+            "secondary": {a: [r.post_id for r in tl.recs] for a, tl in self.secondary.items()},
+            "videos": {a: [r.post_id for r in tl.recs] for a, tl in self.videos.items()},
             "deletes": set(self.deletes),
             "labels": dict(self.labels),
         }
 
 
-def _insert_in_order(lst: list[StoredPost], rec: StoredPost) -> None:
-    if lst:
-        last = lst[-1]
-        if last.created_at_ms > rec.created_at_ms or (
-                last.created_at_ms == rec.created_at_ms and last.post_id > rec.post_id):
-            bisect.insort(lst, rec, key=_order_key)
-            return
-    lst.append(rec)
+def _mark_deleted(message: common_pb2.Post) -> None:
+    message.deleted = True
+
+
+def _set_labels(message: common_pb2.Post, labels: tuple[int, ...]) -> None:
+    del message.labels[:]
+    message.labels.extend(labels)
 
 
 def _expired(rec: StoredPost | None, cutoff: int) -> bool:

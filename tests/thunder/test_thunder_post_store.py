@@ -245,3 +245,87 @@ def test_caps_hold_on_the_fast_path_with_many_posts(cap):
     store = PostStore(query=QueryLimits(max_originals_per_author=cap))
     add(store, *[post(a, NOW - 100_000 + i) for a, i in itertools.product(range(5), range(20))])
     assert len(query(store, range(5))) == 5 * cap
+
+
+def test_reply_turns_ineligible_once_its_seen_parent_is_deleted_or_expired():
+    store = PostStore(StoreLimits(retention_ms=10_000))
+    root_a, root_b = post(50, NOW - 9000), post(51, NOW - 9500)
+    ra, rb = reply(2, NOW - 1000, root_a), reply(2, NOW - 900, root_b)
+    add(store, root_a, root_b, ra, rb)
+    assert set(query(store, [2])) == {ra.post_id, rb.post_id}  # parents now cached on the replies
+    store.apply(deleted(root_a, NOW), NOW)
+    assert query(store, [2]) == [rb.post_id]
+    store.trim(NOW + 800)  # root_b (created NOW - 9500) is now older than the 10 s window
+    assert query(store, [2], min_created=0) == []
+
+
+def test_equal_creation_times_keep_a_total_order():
+    store = PostStore()
+    same = [post(10, NOW - 1000) for _ in range(5)]
+    for p in reversed(same):
+        add(store, p)
+    assert [r.post_id for r in store.originals[10].recs] == sorted(p.post_id for p in same)
+    store.apply(deleted(same[2], NOW), NOW)
+    assert list(store.originals[10].ids) == sorted(p.post_id for p in same if p is not same[2])
+    assert list(store.originals[10].times) == [NOW - 1000] * 4
+
+
+def _brute_force(store: PostStore, following, viewer, exclude, min_created, max_results, limits):
+    """The spec read literally: per author, newest first, eligible, capped; merge; truncate."""
+    following_set = set(following)
+    out = []
+    for author in following:
+        mine = sorted((r for r in store.posts.values() if r.author_id == author and not r.deleted),
+                      key=lambda r: r.created_at_ms, reverse=True)
+        originals = [r for r in mine if r.is_original]
+        secondary = [r for r in mine if not r.is_original]
+        eligible_originals = [r for r in originals if r.created_at_ms >= min_created and r.post_id not in exclude]
+        out += eligible_originals[:limits.max_originals_per_author]
+
+        def eligible(r):
+            if r.created_at_ms < min_created or r.post_id in exclude:
+                return False
+            if not r.reply_to_post_id:
+                return r.repost_of_user_id != viewer
+            parent = store.posts.get(r.reply_to_post_id)
+            if parent is None or parent.deleted:
+                return False
+            if parent.is_original:
+                return True
+            return bool(r.conversation_id) and parent.reply_to_post_id == r.conversation_id and \
+                r.reply_to_user_id in following_set
+        out += [r for r in secondary if eligible(r)][:limits.max_secondary_per_author]
+    out.sort(key=lambda r: r.created_at_ms, reverse=True)
+    return [r.post_id for r in out[:max_results]]
+
+
+def test_in_network_matches_a_brute_force_reading_of_the_spec():
+    limits = QueryLimits(max_originals_per_author=4, max_secondary_per_author=2, max_scan_per_author=10_000)
+    store = PostStore(query=limits)
+    rng = random.Random(42)
+    authors = list(range(100, 130))
+    times = rng.sample(range(NOW - 3_000_000, NOW - 1000), 1500)  # distinct: a total order
+    made = []
+    for created_ms in times:
+        author = rng.choice(authors)
+        roll = rng.random()
+        if made and roll < 0.3:
+            p = reply(author, created_ms, rng.choice(made))
+        elif made and roll < 0.45:
+            p = repost(author, created_ms, rng.choice(made))
+        else:
+            p = post(author, created_ms)
+        made.append(p)
+    for p in made:
+        add(store, p)
+    for p in rng.sample(made, 60):
+        store.apply(deleted(p, NOW), NOW)
+    for _ in range(200):
+        following = rng.sample(authors, rng.randrange(1, len(authors)))
+        viewer = rng.choice(authors + [VIEWER])
+        exclude = frozenset(p.post_id for p in rng.sample(made, rng.randrange(0, 200)))
+        min_created = rng.choice([NOW - 3_000_000, NOW - 1_500_000])
+        max_results = rng.choice([5, 20, 60, 1200])
+        assert query(store, following, viewer=viewer, exclude=exclude, min_created=min_created,
+                     max_results=max_results) == _brute_force(store, following, viewer, exclude, min_created,
+                                                              max_results, limits)

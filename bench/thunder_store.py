@@ -1,0 +1,196 @@
+"""Thunder benchmark: Kafka ingestion rate, in-network query latency, memory per million posts.
+
+`foryou bench thunder_store [--posts N] [--queries Q]`
+
+1. Generates a synthetic 47-hour window of posts (originals, some with video; replies; reposts)
+   over `--authors` accounts and publishes it to an embedded broker started here.
+2. Ingestion: Thunder's own Ingestor (aiokafka, manual assignment, batch decode) replays the
+   topic into a PostStore; rate = posts / time from start until caught up (end to end: fetch,
+   decode, insert). Memory: process RSS growth over the ingestion, per million posts (an upper
+   bound: it includes allocator slack and fetch buffers).
+3. In-network query, server side, for viewers following 200 and 2,000 random authors, with and
+   without 1,000 excluded post ids: the store query alone (request to query + walk + merge)
+   and the whole handler (plus the serialized response), timed in-process with perf_counter
+   (wall clock); the gRPC transport is not included.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import random
+import time
+
+from bench.common import percentiles_ms, print_table
+from foryou import topics
+from foryou.broker import EmbeddedBroker, create_topics
+from foryou.snowflake import make_id, now_ms
+from foryou_protos import common_pb2, events_pb2, thunder_pb2
+
+HOUR_MS = 3_600_000
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="foryou bench thunder_store")
+    parser.add_argument("--posts", type=int, default=1_000_000)
+    parser.add_argument("--authors", type=int, default=0, help="default: posts / 20")
+    parser.add_argument("--queries", type=int, default=2_000, help="queries per following size")
+    parser.add_argument("--follows", type=int, nargs="+", default=[200, 2_000])
+    parser.add_argument("--excluded", type=int, nargs="+", default=[0, 1_000],
+                        help="exclude_post_ids sizes to measure")
+    parser.add_argument("--seed", type=int, default=1)
+    return parser.parse_args(argv)
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as fh:
+        import os
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def generate(n_posts: int, n_authors: int, rng: random.Random, now: int) -> list[tuple[bytes, bytes]]:
+    """(key, value) records of `posts`, in creation order, the last 47 hours."""
+    start = now - 47 * HOUR_MS
+    times = sorted(rng.randrange(start, now - 1000) for _ in range(n_posts))
+    records: list[tuple[bytes, bytes]] = []
+    recent: list[tuple[int, int]] = []   # (post id, author) of posts to reply to / repost
+    for i, created_ms in enumerate(times):
+        author = rng.randrange(1, n_authors + 1)
+        post = common_pb2.Post(post_id=make_id(created_ms, i), author_id=author, created_at_ms=created_ms,
+                               text=f"post {i} by {author} with a little text")
+        kind = rng.random()
+        if kind < 0.15 and recent:
+            parent_id, parent_author = recent[rng.randrange(len(recent))]
+            post.in_reply_to_post_id, post.in_reply_to_user_id = parent_id, parent_author
+            post.conversation_id = parent_id
+        elif kind < 0.25 and recent:
+            source_id, source_author = recent[rng.randrange(len(recent))]
+            post.repost_of_post_id, post.repost_of_user_id = source_id, source_author
+        else:
+            post.conversation_id = post.post_id
+            if rng.random() < 0.1:
+                post.video_duration_ms = rng.randrange(1000, 120_000)
+            recent.append((post.post_id, author))
+            if len(recent) > 10_000:
+                recent = recent[-5_000:]
+        event = events_pb2.PostEvent(created=post)
+        records.append((topics.key_for(topics.POSTS, event), topics.encode(event)))
+    return records
+
+
+async def produce(bootstrap: str, records: list[tuple[bytes, bytes]]) -> float:
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=1 << 20)
+    await producer.start()
+    start = time.perf_counter()
+    try:
+        pending = []
+        for key, value in records:
+            pending.append(await producer.send(topics.POSTS, value, key=key))
+            if len(pending) >= 20_000:
+                await asyncio.gather(*pending)
+                pending = []
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+    return time.perf_counter() - start
+
+
+async def ingest(bootstrap: str, n_posts: int):
+    from thunder.ingest import Ingestor
+    from thunder.post_store import PostStore
+    from thunder.settings import ThunderSettings
+    from thunder.user_store import UserStore
+
+    settings = ThunderSettings(kafka_bootstrap=bootstrap)
+    posts, users = PostStore(settings.store, settings.query), UserStore(settings.store)
+    ingestor = Ingestor(settings, posts, users)
+    gc.collect()
+    rss_before = rss_bytes()
+    start = time.perf_counter()
+    task = asyncio.create_task(ingestor.run())
+    await ingestor.caught_up.wait()
+    elapsed = time.perf_counter() - start
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+    await ingestor.stop()
+    gc.collect()
+    rss_delta = rss_bytes() - rss_before
+    if len(posts.posts) != n_posts:
+        raise SystemExit(f"ingested {len(posts.posts)} posts, expected {n_posts}")
+    return posts, users, settings, elapsed, rss_delta
+
+
+def time_queries(posts, users, settings, authors: list[int], n_follows: int, n_queries: int,
+                 n_excluded: int, rng: random.Random) -> tuple[list[float], list[float], float]:
+    """Each query: a fresh viewer following `n_follows` random authors, excluding `n_excluded`
+    random stored post ids (as HomeMixer excludes already-served posts)."""
+    from thunder.service import ThunderHandlers
+
+    handlers = ThunderHandlers(posts, users, settings.query)
+    post_ids = list(posts.posts)
+    requests = [thunder_pb2.GetInNetworkPostsRequest(
+        user_id=10**9 + q, following_user_ids=rng.sample(authors, n_follows),
+        exclude_post_ids=rng.sample(post_ids, n_excluded)) for q in range(n_queries)]
+    store_s, handler_s, results = [], [], 0
+    for request in requests[:200]:  # warm-up
+        handlers.get_in_network_posts(request)
+    for request in requests:
+        t0 = time.perf_counter()
+        found = posts.in_network(handlers.in_network_query(request))
+        t1 = time.perf_counter()
+        handlers.get_in_network_posts(request)
+        t2 = time.perf_counter()
+        store_s.append(t1 - t0)
+        handler_s.append(t2 - t1)
+        results += len(found)
+    return store_s, handler_s, results / n_queries
+
+
+def main(argv: list[str]) -> int:
+    args = parse(argv)
+    n_authors = args.authors or max(1, args.posts // 20)
+    rng = random.Random(args.seed)
+    print(f"generating {args.posts:,} posts over {n_authors:,} authors ...", flush=True)
+    records = generate(args.posts, n_authors, rng, now_ms())
+    with EmbeddedBroker() as broker:
+        async def run():
+            await create_topics(broker.bootstrap_servers)
+            produce_s = await produce(broker.bootstrap_servers, records)
+            print(f"published in {produce_s:.1f}s; ingesting ...", flush=True)
+            return produce_s, await ingest(broker.bootstrap_servers, args.posts)
+
+        produce_s, (posts, users, settings, ingest_s, rss_delta) = asyncio.run(run())
+    del records
+    sizes = posts.sizes()
+    rows = [
+        ["publish to broker (aiokafka producer)", f"{args.posts / produce_s:,.0f} posts/s", ""],
+        ["ingestion, Kafka -> store (end to end)", f"{args.posts / ingest_s:,.0f} posts/s",
+         f"{args.posts:,} posts in {ingest_s:.2f}s"],
+        ["memory (RSS growth) per million posts", f"{rss_delta / args.posts * 1e6 / 2**20:,.0f} MiB",
+         f"{sizes['authors']:,} authors"],
+    ]
+    authors = list(posts.originals.keys() | posts.secondary.keys())
+    for n_follows in args.follows:
+        for n_excluded in args.excluded:
+            store_s, handler_s, mean_results = time_queries(posts, users, settings, authors, n_follows,
+                                                            args.queries, n_excluded, rng)
+            s50, s99 = percentiles_ms(store_s)
+            h50, h99 = percentiles_ms(handler_s)
+            label = f"in-network, {n_follows:,} follows, {n_excluded:,} excluded"
+            rows.append([f"{label}: store query", f"p50 {s50:.3f} ms / p99 {s99:.3f} ms",
+                         f"{mean_results:,.0f} posts returned on average"])
+            rows.append([f"{label}: whole handler", f"p50 {h50:.3f} ms / p99 {h99:.3f} ms",
+                         "validation + query + serialized response"])
+    print_table(f"Thunder store benchmark ({args.posts:,} posts, {args.queries:,} queries per row)",
+                ["measure", "result", "notes"], rows)
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+    raise SystemExit(main(sys.argv[1:]))
