@@ -1,0 +1,173 @@
+"""The ranker: shapes, the candidate-isolation mask, position semantics, padding invariance,
+and the prefix-cache path against the plain full-sequence pass."""
+from __future__ import annotations
+
+import dataclasses
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from phoenix.config import tiny_ranker_config
+from phoenix.features import RankBatch, make_rank_batch, pad_rank_batch
+from phoenix.transformer import recsys_mask
+from tests.phoenix_model.conftest import compiled, params_for, random_candidates, random_history
+
+
+def _batch(config, seed=0, users=3, cands=(5, 1, 8), hist=(8, 3, 0), width=8) -> RankBatch:
+    rng = np.random.default_rng(seed)
+    return make_rank_batch(config, [int(rng.integers(1, 10**9)) for _ in range(users)],
+                           [random_history(rng, n) for n in hist[:users]],
+                           [random_candidates(rng, n) for n in cands[:users]], num_candidates=width)
+
+
+def _logits(config, batch, path="full"):
+    full, fast, _ = compiled(config)
+    return np.asarray((full if path == "full" else fast)(params_for(config), batch))
+
+
+def test_output_shapes_and_dtypes(tiny_config, ranker_runtime):
+    batch = _batch(tiny_config)
+    logits = _logits(tiny_config, batch)
+    assert logits.shape == (3, 8, 19) and logits.dtype == np.float32
+    assert np.isfinite(logits).all()
+    out = ranker_runtime.rank(1, random_history(np.random.default_rng(1), 4),
+                              random_candidates(np.random.default_rng(2), 5))
+    assert out.shape == (5, 19) and out.dtype == np.float32
+    assert ((out[:, :18] > 0) & (out[:, :18] < 1)).all()  # probabilities; dwell_time is unbounded
+    assert ranker_runtime.rank(1, [], []).shape == (0, 19)
+
+
+def test_mask_isolates_candidates_and_never_reads_padding():
+    prefix_valid = jnp.array([[True, True, True, False]])
+    cand_valid = jnp.array([[True, True, False]])
+    for causal in (True, False):
+        m = np.asarray(recsys_mask(prefix_valid, cand_valid, causal))[0]
+        assert m.shape == (7, 7)
+        assert not m[:, 3].any()  # padded history slot: never attended
+        assert not m[:, 6].any()  # padded candidate slot: never attended
+        assert not m[:4, 4:].any()  # the prefix never reads candidates
+        cands = m[4:, 4:]
+        assert (cands == np.diag([True, True, False])).all()  # each candidate reads only itself
+        assert m[4:6, :3].all()  # ... and the whole valid prefix
+        assert m[:3, :3].all() != causal  # causal: lower triangle only
+        if causal:
+            assert (m[:3, :3] == np.tril(np.ones((3, 3), bool))).all()
+
+
+def test_shared_positions_make_a_candidate_score_independent_of_slot_and_company(tiny_config):
+    rng = np.random.default_rng(3)
+    history, target = random_history(rng, 6), random_candidates(rng, 1)[0]
+    others = random_candidates(rng, 511)
+    alone = make_rank_batch(tiny_config, [7], [history], [[target]], num_candidates=512)
+    last = make_rank_batch(tiny_config, [7], [history], [others[:300] + [target]], num_candidates=512)
+    crowd = make_rank_batch(tiny_config, [7], [history], [others[:200] + [target] + others[200:]],
+                            num_candidates=512)
+    for path in ("full", "fast"):
+        a = _logits(tiny_config, alone, path)[0, 0]
+        np.testing.assert_allclose(_logits(tiny_config, last, path)[0, 300], a, atol=1e-5, rtol=0)
+        np.testing.assert_allclose(_logits(tiny_config, crowd, path)[0, 200], a, atol=1e-5, rtol=0)
+
+
+def test_sequential_positions_make_the_slot_matter():
+    """The reference's sequential positions: the same candidate scores differently by slot
+    (the reason foryou defaults to shared positions); the test above would fail here."""
+    cfg = tiny_ranker_config(candidate_positions="sequential")
+    rng = np.random.default_rng(4)
+    history, cands = random_history(rng, 6), random_candidates(rng, 4)
+    batch = make_rank_batch(cfg, [7, 7, 7], [history] * 3, [cands, cands[::-1], []], num_candidates=8)
+    logits = _logits(cfg, batch)
+    assert np.abs(logits[0, 0] - logits[1, 3]).max() > 1e-3
+
+
+@pytest.mark.parametrize("prefix_attention", ["causal", "bidirectional"])
+def test_causal_prefix_never_depends_on_later_history(prefix_attention):
+    cfg = tiny_ranker_config(prefix_attention=prefix_attention)
+    batch = _batch(cfg, seed=5, users=1, hist=(8,))
+    changed = dataclasses.replace(batch, history_post_hashes=batch.history_post_hashes.copy())
+    changed.history_post_hashes[0, 5] = changed.history_post_hashes[0, 5] % 100 + 1  # history slot 5 = position 6
+    _, _, prefix = compiled(cfg)
+    params = params_for(cfg)
+    before = prefix(params, batch.user_batch()).layers[-1]
+    after = prefix(params, changed.user_batch()).layers[-1]
+    early = slice(0, 6)  # user + history slots 0..4
+    diff = max(float(np.abs(np.asarray(getattr(after, f))[:, :, early] - np.asarray(getattr(before, f))[:, :, early]).max())
+               for f in ("keys", "values"))
+    if prefix_attention == "causal":
+        assert diff == 0.0
+    else:
+        assert diff > 1e-4  # bidirectional: earlier positions do see the change
+    # Either way the candidates see the whole history.
+    assert np.abs(_logits(cfg, batch) - _logits(cfg, changed)).max() > 1e-4
+
+
+@pytest.mark.parametrize("prefix_attention", ["causal", "bidirectional"])
+@pytest.mark.parametrize("where", ["end", "middle"])
+def test_padding_slots_change_nothing(prefix_attention, where):
+    """Extra padded users, candidate slots and history slots (more than history_len, at the
+    end or between real items) leave every real candidate's logits unchanged."""
+    cfg = tiny_ranker_config(prefix_attention=prefix_attention)
+    batch = _batch(cfg, seed=6, hist=(5, 2, 0), width=8)
+    base = _logits(cfg, batch)
+    wider = pad_rank_batch(batch, batch_size=4, num_candidates=16)
+    fields = {}
+    for name in ("history_post_hashes", "history_author_hashes", "history_actions", "history_surface"):
+        arr = np.asarray(getattr(wider, name))
+        pad = np.zeros((arr.shape[0], 4) + arr.shape[2:], arr.dtype)
+        fields[name] = np.concatenate([arr, pad] if where == "end" else [arr[:, :1], pad, arr[:, 1:]], axis=1)
+    padded = dataclasses.replace(wider, **fields)
+    assert padded.history_post_hashes.shape[1] == 12
+    for path in ("full", "fast"):
+        np.testing.assert_allclose(_logits(cfg, padded, path)[:3, :8], base, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("overrides", [
+    {},
+    {"prefix_attention": "bidirectional"},
+    {"candidate_positions": "sequential"},
+    {"position_ids": "slot"},
+])
+def test_prefix_path_equals_the_full_pass(overrides):
+    cfg = tiny_ranker_config(**overrides)
+    batch = _batch(cfg, seed=7, width=8)
+    full, fast = _logits(cfg, batch, "full"), _logits(cfg, batch, "fast")
+    assert np.abs(full - fast).max() < 1e-4
+    assert np.abs(full).max() > 0.1  # not trivially zero
+
+
+def test_runtime_paths_agree_across_chunks_and_micro_batches(ranker_runtime):
+    rng = np.random.default_rng(8)
+    history = random_history(rng, 7)
+    cands = random_candidates(rng, 1030)  # more than one 1,024-candidate chunk
+    fast = ranker_runtime.rank(9, history, cands)
+    plain = ranker_runtime.rank_full_sequence(9, history, cands)
+    assert fast.shape == plain.shape == (1030, 19)
+    assert np.abs(fast - plain).max() < 1e-4
+    # Chunked scoring equals scoring the same candidates in a smaller call.
+    np.testing.assert_allclose(ranker_runtime.rank(9, history, cands[1025:]), fast[1025:], atol=1e-5, rtol=0)
+    other = random_history(rng, 2)
+    many = ranker_runtime.rank_many([(9, history, cands[:7]), (10, other, cands[:3]), (11, [], cands[5:6])])
+    np.testing.assert_allclose(many[0], fast[:7], atol=1e-5, rtol=0)
+    np.testing.assert_allclose(many[1], ranker_runtime.rank(10, other, cands[:3]), atol=1e-5, rtol=0)
+    assert [m.shape[0] for m in many] == [7, 3, 1]
+
+
+def test_sequential_prefix_path_matches_the_reference_style_passes():
+    from phoenix.runtime import RankerRuntime
+    cfg = tiny_ranker_config(candidate_positions="sequential")
+    runtime = RankerRuntime(cfg, params_for(cfg))
+    rng = np.random.default_rng(9)
+    history, cands = random_history(rng, 5), random_candidates(rng, 11)
+    assert np.abs(runtime.rank(3, history, cands) - runtime.rank_full_sequence(3, history, cands)).max() < 1e-4
+
+
+def test_bfloat16_compute_runs_and_stays_close():
+    cfg32 = tiny_ranker_config()
+    cfg16 = tiny_ranker_config(model=dataclasses.replace(cfg32.model, dtype="bfloat16"))
+    batch = _batch(cfg32, seed=10)
+    params = params_for(cfg32)
+    full16, fast16, _ = compiled(cfg16)
+    out = np.asarray(full16(params, batch))
+    assert out.dtype == np.float32 and np.isfinite(out).all()
+    assert np.abs(out - _logits(cfg32, batch)).max() < 0.5
+    assert np.abs(np.asarray(fast16(params, batch)) - out).max() < 0.1
