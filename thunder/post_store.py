@@ -72,15 +72,18 @@ class StoredPost:
 
 class Timeline:
     """One author's posts of one kind, oldest -> newest by (created_at_ms, post_id): the records
-    and, in parallel, their creation times and ids as contiguous arrays (age cut-offs,
-    exclusions, trims and the merge read these without dereferencing records)."""
+    and, in parallel, contiguous arrays of their creation times, ids and reposted authors
+    (`reposted`: 0 = not a repost). Age cut-offs, exclusions, the reposts-of-the-viewer rule,
+    trims and the merge read these arrays instead of dereferencing records, which on a large
+    store means a cache miss each."""
 
-    __slots__ = ("recs", "times", "ids")
+    __slots__ = ("recs", "times", "ids", "reposted")
 
     def __init__(self) -> None:
         self.recs: list[StoredPost] = []
         self.times = array("d")
         self.ids = array("Q")
+        self.reposted = array("Q")
 
     def __len__(self) -> int:
         return len(self.recs)
@@ -91,6 +94,7 @@ class Timeline:
             recs.append(rec)
             times.append(t)
             self.ids.append(rec.post_id)
+            self.reposted.append(_reposted(rec))
             return
         i, end = bisect.bisect_left(times, t), bisect.bisect_right(times, t)
         while i < end and recs[i].post_id < rec.post_id:
@@ -98,6 +102,7 @@ class Timeline:
         recs.insert(i, rec)
         times.insert(i, t)
         self.ids.insert(i, rec.post_id)
+        self.reposted.insert(i, _reposted(rec))
 
     def remove(self, rec: StoredPost) -> bool:
         t = rec.created_at_ms
@@ -106,6 +111,7 @@ class Timeline:
                 del self.recs[i]
                 del self.times[i]
                 del self.ids[i]
+                del self.reposted[i]
                 return True
         return False
 
@@ -116,7 +122,15 @@ class Timeline:
         del self.recs[:i]
         del self.times[:i]
         del self.ids[:i]
+        del self.reposted[:i]
         return dropped
+
+
+_UNKNOWN_USER = 2**64 - 1  # a repost without its author: still marks the entry as a repost
+
+
+def _reposted(rec: StoredPost) -> int:
+    return (rec.repost_of_user_id or _UNKNOWN_USER) if rec.repost_of_post_id else 0
 
 
 @dataclass(frozen=True)
@@ -331,8 +345,9 @@ class PostStore:
     def _pick_plain(self, timelines: dict[int, Timeline], q: InNetworkQuery, cap: int
                     ) -> tuple[list[tuple[Timeline, int | list[int]]], array]:
         """Originals or videos: per author the newest `cap`, skipping excluded posts and reposts
-        of the viewer's own posts (only video timelines hold reposts, so only they read records).
-        Returns (timeline, first position of a tail | list of positions) and all picked times."""
+        of the viewer's own posts (only video timelines hold reposts).
+        Returns (timeline, first position of a tail | list of positions) and all picked times;
+        no record is read."""
         picks: list[tuple[Timeline, int | list[int]]] = []
         times = array("d")
         if cap <= 0:
@@ -350,19 +365,19 @@ class PostStore:
             t = timeline.times
             n = len(t)
             start = n - cap if n > cap else 0
-            if (not may_hold_reposts and t[start] >= min_created
+            if (t[start] >= min_created and (not may_hold_reposts or viewer not in timeline.reposted[start:])
                     and (not exclude or exclude.isdisjoint(timeline.ids[start:]))):
                 picks.append((timeline, start))  # fast path: the whole tail
                 times += t[start:]
                 continue
             taken, chosen = 0, []
-            entries, ids = timeline.recs, timeline.ids
+            ids, reposted = timeline.ids, timeline.reposted
             for i in range(n - 1, max(-1, n - 1 - scan), -1):
                 if t[i] < min_created:
                     break
                 if exclude and ids[i] in exclude:
                     continue
-                if may_hold_reposts and entries[i].repost_of_user_id == viewer:
+                if reposted[i] == viewer:
                     continue
                 chosen.append(i)
                 taken += 1
@@ -395,7 +410,7 @@ class PostStore:
             if timeline is None:
                 continue
             t = timeline.times
-            entries, ids = timeline.recs, timeline.ids
+            entries, ids, reposted = timeline.recs, timeline.ids, timeline.reposted
             n = len(t)
             taken, chunk = 0, []
             for i in range(n - 1, max(-1, n - 1 - scan), -1):
@@ -403,8 +418,12 @@ class PostStore:
                     break
                 if exclude and ids[i] in exclude:
                     continue
-                rec = entries[i]
-                if rec.reply_to_post_id:
+                reposted_author = reposted[i]
+                if reposted_author:
+                    if reposted_author == viewer:
+                        continue
+                else:  # a reply
+                    rec = entries[i]
                     parent = rec.parent
                     if parent is None:
                         parent = get_post(rec.reply_to_post_id)
@@ -417,8 +436,6 @@ class PostStore:
                             rec.conversation_id and parent.reply_to_post_id == rec.conversation_id
                             and rec.reply_to_user_id in following_set):
                         continue
-                elif rec.repost_of_user_id == viewer:
-                    continue
                 chunk.append(i)
                 taken += 1
                 if taken == cap:
