@@ -59,7 +59,7 @@ NEGATIVE_ACTIONS = ("NOT_INTERESTED", "BLOCK_AUTHOR", "MUTE_AUTHOR", "REPORT")
 NUM_ACTIONS = 18
 # action -> (logit bias, slope on the hidden interest). Negative actions use -slope.
 _ACTION_LOGITS: dict[str, tuple[float, float]] = {
-    "FAVORITE": (-4.2, 1.6), "REPLY": (-6.0, 1.2), "REPOST": (-5.4, 1.3),
+    "FAVORITE": (-4.8, 1.6), "REPLY": (-6.0, 1.2), "REPOST": (-5.4, 1.3),
     "PHOTO_EXPAND": (-2.8, 1.0), "CLICK": (-3.4, 1.0), "PROFILE_CLICK": (-5.0, 1.0),
     "VIDEO_QUALITY_VIEW": (-2.0, 1.0), "SHARE": (-6.6, 1.1), "SHARE_VIA_DM": (-7.0, 1.1),
     "SHARE_VIA_COPY_LINK": (-7.0, 1.1), "DWELL": (-2.6, 1.2), "QUOTE": (-7.0, 1.2),
@@ -81,7 +81,7 @@ class WorldConfig:
     num_users: int = 500
     num_topics: int = 16
     days: float = 2.0                       # every timestamp lies within the last `days`
-    posts_per_user_per_day: float = 3.0     # mean; per-user rates are heavy-tailed (lognormal)
+    posts_per_user_per_day: float = 1.5     # mean; per-user rates are heavy-tailed (lognormal)
     mean_following: int = 30                # out-degree mean; in-degree is heavy-tailed
     impressions_per_user: int = 100         # mean served posts per user (varies by user)
     session_size: int = 10                  # posts served per request
@@ -100,9 +100,9 @@ class WorldConfig:
     mute_fraction: float = 0.05             # users who mute a few accounts up front
     muted_keyword_fraction: float = 0.05    # users who mute a word of their disliked topic
     subscribe_fraction: float = 0.10        # users who subscribe to a followed author
-    on_topic_share: float = 0.85            # share of an author's posts on their primary topic
-    taste_strength: float = 1.3             # slope of interest on taste: the planted signal
-    noise: float = 0.6                      # std of per-impression interest noise
+    on_topic_share: float = 0.92            # share of an author's posts on their primary topic
+    taste_strength: float = 2.0             # slope of interest on taste: the planted signal
+    noise: float = 0.5                      # std of per-impression interest noise
 
     def __post_init__(self) -> None:
         if self.num_users < 2:
