@@ -31,8 +31,8 @@ class ThunderApp:
         self.handlers = ThunderHandlers(self.posts, self.users, settings.query, clock)
         self.server = ServiceServer("thunder", [SERVICE_NAME], host=settings.host, port=settings.port,
                                     max_concurrent_rpcs=settings.max_concurrent_rpcs)
-        add_to_server(ThunderServicer(self.handlers), self.server.server)
         self.ready = asyncio.Event()   # set once caught up and SERVING
+        add_to_server(ThunderServicer(self.handlers, self.ready.is_set), self.server.server)
         self._tasks: list[asyncio.Task] = []
 
     @property

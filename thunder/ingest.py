@@ -13,6 +13,7 @@ embedded broker under-reports ListOffsets). Until then the service reports NOT_S
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -132,6 +133,25 @@ class Ingestor:
     # ---- consuming ------------------------------------------------------------------------
 
     async def _replay(self) -> None:
+        # The replay creates millions of long-lived objects and no reference cycles: the cyclic
+        # GC would repeatedly traverse the growing stores for nothing (about 40% of replay
+        # time). Pause it; afterwards collect once (so no garbage gets frozen) and freeze what
+        # was loaded, so later collections skip it.
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        self.posts.begin_bulk()
+        try:
+            await self._replay_to_end()
+        finally:
+            started = time.monotonic()
+            reordered = self.posts.end_bulk()
+            gc.collect()
+            gc.freeze()
+            if gc_was_enabled:
+                gc.enable()
+            log.info("ordered %d author timelines after the replay in %.2fs", reordered, time.monotonic() - started)
+
+    async def _replay_to_end(self) -> None:
         consumer = self.consumer
         listed = await consumer.end_offsets(self.partitions)
         targets: dict[TopicPartition, int] = {}

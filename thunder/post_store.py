@@ -77,18 +77,21 @@ class Timeline:
     trims and the merge read these arrays instead of dereferencing records, which on a large
     store means a cache miss each."""
 
-    __slots__ = ("recs", "times", "ids", "reposted")
+    __slots__ = ("recs", "times", "ids", "reposted", "ordered")
 
     def __init__(self) -> None:
         self.recs: list[StoredPost] = []
         self.times = array("d")
         self.ids = array("Q")
         self.reposted = array("Q")
+        self.ordered = True   # False only while a bulk load appends out of order
 
     def __len__(self) -> int:
         return len(self.recs)
 
-    def add(self, rec: StoredPost) -> None:
+    def add(self, rec: StoredPost, keep_order: bool = True) -> None:
+        """Insert in order; with keep_order=False (bulk load) an out-of-order entry is appended
+        and the timeline marked unordered until `restore_order()`."""
         t, recs, times = rec.created_at_ms, self.recs, self.times
         if not times or times[-1] < t or (times[-1] == t and recs[-1].post_id < rec.post_id):
             recs.append(rec)
@@ -96,6 +99,14 @@ class Timeline:
             self.ids.append(rec.post_id)
             self.reposted.append(_reposted(rec))
             return
+        if not keep_order:
+            self.ordered = False
+            recs.append(rec)
+            times.append(t)
+            self.ids.append(rec.post_id)
+            self.reposted.append(_reposted(rec))
+            return
+        self.restore_order()
         i, end = bisect.bisect_left(times, t), bisect.bisect_right(times, t)
         while i < end and recs[i].post_id < rec.post_id:
             i += 1
@@ -104,9 +115,24 @@ class Timeline:
         self.ids.insert(i, rec.post_id)
         self.reposted.insert(i, _reposted(rec))
 
+    def restore_order(self) -> None:
+        if self.ordered:
+            return
+        times, ids = self.times, self.ids
+        order = sorted(range(len(self.recs)), key=lambda i: (times[i], ids[i]))
+        self.recs = [self.recs[i] for i in order]
+        self.times = array("d", [times[i] for i in order])
+        self.ids = array("Q", [ids[i] for i in order])
+        self.reposted = array("Q", [self.reposted[i] for i in order])
+        self.ordered = True
+
     def remove(self, rec: StoredPost) -> bool:
-        t = rec.created_at_ms
-        for i in range(bisect.bisect_left(self.times, t), bisect.bisect_right(self.times, t)):
+        if self.ordered:
+            t = rec.created_at_ms
+            candidates = range(bisect.bisect_left(self.times, t), bisect.bisect_right(self.times, t))
+        else:
+            candidates = range(len(self.recs))
+        for i in candidates:
             if self.recs[i] is rec:
                 del self.recs[i]
                 del self.times[i]
@@ -117,6 +143,7 @@ class Timeline:
 
     def trim(self, cutoff_ms: float) -> list[StoredPost]:
         """Drop and return the entries created before `cutoff_ms`."""
+        self.restore_order()
         i = bisect.bisect_left(self.times, cutoff_ms)
         dropped = self.recs[:i]
         del self.recs[:i]
@@ -157,6 +184,26 @@ class PostStore:
         self.refused_too_old = 0
         self.refused_future = 0
         self.duplicates = 0
+        # Bulk load (the start-up replay): partitions are read interleaved, so an author's posts
+        # arrive out of order; appending and sorting each touched timeline once at the end is
+        # much cheaper than ordered inserts.
+        self.bulk = False
+        self._unordered: list[Timeline] = []
+
+    def begin_bulk(self) -> None:
+        self.bulk = True
+
+    def end_bulk(self) -> int:
+        """Leave bulk mode, ordering every timeline a bulk insert left unordered."""
+        self.bulk = False
+        return self._restore_order()
+
+    def _restore_order(self) -> int:
+        count = len(self._unordered)
+        for timeline in self._unordered:
+            timeline.restore_order()
+        self._unordered = []
+        return count
 
     # ---- ingestion -------------------------------------------------------------------------
 
@@ -210,15 +257,22 @@ class PostStore:
     def _index(self, rec: StoredPost) -> None:
         author = rec.author_id
         timelines = self.originals if rec.is_original else self.secondary
+        keep_order = not self.bulk
         timeline = timelines.get(author)
         if timeline is None:
             timeline = timelines[author] = Timeline()
-        timeline.add(rec)
+        was_ordered = timeline.ordered
+        timeline.add(rec, keep_order)
+        if was_ordered and not timeline.ordered:
+            self._unordered.append(timeline)
         if self._is_video(rec):
             videos = self.videos.get(author)
             if videos is None:
                 videos = self.videos[author] = Timeline()
-            videos.add(rec)
+            was_ordered = videos.ordered
+            videos.add(rec, keep_order)
+            if was_ordered and not videos.ordered:
+                self._unordered.append(videos)
 
     def _is_video(self, rec: StoredPost) -> bool:
         """A video post, or a repost of one; a reply never counts. A repost whose source is not
@@ -312,6 +366,8 @@ class PostStore:
            they are neither materialized nor checked.
         3. Replies and reposts newer than that bound, checked record by record.
         4. One merge by time (numpy argsort over contiguous doubles)."""
+        if self._unordered:  # queried during a bulk load (normally refused before that)
+            self._restore_order()
         limits = self.query_limits
         if q.video_only:
             picks, times = self._pick_plain(self.videos, q, limits.max_videos_per_author)

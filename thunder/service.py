@@ -139,10 +139,15 @@ class ThunderHandlers:
 
 
 class ThunderServicer(thunder_pb2_grpc.ThunderServiceServicer):
-    def __init__(self, handlers: ThunderHandlers) -> None:
+    def __init__(self, handlers: ThunderHandlers, is_ready: Callable[[], bool] = lambda: True) -> None:
         self.handlers = handlers
+        self.is_ready = is_ready
 
     async def _call(self, method, request, context):
+        if not self.is_ready():
+            # Health says NOT_SERVING until the replay caught up; a caller that asks anyway
+            # gets a retryable error rather than a partial answer.
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "Thunder is replaying Kafka and not caught up yet")
         try:
             return method(request)
         except InvalidArgument as exc:

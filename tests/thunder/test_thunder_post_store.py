@@ -329,3 +329,19 @@ def test_in_network_matches_a_brute_force_reading_of_the_spec():
         assert query(store, following, viewer=viewer, exclude=exclude, min_created=min_created,
                      max_results=max_results) == _brute_force(store, following, viewer, exclude, min_created,
                                                               max_results, limits)
+
+
+def test_bulk_load_in_any_order_ends_in_the_same_state():
+    ps = [post(10 + i % 3, NOW - 100_000 + (i * 7919) % 50_000) for i in range(60)]
+    ps.append(repost(10, NOW - 10, post(99, NOW - 20, video_duration_ms=5)))
+    ordered = PostStore()
+    add(ordered, *sorted(ps, key=lambda p: (p.created_at_ms, p.post_id)))
+    bulk = PostStore()
+    bulk.begin_bulk()
+    add(bulk, *ps)
+    bulk.apply(deleted(ps[5], NOW), NOW)     # deletes and trims work on unordered timelines too
+    ordered.apply(deleted(ps[5], NOW), NOW)
+    assert bulk.end_bulk() > 0
+    assert bulk.snapshot() == ordered.snapshot()
+    for author in (10, 11, 12):
+        assert list(bulk.originals[author].times) == sorted(bulk.originals[author].times)

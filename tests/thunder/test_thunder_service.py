@@ -235,6 +235,11 @@ async def test_not_serving_until_caught_up():
         await asyncio.sleep(0.5)
         assert await check(app.address) == health_pb2.HealthCheckResponse.NOT_SERVING
         assert not app.ready.is_set()
+        async with grpc.aio.insecure_channel(app.address) as channel:
+            stub = thunder_pb2_grpc.ThunderServiceStub(channel)
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await stub.GetPosts(thunder_pb2.GetPostsRequest(post_ids=[1]))
+            assert err.value.code() == grpc.StatusCode.UNAVAILABLE
     finally:
         await app.stop()
 
