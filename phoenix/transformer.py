@@ -15,7 +15,8 @@ import jax
 import jax.numpy as jnp
 
 from phoenix.config import TransformerConfig
-from phoenix.layers import MASKED_LOGIT, GatedGeluFFN, RMSNorm, apply_rotary, capped_logits, dense
+from phoenix.layers import (MASKED_LOGIT, GatedGeluFFN, RMSNorm, apply_rotary, capped_logits, capped_weights,
+                            dense)
 
 
 class LayerKV(NamedTuple):
@@ -132,14 +133,14 @@ class DecoderLayer(nn.Module):
         q, k, v = self._qkv(h, positions)
         b, c, _ = h.shape
         groups = q.shape[2] // c
-        # Capped logits are <= cap, so exp(logit - cap) needs no running max and cannot overflow;
+        # Softmax weights relative to the cap (capped logits never exceed it), so no running max;
         # masked keys get weight 0 (as exp(-1e30) in the full pass). Normalise after the matmul.
-        cap = cfg.attn_logit_cap
-        prefix_w = jnp.exp(self._logits(jnp.einsum("bhqd,bhpd->bhqp", q, cache.keys)) - cap)
+        mult, cap = cfg.attn_output_multiplier, cfg.attn_logit_cap
+        prefix_w = capped_weights(jnp.einsum("bhqd,bhpd->bhqp", q, cache.keys), mult, cap)
         prefix_w = jnp.where(prefix_valid[:, None, None, :], prefix_w, 0.0)
         q_own = q.reshape(b, cfg.num_kv_heads, c, groups, cfg.key_size)
         self_logits = jnp.sum(q_own.astype(jnp.float32) * k[:, :, :, None, :].astype(jnp.float32), axis=-1)
-        self_w = jnp.exp(self._logits(self_logits) - cap)  # [B, Hkv, C, G]
+        self_w = capped_weights(self_logits, mult, cap)  # [B, Hkv, C, G]
         self_w = jnp.where(self_valid[:, None, :, None], self_w, 0.0)
         denom = jnp.sum(prefix_w, axis=-1) + self_w.reshape(b, cfg.num_kv_heads, c * groups)
         attn = jnp.einsum("bhqp,bhpd->bhqd", prefix_w.astype(h.dtype), cache.values).astype(jnp.float32)
