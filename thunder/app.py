@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 
 from foryou.grpc_server import ServiceServer
@@ -34,6 +35,7 @@ class ThunderApp:
         self.ready = asyncio.Event()   # set once caught up and SERVING
         add_to_server(ThunderServicer(self.handlers, self.ready.is_set), self.server.server)
         self._tasks: list[asyncio.Task] = []
+        self._last_stats = (time.monotonic(), 0)  # (when, records applied) at the last export
 
     @property
     def port(self) -> int:
@@ -92,6 +94,11 @@ class ThunderApp:
         return posts + engagements
 
     def export_stats(self) -> dict[str, int]:
+        now, applied = time.monotonic(), self.ingestor.applied
+        last_at, last_applied = self._last_stats
+        if now > last_at:
+            metrics.EVENTS_PER_SECOND.set((applied - last_applied) / (now - last_at))
+        self._last_stats = (now, applied)
         sizes = {**self.posts.sizes(), **self.users.sizes()}
         for kind, size in sizes.items():
             metrics.STORE_SIZE.labels(kind).set(size)

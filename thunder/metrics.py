@@ -9,6 +9,8 @@ EVENTS = prometheus_client.Counter(
 MALFORMED = prometheus_client.Counter(
     "thunder_malformed_records_total", "Kafka records that could not be decoded or applied, skipped",
     ["topic"])
+EVENTS_PER_SECOND = prometheus_client.Gauge(
+    "thunder_events_per_second", "Records applied per second over the last stats interval")
 CONSUMER_LAG = prometheus_client.Gauge(
     "thunder_consumer_lag_records", "Records behind the partition high watermark, summed per topic",
     ["topic"])

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bisect
 from array import array
+from collections.abc import Container, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -163,8 +164,8 @@ def _reposted(rec: StoredPost) -> int:
 @dataclass(frozen=True)
 class InNetworkQuery:
     viewer_id: int
-    following: list[int] | tuple[int, ...]   # authors to read, in the caller's order
-    following_set: frozenset[int] | set[int] | dict  # membership test for reply eligibility
+    following: Iterable[int]                  # authors to read, in the caller's order, no repeats
+    following_set: Container[int]             # membership test for reply eligibility
     exclude: frozenset[int] | set[int] = frozenset()
     max_results: int = 1200
     min_created_at_ms: int = 0                # posts created before this are not returned

@@ -271,3 +271,19 @@ async def test_overload_is_answered_with_resource_exhausted(kafka):
         assert codes == {grpc.StatusCode.OK, grpc.StatusCode.RESOURCE_EXHAUSTED}
     finally:
         await app.stop()
+
+
+async def test_store_sizes_lag_and_event_counts_are_exported(producer, thunder, stub, ids):
+    def sample(name, **labels):
+        return prometheus_client.REGISTRY.get_sample_value(name, labels) or 0.0
+
+    events_before = sample("thunder_events_total", topic="posts")
+    p = post(ids + 1, now_ms() - 1000)
+    await publish(producer, topics.POSTS, created(p))
+    await eventually(lambda: _equals(post_ids(stub, ids, [ids + 1]), [p.post_id]))
+    sizes = thunder.export_stats()
+    assert sample("thunder_store_size", kind="posts") == sizes["posts"] == len(thunder.posts.posts)
+    assert sample("thunder_events_total", topic="posts") - events_before >= 1
+    assert sample("thunder_consumer_lag_records", topic="posts") == 0
+    assert sample("thunder_caught_up") == 1
+    assert sample("foryou_grpc_requests_total", service="thunder", method="GetInNetworkPosts", code="OK") >= 1
