@@ -50,7 +50,7 @@ class ThunderApp:
         (and health turns SERVING) when the replay has caught up."""
         await self.server.start()
         self._tasks = [
-            asyncio.create_task(self.ingestor.run(on_caught_up=self._on_caught_up), name="thunder-ingest"),
+            asyncio.create_task(self._ingest_forever(), name="thunder-ingest"),
             asyncio.create_task(self._every(self.settings.trim_interval_s, self.trim), name="thunder-trim"),
             asyncio.create_task(self._every(self.settings.stats_interval_s, self.export_stats), name="thunder-stats"),
         ]
@@ -59,7 +59,22 @@ class ThunderApp:
     async def wait_ready(self, timeout_s: float = 60.0) -> None:
         await asyncio.wait_for(self.ready.wait(), timeout_s)
 
+    async def _ingest_forever(self) -> None:
+        """Run the ingestor; if it ever fails, reconnect and replay again. Every store update is
+        idempotent, so replaying on top of the current state is safe."""
+        while True:
+            try:
+                await self.ingestor.run(on_caught_up=self._on_caught_up)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("Kafka ingestion failed; reconnecting and replaying")
+                await self.ingestor.stop()
+                await asyncio.sleep(1.0)
+
     async def _on_caught_up(self) -> None:
+        if self.ready.is_set():
+            return  # a replay after an ingestion failure: already serving
         self.export_stats()
         await self.server.set_serving()
         self.ready.set()

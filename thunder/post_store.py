@@ -467,8 +467,10 @@ class PostStore:
             if timeline is None:
                 continue
             t = timeline.times
-            entries, ids, reposted = timeline.recs, timeline.ids, timeline.reposted
             n = len(t)
+            if t[n - 1] < min_created:
+                continue  # nothing recent enough (common once the bound is set)
+            entries, ids, reposted = timeline.recs, timeline.ids, timeline.reposted
             taken, chunk = 0, []
             for i in range(n - 1, max(-1, n - 1 - scan), -1):
                 if t[i] < min_created:

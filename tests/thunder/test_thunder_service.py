@@ -287,3 +287,25 @@ async def test_store_sizes_lag_and_event_counts_are_exported(producer, thunder, 
     assert sample("thunder_consumer_lag_records", topic="posts") == 0
     assert sample("thunder_caught_up") == 1
     assert sample("foryou_grpc_requests_total", service="thunder", method="GetInNetworkPosts", code="OK") >= 1
+
+
+async def test_ingestion_recovers_from_an_unexpected_failure(kafka, producer, ids):
+    app = ThunderApp(thunder_settings(kafka))
+    await app.start()
+    try:
+        await app.wait_ready(60)
+        real_poll, failures = app.ingestor._poll, []
+
+        async def failing_once(timeout_ms):
+            if not failures:
+                failures.append(1)
+                raise RuntimeError("injected ingestion failure")
+            return await real_poll(timeout_ms)
+
+        app.ingestor._poll = failing_once
+        p = post(ids + 1, now_ms() - 1000)
+        await publish(producer, topics.POSTS, created(p))
+        await eventually(lambda: p.post_id in app.posts.posts)
+        assert failures and await check(app.address) == health_pb2.HealthCheckResponse.SERVING
+    finally:
+        await app.stop()
