@@ -5,10 +5,11 @@ Layout (chosen for the in-network query, see `in_network`):
   faster to read than protobuf fields), and the post already encoded as a response entry
   (`wire`), so answering is a bytes join instead of building and serializing messages.
 - per author, three Timelines (originals; secondary = replies and reposts; videos), ordered
-  oldest -> newest by (created_at_ms, post_id), with the creation times also in a parallel
-  array of doubles. Appends are O(1); the query takes each followed author's newest entries
-  as small slices (never touching other authors, never copying a whole list) and merges by
-  the contiguous times with one numpy argsort, so most candidates are never dereferenced.
+  oldest -> newest by (created_at_ms, post_id), with creation times, ids and reposted authors
+  in parallel arrays. Appends are O(1); the query takes each followed author's newest
+  entries as small slices (never touching other authors, never copying a whole list), prunes
+  by a time bound and merges with one numpy argsort over contiguous times, so most
+  candidates are never dereferenced.
 - tombstones for deletes and label sets, so a delete or a label that arrives before its
   create still wins (at-least-once, possibly out-of-order delivery).
 """
