@@ -18,9 +18,12 @@ import optax
 @dataclass(frozen=True)
 class TrainSettings:
     steps: int = 400
-    batch_size: int = 64
-    learning_rate: float = 3e-3
-    weight_decay: float = 1e-4
+    batch_size: int = 256
+    learning_rate: float = 1e-2
+    # Strong decoupled weight decay: the worlds are small (hundreds of users, a few thousand
+    # posts) and the model overfits user/author pairs without it. Measured on a 500-user world,
+    # tiny model, 400 steps of 256: held-out favorite AUC 0.67 (1e-4), 0.78 (0.05), 0.81 (0.5).
+    weight_decay: float = 0.5
     warmup_steps: int = 20
     clip_norm: float = 1.0
     test_fraction: float = 0.2

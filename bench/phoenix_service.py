@@ -1,0 +1,164 @@
+"""Phoenix through gRPC: Rank and Retrieve latency (p50/p99, one caller) and throughput
+(concurrent callers, micro-batched) at several corpus sizes, exact vs ANN (usearch HNSW)
+retrieval, and the ANN's recall@K against exact search.
+
+    foryou bench phoenix_service [--sizes 10000,100000,1000000] [--preset demo]
+
+The server runs in this process with no Kafka feed; its index is filled with random unit
+vectors of the retriever's dimension (128 for the demo preset): embedding 1M posts with the
+candidate tower is a separate cost (shown as "embed posts/s"), and latency does not depend
+on what the vectors are. Queries are real user-tower embeddings. Random vectors are the hard
+case for HNSW, so the recall here is a lower bound for model embeddings.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import time
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import grpc  # noqa: E402
+import numpy as np  # noqa: E402
+
+from bench.common import percentiles_ms, print_table  # noqa: E402
+from foryou import snowflake  # noqa: E402
+from foryou_protos import common_pb2, phoenix_pb2, phoenix_pb2_grpc  # noqa: E402
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="foryou bench phoenix_service")
+    p.add_argument("--sizes", default="10000,100000,1000000", help="corpus sizes, comma-separated")
+    p.add_argument("--preset", default="demo", choices=("tiny", "demo", "serving"))
+    p.add_argument("--requests", type=int, default=200, help="sequential requests per latency row")
+    p.add_argument("--concurrency", type=int, default=32, help="callers for the throughput column")
+    p.add_argument("--k", type=int, default=100, help="Retrieve k (recall is measured at this k)")
+    p.add_argument("--candidates", type=int, default=256, help="candidates per Rank request")
+    return p.parse_args(argv)
+
+
+def history(rng, n: int = 32):
+    return [phoenix_pb2.HistoryItem(post_id=int(rng.integers(1, 2**40)), author_id=int(rng.integers(1, 10_000)),
+                                    actions=[common_pb2.FAVORITE]) for _ in range(n)]
+
+
+def rank_request(rng, args, max_history: int) -> phoenix_pb2.RankRequest:
+    return phoenix_pb2.RankRequest(
+        user_id=int(rng.integers(1, 10**6)), history=history(rng, max_history),
+        candidates=[phoenix_pb2.RankCandidate(post_id=int(rng.integers(1, 2**40)), author_id=int(rng.integers(1, 10_000)))
+                    for _ in range(args.candidates)])
+
+
+def retrieve_request(rng, args, max_history: int) -> phoenix_pb2.RetrieveRequest:
+    return phoenix_pb2.RetrieveRequest(user_id=int(rng.integers(1, 10**6)), history=history(rng, max_history), k=args.k,
+                                       exclude_author_ids=[int(a) for a in rng.integers(1, 10_000, size=30)])
+
+
+def fill(index, size: int, dim: int, rng) -> None:
+    now = snowflake.now_ms()
+    for lo in range(0, size, 100_000):
+        n = min(100_000, size - lo)
+        v = rng.standard_normal((n, dim), dtype=np.float32)
+        v /= np.linalg.norm(v, axis=1, keepdims=True)
+        index.upsert([snowflake.make_id(now - (lo + i) // 100, lo + i) for i in range(n)],
+                     rng.integers(1, 10_000, size=n).tolist(), v)
+
+
+async def latency(call, make, n: int) -> tuple[float, float]:
+    samples = []
+    for _ in range(n):
+        request = make()
+        start = time.perf_counter()
+        await call(request)
+        samples.append(time.perf_counter() - start)
+    return percentiles_ms(samples)
+
+
+async def throughput(call, make, n: int, concurrency: int) -> float:
+    requests = [make() for _ in range(n)]
+    queue = asyncio.Queue()
+    for r in requests:
+        queue.put_nowait(r)
+
+    async def worker():
+        while not queue.empty():
+            await call(queue.get_nowait())
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return n / (time.perf_counter() - start)
+
+
+def ann_recall(server, rng, args, max_history: int, queries: int = 100) -> float:
+    from phoenix.index import recall_at_k
+    from phoenix.server_validation import retrieve_input
+
+    items = [retrieve_input(retrieve_request(rng, args, max_history), server.limits()) for _ in range(queries)]
+    users = server.models.retriever.user_embeddings([i.user_id for i in items], [i.history for i in items])
+    return recall_at_k(server.index.search(users, args.k), server.index.search(users, args.k, exact=True))
+
+
+async def bench_size(size: int, args, rng) -> list[list]:
+    from phoenix.server import PhoenixServer, PhoenixSettings
+
+    server = await PhoenixServer(PhoenixSettings(preset=args.preset, ann_threshold=10**12)).start()
+    rows = []
+    try:
+        dim = server.models.retriever.embedding_dim
+        fill(server.index, size, dim, rng)
+        max_history = server.models.ranker.config.history_len
+        async with grpc.aio.insecure_channel(server.address) as channel:
+            stub = phoenix_pb2_grpc.PhoenixServiceStub(channel)
+            make_rank = lambda: rank_request(rng, args, max_history)  # noqa: E731
+            make_retrieve = lambda: retrieve_request(rng, args, max_history)  # noqa: E731
+            for _ in range(5):  # compile the shapes used below
+                await stub.Rank(make_rank())
+                await stub.Retrieve(make_retrieve())
+            await asyncio.gather(*(stub.Rank(make_rank()) for _ in range(args.concurrency)))
+            await asyncio.gather(*(stub.Retrieve(make_retrieve()) for _ in range(args.concurrency)))
+            p50, p99 = await latency(stub.Rank, make_rank, args.requests)
+            qps = await throughput(stub.Rank, make_rank, args.requests, args.concurrency)
+            rows.append([size, f"Rank ({args.candidates} cand.)", "-", p50, p99, qps, "-", "-"])
+            for backend in ("exact", "ann"):
+                build_s = "-"
+                recall = "1.000 (exact)"
+                if backend == "ann":
+                    start = time.perf_counter()
+                    server.index.enable_ann()
+                    build_s = f"{time.perf_counter() - start:.1f}"
+                    recall = f"{ann_recall(server, rng, args, max_history):.3f}"
+                p50, p99 = await latency(stub.Retrieve, make_retrieve, args.requests)
+                qps = await throughput(stub.Retrieve, make_retrieve, args.requests, args.concurrency)
+                rows.append([size, f"Retrieve k={args.k}", backend, p50, p99, qps, recall, build_s])
+    finally:
+        await server.stop()
+    return rows
+
+
+def embed_rate(preset: str) -> float:
+    from phoenix.server_models import preset_configs
+    from phoenix.runtime import RetrieverRuntime
+
+    runtime = RetrieverRuntime.init(preset_configs(preset)[1])
+    ids = np.arange(1, 20_001, dtype=np.uint64)
+    runtime.candidate_embeddings(ids[:4096], ids[:4096])
+    start = time.perf_counter()
+    runtime.candidate_embeddings(ids, ids)
+    return len(ids) / (time.perf_counter() - start)
+
+
+async def amain(args) -> None:
+    rng = np.random.default_rng(0)
+    rows = []
+    for size in [int(s) for s in args.sizes.split(",")]:
+        rows.extend(await bench_size(size, args, rng))
+        print(f"  done corpus {size:,}", flush=True)
+    print_table(f"Phoenix through gRPC (preset {args.preset}, client in-process, {args.concurrency} callers for qps)",
+                ["corpus", "call", "index", "p50 ms", "p99 ms", "qps", f"recall@{args.k}", "ANN build s"], rows)
+    print(f"candidate tower: {embed_rate(args.preset):,.0f} posts/s embedded (preset {args.preset})")
+
+
+def main(argv: list[str]) -> int:
+    asyncio.run(amain(parse(argv)))
+    return 0

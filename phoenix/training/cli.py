@@ -1,0 +1,59 @@
+"""`foryou train ranker|retriever`: train on the topics (or an event file), print progress and
+the held-out comparison with the baselines, save an orbax checkpoint Phoenix can hot-reload."""
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+
+from foryou import config as foryou_config
+from foryou import logs
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", choices=("ranker", "retriever"), help="which model to train")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--events-file", help="an event file (foryou/event_file.py format)")
+    source.add_argument("--kafka-bootstrap", help="read all topics of this Kafka to their end "
+                                                  f"(default when no --events-file: {foryou_config.KAFKA_SETTING.default})")
+    parser.add_argument("--checkpoint-dir", required=True, help="save DIR/<model>/<step>/ here")
+    parser.add_argument("--steps", type=int, default=400, help="optimisation steps (default 400)")
+    parser.add_argument("--preset", choices=("tiny", "demo", "serving"), default="tiny",
+                        help="model sizes (default tiny: quick on a laptop CPU)")
+    parser.add_argument("--batch-size", type=int, default=None, help="default 256 ranker, 128 retriever")
+    parser.add_argument("--learning-rate", type=float, default=None)
+    parser.add_argument("--test-fraction", type=float, default=0.2, help="held-out share of the timeline")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--log-level", default="INFO")
+
+
+def run(args: argparse.Namespace) -> int:
+    logs.setup("train", args.log_level, json_lines=False)
+    from phoenix import checkpoints
+    from phoenix.evaluation.report import ranker_table, retriever_table
+    from phoenix.server_models import preset_configs
+    from phoenix.training import ranker, retriever
+    from phoenix.training.loop import TrainSettings
+    from phoenix.training.sources import load_event_log
+
+    bootstrap = args.kafka_bootstrap or (None if args.events_file else foryou_config.KAFKA_SETTING.default)
+    started = time.monotonic()
+    events = load_event_log(args.events_file, bootstrap)
+    print(f"read {len(events.post_author)} posts, {len(events.engagements)} engagements, "
+          f"{len(events.served)} served events in {time.monotonic() - started:.1f}s", flush=True)
+    ranker_cfg, retriever_cfg = preset_configs(args.preset)
+    module, cfg, table = ((ranker, ranker_cfg, ranker_table) if args.model == "ranker"
+                          else (retriever, retriever_cfg, retriever_table))
+    defaults = TrainSettings()
+    settings = TrainSettings(
+        steps=args.steps, seed=args.seed, test_fraction=args.test_fraction,
+        batch_size=args.batch_size or (256 if args.model == "ranker" else retriever.DEFAULT_BATCH),
+        learning_rate=args.learning_rate or defaults.learning_rate,
+    )
+    params, metrics = module.train(events, cfg, steps=args.steps, settings=settings)
+    ref = checkpoints.save(args.checkpoint_dir, args.model, args.steps, params, cfg, metrics)
+    print("\n" + table(metrics["eval"]) + "\n")
+    print(f"saved {ref.checkpoint_id} to {ref.path} ({time.monotonic() - started:.0f}s in all)", flush=True)
+    return 0
