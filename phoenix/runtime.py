@@ -21,7 +21,9 @@ from phoenix.retriever import retriever_candidate_embeddings, retriever_init_par
 Request = tuple[int, Sequence[HistoryItem], Sequence[CandidateItem]]
 
 WARMUP_BUCKETS = (8, 16, 32, 64, 128, 256, 512, 1024)
-FUSED_MAX_CANDIDATES = 128
+# Up to this many candidates, prefix and candidates run as one compiled call, which lets XLA
+# overlap a layer's candidate work with the next prefix layer; more go through _rank_chunked.
+FUSED_MAX_CANDIDATES = MAX_CANDIDATE_CHUNK
 CANDIDATE_EMBEDDING_CHUNK = 4096
 
 
@@ -53,15 +55,13 @@ class RankerRuntime:
         if n == 0:
             return np.zeros((0, self.num_outputs), np.float32)
         if n <= FUSED_MAX_CANDIDATES:
-            # Small requests: prefix and candidates in one compiled call (one dispatch).
             batch = make_rank_batch(self.config, [user_id], [history], [candidates])
             return np.asarray(self._rank_fn(self.params, batch))[0, :n]
         return self._rank_chunked(user_id, history, candidates)
 
     def _rank_chunked(self, user_id: int, history: Sequence[HistoryItem],
                       candidates: Sequence[CandidateItem]) -> np.ndarray:
-        """The prefix once, then chunks of up to MAX_CANDIDATE_CHUNK candidates against its K/V.
-        (Separate calls schedule better on CPU than one fused call for large chunks.)"""
+        """The prefix once, then chunks of up to MAX_CANDIDATE_CHUNK candidates against its K/V."""
         users = make_user_batch(self.config, [user_id], [history])
         cache: PrefixCache = self._prefix_fn(self.params, users)
         outputs = []
@@ -81,7 +81,7 @@ class RankerRuntime:
         if not requests:
             return []
         longest = max(len(c) for _, _, c in requests)
-        if longest > MAX_CANDIDATE_CHUNK or longest == 0:
+        if len(requests) == 1 or longest > MAX_CANDIDATE_CHUNK or longest == 0:
             return [self.rank(*request) for request in requests]
         padded = list(requests) + [(0, (), ())] * (batch_bucket(len(requests)) - len(requests))
         batch = make_rank_batch(self.config, [r[0] for r in padded], [r[1] for r in padded],

@@ -119,6 +119,30 @@ def test_padding_slots_change_nothing(prefix_attention, where):
     assert padded.history_post_hashes.shape[1] == 12
     for path in ("full", "fast"):
         np.testing.assert_allclose(_logits(cfg, padded, path)[:3, :8], base, atol=1e-5, rtol=0)
+    # A slot is padding when its first post hash is 0, whatever else it holds: junk there is never read.
+    # (Compared on real candidates only: a padding candidate's own output is meaningless.)
+    real = batch.candidate_mask
+    junk = _fill_padding_with_junk(padded)
+    np.testing.assert_allclose(_logits(cfg, junk)[:3, :8][real], base[real], atol=1e-5, rtol=0)
+
+
+def _fill_padding_with_junk(batch: RankBatch) -> RankBatch:
+    rng = np.random.default_rng(99)
+    out = {}
+    for kind in ("history", "candidate"):
+        pad = np.asarray(getattr(batch, f"{kind}_post_hashes"))[..., 0] == 0
+        for name in (f"{kind}_post_hashes", f"{kind}_author_hashes", f"{kind}_surface", "history_actions"):
+            if not name.startswith(kind):
+                continue
+            arr = np.array(getattr(batch, name))
+            noise = rng.integers(1, 16, size=arr.shape).astype(arr.dtype)
+            if name == "history_actions":
+                noise = (noise > 8).astype(arr.dtype)
+            if name.endswith("post_hashes"):
+                noise[..., 0] = 0  # keep the slot marked as padding
+            arr[pad] = noise[pad]
+            out[name] = arr
+    return dataclasses.replace(batch, **out)
 
 
 @pytest.mark.parametrize("overrides", [
