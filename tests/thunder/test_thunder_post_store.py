@@ -222,7 +222,7 @@ def test_out_of_order_and_duplicated_events_converge_to_the_same_state():
 
 
 def test_query_reads_only_followed_authors_lists():
-    """The query looks up exactly the followed authors' lists (no scan of the store)."""
+    """The query looks up exactly the followed authors' timelines (no scan of the store)."""
     store = PostStore()
     add(store, *[post(a, NOW - 1000 - a) for a in range(100, 200)])
 
@@ -299,36 +299,53 @@ def _brute_force(store: PostStore, following, viewer, exclude, min_created, max_
     return [r.post_id for r in out[:max_results]]
 
 
-def test_in_network_matches_a_brute_force_reading_of_the_spec():
+@pytest.mark.parametrize("arrival", ["in_order", "shuffled", "bulk_shuffled"])
+def test_in_network_matches_a_brute_force_reading_of_the_spec(arrival):
     limits = QueryLimits(max_originals_per_author=4, max_secondary_per_author=2, max_scan_per_author=10_000)
-    store = PostStore(query=limits)
+    store = PostStore(StoreLimits(retention_ms=3_000_000), query=limits)
     rng = random.Random(42)
     authors = list(range(100, 130))
     times = rng.sample(range(NOW - 3_000_000, NOW - 1000), 1500)  # distinct: a total order
     made = []
-    for created_ms in times:
+    for created_ms in sorted(times):
         author = rng.choice(authors)
         roll = rng.random()
         if made and roll < 0.3:
-            p = reply(author, created_ms, rng.choice(made))
+            p = reply(author, created_ms, rng.choice(made[-200:]))
         elif made and roll < 0.45:
             p = repost(author, created_ms, rng.choice(made))
         else:
             p = post(author, created_ms)
         made.append(p)
-    for p in made:
+    arriving = list(made)
+    if arrival != "in_order":
+        rng.shuffle(arriving)  # replies may arrive before the posts they answer
+    if arrival == "bulk_shuffled":
+        store.begin_bulk()
+    for p in arriving:
         add(store, p)
     for p in rng.sample(made, 60):
         store.apply(deleted(p, NOW), NOW)
-    for _ in range(200):
-        following = rng.sample(authors, rng.randrange(1, len(authors)))
-        viewer = rng.choice(authors + [VIEWER])
-        exclude = frozenset(p.post_id for p in rng.sample(made, rng.randrange(0, 200)))
-        min_created = rng.choice([NOW - 3_000_000, NOW - 1_500_000])
-        max_results = rng.choice([5, 20, 60, 1200])
-        assert query(store, following, viewer=viewer, exclude=exclude, min_created=min_created,
-                     max_results=max_results) == _brute_force(store, following, viewer, exclude, min_created,
-                                                              max_results, limits)
+    if arrival == "bulk_shuffled":
+        store.end_bulk()
+
+    def check(now, rounds):
+        for _ in range(rounds):
+            following = rng.sample(authors, rng.randrange(1, len(authors)))
+            viewer = rng.choice(authors + [VIEWER])
+            exclude = frozenset(p.post_id for p in rng.sample(made, rng.randrange(0, 200)))
+            min_created = rng.choice([now - 3_000_000, now - 1_500_000])
+            max_results = rng.choice([5, 20, 60, 1200])
+            assert query(store, following, viewer=viewer, exclude=exclude, min_created=min_created,
+                         max_results=max_results) == _brute_force(store, following, viewer, exclude,
+                                                                  min_created, max_results, limits)
+
+    check(NOW, 150)
+    store.trim(NOW + 1_000_000)  # a third of the posts expire, parents of later replies among them
+    check(NOW + 1_000_000, 50)
+    late = [reply(a, NOW + 5000 + i, rng.choice(made[-300:])) for i, a in enumerate(authors)]
+    add(store, *late, now=NOW + 1_000_000)
+    check(NOW + 1_000_000, 50)
 
 
 def test_bulk_load_in_any_order_ends_in_the_same_state():
