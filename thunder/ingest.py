@@ -67,7 +67,7 @@ class Ingestor:
         if on_caught_up is not None:
             await on_caught_up()
         while True:
-            await self._poll(timeout_ms=500)
+            await self._poll(timeout_ms=500, max_records=self.settings.live_fetch_max_records)
 
     async def stop(self) -> None:
         if self.consumer is not None:
@@ -169,10 +169,10 @@ class Ingestor:
                     pending.discard(tp)
         log.info("caught up: %d records replayed in %.1fs", self.applied, time.monotonic() - started)
 
-    async def _poll(self, timeout_ms: int) -> int:
+    async def _poll(self, timeout_ms: int, max_records: int | None = None) -> int:
         try:
-            batches = await self.consumer.getmany(timeout_ms=timeout_ms,
-                                                  max_records=self.settings.fetch_max_records)
+            batches = await self.consumer.getmany(
+                timeout_ms=timeout_ms, max_records=max_records or self.settings.fetch_max_records)
         except KafkaError as exc:
             log.warning("Kafka fetch failed (%s); retrying", exc)
             await asyncio.sleep(0.5)

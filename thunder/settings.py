@@ -42,7 +42,8 @@ class ThunderSettings:
     max_concurrent_rpcs: int = 256               # beyond it: RESOURCE_EXHAUSTED at once
     trim_interval_s: float = 60.0                # how often expired state is dropped
     stats_interval_s: float = 10.0               # how often store sizes are exported and logged
-    fetch_max_records: int = 5_000               # records per getmany (bounds event-loop stalls)
+    fetch_max_records: int = 5_000               # records per getmany during the start-up replay
+    live_fetch_max_records: int = 500            # once serving: bounds event-loop stalls (~5 ms)
     fetch_max_bytes: int = 64 * 1024 * 1024
     client_id: str = "thunder"
     # Partitions are always assigned manually (every replica reads every partition and holds

@@ -296,11 +296,11 @@ async def test_ingestion_recovers_from_an_unexpected_failure(kafka, producer, id
         await app.wait_ready(60)
         real_poll, failures = app.ingestor._poll, []
 
-        async def failing_once(timeout_ms):
+        async def failing_once(timeout_ms, max_records=None):
             if not failures:
                 failures.append(1)
                 raise RuntimeError("injected ingestion failure")
-            return await real_poll(timeout_ms)
+            return await real_poll(timeout_ms, max_records)
 
         app.ingestor._poll = failing_once
         p = post(ids + 1, now_ms() - 1000)
