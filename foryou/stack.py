@@ -90,6 +90,18 @@ class StackConfig:
         return StackConfig(**{**ports, **overrides})
 
 
+async def _all_or_nothing(awaitables) -> None:
+    """Await all; on the first failure cancel the rest (no health poller outlives the stack)."""
+    tasks = [asyncio.ensure_future(a) for a in awaitables]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
 class Stack:
     """The broker and the three services, started and stopped together."""
 
@@ -139,7 +151,7 @@ class Stack:
             self.services = {"thunder": thunder, "phoenix": phoenix, "home-mixer": home_mixer}
             for service in self.services.values():  # all start in parallel, JAX warms meanwhile
                 service.start()
-            await asyncio.gather(*(s.wait_ready(self.cfg.ready_timeout_s) for s in self.services.values()))
+            await _all_or_nothing([s.wait_ready(self.cfg.ready_timeout_s) for s in self.services.values()])
         except BaseException:
             self.stop()
             raise
