@@ -7,6 +7,7 @@ the user+history prefix once, then any number of candidates as independent rows)
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import flax.linen as nn
@@ -114,9 +115,14 @@ def _example_batch(config: RankerConfig, num_candidates: int = 1) -> RankBatch:
     )
 
 
+@functools.lru_cache(maxsize=8)
+def _compiled_init(config: RankerConfig):
+    return jax.jit(PhoenixRanker(config).init)
+
+
 def ranker_init_params(config: RankerConfig, seed: int = 0) -> Params:
     """Random parameters for training from scratch: {"params": {...}} (float32)."""
-    return jax.jit(PhoenixRanker(config).init)(jax.random.PRNGKey(seed), _example_batch(config))
+    return _compiled_init(config)(jax.random.PRNGKey(seed), _example_batch(config))
 
 
 def ranker_logits(params: Params, config: RankerConfig, batch: RankBatch) -> jax.Array:

@@ -4,6 +4,7 @@ two-layer SiLU MLP, L2-normalised). Similarity is the dot product.
 """
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import flax.linen as nn
@@ -81,9 +82,15 @@ def _example_users(config: RetrieverConfig) -> UserBatch:
     )
 
 
+@functools.lru_cache(maxsize=8)
+def _compiled_init(config: RetrieverConfig):
+    return jax.jit(PhoenixRetriever(config).init)
+
+
 def retriever_init_params(config: RetrieverConfig, seed: int = 0) -> Params:
+    """Random parameters for training from scratch: {"params": {...}} (float32)."""
     h = config.hash
-    return jax.jit(PhoenixRetriever(config).init)(
+    return _compiled_init(config)(
         jax.random.PRNGKey(seed), _example_users(config),
         np.zeros((1, h.num_item_hashes), np.int32), np.zeros((1, h.num_author_hashes), np.int32))
 

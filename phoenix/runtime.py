@@ -5,6 +5,7 @@ powers of two) so a server compiles a handful of functions once and then never a
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Sequence
 
 import jax
@@ -12,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from phoenix.config import RankerConfig, RetrieverConfig
-from phoenix.features import (MAX_CANDIDATE_CHUNK, CandidateItem, HistoryItem, batch_bucket,
+from phoenix.features import (MAX_CANDIDATE_CHUNK, CandidateItem, HistoryItem, RankBatch, batch_bucket,
                               candidate_bucket, hash_candidates, make_rank_batch, make_user_batch)
 from phoenix.ranker import (PrefixCache, predictions, ranker_init_params, ranker_logits,
                             ranker_logits_prefix_path, ranker_prefix, ranker_score_candidates)
@@ -96,16 +97,22 @@ class RankerRuntime:
         n, per_pass = len(candidates), self.config.num_candidates
         if n == 0:
             return np.zeros((0, self.num_outputs), np.float32)
-        passes = [candidates[i:i + per_pass] for i in range(0, n, per_pass)]
-        passes += [()] * (batch_bucket(len(passes)) - len(passes))
-        batch = make_rank_batch(self.config, [user_id] * len(passes), [history] * len(passes), passes,
-                                num_candidates=per_pass)
+        passes = batch_bucket(-(-n // per_pass))
+        one = make_rank_batch(self.config, [user_id], [history], [candidates], num_candidates=passes * per_pass)
+        tiled = {name: np.repeat(value, passes, axis=0) for name, value in dataclasses.asdict(one.user_batch()).items()}
+        batch = RankBatch(**tiled, **{
+            name: value.reshape(passes, per_pass, *value.shape[2:])
+            for name, value in (("candidate_post_hashes", one.candidate_post_hashes),
+                                ("candidate_author_hashes", one.candidate_author_hashes),
+                                ("candidate_surface", one.candidate_surface))})
         return np.asarray(self._full_fn(self.params, batch)).reshape(-1, self.num_outputs)[:n]
 
-    def warmup(self, buckets: Sequence[int] = WARMUP_BUCKETS) -> None:
-        """Compile the single-user path for the common candidate buckets."""
-        for size in buckets:
-            self.rank(1, [], [CandidateItem(1, 1)] * size)
+    def warmup(self, buckets: Sequence[int] = WARMUP_BUCKETS, batch_sizes: Sequence[int] = (1,)) -> None:
+        """Compile ahead of traffic: every candidate bucket, for each micro-batch size."""
+        for users in sorted({batch_bucket(b) for b in batch_sizes}):
+            for size in buckets:
+                requests = [(u + 1, (), [CandidateItem(1, 1)] * size) for u in range(users)]
+                self.rank_many(requests)
 
 
 class RetrieverRuntime:

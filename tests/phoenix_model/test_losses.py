@@ -5,6 +5,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 
 from phoenix.config import tiny_ranker_config
 from phoenix.features import make_rank_batch, make_user_batch
@@ -29,33 +30,41 @@ def _train(loss_fn, params, steps=6, lr=1e-2):
     return losses
 
 
-def test_ranker_loss_goes_down():
-    cfg = tiny_ranker_config()
-    rng = np.random.default_rng(0)
-    batch = make_rank_batch(cfg, [1, 2, 3], [random_history(rng, n) for n in (8, 4, 0)],
-                            [random_candidates(rng, n) for n in (8, 5, 2)], num_candidates=8)
-    mask = jnp.asarray(batch.candidate_mask)
+CFG = tiny_ranker_config()
+
+
+@jax.jit
+def _ranker_loss(params, batch, labels, dwell, mask):
+    return ranker_loss(params, CFG, batch, labels, dwell, mask)
+
+
+def _ranker_data(seed, histories=(8, 4, 0), cands=(8, 5, 2)):
+    rng = np.random.default_rng(seed)
+    batch = make_rank_batch(CFG, [1, 2, 3], [random_history(rng, n) for n in histories],
+                            [random_candidates(rng, n) for n in cands], num_candidates=8)
     labels = jnp.asarray(rng.random((3, 8, 18)) < 0.2, jnp.float32)
     dwell = jnp.asarray(rng.exponential(5.0, (3, 8)), jnp.float32)
-    loss, metrics = jax.jit(lambda p: ranker_loss(p, cfg, batch, labels, dwell, mask))(params_for(cfg))
+    return batch, labels, dwell, jnp.asarray(batch.candidate_mask)
+
+
+def test_ranker_loss_goes_down():
+    batch, labels, dwell, mask = _ranker_data(0)
+    loss, metrics = _ranker_loss(params_for(CFG), batch, labels, dwell, mask)
     assert set(metrics) >= {"loss", "bce", "dwell_mse"} and np.isfinite(float(loss))
-    losses = _train(lambda p: ranker_loss(p, cfg, batch, labels, dwell, mask), params_for(cfg))
+    losses = _train(lambda p: _ranker_loss(p, batch, labels, dwell, mask), params_for(CFG))
+    assert losses[0] == pytest.approx(float(loss), rel=1e-5)
     assert losses[-1] < losses[0] * 0.9
 
 
 def test_ranker_loss_ignores_padding_candidates():
-    cfg = tiny_ranker_config()
-    rng = np.random.default_rng(1)
-    batch = make_rank_batch(cfg, [1, 2, 3], [random_history(rng, 3)] * 3, [random_candidates(rng, 2)] * 3,
-                            num_candidates=8)
-    mask = jnp.asarray(batch.candidate_mask)
-    labels = jnp.zeros((3, 8, 18))
-    junk = labels.at[:, 2:].set(1.0)  # labels on padding slots must not count
-    dwell = jnp.zeros((3, 8))
-    loss = jax.jit(lambda p, y, d: ranker_loss(p, cfg, batch, y, d, mask)[0])
-    a = loss(params_for(cfg), labels, dwell)
-    b = loss(params_for(cfg), junk, dwell.at[:, 2:].set(100.0))
+    batch, labels, dwell, mask = _ranker_data(1, cands=(2, 2, 2))
+    junk_labels = jnp.where(mask[..., None], labels, 1.0)  # labels on padding slots must not count
+    junk_dwell = jnp.where(mask, dwell, 100.0)
+    a, _ = _ranker_loss(params_for(CFG), batch, labels, dwell, mask)
+    b, _ = _ranker_loss(params_for(CFG), batch, junk_labels, junk_dwell, mask)
     assert abs(float(a) - float(b)) < 1e-6
+    c, _ = _ranker_loss(params_for(CFG), batch, 1.0 - labels, dwell, mask)
+    assert abs(float(a) - float(c)) > 1e-3  # ... while labels on real candidates do
 
 
 def test_retriever_loss_goes_down_and_masks_duplicate_positives(retriever_runtime):

@@ -190,8 +190,8 @@ def test_bfloat16_compute_runs_and_stays_close():
     cfg16 = tiny_ranker_config(model=dataclasses.replace(cfg32.model, dtype="bfloat16"))
     batch = _batch(cfg32, seed=10)
     params = params_for(cfg32)
-    full16, fast16, _ = compiled(cfg16)
-    out = np.asarray(full16(params, batch))
+    _, fast16, _ = compiled(cfg16)
+    out = np.asarray(fast16(params, batch))
     assert out.dtype == np.float32 and np.isfinite(out).all()
-    assert np.abs(out - _logits(cfg32, batch)).max() < 0.5
-    assert np.abs(np.asarray(fast16(params, batch)) - out).max() < 0.1
+    error = np.abs(out - _logits(cfg32, batch)).max()
+    assert 0 < error < 0.5  # bfloat16 really was used, and stays close
