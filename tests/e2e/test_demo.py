@@ -17,14 +17,14 @@ pytestmark = pytest.mark.slow
 def test_demo_prints_ranked_feeds_and_stops_the_stack(tmp_path):
     env = {**os.environ, "FORYOU_STATE_DIR": str(tmp_path / "state"), "JAX_PLATFORMS": "cpu"}
     result = subprocess.run(
-        [sys.executable, "-m", "foryou.cli", "demo", "--users", "120", "--ranker-steps", "150",
-         "--retriever-steps", "100", "--feeds", "2", "--log-dir", str(tmp_path / "logs")],
+        [sys.executable, "-m", "foryou.cli", "demo", "--users", "100", "--ranker-steps", "30",
+         "--retriever-steps", "30", "--feeds", "2", "--log-dir", str(tmp_path / "logs")],
         env=env, capture_output=True, text=True, timeout=400)
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
     for stage in ("[1/4]", "[2/4]", "[3/4]", "[4/4]", "demo finished"):
         assert stage in out
-    assert "trained ranker" in out and "hot-reloaded ranker-150" in out
+    assert "trained ranker" in out and "hot-reloaded ranker-30+retriever-30" in out
     assert len(re.findall(r"^For You feed of @\w+ \(user \d+\)", out, re.M)) == 2
     rows = re.findall(r"^\s+\d+\s+@\w+\s+(in|out)\s+-?\d+\.\d+\s+\w+ \d\.\d\d", out, re.M)
     assert len(rows) >= 10 and "in" in rows
