@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import re
 import tomllib
 from pathlib import Path
@@ -26,7 +27,7 @@ METRICS = {"thunder": config.THUNDER_METRICS_PORT, "phoenix": config.PHOENIX_MET
 def parse_as_container(service: str, monkeypatch) -> argparse.Namespace:
     """The service's command line as `foryou` inside its container would parse it."""
     spec = SERVICES[service]
-    for name in [n for n in list(__import__("os").environ) if n.startswith("FORYOU_")]:
+    for name in [n for n in os.environ if n.startswith("FORYOU_")]:
         monkeypatch.delenv(name)
     for name, value in spec["environment"].items():
         monkeypatch.setenv(name, str(value))

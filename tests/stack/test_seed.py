@@ -1,7 +1,6 @@
 """`foryou seed` publishes a world through the real broker exactly as producers would."""
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
