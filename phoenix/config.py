@@ -118,7 +118,9 @@ class RankerConfig(_JsonMixin):
     num_candidates: int = 8  # the reference's per-pass candidate count (plain path chunking, training)
     num_actions: int = NUM_ACTIONS
     product_surface_vocab_size: int = 16
-    prefix_attention: str = "causal"
+    prefix_attention: str = "causal"  # among user+history; candidates always see the prefix and themselves
+    # "shared": every candidate at the position after the history (slot-independent scores);
+    # "sequential": the reference's consecutive positions, restarting every num_candidates slots.
     candidate_positions: str = "shared"
     position_ids: str = "valid"
 

@@ -16,10 +16,6 @@ import jax.numpy as jnp
 MASKED_LOGIT = -1e30
 
 
-def compute_dtype(name: str) -> Any:
-    return jnp.dtype(name)
-
-
 class RMSNorm(nn.Module):
     """`scale * x / rms(x)`, computed in float32, scale initialised at 1 (trainable from scratch)."""
 

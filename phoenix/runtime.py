@@ -22,8 +22,8 @@ from phoenix.retriever import retriever_candidate_embeddings, retriever_init_par
 Request = tuple[int, Sequence[HistoryItem], Sequence[CandidateItem]]
 
 WARMUP_BUCKETS = (8, 16, 32, 64, 128, 256, 512, 1024)
-# Up to this many candidates, prefix and candidates run as one compiled call, which lets XLA
-# overlap a layer's candidate work with the next prefix layer; more go through _rank_chunked.
+# Up to one chunk, prefix and candidates run as one compiled call (one dispatch; the prefix
+# K/V never leave XLA); more candidates go through _rank_chunked.
 FUSED_MAX_CANDIDATES = MAX_CANDIDATE_CHUNK
 CANDIDATE_EMBEDDING_CHUNK = 4096
 

@@ -8,7 +8,7 @@ candidates.
 """
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import flax.linen as nn
 import jax
@@ -168,7 +168,3 @@ class Transformer(nn.Module):
         for layer, cache in zip(self.layers, caches):
             h = layer.extend(h, positions, cache, prefix_valid, self_valid)
         return h
-
-
-def dtype_of(config: TransformerConfig) -> Any:
-    return jnp.dtype(config.dtype)
