@@ -21,7 +21,8 @@ COPY home_mixer ./home_mixer
 COPY bench ./bench
 RUN pip install .
 
-RUN useradd --create-home foryou && mkdir -p /data && chown foryou /data
+# named volumes mounted here inherit this ownership
+RUN useradd --create-home foryou && mkdir -p /data/checkpoints /data/state && chown -R foryou /data
 USER foryou
 EXPOSE 50051 50052 50053 9151 9152 9153
 ENTRYPOINT ["foryou"]

@@ -94,6 +94,16 @@ def test_seed_job_publishes_to_compose_kafka(monkeypatch):
     assert SERVICES["seed"]["restart"] == "no"
 
 
+@pytest.mark.parametrize("job", ["train-ranker", "train-retriever"])
+def test_training_jobs_read_compose_kafka_and_write_where_phoenix_polls(job, monkeypatch):
+    args = parse_as_container(job, monkeypatch)
+    assert args.kafka_bootstrap == KAFKA_BOOTSTRAP
+    phoenix_dir = parse_as_container("phoenix", monkeypatch).checkpoint_dir
+    assert args.checkpoint_dir == phoenix_dir
+    assert f"checkpoints:{phoenix_dir}" in SERVICES[job]["volumes"]
+    assert SERVICES[job]["depends_on"]["seed"]["condition"] == "service_completed_successfully"
+
+
 def test_one_dockerfile_builds_every_package_of_the_project():
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert re.search(r"^FROM python:3\.11-slim", dockerfile, re.M)
@@ -104,7 +114,8 @@ def test_one_dockerfile_builds_every_package_of_the_project():
     packages = {pattern.rstrip("*") for pattern in includes}
     assert packages <= copied, f"Dockerfile misses {packages - copied}"
     assert {"pyproject.toml", "protos"} <= copied | set(" ".join(copied).split())
-    for service in ("thunder", "phoenix", "home-mixer", "seed"):
+    assert "/data/checkpoints" in dockerfile  # exists in the image, so the volume is writable
+    for service in ("thunder", "phoenix", "home-mixer", "seed", "train-ranker", "train-retriever"):
         assert SERVICES[service]["build"] == "." and SERVICES[service]["image"] == "foryou:latest"
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".git", ".venv"} <= set(ignored)
