@@ -195,3 +195,13 @@ def test_bfloat16_compute_runs_and_stays_close():
     assert out.dtype == np.float32 and np.isfinite(out).all()
     error = np.abs(out - _logits(cfg32, batch)).max()
     assert 0 < error < 0.5  # bfloat16 really was used, and stays close
+
+
+def test_request_sizes_within_a_bucket_reuse_one_compiled_function(ranker_runtime):
+    rng = np.random.default_rng(11)
+    history = random_history(rng, 3)
+    ranker_runtime.rank(1, history, random_candidates(rng, 2))
+    compiled_before = ranker_runtime._rank_fn._cache_size()
+    for n in (1, 5, 8):  # all in the 8-candidate bucket
+        assert ranker_runtime.rank(2, random_history(rng, n), random_candidates(rng, n)).shape == (n, 19)
+    assert ranker_runtime._rank_fn._cache_size() == compiled_before
