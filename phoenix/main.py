@@ -56,4 +56,5 @@ async def serve(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     logs.setup("phoenix", args.log_level)
+    logging.getLogger("absl").setLevel(logging.WARNING)  # orbax logs every file it touches
     return asyncio.run(serve(args))

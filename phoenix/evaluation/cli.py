@@ -4,6 +4,7 @@ Prints the tables and writes them (eval.md), the numbers (eval.json) and a plot 
 from __future__ import annotations
 
 import argparse
+import logging
 import json
 from pathlib import Path
 
@@ -61,6 +62,7 @@ def write_report(results: dict, out: str | Path) -> str:
 
 def run(args: argparse.Namespace) -> int:
     logs.setup("eval", args.log_level, json_lines=False)
+    logging.getLogger("absl").setLevel(logging.WARNING)  # orbax logs every file it touches
     from phoenix.training.sources import load_event_log
 
     bootstrap = args.kafka_bootstrap or (None if args.events_file else foryou_config.KAFKA_SETTING.default)

@@ -3,6 +3,7 @@ the held-out comparison with the baselines, save an orbax checkpoint Phoenix can
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import time
 
@@ -22,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=400, help="optimisation steps (default 400)")
     parser.add_argument("--preset", choices=("tiny", "demo", "serving"), default="tiny",
                         help="model sizes (default tiny: quick on a laptop CPU)")
-    parser.add_argument("--batch-size", type=int, default=None, help="default 256 ranker, 128 retriever")
+    parser.add_argument("--batch-size", type=int, default=None, help="default: the model's (256 ranker, 128 retriever)")
     parser.add_argument("--learning-rate", type=float, default=None)
     parser.add_argument("--test-fraction", type=float, default=0.2, help="held-out share of the timeline")
     parser.add_argument("--seed", type=int, default=0)
@@ -31,11 +32,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     logs.setup("train", args.log_level, json_lines=False)
+    logging.getLogger("absl").setLevel(logging.WARNING)  # orbax logs every file it touches
     from phoenix import checkpoints
     from phoenix.evaluation.report import ranker_table, retriever_table
     from phoenix.server_models import preset_configs
     from phoenix.training import ranker, retriever
-    from phoenix.training.loop import TrainSettings
     from phoenix.training.sources import load_event_log
 
     bootstrap = args.kafka_bootstrap or (None if args.events_file else foryou_config.KAFKA_SETTING.default)
@@ -46,10 +47,10 @@ def run(args: argparse.Namespace) -> int:
     ranker_cfg, retriever_cfg = preset_configs(args.preset)
     module, cfg, table = ((ranker, ranker_cfg, ranker_table) if args.model == "ranker"
                           else (retriever, retriever_cfg, retriever_table))
-    defaults = TrainSettings()
-    settings = TrainSettings(
-        steps=args.steps, seed=args.seed, test_fraction=args.test_fraction,
-        batch_size=args.batch_size or (256 if args.model == "ranker" else retriever.DEFAULT_BATCH),
+    defaults = module.default_settings(args.steps)
+    settings = dataclasses.replace(
+        defaults, seed=args.seed, test_fraction=args.test_fraction,
+        batch_size=args.batch_size or defaults.batch_size,
         learning_rate=args.learning_rate or defaults.learning_rate,
     )
     params, metrics = module.train(events, cfg, steps=args.steps, settings=settings)

@@ -22,6 +22,10 @@ from phoenix.training.loop import TrainSettings, fit, fresh_params, print_progre
 EVAL_BATCH = 256
 
 
+def default_settings(steps: int) -> TrainSettings:
+    return TrainSettings(steps=steps)
+
+
 @dataclass(frozen=True)
 class RankerData:
     """The example arrays: a RankBatch, labels [N,C,18], dwell [N,C], candidate mask [N,C]."""
@@ -79,7 +83,7 @@ def train(events: EventLog | Iterable, config: RankerConfig, steps: int = 400,
           params=None) -> tuple[Any, dict]:
     """Train on the events (an EventLog or (topic, message) pairs); returns (params, metrics)
     where metrics has the training summary and the held-out evaluation."""
-    settings = settings or TrainSettings(steps=steps)
+    settings = settings or default_settings(steps)
     if settings.steps != steps:
         settings = TrainSettings(**{**settings.__dict__, "steps": steps})
     log = as_log(events)

@@ -18,8 +18,14 @@ from phoenix.runtime import RetrieverRuntime
 from phoenix.training.data import EventLog, RetrieveExample, Split, collect, retrieve_examples, split_by_time
 from phoenix.training.loop import TrainSettings, fit, fresh_params, print_progress
 
-DEFAULT_BATCH = 128       # in-batch negatives: a larger batch is a harder, better softmax
-TEMPERATURE = 0.05
+DEFAULT_BATCH = 128       # in-batch negatives (512 measured no better on a 500-user world)
+TEMPERATURE = 0.2         # 0.2 >= 0.05 > 0.1 in held-out recall@100 on a 500-user world
+# Unlike the ranker, the retriever gains from memorising who follows whom: little decay.
+WEIGHT_DECAY = 1e-4
+
+
+def default_settings(steps: int) -> TrainSettings:
+    return TrainSettings(steps=steps, batch_size=DEFAULT_BATCH, weight_decay=WEIGHT_DECAY)
 # Training queries are capped for the held-out evaluation (the corpus is scored per query).
 MAX_EVAL_QUERIES = 3000
 
@@ -76,7 +82,7 @@ def train(events: EventLog | Iterable, config: RetrieverConfig, steps: int = 400
           settings: TrainSettings | None = None, progress: Callable[[str], None] = print_progress,
           params=None, temperature: float = TEMPERATURE) -> tuple[Any, dict]:
     """Train on the events (an EventLog or (topic, message) pairs); returns (params, metrics)."""
-    settings = settings or TrainSettings(steps=steps, batch_size=DEFAULT_BATCH)
+    settings = settings or default_settings(steps)
     if settings.steps != steps:
         settings = TrainSettings(**{**settings.__dict__, "steps": steps})
     log = as_log(events)
