@@ -176,7 +176,8 @@ async def test_feeds_show_followed_authors(world, feeds):
             in_network_posts += post.in_network
     users_with_followed = sum(any(p.in_network for p in f.scored_posts) for f in feeds.values())
     assert users_with_followed >= len(feeds) * 3 // 4
-    assert in_network_posts > 0
+    total = sum(len(f.scored_posts) for f in feeds.values())
+    assert 0 < in_network_posts < total  # and out-of-network posts from Phoenix retrieval too
 
 
 async def test_feeds_respect_exclusions(world, feeds):
