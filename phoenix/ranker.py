@@ -33,6 +33,16 @@ class PrefixCache(NamedTuple):
     valid: jax.Array  # [B, P] bool
 
 
+class CandidateTables(NamedTuple):
+    """Hash tables already multiplied by their block of the candidate projection, so a candidate's
+    input is a sum of looked-up rows instead of a [(Hi+Ha+1)*D, D] matmul per candidate (the
+    same linear map, summed in another order). Computed once per parameter set, for serving."""
+
+    post: jax.Array  # [Hi, Vi, D]
+    author: jax.Array  # [Ha, Va, D]
+    surface: jax.Array  # [surfaces, D]
+
+
 class PhoenixRanker(nn.Module):
     config: RankerConfig
 
@@ -59,6 +69,27 @@ class PhoenixRanker(nn.Module):
                                self.embeddings.surface(surface)], axis=-1)
         x = jnp.dot(raw.astype(self.dtype), self.proj_candidate.astype(self.dtype))
         return x, post_hashes[..., 0] != 0
+
+    def candidate_tables(self) -> CandidateTables:
+        emb, w = self.embeddings, self.proj_candidate
+        hi, vi, d = emb.post_tables.shape
+        ha = emb.author_tables.shape[0]
+        w_post = w[:hi * d].reshape(hi, d, d)
+        w_author = w[hi * d:(hi + ha) * d].reshape(ha, d, d)
+        return CandidateTables(
+            post=jnp.einsum("hvd,hde->hve", emb.post_tables, w_post),
+            author=jnp.einsum("hvd,hde->hve", emb.author_tables, w_author),
+            surface=emb.surface_table @ w[(hi + ha) * d:],
+        )
+
+    def _candidate_inputs_from_tables(self, tables: CandidateTables, post_hashes: jax.Array,
+                                      author_hashes: jax.Array, surface: jax.Array) -> tuple[jax.Array, jax.Array]:
+        x = jnp.take(tables.surface, surface, axis=0)
+        for k in range(post_hashes.shape[-1]):
+            x = x + jnp.take(tables.post[k], post_hashes[..., k], axis=0)
+        for k in range(author_hashes.shape[-1]):
+            x = x + jnp.take(tables.author[k], author_hashes[..., k], axis=0)
+        return x.astype(self.dtype), post_hashes[..., 0] != 0
 
     def _logits(self, h: jax.Array) -> jax.Array:
         out = self.final_norm(h)
@@ -89,11 +120,16 @@ class PhoenixRanker(nn.Module):
         return PrefixCache(layers, valid)
 
     def score_candidates(self, cache: PrefixCache, post_hashes: jax.Array, author_hashes: jax.Array,
-                         surface: jax.Array, first_slot: jax.Array | int = 0) -> jax.Array:
+                         surface: jax.Array, first_slot: jax.Array | int = 0,
+                         tables: CandidateTables | None = None) -> jax.Array:
         """Logits [B, C, num_actions] of candidates against a cached prefix. `first_slot` is the
-        slot index of the first candidate (matters only for sequential positions, when chunking)."""
+        slot index of the first candidate (matters only for sequential positions, when chunking);
+        `tables` (from `candidate_tables`) replaces the per-candidate input projection."""
         cfg = self.config
-        x, valid = self._candidate_inputs(post_hashes, author_hashes, surface)
+        if tables is None:
+            x, valid = self._candidate_inputs(post_hashes, author_hashes, surface)
+        else:
+            x, valid = self._candidate_inputs_from_tables(tables, post_hashes, author_hashes, surface)
         positions = candidate_positions(cache.valid, x.shape[1], cfg.candidate_positions, cfg.position_ids,
                                         first_slot, period=cfg.num_candidates)
         return self._logits(self.transformer.extend(x, positions, cache.layers, cache.valid, valid))
@@ -135,17 +171,22 @@ def ranker_prefix(params: Params, config: RankerConfig, users: UserBatch) -> Pre
 
 
 def ranker_score_candidates(params: Params, config: RankerConfig, cache: PrefixCache, post_hashes: jax.Array,
-                            author_hashes: jax.Array, surface: jax.Array,
-                            first_slot: jax.Array | int = 0) -> jax.Array:
-    return PhoenixRanker(config).apply(params, cache, post_hashes, author_hashes, surface, first_slot,
+                            author_hashes: jax.Array, surface: jax.Array, first_slot: jax.Array | int = 0,
+                            tables: CandidateTables | None = None) -> jax.Array:
+    return PhoenixRanker(config).apply(params, cache, post_hashes, author_hashes, surface, first_slot, tables,
                                        method=PhoenixRanker.score_candidates)
 
 
-def ranker_logits_prefix_path(params: Params, config: RankerConfig, batch: RankBatch) -> jax.Array:
-    """Same numbers as `ranker_logits`, computed through the prefix cache."""
+def ranker_candidate_tables(params: Params, config: RankerConfig) -> CandidateTables:
+    return PhoenixRanker(config).apply(params, method=PhoenixRanker.candidate_tables)
+
+
+def ranker_logits_prefix_path(params: Params, config: RankerConfig, batch: RankBatch,
+                              tables: CandidateTables | None = None) -> jax.Array:
+    """Same numbers as `ranker_logits` (to float rounding), computed through the prefix cache."""
     cache = ranker_prefix(params, config, batch.user_batch())
     return ranker_score_candidates(params, config, cache, batch.candidate_post_hashes,
-                                   batch.candidate_author_hashes, batch.candidate_surface)
+                                   batch.candidate_author_hashes, batch.candidate_surface, 0, tables)
 
 
 def predictions(logits: jax.Array) -> jax.Array:

@@ -15,7 +15,7 @@ import numpy as np
 from phoenix.config import RankerConfig, RetrieverConfig
 from phoenix.features import (MAX_CANDIDATE_CHUNK, CandidateItem, HistoryItem, RankBatch, batch_bucket,
                               candidate_bucket, hash_candidates, make_rank_batch, make_user_batch)
-from phoenix.ranker import (PrefixCache, predictions, ranker_init_params, ranker_logits,
+from phoenix.ranker import (PrefixCache, predictions, ranker_candidate_tables, ranker_init_params, ranker_logits,
                             ranker_logits_prefix_path, ranker_prefix, ranker_score_candidates)
 from phoenix.retriever import retriever_candidate_embeddings, retriever_init_params, retriever_user_embeddings
 
@@ -36,11 +36,14 @@ class RankerRuntime:
         self.config = config
         self.params = jax.device_put(params)
         cfg = config
-        self._rank_fn = jax.jit(lambda p, b: predictions(ranker_logits_prefix_path(p, cfg, b)))
+        # Serving keeps the candidate projection folded into the hash tables (one extra copy of
+        # the post/author tables), so scoring a candidate starts from summed rows.
+        self._tables = jax.jit(lambda p: ranker_candidate_tables(p, cfg))(self.params)
+        self._rank_fn = jax.jit(lambda p, t, b: predictions(ranker_logits_prefix_path(p, cfg, b, t)))
         self._full_fn = jax.jit(lambda p, b: predictions(ranker_logits(p, cfg, b)))
         self._prefix_fn = jax.jit(lambda p, users: ranker_prefix(p, cfg, users))
-        self._score_fn = jax.jit(lambda p, cache, post, author, surface, first: predictions(
-            ranker_score_candidates(p, cfg, cache, post, author, surface, first)))
+        self._score_fn = jax.jit(lambda p, t, cache, post, author, surface, first: predictions(
+            ranker_score_candidates(p, cfg, cache, post, author, surface, first, t)))
 
     @classmethod
     def init(cls, config: RankerConfig, seed: int = 0) -> "RankerRuntime":
@@ -57,7 +60,7 @@ class RankerRuntime:
             return np.zeros((0, self.num_outputs), np.float32)
         if n <= FUSED_MAX_CANDIDATES:
             batch = make_rank_batch(self.config, [user_id], [history], [candidates])
-            return np.asarray(self._rank_fn(self.params, batch))[0, :n]
+            return np.asarray(self._rank_fn(self.params, self._tables, batch))[0, :n]
         return self._rank_chunked(user_id, history, candidates)
 
     def _rank_chunked(self, user_id: int, history: Sequence[HistoryItem],
@@ -69,7 +72,7 @@ class RankerRuntime:
         for start in range(0, len(candidates), MAX_CANDIDATE_CHUNK):
             chunk = candidates[start:start + MAX_CANDIDATE_CHUNK]
             post, author, surface = self._candidate_arrays(chunk, candidate_bucket(len(chunk)))
-            out = self._score_fn(self.params, cache, post, author, surface, jnp.int32(start))
+            out = self._score_fn(self.params, self._tables, cache, post, author, surface, jnp.int32(start))
             outputs.append(np.asarray(out)[0, :len(chunk)])
         return np.concatenate(outputs)
 
@@ -87,7 +90,7 @@ class RankerRuntime:
         padded = list(requests) + [(0, (), ())] * (batch_bucket(len(requests)) - len(requests))
         batch = make_rank_batch(self.config, [r[0] for r in padded], [r[1] for r in padded],
                                 [r[2] for r in padded])
-        out = np.asarray(self._rank_fn(self.params, batch))
+        out = np.asarray(self._rank_fn(self.params, self._tables, batch))
         return [out[i, :len(c)] for i, (_, _, c) in enumerate(requests)]
 
     def rank_full_sequence(self, user_id: int, history: Sequence[HistoryItem],

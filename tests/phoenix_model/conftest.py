@@ -10,15 +10,17 @@ import pytest
 
 from phoenix.config import RankerConfig, tiny_ranker_config, tiny_retriever_config
 from phoenix.features import CandidateItem, HistoryItem
-from phoenix.ranker import ranker_init_params, ranker_logits, ranker_logits_prefix_path, ranker_prefix
+from phoenix.ranker import (ranker_candidate_tables, ranker_init_params, ranker_logits, ranker_logits_prefix_path,
+                            ranker_prefix)
 from phoenix.runtime import RankerRuntime, RetrieverRuntime
 
 
 @functools.lru_cache(maxsize=None)
 def compiled(config: RankerConfig):
-    """(full pass, prefix path, prefix cache) jitted for one config; shared across tests."""
+    """(full pass, prefix path as served (folded candidate tables), prefix cache) jitted for one
+    config; shared across tests."""
     full = jax.jit(lambda p, b: ranker_logits(p, config, b))
-    fast = jax.jit(lambda p, b: ranker_logits_prefix_path(p, config, b))
+    fast = jax.jit(lambda p, b: ranker_logits_prefix_path(p, config, b, ranker_candidate_tables(p, config)))
     prefix = jax.jit(lambda p, users: ranker_prefix(p, config, users))
     return full, fast, prefix
 

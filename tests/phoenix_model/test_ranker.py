@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from phoenix.config import tiny_ranker_config
 from phoenix.features import RankBatch, make_rank_batch, pad_rank_batch
+from phoenix.ranker import ranker_logits_prefix_path
 from phoenix.transformer import recsys_mask
 from tests.phoenix_model.conftest import compiled, params_for, random_candidates, random_history
 
@@ -157,6 +159,9 @@ def test_prefix_path_equals_the_full_pass(overrides):
     full, fast = _logits(cfg, batch, "full"), _logits(cfg, batch, "fast")
     assert np.abs(full - fast).max() < 1e-4
     assert np.abs(full).max() > 0.1  # not trivially zero
+    if not overrides:  # also without the folded candidate tables
+        plain_inputs = jax.jit(lambda p, b: ranker_logits_prefix_path(p, cfg, b))(params_for(cfg), batch)
+        assert np.abs(full - np.asarray(plain_inputs)).max() < 1e-4
 
 
 def test_runtime_paths_agree_across_chunks_and_micro_batches(ranker_runtime):
