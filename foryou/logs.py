@@ -37,7 +37,7 @@ def setup(service: str, level: str = "INFO", json_lines: bool = True) -> None:
         handler.setFormatter(logging.Formatter(f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level)
+    root.setLevel(level.upper())
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     logging.Formatter.converter = time.gmtime
 
