@@ -11,6 +11,19 @@ from dataclasses import dataclass, field
 
 from foryou.health import wait_for_serving
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Linux: the child gets SIGTERM when its parent dies, even by SIGKILL, so a killed
+    `foryou up` leaves no orphan services behind."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
 
 @dataclass
 class ServiceProcess:
@@ -29,6 +42,7 @@ class ServiceProcess:
             [sys.executable, "-m", "foryou.cli", self.command, *self.args],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env={**os.environ, **self.env},
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         )
         log.close()
         return self
