@@ -34,16 +34,26 @@ class RankerRuntime:
 
     def __init__(self, config: RankerConfig, params: Any):
         self.config = config
-        self.params = jax.device_put(params)
         cfg = config
         # Serving keeps the candidate projection folded into the hash tables (one extra copy of
         # the post/author tables), so scoring a candidate starts from summed rows.
-        self._tables = jax.jit(lambda p: ranker_candidate_tables(p, cfg))(self.params)
+        self._tables_fn = jax.jit(lambda p: ranker_candidate_tables(p, cfg))
+        self.params = params
         self._rank_fn = jax.jit(lambda p, t, b: predictions(ranker_logits_prefix_path(p, cfg, b, t)))
         self._full_fn = jax.jit(lambda p, b: predictions(ranker_logits(p, cfg, b)))
         self._prefix_fn = jax.jit(lambda p, users: ranker_prefix(p, cfg, users))
         self._score_fn = jax.jit(lambda p, t, cache, post, author, surface, first: predictions(
             ranker_score_candidates(p, cfg, cache, post, author, surface, first, t)))
+
+    @property
+    def params(self) -> Any:
+        return self._params
+
+    @params.setter
+    def params(self, value: Any) -> None:
+        """New parameters (e.g. a reloaded checkpoint); the folded tables follow them."""
+        self._params = jax.device_put(value)
+        self._tables = self._tables_fn(self._params)
 
     @classmethod
     def init(cls, config: RankerConfig, seed: int = 0) -> "RankerRuntime":

@@ -210,3 +210,15 @@ def test_request_sizes_within_a_bucket_reuse_one_compiled_function(ranker_runtim
     for n in (1, 5, 8):  # all in the 8-candidate bucket
         assert ranker_runtime.rank(2, random_history(rng, n), random_candidates(rng, n)).shape == (n, 19)
     assert ranker_runtime._rank_fn._cache_size() == compiled_before
+
+
+def test_new_parameters_take_effect_on_both_paths(tiny_config):
+    from phoenix.runtime import RankerRuntime
+    runtime = RankerRuntime(tiny_config, params_for(tiny_config, seed=0))
+    rng = np.random.default_rng(12)
+    request = (4, random_history(rng, 3), random_candidates(rng, 6))
+    before = runtime.rank(*request)
+    runtime.params = params_for(tiny_config, seed=1)
+    after = runtime.rank(*request)
+    assert np.abs(after - before).max() > 1e-3
+    assert np.abs(after - runtime.rank_full_sequence(*request)).max() < 1e-4
