@@ -71,8 +71,9 @@ class PhoenixRanker(nn.Module):
         return x, post_hashes[..., 0] != 0
 
     def candidate_tables(self) -> CandidateTables:
+        """Fold the candidate projection into the hash tables (see CandidateTables)."""
         emb, w = self.embeddings, self.proj_candidate
-        hi, vi, d = emb.post_tables.shape
+        hi, _, d = emb.post_tables.shape
         ha = emb.author_tables.shape[0]
         w_post = w[:hi * d].reshape(hi, d, d)
         w_author = w[hi * d:(hi + ha) * d].reshape(ha, d, d)
