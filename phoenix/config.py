@@ -25,11 +25,14 @@ class HashConfig:
     num_user_hashes: int = 2
     num_item_hashes: int = 2
     num_author_hashes: int = 2
-    # Buckets per table, bucket 0 (padding) included. One table per entity kind and hash function.
+    # Buckets per table, bucket 0 (padding) included.
     user_vocab_size: int = 16_384
     item_vocab_size: int = 65_536
     author_vocab_size: int = 16_384
     seed: int = 0
+    # False: one table per entity kind and hash function; True: one table per entity kind,
+    # shared by its hash functions (fewer parameters, more collisions).
+    shared_tables: bool = False
 
     def __post_init__(self) -> None:
         for name in ("num_user_hashes", "num_item_hashes", "num_author_hashes"):

@@ -1,7 +1,7 @@
 """Hash-embedding tables and the input projections shared by the ranker and the retriever.
 
 Tables are model parameters, one per entity kind and hash function (stored stacked as
-[num_hashes, buckets, D]). An id's `n` looked-up vectors are concatenated in hash order and
+[num_hashes, buckets, D]), or one per entity kind shared by its hash functions ([1, buckets, D]). An id's `n` looked-up vectors are concatenated in hash order and
 projected to D, as the reference's block_*_reduce functions do.
 """
 from __future__ import annotations
@@ -17,10 +17,16 @@ from phoenix.config import HashConfig
 
 
 def lookup(table: jax.Array, hashes: jax.Array) -> jax.Array:
-    """table [H, V, D], hashes [..., H] -> concatenated embeddings [..., H*D]."""
-    num_hashes, _, d = table.shape
-    rows = table[jnp.arange(num_hashes), hashes]  # [..., H, D]
+    """table [H, V, D] (or [1, V, D], shared by all hash functions), hashes [..., H] ->
+    concatenated embeddings [..., H*D]."""
+    num_hashes, d = hashes.shape[-1], table.shape[-1]
+    which = jnp.arange(num_hashes) if table.shape[0] > 1 else jnp.zeros(num_hashes, jnp.int32)
+    rows = table[which, hashes]  # [..., H, D]
     return rows.reshape(*hashes.shape[:-1], num_hashes * d)
+
+
+def tables_shape(num_hashes: int, vocab_size: int, emb_size: int, shared: bool) -> tuple[int, int, int]:
+    return (1 if shared else num_hashes, vocab_size, emb_size)
 
 
 class InputEmbeddings(nn.Module):
@@ -33,10 +39,13 @@ class InputEmbeddings(nn.Module):
     def setup(self) -> None:
         h, d = self.hash, self.emb_size
         table_init = nn.initializers.normal(stddev=1.0)
-        self.user_tables = self.param("user_tables", table_init, (h.num_user_hashes, h.user_vocab_size, d))
-        self.post_tables = self.param("post_tables", table_init, (h.num_item_hashes, h.item_vocab_size, d))
+        shared = h.shared_tables
+        self.user_tables = self.param("user_tables", table_init,
+                                      tables_shape(h.num_user_hashes, h.user_vocab_size, d, shared))
+        self.post_tables = self.param("post_tables", table_init,
+                                      tables_shape(h.num_item_hashes, h.item_vocab_size, d, shared))
         self.author_tables = self.param("author_tables", table_init,
-                                        (h.num_author_hashes, h.author_vocab_size, d))
+                                        tables_shape(h.num_author_hashes, h.author_vocab_size, d, shared))
         self.action_projection = self.param("action_projection", nn.initializers.lecun_normal(),
                                             (self.num_actions, d))
         self.surface_table = self.param("product_surface_embedding_table", table_init,

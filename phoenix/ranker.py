@@ -72,14 +72,13 @@ class PhoenixRanker(nn.Module):
 
     def candidate_tables(self) -> CandidateTables:
         """Fold the candidate projection into the hash tables (see CandidateTables)."""
-        emb, w = self.embeddings, self.proj_candidate
-        hi, _, d = emb.post_tables.shape
-        ha = emb.author_tables.shape[0]
-        w_post = w[:hi * d].reshape(hi, d, d)
-        w_author = w[hi * d:(hi + ha) * d].reshape(ha, d, d)
+        emb, w, h = self.embeddings, self.proj_candidate, self.config.hash
+        hi, ha, d = h.num_item_hashes, h.num_author_hashes, self.config.model.emb_size
+        post = jnp.broadcast_to(emb.post_tables, (hi, *emb.post_tables.shape[1:]))  # shared tables: one per hash
+        author = jnp.broadcast_to(emb.author_tables, (ha, *emb.author_tables.shape[1:]))
         return CandidateTables(
-            post=jnp.einsum("hvd,hde->hve", emb.post_tables, w_post),
-            author=jnp.einsum("hvd,hde->hve", emb.author_tables, w_author),
+            post=jnp.einsum("hvd,hde->hve", post, w[:hi * d].reshape(hi, d, d)),
+            author=jnp.einsum("hvd,hde->hve", author, w[hi * d:(hi + ha) * d].reshape(ha, d, d)),
             surface=emb.surface_table @ w[(hi + ha) * d:],
         )
 

@@ -222,3 +222,14 @@ def test_new_parameters_take_effect_on_both_paths(tiny_config):
     after = runtime.rank(*request)
     assert np.abs(after - before).max() > 1e-3
     assert np.abs(after - runtime.rank_full_sequence(*request)).max() < 1e-4
+
+
+def test_shared_hash_tables_are_a_config_choice(tiny_config):
+    cfg = dataclasses.replace(tiny_config, hash=dataclasses.replace(tiny_config.hash, shared_tables=True))
+    params = params_for(cfg)
+    tables = params["params"]["embeddings"]
+    assert tables["post_tables"].shape == (1, cfg.hash.item_vocab_size, cfg.model.emb_size)
+    assert tables["user_tables"].shape[0] == tables["author_tables"].shape[0] == 1
+    batch = _batch(cfg, seed=13)
+    full, fast = _logits(cfg, batch, "full"), _logits(cfg, batch, "fast")
+    assert np.abs(full - fast).max() < 1e-4 and np.abs(full).max() > 0.1
