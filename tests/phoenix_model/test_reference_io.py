@@ -9,7 +9,7 @@ from phoenix.config import tiny_ranker_config, tiny_retriever_config
 from phoenix.features import make_rank_batch
 from phoenix.reference_io import (export_ranker_reference, export_retriever_reference, import_ranker_reference,
                                   import_retriever_reference, load_npz, save_npz)
-from tests.phoenix_model.conftest import compiled, params_for, random_candidates, random_history
+from phoenix_model_helpers import compiled, params_for, random_candidates, random_history
 
 
 def _reference_tree(config, seed):
