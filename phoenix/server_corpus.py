@@ -48,6 +48,13 @@ class CorpusFeeder:
                                           auto_offset_reset="earliest", client_id="phoenix-corpus")
         await self._consumer.start()
         self._task = asyncio.create_task(self._run(), name="phoenix-corpus-feeder")
+        self._task.add_done_callback(self._report_crash)
+
+    @staticmethod
+    def _report_crash(task: asyncio.Task) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("corpus feeder stopped: %r (the corpus no longer follows the posts topic)",
+                      task.exception(), exc_info=task.exception())
 
     async def stop(self) -> None:
         if self._task is not None:

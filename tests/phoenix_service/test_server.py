@@ -182,3 +182,23 @@ async def test_new_retriever_checkpoint_is_hot_reloaded_and_corpus_reembedded(st
     assert not np.allclose(old_vector, new_vector)
     reply = await stub.Retrieve(phoenix_pb2.RetrieveRequest(user_id=3, k=5))
     assert reply.checkpoint_id == info.checkpoint_id and len(reply.posts) == 5
+
+
+async def test_foryou_phoenix_command_serves_and_stops_gracefully(kafka, seeded_posts):
+    from foryou.broker import free_port
+    from foryou.process import ServiceProcess
+    from foryou_protos import phoenix_pb2_grpc
+
+    port = free_port()
+    process = ServiceProcess("phoenix", ["--port", str(port), "--metrics-port", "0", "--kafka-bootstrap", kafka,
+                                         "--preset", "tiny"], f"127.0.0.1:{port}").start()
+    try:
+        await process.wait_ready(timeout_s=120)
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            info = await phoenix_pb2_grpc.PhoenixServiceStub(channel).ModelInfo(phoenix_pb2.ModelInfoRequest())
+        assert info.corpus_size >= len(seeded_posts) and info.max_history == 8
+        proc = process.proc
+        process.stop(timeout_s=20)
+        assert proc.returncode == 0, process.log_tail()
+    finally:
+        process.kill()
