@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from foryou_protos import common_pb2, events_pb2, thunder_pb2
+from thunder.heads import Heads
 from thunder.settings import QueryLimits, StoreLimits
 
 # `wire` is a post encoded as field 1 of a message. It is field 1 of both response types that
@@ -59,7 +60,7 @@ class StoredPost:
         self.repost_of_user_id = message.repost_of_user_id if message.repost_of_post_id else 0
         self.has_video = message.video_duration_ms > 0
         self.deleted = message.deleted
-        self.gone = False    # deleted, or expired out of the store (a reply's parent may be either)
+        self.gone = self.deleted  # deleted, or expired out of the store (a reply's parent may be either)
         self.parent = None   # for replies: the parent's StoredPost once seen (saves a dict probe)
         self.wire = wire
 
@@ -191,14 +192,27 @@ class PostStore:
         # much cheaper than ordered inserts.
         self.bulk = False
         self._unordered: list[Timeline] = []
+        # Heads (see heads.py): one row per author in each, rewritten from the timelines for
+        # the authors in `_dirty` before a query reads them.
+        self._rows: dict[int, int] = {}
+        self._row_authors: list[int] = []
+        self._dirty: set[int] = set()
+        self.original_heads = Heads(max(1, query.max_originals_per_author))
+        self.secondary_heads = Heads(max(1, query.max_secondary_per_author))
+        self.video_heads = Heads(max(1, query.max_videos_per_author))
+        # replied-to post id -> replies seen (their authors' secondary heads depend on its state)
+        self._replies: dict[int, list[StoredPost]] = {}
 
     def begin_bulk(self) -> None:
         self.bulk = True
 
     def end_bulk(self) -> int:
-        """Leave bulk mode, ordering every timeline a bulk insert left unordered."""
+        """Leave bulk mode, ordering every timeline a bulk insert left unordered (and writing
+        every head, so that the first queries do not pay for it)."""
         self.bulk = False
-        return self._restore_order()
+        count = self._restore_order()
+        self._refresh(list(self._dirty))
+        return count
 
     def _restore_order(self) -> int:
         count = len(self._unordered)
@@ -249,15 +263,30 @@ class PostStore:
         self.posts[post_id] = rec
         if not deleted:
             self._index(rec)
+        self._parent_changed(post_id)
         return True
+
+    def _parent_changed(self, post_id: int, forget: bool = False) -> None:
+        """A post appeared or went: the secondary heads of the authors replying to it change."""
+        replies = self._replies.pop(post_id, None) if forget else self._replies.get(post_id)
+        if replies:
+            self._dirty.update([r.author_id for r in replies])
 
     def _rewrite(self, rec: StoredPost, change) -> None:
         message = rec.message
         change(message)
         rec.wire = encode_wire(message)
+        self._dirty.add(rec.author_id)
 
     def _index(self, rec: StoredPost) -> None:
         author = rec.author_id
+        self._dirty.add(author)
+        if rec.reply_to_post_id:
+            replies = self._replies.get(rec.reply_to_post_id)
+            if replies is None:
+                self._replies[rec.reply_to_post_id] = [rec]
+            else:
+                replies.append(rec)
         timelines = self.originals if rec.is_original else self.secondary
         keep_order = not self.bulk
         timeline = timelines.get(author)
@@ -298,9 +327,11 @@ class PostStore:
         rec.deleted = rec.gone = True
         self._rewrite(rec, _mark_deleted)
         self._unindex(rec)
+        self._parent_changed(post_id, forget=True)
         return True
 
     def _unindex(self, rec: StoredPost) -> None:
+        self._dirty.add(rec.author_id)
         for timelines in (self.originals, self.secondary, self.videos):
             timeline = timelines.get(rec.author_id)
             if timeline is not None and timeline.remove(rec) and not timeline:
@@ -329,8 +360,10 @@ class PostStore:
         for timelines in (self.originals, self.secondary, self.videos):
             for author in [a for a, tl in timelines.items() if tl.times[0] < cutoff]:
                 timeline = timelines[author]
+                self._dirty.add(author)
                 for rec in timeline.trim(cutoff):
                     rec.gone = True  # a reply still pointing at it must see it as gone
+                    self._parent_changed(rec.post_id, forget=True)
                     if posts.pop(rec.post_id, None) is not None:
                         dropped += 1
                 if not timeline:
@@ -343,6 +376,9 @@ class PostStore:
                 del self.deletes[post_id]
         for post_id in [p for p, (at, _) in self.labels.items() if at < cutoff]:
             del self.labels[post_id]
+        # Replies to posts never seen: forget them once every such reply has gone.
+        for post_id in [p for p, replies in self._replies.items() if all(r.gone for r in replies)]:
+            del self._replies[post_id]
         return dropped
 
     # ---- reads -----------------------------------------------------------------------------
@@ -359,150 +395,217 @@ class PostStore:
         return None if rec is None else rec.message
 
     def in_network(self, q: InNetworkQuery) -> list[StoredPost]:
-        """Recent eligible posts of the followed authors, newest first (see thunder.md).
+        """Recent eligible posts of the followed authors, newest first (see thunder.md)."""
+        posts = self.posts
+        return [posts[post_id] for post_id in self._in_network(q, False)[0]]
 
-        1. Originals (or videos): per followed author, the positions of its newest eligible
-           entries, read from the times/ids arrays only.
-        2. If they alone exceed `max_results`, the max_results-th newest of them is a lower
-           bound for the answer: older candidates (originals or secondary) cannot make it, so
-           they are neither materialized nor checked.
-        3. Replies and reposts newer than that bound, checked record by record.
-        4. One merge by time (numpy argsort over contiguous doubles)."""
+    def in_network_wires(self, q: InNetworkQuery) -> list[bytes]:
+        """`in_network`'s answer as response entries (`StoredPost.wire`), ready to be joined."""
+        return self._in_network(q, True)[1]
+
+    def _in_network(self, q: InNetworkQuery, want_wires: bool) -> tuple[list[int], list[bytes]]:
+        """Post ids (and encodings if `want_wires`), newest first by (creation time, id).
+
+        1. The followed authors' head rows (rewritten first where stale).
+        2. Originals (or videos): per row, the cells not older than `min_created_at_ms`. A row
+           where one of those is excluded (or, for videos, reposts the viewer's post) would
+           need entries beyond its head: that author is walked the exact way instead.
+        3. If they alone exceed `max_results`, the max_results-th newest is a lower bound:
+           older candidates (originals or secondary) cannot make the answer.
+        4. Replies and reposts newer than the bound, the same way (a row is walked when one of
+           its cells is excluded, reposts the viewer's post, or answers a reply while
+           addressed to someone the viewer does not follow).
+        5. Sort, cut to `max_results`."""
         if self._unordered:  # queried during a bulk load (normally refused before that)
             self._restore_order()
+        if self._dirty:
+            stale = self._dirty.intersection(q.following)
+            if stale:
+                self._refresh(stale)
+        row_of = self._rows.get
+        rows = [row for row in map(row_of, q.following) if row is not None]
+        if not rows:
+            return [], []
+        rows = np.array(rows, dtype=np.intp)
         limits = self.query_limits
-        if q.video_only:
-            picks, times = self._pick_plain(self.videos, q, limits.max_videos_per_author)
-        else:
-            picks, times = self._pick_plain(self.originals, q, limits.max_originals_per_author)
-        bound = float(q.min_created_at_ms)
-        if len(times) > q.max_results:
-            kth = len(times) - q.max_results
-            bound = max(bound, float(np.partition(np.frombuffer(times, dtype=np.float64), kth)[kth]))
-        recs: list[StoredPost] = []
-        out_times = array("d")
-        for timeline, positions in picks:
-            t, entries = timeline.times, timeline.recs
-            if isinstance(positions, int):  # a contiguous tail starting there
-                start = bisect.bisect_left(t, bound, lo=positions)
-                recs += entries[start:]
-                out_times += t[start:]
-            else:
-                kept = [i for i in positions if t[i] >= bound]
-                recs += [entries[i] for i in kept]
-                out_times.extend([t[i] for i in kept])
-        if not q.video_only:
-            self._collect_secondary(q, limits.max_secondary_per_author, bound, recs, out_times)
-        if not recs:
-            return recs
-        # Newest first. Stable ascending then reversed: ties come out in reverse collection
-        # order (deterministic for a given store and request).
-        order = np.argsort(np.frombuffer(out_times, dtype=np.float64), kind="stable")[::-1][:q.max_results]
-        return [recs[i] for i in order.tolist()]
-
-    def _pick_plain(self, timelines: dict[int, Timeline], q: InNetworkQuery, cap: int
-                    ) -> tuple[list[tuple[Timeline, int | list[int]]], array]:
-        """Originals or videos: per author the newest `cap`, skipping excluded posts and reposts
-        of the viewer's own posts (only video timelines hold reposts).
-        Returns (timeline, first position of a tail | list of positions) and all picked times;
-        no record is read."""
-        picks: list[tuple[Timeline, int | list[int]]] = []
-        times = array("d")
-        if cap <= 0:
-            return picks, times
-        get_timeline = timelines.get
-        min_created = q.min_created_at_ms
-        exclude = q.exclude
+        exclude = _sorted_ids(q.exclude) if q.exclude else None
         viewer = q.viewer_id
-        scan = self.query_limits.max_scan_per_author
-        may_hold_reposts = timelines is self.videos
-        for author in q.following:
-            timeline = get_timeline(author)
-            if timeline is None:
+        found: list[tuple[np.ndarray, np.ndarray, Heads]] = []   # (rows, columns, heads) of cells
+        walked: list[StoredPost] = []
+        bound = float(q.min_created_at_ms)
+
+        heads, cap = ((self.video_heads, limits.max_videos_per_author) if q.video_only
+                      else (self.original_heads, limits.max_originals_per_author))
+        if cap > 0:
+            times = heads.times[rows]
+            valid = times >= bound
+            bad = _excluded(heads.ids[rows], valid, exclude)
+            if q.video_only:
+                bad = _either(bad, ((heads.reposted[rows] == viewer) & valid).any(axis=1))
+            fast_rows = rows
+            if bad is not None and bad.any():
+                timelines = self.videos if q.video_only else self.originals
+                for row in rows[bad].tolist():
+                    walked += self._walk_plain(timelines[self._row_authors[row]], q, cap)
+                fast_rows, times, valid = rows[~bad], times[~bad], valid[~bad]
+            r, c = np.nonzero(valid)
+            picked = times[r, c]
+            n = len(picked) + len(walked)
+            if n > q.max_results:
+                if walked:
+                    picked_all = np.concatenate([picked, np.array([rec.created_at_ms for rec in walked])])
+                else:
+                    picked_all = picked
+                kth = n - q.max_results
+                bound = max(bound, float(np.partition(picked_all, kth)[kth]))
+                keep = picked >= bound
+                r, c = r[keep], c[keep]
+                walked = [rec for rec in walked if rec.created_at_ms >= bound]
+            found.append((fast_rows[r], c, heads))
+
+        cap = limits.max_secondary_per_author
+        if not q.video_only and cap > 0:
+            heads = self.secondary_heads
+            times = heads.times[rows]
+            valid = times >= bound
+            if valid.any():
+                bad = _excluded(heads.ids[rows], valid, exclude)
+                bad = _either(bad, ((heads.reposted[rows] == viewer) & valid).any(axis=1))
+                follow = heads.needs_follow[rows] & valid
+                if follow.any():
+                    fr, fc = np.nonzero(follow)
+                    following = q.following_set
+                    unfollowed = [a not in following for a in heads.addressee[rows[fr], fc].tolist()]
+                    if any(unfollowed):
+                        rows_unfollowed = np.zeros(len(rows), bool)
+                        rows_unfollowed[fr[np.array(unfollowed)]] = True
+                        bad = _either(bad, rows_unfollowed)
+                fast_rows = rows
+                if bad is not None and bad.any():
+                    for row in rows[bad].tolist():
+                        walked += self._walk_secondary(self.secondary[self._row_authors[row]], q, cap, bound)
+                    fast_rows, valid = rows[~bad], valid[~bad]
+                r, c = np.nonzero(valid)
+                found.append((fast_rows[r], c, heads))
+
+        if not found and not walked:
+            return [], []
+        times = [h.times[r, c] for r, c, h in found]
+        ids = [h.ids[r, c] for r, c, h in found]
+        wires = [h.wires[r, c] for r, c, h in found] if want_wires else []
+        if walked:
+            times.append(np.array([rec.created_at_ms for rec in walked]))
+            ids.append(np.array([rec.post_id for rec in walked], dtype=np.uint64))
+            if want_wires:
+                walked_wires = np.empty(len(walked), object)
+                walked_wires[:] = [rec.wire for rec in walked]
+                wires.append(walked_wires)
+        times, ids = np.concatenate(times), np.concatenate(ids)
+        order = np.lexsort((ids, times))[::-1][:q.max_results]
+        return ids[order].tolist(), (np.concatenate(wires)[order].tolist() if want_wires else [])
+
+    def _walk_plain(self, timeline: Timeline, q: InNetworkQuery, cap: int) -> list[StoredPost]:
+        """Originals or videos of one author, the exact way: newest first, skipping excluded
+        posts and reposts of the viewer's own posts (only video timelines hold reposts)."""
+        t, ids, reposted, recs = timeline.times, timeline.ids, timeline.reposted, timeline.recs
+        min_created, exclude, viewer = q.min_created_at_ms, q.exclude, q.viewer_id
+        n = len(t)
+        out: list[StoredPost] = []
+        for i in range(n - 1, max(-1, n - 1 - self.query_limits.max_scan_per_author), -1):
+            if t[i] < min_created:
+                break
+            if exclude and ids[i] in exclude:
                 continue
-            t = timeline.times
-            n = len(t)
-            start = n - cap if n > cap else 0
-            if (t[start] >= min_created and (not may_hold_reposts or viewer not in timeline.reposted[start:])
-                    and (not exclude or exclude.isdisjoint(timeline.ids[start:]))):
-                picks.append((timeline, start))  # fast path: the whole tail
-                times += t[start:]
+            if reposted[i] == viewer:
                 continue
-            taken, chosen = 0, []
-            ids, reposted = timeline.ids, timeline.reposted
-            for i in range(n - 1, max(-1, n - 1 - scan), -1):
-                if t[i] < min_created:
-                    break
-                if exclude and ids[i] in exclude:
-                    continue
+            out.append(recs[i])
+            if len(out) == cap:
+                break
+        return out
+
+    def _walk_secondary(self, timeline: Timeline, q: InNetworkQuery, cap: int, bound: float
+                        ) -> list[StoredPost]:
+        """Replies and reposts of one author not older than `bound`, the exact way: newest
+        first; a repost unless it reposts the viewer's own post; a reply as `_reply_check`
+        says (and, answering a reply, only when addressed to an account the viewer follows)."""
+        t, ids, reposted, recs = timeline.times, timeline.ids, timeline.reposted, timeline.recs
+        exclude, viewer, following = q.exclude, q.viewer_id, q.following_set
+        n = len(t)
+        out: list[StoredPost] = []
+        for i in range(n - 1, max(-1, n - 1 - self.query_limits.max_scan_per_author), -1):
+            if t[i] < bound:
+                break
+            if exclude and ids[i] in exclude:
+                continue
+            if reposted[i]:
                 if reposted[i] == viewer:
                     continue
-                chosen.append(i)
-                taken += 1
-                if taken == cap:
-                    break
-            if chosen:
-                chosen.reverse()  # same oldest -> newest order as a tail
-                picks.append((timeline, chosen))
-                times.extend([t[i] for i in chosen])
-        return picks, times
-
-    def _collect_secondary(self, q: InNetworkQuery, cap: int, bound: float, recs: list[StoredPost],
-                           times: array) -> None:
-        """Replies and reposts, newest first per author. Eligibility (inlined: this is the hot
-        loop): a repost unless it reposts the viewer's own post; a reply to an original post;
-        a reply to a reply that itself answers the conversation root, when the reply is
-        addressed to an account the viewer follows. A reply whose parent is unknown, deleted
-        or expired is not eligible. Entries older than `bound` are not looked at."""
-        if cap <= 0:
-            return
-        get_timeline = self.secondary.get
-        get_post = self.posts.get
-        following_set = q.following_set
-        min_created = bound
-        exclude = q.exclude
-        viewer = q.viewer_id
-        scan = self.query_limits.max_scan_per_author
-        for author in q.following:
-            timeline = get_timeline(author)
-            if timeline is None:
-                continue
-            t = timeline.times
-            n = len(t)
-            if t[n - 1] < min_created:
-                continue  # nothing recent enough (common once the bound is set)
-            entries, ids, reposted = timeline.recs, timeline.ids, timeline.reposted
-            taken, chunk = 0, []
-            for i in range(n - 1, max(-1, n - 1 - scan), -1):
-                if t[i] < min_created:
-                    break
-                if exclude and ids[i] in exclude:
+            else:
+                check = self._reply_check(recs[i])
+                if check == _INELIGIBLE or (check == _IF_FOLLOWED and recs[i].reply_to_user_id not in following):
                     continue
-                reposted_author = reposted[i]
-                if reposted_author:
-                    if reposted_author == viewer:
+            out.append(recs[i])
+            if len(out) == cap:
+                break
+        return out
+
+    def _reply_check(self, rec: StoredPost) -> int:
+        """A reply's eligibility as far as it does not depend on the viewer: eligible if it
+        answers an original post; if it answers a reply that itself answers the conversation
+        root, eligible when the viewer follows its addressee; otherwise (parent unknown,
+        deleted or expired included) not eligible."""
+        parent = rec.parent
+        if parent is None:
+            parent = self.posts.get(rec.reply_to_post_id)
+            if parent is None:
+                return _INELIGIBLE
+            rec.parent = parent   # saves the dict probe next time
+        if parent.gone:
+            return _INELIGIBLE
+        if not parent.reply_to_post_id and not parent.repost_of_post_id:
+            return _ELIGIBLE
+        if rec.conversation_id and parent.reply_to_post_id == rec.conversation_id:
+            return _IF_FOLLOWED
+        return _INELIGIBLE
+
+    # ---- heads -----------------------------------------------------------------------------
+
+    def _refresh(self, authors: Iterable[int]) -> None:
+        """Rewrite the head rows of these authors from their timelines (which are ordered)."""
+        rows, row_authors = self._rows, self._row_authors
+        all_heads = (self.original_heads, self.secondary_heads, self.video_heads)
+        for author in authors:
+            row = rows.get(author)
+            if row is None:
+                row = rows[author] = len(row_authors)
+                row_authors.append(author)
+                for heads in all_heads:
+                    heads.grow(row + 1)
+            _write_tail(self.original_heads, row, self.originals.get(author))
+            _write_tail(self.video_heads, row, self.videos.get(author))
+            self._write_secondary(row, self.secondary.get(author))
+        self._dirty.difference_update(authors)
+
+    def _write_secondary(self, row: int, timeline: Timeline | None) -> None:
+        """The newest entries eligible for some viewer, within the scan limit (what a walk
+        takes, for a viewer none of them is excluded for)."""
+        heads = self.secondary_heads
+        cells: list[tuple[StoredPost, bool]] = []
+        if timeline:
+            recs, reposted, n = timeline.recs, timeline.reposted, len(timeline)
+            for i in range(n - 1, max(-1, n - 1 - self.query_limits.max_scan_per_author), -1):
+                if reposted[i]:
+                    cells.append((recs[i], False))
+                else:
+                    check = self._reply_check(recs[i])
+                    if check == _INELIGIBLE:
                         continue
-                else:  # a reply
-                    rec = entries[i]
-                    parent = rec.parent
-                    if parent is None:
-                        parent = get_post(rec.reply_to_post_id)
-                        if parent is None:
-                            continue
-                        rec.parent = parent
-                    if parent.gone:
-                        continue
-                    if (parent.reply_to_post_id or parent.repost_of_post_id) and not (
-                            rec.conversation_id and parent.reply_to_post_id == rec.conversation_id
-                            and rec.reply_to_user_id in following_set):
-                        continue
-                chunk.append(i)
-                taken += 1
-                if taken == cap:
+                    cells.append((recs[i], check == _IF_FOLLOWED))
+                if len(cells) == heads.width:
                     break
-            chunk.reverse()
-            recs += [entries[i] for i in chunk]
-            times.extend([t[i] for i in chunk])
+        heads.set_row(row, [rec.created_at_ms for rec, _ in cells], [rec.post_id for rec, _ in cells],
+                      [_reposted(rec) for rec, _ in cells], [rec.wire for rec, _ in cells],
+                      [follow for _, follow in cells], [rec.reply_to_user_id for rec, _ in cells])
 
     # ---- introspection ---------------------------------------------------------------------
 
@@ -542,3 +645,35 @@ def _set_labels(message: common_pb2.Post, labels: tuple[int, ...]) -> None:
 
 def _expired(rec: StoredPost | None, cutoff: int) -> bool:
     return rec is not None and rec.created_at_ms < cutoff
+
+
+_INELIGIBLE, _ELIGIBLE, _IF_FOLLOWED = 0, 1, 2
+
+
+def _write_tail(heads: Heads, row: int, timeline: Timeline | None) -> None:
+    n = len(timeline) if timeline is not None else 0
+    k = min(n, heads.width)
+    if not k:
+        heads.set_row(row, (), (), (), ())
+        return
+    heads.set_row(row, timeline.times[n - k:], timeline.ids[n - k:], timeline.reposted[n - k:],
+                  [rec.wire for rec in timeline.recs[n - k:]])
+
+
+def _sorted_ids(ids: Iterable[int]) -> np.ndarray:
+    array_ = np.fromiter(ids, dtype=np.uint64)
+    array_.sort()
+    return array_
+
+
+def _excluded(ids: np.ndarray, valid: np.ndarray, exclude: np.ndarray | None) -> np.ndarray | None:
+    """Per row: does a valid cell hold an excluded id? (None: nothing is excluded.)"""
+    if exclude is None:
+        return None
+    pos = np.searchsorted(exclude, ids)
+    np.minimum(pos, len(exclude) - 1, out=pos)
+    return ((exclude[pos] == ids) & valid).any(axis=1)
+
+
+def _either(a: np.ndarray | None, b: np.ndarray) -> np.ndarray:
+    return b if a is None else a | b

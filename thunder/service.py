@@ -71,9 +71,9 @@ class ThunderHandlers:
         """A serialized GetInNetworkPostsResponse."""
         query = self.in_network_query(request)
         start = time.perf_counter()
-        found = self.posts.in_network(query)
+        found = self.posts.in_network_wires(query)
         metrics.IN_NETWORK_QUERY.observe(time.perf_counter() - start)
-        return b"".join([rec.wire for rec in found])
+        return b"".join(found)
 
     def get_posts(self, request: thunder_pb2.GetPostsRequest) -> bytes:
         """A serialized GetPostsResponse: found posts in request order, then the missing ids
