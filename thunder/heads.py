@@ -46,18 +46,48 @@ class Heads:
         self.addressee = np.concatenate([self.addressee, np.zeros((pad, self.width), np.uint64)])
         self.wires = np.concatenate([self.wires, np.empty((pad, self.width), object)])
 
-    def set_row(self, row: int, times, ids, reposted, wires, needs_follow=None, addressee=None) -> None:
-        """Cells 0..k-1 from the given sequences (k <= width), the rest emptied."""
-        k = len(times)
+    def write(self, rows: list[int], cells: "Cells") -> None:
+        """Empty these rows, then fill the given cells (batched: one numpy call per matrix)."""
+        self.times[rows] = EMPTY_TIME
+        self.wires[rows] = None
+        self.needs_follow[rows] = False
+        if not cells.rows:
+            return
+        at = (np.array(cells.rows, np.intp), np.array(cells.columns, np.intp))
+        self.times[at] = cells.times
+        self.ids[at] = cells.ids
+        self.reposted[at] = cells.reposted
+        wires = np.empty(len(cells.wires), object)
+        wires[:] = cells.wires
+        self.wires[at] = wires
+        if cells.needs_follow:
+            self.needs_follow[at] = cells.needs_follow
+            self.addressee[at] = cells.addressee
+
+
+class Cells:
+    """Cells to write into Heads, gathered per author in flat lists."""
+
+    __slots__ = ("rows", "columns", "times", "ids", "reposted", "wires", "needs_follow", "addressee")
+
+    def __init__(self) -> None:
+        self.rows: list[int] = []
+        self.columns: list[int] = []
+        self.times: list[float] = []
+        self.ids: list[int] = []
+        self.reposted: list[int] = []
+        self.wires: list[bytes] = []
+        self.needs_follow: list[bool] = []   # left empty for heads whose cells never need it
+        self.addressee: list[int] = []
+
+    def add_tail(self, row: int, timeline, width: int) -> None:
+        """The newest `width` entries of an ordered timeline (or None)."""
+        n = len(timeline) if timeline is not None else 0
+        k = min(n, width)
         if k:
-            self.times[row, :k] = times
-            self.ids[row, :k] = ids
-            self.reposted[row, :k] = reposted
-            self.wires[row, :k] = wires
-            if needs_follow is not None:
-                self.needs_follow[row, :k] = needs_follow
-                self.addressee[row, :k] = addressee
-        if k < self.width:
-            self.times[row, k:] = EMPTY_TIME
-            self.wires[row, k:] = None
-            self.needs_follow[row, k:] = False
+            self.rows += [row] * k
+            self.columns += range(k)
+            self.times += timeline.times[n - k:]
+            self.ids += timeline.ids[n - k:]
+            self.reposted += timeline.reposted[n - k:]
+            self.wires += [rec.wire for rec in timeline.recs[n - k:]]

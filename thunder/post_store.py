@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from foryou_protos import common_pb2, events_pb2, thunder_pb2
-from thunder.heads import Heads
+from thunder.heads import Cells, Heads
 from thunder.settings import QueryLimits, StoreLimits
 
 # `wire` is a post encoded as field 1 of a message. It is field 1 of both response types that
@@ -574,6 +574,9 @@ class PostStore:
         """Rewrite the head rows of these authors from their timelines (which are ordered)."""
         rows, row_authors = self._rows, self._row_authors
         all_heads = (self.original_heads, self.secondary_heads, self.video_heads)
+        originals, secondary, videos = Cells(), Cells(), Cells()
+        o_width, v_width = self.original_heads.width, self.video_heads.width
+        written = []
         for author in authors:
             row = rows.get(author)
             if row is None:
@@ -581,31 +584,43 @@ class PostStore:
                 row_authors.append(author)
                 for heads in all_heads:
                     heads.grow(row + 1)
-            _write_tail(self.original_heads, row, self.originals.get(author))
-            _write_tail(self.video_heads, row, self.videos.get(author))
-            self._write_secondary(row, self.secondary.get(author))
+            written.append(row)
+            originals.add_tail(row, self.originals.get(author), o_width)
+            videos.add_tail(row, self.videos.get(author), v_width)
+            self._add_secondary(secondary, row, self.secondary.get(author))
+        self.original_heads.write(written, originals)
+        self.secondary_heads.write(written, secondary)
+        self.video_heads.write(written, videos)
         self._dirty.difference_update(authors)
 
-    def _write_secondary(self, row: int, timeline: Timeline | None) -> None:
+    def _add_secondary(self, cells: Cells, row: int, timeline: Timeline | None) -> None:
         """The newest entries eligible for some viewer, within the scan limit (what a walk
         takes, for a viewer none of them is excluded for)."""
-        heads = self.secondary_heads
-        cells: list[tuple[StoredPost, bool]] = []
-        if timeline:
-            recs, reposted, n = timeline.recs, timeline.reposted, len(timeline)
-            for i in range(n - 1, max(-1, n - 1 - self.query_limits.max_scan_per_author), -1):
-                if reposted[i]:
-                    cells.append((recs[i], False))
-                else:
-                    check = self._reply_check(recs[i])
-                    if check == _INELIGIBLE:
-                        continue
-                    cells.append((recs[i], check == _IF_FOLLOWED))
-                if len(cells) == heads.width:
-                    break
-        heads.set_row(row, [rec.created_at_ms for rec, _ in cells], [rec.post_id for rec, _ in cells],
-                      [_reposted(rec) for rec, _ in cells], [rec.wire for rec, _ in cells],
-                      [follow for _, follow in cells], [rec.reply_to_user_id for rec, _ in cells])
+        if not timeline:
+            return
+        width = self.secondary_heads.width
+        recs, reposted, n = timeline.recs, timeline.reposted, len(timeline)
+        taken = 0
+        for i in range(n - 1, max(-1, n - 1 - self.query_limits.max_scan_per_author), -1):
+            rec = recs[i]
+            if reposted[i]:
+                follow = False
+            else:
+                check = self._reply_check(rec)
+                if check == _INELIGIBLE:
+                    continue
+                follow = check == _IF_FOLLOWED
+            cells.rows.append(row)
+            cells.columns.append(taken)
+            cells.times.append(rec.created_at_ms)
+            cells.ids.append(rec.post_id)
+            cells.reposted.append(reposted[i])
+            cells.wires.append(rec.wire)
+            cells.needs_follow.append(follow)
+            cells.addressee.append(rec.reply_to_user_id)
+            taken += 1
+            if taken == width:
+                break
 
     # ---- introspection ---------------------------------------------------------------------
 
@@ -648,16 +663,6 @@ def _expired(rec: StoredPost | None, cutoff: int) -> bool:
 
 
 _INELIGIBLE, _ELIGIBLE, _IF_FOLLOWED = 0, 1, 2
-
-
-def _write_tail(heads: Heads, row: int, timeline: Timeline | None) -> None:
-    n = len(timeline) if timeline is not None else 0
-    k = min(n, heads.width)
-    if not k:
-        heads.set_row(row, (), (), (), ())
-        return
-    heads.set_row(row, timeline.times[n - k:], timeline.ids[n - k:], timeline.reposted[n - k:],
-                  [rec.wire for rec in timeline.recs[n - k:]])
 
 
 def _sorted_ids(ids: Iterable[int]) -> np.ndarray:

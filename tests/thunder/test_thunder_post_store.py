@@ -7,7 +7,7 @@ import random
 import pytest
 
 from foryou_protos import common_pb2
-from thunder.post_store import InNetworkQuery, PostStore
+from thunder.post_store import InNetworkQuery, PostStore, decode_wire
 from thunder.settings import HOUR_MS, QueryLimits, StoreLimits
 from thunder_helpers import created, deleted, labelled, post, reply, repost
 
@@ -267,6 +267,39 @@ def test_reply_turns_ineligible_once_its_seen_parent_is_deleted_or_expired():
     assert query(store, [2], min_created=0) == []
 
 
+def test_answers_follow_changes_made_after_an_earlier_query():
+    """Each query sees the store as it is: a parent arriving after its reply, a post deleted,
+    relabelled or added after a query already read that author."""
+    store = PostStore()
+    parent = post(50, NOW - 9000)
+    early = reply(2, NOW - 8000, parent)          # arrives before its parent
+    add(store, early)
+    assert query(store, [2]) == []
+    add(store, parent)
+    assert query(store, [2]) == [early.post_id]
+    newer = post(2, NOW - 500)
+    add(store, newer)
+    assert query(store, [2]) == [newer.post_id, early.post_id]
+    store.apply(labelled(newer, [3], NOW), NOW)
+    q = InNetworkQuery(viewer_id=VIEWER, following=[2], following_set={2}, min_created_at_ms=0)
+    assert [list(decode_wire(w).labels) for w in store.in_network_wires(q)] == [[3], []]
+    store.apply(deleted(parent, NOW), NOW)
+    assert query(store, [2]) == [newer.post_id]
+
+
+def test_wires_answer_is_the_same_posts_encoded():
+    store = PostStore()
+    ps = [post(10 + i % 3, NOW - 1000 * i) for i in range(1, 30)]
+    add(store, *ps)
+    store.apply(deleted(ps[4], NOW), NOW)
+    q = InNetworkQuery(viewer_id=VIEWER, following=[10, 11, 12], following_set={10, 11, 12},
+                       exclude=frozenset({ps[0].post_id}), max_results=12)
+    recs = store.in_network(q)
+    assert len(recs) == 12
+    assert store.in_network_wires(q) == [rec.wire for rec in recs]
+    assert [decode_wire(w).post_id for w in store.in_network_wires(q)] == [rec.post_id for rec in recs]
+
+
 def test_equal_creation_times_keep_a_total_order():
     store = PostStore()
     same = [post(10, NOW - 1000) for _ in range(5)]
@@ -325,17 +358,6 @@ def test_in_network_matches_a_brute_force_reading_of_the_spec(arrival):
         else:
             p = post(author, created_ms)
         made.append(p)
-    arriving = list(made)
-    if arrival != "in_order":
-        rng.shuffle(arriving)  # replies may arrive before the posts they answer
-    if arrival == "bulk_shuffled":
-        store.begin_bulk()
-    for p in arriving:
-        add(store, p)
-    for p in rng.sample(made, 60):
-        store.apply(deleted(p, NOW), NOW)
-    if arrival == "bulk_shuffled":
-        store.end_bulk()
 
     def check(now, rounds):
         for _ in range(rounds):
@@ -347,6 +369,20 @@ def test_in_network_matches_a_brute_force_reading_of_the_spec(arrival):
             assert query(store, following, viewer=viewer, exclude=exclude, min_created=min_created,
                          max_results=max_results) == _brute_force(store, following, viewer, exclude,
                                                                   min_created, max_results, limits)
+
+    arriving = list(made)
+    if arrival != "in_order":
+        rng.shuffle(arriving)  # replies may arrive before the posts they answer
+    if arrival == "bulk_shuffled":
+        store.begin_bulk()
+    for i, p in enumerate(arriving):
+        add(store, p)
+        if arrival == "shuffled" and i % 300 == 299:
+            check(NOW, 5)  # heads written part-way must follow what arrives later
+    for p in rng.sample(made, 60):
+        store.apply(deleted(p, NOW), NOW)
+    if arrival == "bulk_shuffled":
+        store.end_bulk()
 
     check(NOW, 150)
     store.trim(NOW + 1_000_000)  # a third of the posts expire, parents of later replies among them
