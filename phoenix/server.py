@@ -73,6 +73,11 @@ class PhoenixServer:
         return self.grpc.address
 
     @property
+    def state(self) -> tuple[Models, CorpusIndex]:
+        """The (models, index) pair being served, read at once so the two always match."""
+        return self._serving
+
+    @property
     def models(self) -> Models:
         return self._serving[0]
 
@@ -205,7 +210,7 @@ class PhoenixServicer(phoenix_pb2_grpc.PhoenixServiceServicer):
         )
 
     async def ModelInfo(self, request: phoenix_pb2.ModelInfoRequest, context: grpc.aio.ServicerContext):
-        models, index = self._server._serving
+        models, index = self._server.state
         return phoenix_pb2.ModelInfoResponse(
             ranker_config_json=models.ranker.config.to_json(),
             retriever_config_json=models.retriever.config.to_json(),

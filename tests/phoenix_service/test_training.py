@@ -17,6 +17,9 @@ from phoenix.training.data import collect
 # Small model, tables big enough that a few hundred users and authors rarely collide.
 HASH = HashConfig(user_vocab_size=4096, item_vocab_size=16384, author_vocab_size=4096)
 NUM_USERS = 500
+STEPS_RANKER = 250
+STEPS_RETRIEVER = 250
+MIN_FAVORITE_AUC = 0.7
 NOW_MS = 1_800_000_000_000  # fixed: post ids, hence hash collisions, are the same every run
 
 
@@ -71,7 +74,3 @@ def test_train_and_eval_commands_from_an_event_file(tmp_path, capsys):
     assert "ranker-3" in report and "retriever-3" in report and "recall@100" in report
     assert (out / "eval.png").stat().st_size > 10_000 and (out / "eval.json").is_file()
 
-
-STEPS_RANKER = 250
-STEPS_RETRIEVER = 250
-MIN_FAVORITE_AUC = 0.7
