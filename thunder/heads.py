@@ -1,13 +1,15 @@
-"""Per-author heads: each followed author's newest candidate entries of one kind, as matrices.
+"""Per-author heads: each author's newest candidate entries of one kind, as matrices.
 
-The in-network query touches a few hundred authors and about two thousand entries. Read one
+The in-network query touches a few hundred authors and a few thousand entries. Read one
 Python object at a time (timeline, array, record, then the record's encoding) on a store of a
-million posts, that is a cache miss each, serialized by the interpreter: a few milliseconds.
-Heads hold the same entries in one row per author (creation time, id, reposted author, the
-reply's addressee when eligibility depends on the viewer's following, the encoded post), so
-the query gathers all followed rows with a handful of numpy operations.
+million posts, that is a cache miss each, serialized by the interpreter: milliseconds. Heads
+hold the same entries in one row per author (creation time, id, reposted author, the reply's
+addressee where eligibility depends on the viewer's following, the encoded post), newest
+first, a few more than the per-author cap, so the query selects each author's entries for a
+viewer (skipping excluded ones and the like) with a handful of numpy operations over all the
+followed rows at once, and walks a timeline only when a row runs out of cells.
 
-A row is a cache of the author's timeline: the PostStore marks an author dirty whenever
+A row is a cache of the author's timelines: the PostStore marks an author dirty whenever
 something its rows depend on changes (its timelines, a post's encoding, the state of a
 replied-to post) and rewrites the row before a query reads it.
 """
@@ -19,9 +21,10 @@ EMPTY_TIME = -np.inf   # an unused cell: older than any bound, so never selected
 
 
 class Heads:
-    """Rows of `width` cells; cells of a row in no particular order."""
+    """Rows of `width` cells, newest first. `complete[row]`: the row holds every entry a walk
+    of that author's timeline could reach, so a walk would find nothing more."""
 
-    __slots__ = ("width", "times", "ids", "reposted", "needs_follow", "addressee", "wires")
+    __slots__ = ("width", "times", "ids", "reposted", "needs_follow", "addressee", "wires", "complete")
 
     def __init__(self, width: int, rows: int = 1024) -> None:
         self.width = width
@@ -32,25 +35,30 @@ class Heads:
         self.needs_follow = np.zeros((rows, width), bool)
         self.addressee = np.zeros((rows, width), np.uint64)
         self.wires = np.empty((rows, width), object)
+        self.complete = np.ones(rows, bool)
 
     def grow(self, rows: int) -> None:
         old = self.times.shape[0]
         if rows <= old:
             return
-        size = max(rows, 2 * old)
-        pad = size - old
-        self.times = np.concatenate([self.times, np.full((pad, self.width), EMPTY_TIME)])
-        self.ids = np.concatenate([self.ids, np.zeros((pad, self.width), np.uint64)])
-        self.reposted = np.concatenate([self.reposted, np.zeros((pad, self.width), np.uint64)])
-        self.needs_follow = np.concatenate([self.needs_follow, np.zeros((pad, self.width), bool)])
-        self.addressee = np.concatenate([self.addressee, np.zeros((pad, self.width), np.uint64)])
-        self.wires = np.concatenate([self.wires, np.empty((pad, self.width), object)])
+        pad = max(rows, 2 * old) - old
+        shape = (pad, self.width)
+        self.times = np.concatenate([self.times, np.full(shape, EMPTY_TIME)])
+        self.ids = np.concatenate([self.ids, np.zeros(shape, np.uint64)])
+        self.reposted = np.concatenate([self.reposted, np.zeros(shape, np.uint64)])
+        self.needs_follow = np.concatenate([self.needs_follow, np.zeros(shape, bool)])
+        self.addressee = np.concatenate([self.addressee, np.zeros(shape, np.uint64)])
+        self.wires = np.concatenate([self.wires, np.empty(shape, object)])
+        self.complete = np.concatenate([self.complete, np.ones(pad, bool)])
 
-    def write(self, rows: list[int], cells: "Cells") -> None:
+    def write(self, rows: list[int], cells: Cells) -> None:
         """Empty these rows, then fill the given cells (batched: one numpy call per matrix)."""
         self.times[rows] = EMPTY_TIME
         self.wires[rows] = None
         self.needs_follow[rows] = False
+        self.complete[rows] = True
+        if cells.incomplete:
+            self.complete[cells.incomplete] = False
         if not cells.rows:
             return
         at = (np.array(cells.rows, np.intp), np.array(cells.columns, np.intp))
@@ -68,7 +76,8 @@ class Heads:
 class Cells:
     """Cells to write into Heads, gathered per author in flat lists."""
 
-    __slots__ = ("rows", "columns", "times", "ids", "reposted", "wires", "needs_follow", "addressee")
+    __slots__ = ("rows", "columns", "times", "ids", "reposted", "wires", "needs_follow", "addressee",
+                 "incomplete")
 
     def __init__(self) -> None:
         self.rows: list[int] = []
@@ -79,15 +88,18 @@ class Cells:
         self.wires: list[bytes] = []
         self.needs_follow: list[bool] = []   # left empty for heads whose cells never need it
         self.addressee: list[int] = []
+        self.incomplete: list[int] = []      # rows whose timeline holds more than the row
 
     def add_tail(self, row: int, timeline, width: int) -> None:
-        """The newest `width` entries of an ordered timeline (or None)."""
+        """The newest `width` entries of an ordered timeline (or None), newest first."""
         n = len(timeline) if timeline is not None else 0
         k = min(n, width)
         if k:
             self.rows += [row] * k
             self.columns += range(k)
-            self.times += timeline.times[n - k:]
-            self.ids += timeline.ids[n - k:]
-            self.reposted += timeline.reposted[n - k:]
-            self.wires += [rec.wire for rec in timeline.recs[n - k:]]
+            self.times += timeline.times[n - k:][::-1]
+            self.ids += timeline.ids[n - k:][::-1]
+            self.reposted += timeline.reposted[n - k:][::-1]
+            self.wires += [rec.wire for rec in timeline.recs[n - k:][::-1]]
+            if n > k:
+                self.incomplete.append(row)

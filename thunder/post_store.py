@@ -197,9 +197,10 @@ class PostStore:
         self._rows: dict[int, int] = {}
         self._row_authors: list[int] = []
         self._dirty: set[int] = set()
-        self.original_heads = Heads(max(1, query.max_originals_per_author))
-        self.secondary_heads = Heads(max(1, query.max_secondary_per_author))
-        self.video_heads = Heads(max(1, query.max_videos_per_author))
+        spare = max(0, query.head_spare_per_author)
+        self.original_heads = Heads(max(1, query.max_originals_per_author + spare))
+        self.secondary_heads = Heads(max(1, query.max_secondary_per_author + spare))
+        self.video_heads = Heads(max(1, query.max_videos_per_author + spare))
         # replied-to post id -> replies seen (their authors' secondary heads depend on its state)
         self._replies: dict[int, list[StoredPost]] = {}
 
@@ -439,16 +440,14 @@ class PostStore:
         if cap > 0:
             times = heads.times[rows]
             valid = times >= bound
-            bad = _excluded(heads.ids[rows], valid, exclude)
-            if q.video_only:
-                bad = _either(bad, ((heads.reposted[rows] == viewer) & valid).any(axis=1))
-            fast_rows = rows
-            if bad is not None and bad.any():
+            # Only video timelines hold reposts; for originals the check would be a no-op.
+            usable = _usable(heads, rows, valid, exclude, viewer if q.video_only else None, None)
+            take, short = _take(heads, rows, valid, usable, cap)
+            if short is not None:
                 timelines = self.videos if q.video_only else self.originals
-                for row in rows[bad].tolist():
+                for row in rows[short].tolist():
                     walked += self._walk_plain(timelines[self._row_authors[row]], q, cap)
-                fast_rows, times, valid = rows[~bad], times[~bad], valid[~bad]
-            r, c = np.nonzero(valid)
+            r, c = np.nonzero(take)
             picked = times[r, c]
             n = len(picked) + len(walked)
             if n > q.max_results:
@@ -461,32 +460,21 @@ class PostStore:
                 keep = picked >= bound
                 r, c = r[keep], c[keep]
                 walked = [rec for rec in walked if rec.created_at_ms >= bound]
-            found.append((fast_rows[r], c, heads))
+            found.append((rows[r], c, heads))
 
         cap = limits.max_secondary_per_author
         if not q.video_only and cap > 0:
             heads = self.secondary_heads
-            times = heads.times[rows]
-            valid = times >= bound
+            valid = heads.times[rows] >= bound
             if valid.any():
-                bad = _excluded(heads.ids[rows], valid, exclude)
-                bad = _either(bad, ((heads.reposted[rows] == viewer) & valid).any(axis=1))
-                follow = heads.needs_follow[rows] & valid
-                if follow.any():
-                    fr, fc = np.nonzero(follow)
-                    following = q.following_set
-                    unfollowed = [a not in following for a in heads.addressee[rows[fr], fc].tolist()]
-                    if any(unfollowed):
-                        rows_unfollowed = np.zeros(len(rows), bool)
-                        rows_unfollowed[fr[np.array(unfollowed)]] = True
-                        bad = _either(bad, rows_unfollowed)
-                fast_rows = rows
-                if bad is not None and bad.any():
-                    for row in rows[bad].tolist():
+                # (viewer 0 reposts nothing: the walk reads `reposted` 0 as "not a repost")
+                usable = _usable(heads, rows, valid, exclude, viewer or None, q.following_set)
+                take, short = _take(heads, rows, valid, usable, cap)
+                if short is not None:
+                    for row in rows[short].tolist():
                         walked += self._walk_secondary(self.secondary[self._row_authors[row]], q, cap, bound)
-                    fast_rows, valid = rows[~bad], valid[~bad]
-                r, c = np.nonzero(valid)
-                found.append((fast_rows[r], c, heads))
+                r, c = np.nonzero(take)
+                found.append((rows[r], c, heads))
 
         if not found and not walked:
             return [], []
@@ -601,7 +589,8 @@ class PostStore:
         width = self.secondary_heads.width
         recs, reposted, n = timeline.recs, timeline.reposted, len(timeline)
         taken = 0
-        for i in range(n - 1, max(-1, n - 1 - self.query_limits.max_scan_per_author), -1):
+        stop = max(-1, n - 1 - self.query_limits.max_scan_per_author)
+        for i in range(n - 1, stop, -1):
             rec = recs[i]
             if reposted[i]:
                 follow = False
@@ -620,6 +609,8 @@ class PostStore:
             cells.addressee.append(rec.reply_to_user_id)
             taken += 1
             if taken == width:
+                if i - 1 > stop:
+                    cells.incomplete.append(row)
                 break
 
     # ---- introspection ---------------------------------------------------------------------
@@ -671,14 +662,38 @@ def _sorted_ids(ids: Iterable[int]) -> np.ndarray:
     return array_
 
 
-def _excluded(ids: np.ndarray, valid: np.ndarray, exclude: np.ndarray | None) -> np.ndarray | None:
-    """Per row: does a valid cell hold an excluded id? (None: nothing is excluded.)"""
-    if exclude is None:
-        return None
-    pos = np.searchsorted(exclude, ids)
-    np.minimum(pos, len(exclude) - 1, out=pos)
-    return ((exclude[pos] == ids) & valid).any(axis=1)
+def _usable(heads: Heads, rows: np.ndarray, valid: np.ndarray, exclude: np.ndarray | None,
+            viewer: int | None, following: Container[int] | None) -> np.ndarray:
+    """The valid cells a walk would take for this viewer: not excluded, not reposting the
+    viewer's post (if `viewer`), not a reply addressed to an unfollowed account (if
+    `following`)."""
+    usable = valid
+    if exclude is not None:
+        ids = heads.ids[rows]
+        pos = np.searchsorted(exclude, ids)
+        np.minimum(pos, len(exclude) - 1, out=pos)
+        usable = usable & (exclude[pos] != ids)
+    if viewer is not None:
+        usable = usable & (heads.reposted[rows] != viewer)
+    if following is not None:
+        check = heads.needs_follow[rows] & usable
+        if check.any():
+            r, c = np.nonzero(check)
+            unfollowed = np.array([a not in following for a in heads.addressee[rows[r], c].tolist()])
+            if unfollowed.any():
+                usable = usable.copy()
+                usable[r[unfollowed], c[unfollowed]] = False
+    return usable
 
 
-def _either(a: np.ndarray | None, b: np.ndarray) -> np.ndarray:
-    return b if a is None else a | b
+def _take(heads: Heads, rows: np.ndarray, valid: np.ndarray, usable: np.ndarray, cap: int
+          ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Per row the newest `cap` usable cells, and the rows (None: none) that ran short while
+    their timeline may hold more: a walk must answer for those."""
+    rank = np.cumsum(usable, axis=1)
+    take = usable & (rank <= cap)
+    short = (rank[:, -1] < cap) & valid[:, -1] & ~heads.complete[rows]
+    if not short.any():
+        return take, None
+    take[short] = False
+    return take, short

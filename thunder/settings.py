@@ -20,6 +20,9 @@ class QueryLimits:
     # Entries walked per author list before giving up (bounds the work when most of an
     # author's recent posts are excluded, deleted or ineligible replies).
     max_scan_per_author: int = 64
+    # Entries kept per author beyond each cap in the query's in-memory heads, so that a few
+    # excluded or ineligible posts are skipped without walking the author's timeline.
+    head_spare_per_author: int = 6
     max_following: int = 5_000           # following_user_ids longer than this: INVALID_ARGUMENT
     max_exclusions: int = 10_000         # exclude_post_ids longer than this: INVALID_ARGUMENT
     max_lookup_ids: int = 5_000          # GetPosts / GetAuthors ids longer than this: INVALID_ARGUMENT
