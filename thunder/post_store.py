@@ -429,7 +429,7 @@ class PostStore:
             return [], []
         rows = np.array(rows, dtype=np.intp)
         limits = self.query_limits
-        exclude = _sorted_ids(q.exclude) if q.exclude else None
+        exclude = _Exclusions(q.exclude) if q.exclude else None
         viewer = q.viewer_id
         found: list[tuple[np.ndarray, np.ndarray, Heads]] = []   # (rows, columns, heads) of cells
         walked: list[StoredPost] = []
@@ -656,23 +656,45 @@ def _expired(rec: StoredPost | None, cutoff: int) -> bool:
 _INELIGIBLE, _ELIGIBLE, _IF_FOLLOWED = 0, 1, 2
 
 
-def _sorted_ids(ids: Iterable[int]) -> np.ndarray:
-    array_ = np.fromiter(ids, dtype=np.uint64)
-    array_.sort()
-    return array_
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)   # Fibonacci hashing: spreads ids whatever their low bits
 
 
-def _usable(heads: Heads, rows: np.ndarray, valid: np.ndarray, exclude: np.ndarray | None,
+class _Exclusions:
+    """A request's excluded ids, tested over whole matrices of ids: a bit table (one gather,
+    a few false positives) and then the exact set for the few cells it flags. Binary
+    searches over every cell cost more than the rest of the query at 2,000 follows."""
+
+    __slots__ = ("ids", "table", "shift")
+
+    def __init__(self, ids: frozenset[int] | set[int]) -> None:
+        self.ids = ids
+        bits = max(12, min(20, (len(ids) * 64).bit_length()))   # false positives ~1/64 per cell
+        self.shift = np.uint64(64 - bits)
+        self.table = np.zeros(1 << bits, bool)
+        self.table[(np.fromiter(ids, np.uint64, count=len(ids)) * _GOLDEN) >> self.shift] = True
+
+    def hits(self, ids: np.ndarray) -> np.ndarray | None:
+        """Which cells hold an excluded id (None: none do)."""
+        maybe = self.table[(ids * _GOLDEN) >> self.shift]
+        if not maybe.any():
+            return None
+        r, c = np.nonzero(maybe)
+        excluded = self.ids
+        wrong = np.array([i not in excluded for i in ids[r, c].tolist()])
+        maybe[r[wrong], c[wrong]] = False
+        return maybe
+
+
+def _usable(heads: Heads, rows: np.ndarray, valid: np.ndarray, exclude: _Exclusions | None,
             viewer: int | None, following: Container[int] | None) -> np.ndarray:
     """The valid cells a walk would take for this viewer: not excluded, not reposting the
     viewer's post (if `viewer`), not a reply addressed to an unfollowed account (if
     `following`)."""
     usable = valid
     if exclude is not None:
-        ids = heads.ids[rows]
-        pos = np.searchsorted(exclude, ids)
-        np.minimum(pos, len(exclude) - 1, out=pos)
-        usable = usable & (exclude[pos] != ids)
+        excluded = exclude.hits(heads.ids[rows])
+        if excluded is not None:
+            usable = usable & ~excluded
     if viewer is not None:
         usable = usable & (heads.reposted[rows] != viewer)
     if following is not None:
