@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from foryou_protos import common_pb2, events_pb2, thunder_pb2
-from thunder.heads import Cells, Heads
+from thunder.heads import _GOLDEN, Cells, Heads, RowIndex
 from thunder.settings import QueryLimits, StoreLimits
 
 # `wire` is a post encoded as field 1 of a message. It is field 1 of both response types that
@@ -194,7 +194,7 @@ class PostStore:
         self._unordered: list[Timeline] = []
         # Heads (see heads.py): one row per author in each, rewritten from the timelines for
         # the authors in `_dirty` before a query reads them.
-        self._rows: dict[int, int] = {}
+        self._rows = RowIndex()
         self._row_authors: list[int] = []
         self._dirty: set[int] = set()
         spare = max(0, query.head_spare_per_author)
@@ -423,11 +423,11 @@ class PostStore:
             stale = self._dirty.intersection(q.following)
             if stale:
                 self._refresh(stale)
-        row_of = self._rows.get
-        rows = [row for row in map(row_of, q.following) if row is not None]
-        if not rows:
+        following = np.fromiter(q.following, np.uint64)
+        rows = self._rows.lookup(following)
+        rows = rows[rows >= 0]
+        if not len(rows):
             return [], []
-        rows = np.array(rows, dtype=np.intp)
         limits = self.query_limits
         exclude = _Exclusions(q.exclude) if q.exclude else None
         viewer = q.viewer_id
@@ -560,15 +560,16 @@ class PostStore:
 
     def _refresh(self, authors: Iterable[int]) -> None:
         """Rewrite the head rows of these authors from their timelines (which are ordered)."""
-        rows, row_authors = self._rows, self._row_authors
+        row_authors = self._row_authors
+        known = self._rows.lookup(np.fromiter(authors, np.uint64)).tolist()
         all_heads = (self.original_heads, self.secondary_heads, self.video_heads)
         originals, secondary, videos = Cells(), Cells(), Cells()
         o_width, v_width = self.original_heads.width, self.video_heads.width
         written = []
-        for author in authors:
-            row = rows.get(author)
-            if row is None:
-                row = rows[author] = len(row_authors)
+        for author, row in zip(authors, known):
+            if row < 0:
+                row = len(row_authors)
+                self._rows.add(author, row)
                 row_authors.append(author)
                 for heads in all_heads:
                     heads.grow(row + 1)
@@ -654,9 +655,6 @@ def _expired(rec: StoredPost | None, cutoff: int) -> bool:
 
 
 _INELIGIBLE, _ELIGIBLE, _IF_FOLLOWED = 0, 1, 2
-
-
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)   # Fibonacci hashing: spreads ids whatever their low bits
 
 
 class _Exclusions:

