@@ -118,9 +118,14 @@ class PhoenixServer:
         return CorpusIndex(models.retriever.embedding_dim, ann_threshold=self.settings.ann_threshold)
 
     @staticmethod
-    def _warmup(models: Models) -> None:
-        """Compile the single-request shapes before reporting SERVING."""
-        models.ranker.rank_many([(1, (), (CandidateItem(1, 1),))])
+    def _warmup(models: Models, every_bucket: bool = False) -> None:
+        """Compile the single-request shapes before reporting SERVING. On a reload the old
+        models keep serving meanwhile, so every candidate bucket is compiled before the swap:
+        the first feeds after a reload must not pay for compilation (and miss deadlines)."""
+        if every_bucket:
+            models.ranker.warmup()
+        else:
+            models.ranker.rank_many([(1, (), (CandidateItem(1, 1),))])
         models.retriever.user_embeddings([1], [[]])
         models.retriever.candidate_embeddings(np.ones(1, np.uint64), np.ones(1, np.uint64))
 
@@ -147,7 +152,7 @@ class PhoenixServer:
         if found is None:
             return False
         models, retriever_changed = found
-        await loop.run_in_executor(None, self._warmup, models)
+        await loop.run_in_executor(None, self._warmup, models, True)
         if retriever_changed:
             async with self._corpus_lock:  # no feeder writes into the old index meanwhile
                 index = await reembed(self.index, models.retriever.candidate_embeddings,
