@@ -431,7 +431,7 @@ class PostStore:
         limits = self.query_limits
         exclude = _Exclusions(q.exclude) if q.exclude else None
         viewer = q.viewer_id
-        found: list[tuple[np.ndarray, np.ndarray, Heads]] = []   # (rows, columns, heads) of cells
+        found: list[tuple[np.ndarray, np.ndarray, Heads, np.ndarray]] = []   # cells: rows, columns, heads, times
         walked: list[StoredPost] = []
         bound = float(q.min_created_at_ms)
 
@@ -458,14 +458,15 @@ class PostStore:
                 kth = n - q.max_results
                 bound = max(bound, float(np.partition(picked_all, kth)[kth]))
                 keep = picked >= bound
-                r, c = r[keep], c[keep]
+                r, c, picked = r[keep], c[keep], picked[keep]
                 walked = [rec for rec in walked if rec.created_at_ms >= bound]
-            found.append((rows[r], c, heads))
+            found.append((rows[r], c, heads, picked))
 
         cap = limits.max_secondary_per_author
         if not q.video_only and cap > 0:
             heads = self.secondary_heads
-            valid = heads.times[rows] >= bound
+            times = heads.times[rows]
+            valid = times >= bound
             if valid.any():
                 # (viewer 0 reposts nothing: the walk reads `reposted` 0 as "not a repost")
                 usable = _usable(heads, rows, valid, exclude, viewer or None, q.following_set)
@@ -474,23 +475,32 @@ class PostStore:
                     for row in rows[short].tolist():
                         walked += self._walk_secondary(self.secondary[self._row_authors[row]], q, cap, bound)
                 r, c = np.nonzero(take)
-                found.append((rows[r], c, heads))
+                found.append((rows[r], c, heads, times[r, c]))
 
         if not found and not walked:
             return [], []
-        times = [h.times[r, c] for r, c, h in found]
-        ids = [h.ids[r, c] for r, c, h in found]
-        wires = [h.wires[r, c] for r, c, h in found] if want_wires else []
+        times = [t for _, _, _, t in found]
+        ids = [h.ids[r, c] for r, c, h, _ in found]
         if walked:
             times.append(np.array([rec.created_at_ms for rec in walked]))
             ids.append(np.array([rec.post_id for rec in walked], dtype=np.uint64))
-            if want_wires:
-                walked_wires = np.empty(len(walked), object)
-                walked_wires[:] = [rec.wire for rec in walked]
-                wires.append(walked_wires)
         times, ids = np.concatenate(times), np.concatenate(ids)
         order = np.lexsort((ids, times))[::-1][:q.max_results]
-        return ids[order].tolist(), (np.concatenate(wires)[order].tolist() if want_wires else [])
+        if not want_wires:
+            return ids[order].tolist(), []
+        # Encodings of the answer only (each read is a cache miss on a large store).
+        wires = np.empty(len(order), object)
+        start = 0
+        for r, c, heads, t in found:
+            end = start + len(t)
+            mine = (order >= start) & (order < end)
+            cells = order[mine] - start
+            wires[mine] = heads.wires[r[cells], c[cells]]
+            start = end
+        if walked:
+            mine = order >= start
+            wires[mine] = [walked[i].wire for i in (order[mine] - start).tolist()]
+        return [], wires.tolist()
 
     def _walk_plain(self, timeline: Timeline, q: InNetworkQuery, cap: int) -> list[StoredPost]:
         """Originals or videos of one author, the exact way: newest first, skipping excluded
