@@ -163,12 +163,33 @@ def _reposted(rec: StoredPost) -> int:
     return (rec.repost_of_user_id or _UNKNOWN_USER) if rec.repost_of_post_id else 0
 
 
+class IdSet:
+    """Distinct ids as a sorted uint64 array, with set membership. Built straight from a
+    request's repeated field (`np.array` reads it in a few microseconds, where making a
+    Python set of it costs about 0.1 ms per thousand ids)."""
+
+    __slots__ = ("array",)
+
+    def __init__(self, ids) -> None:
+        self.array = np.unique(np.array(ids, dtype=np.uint64))
+
+    def __contains__(self, value: int) -> bool:
+        i = int(np.searchsorted(self.array, value))   # (only on walks: rare)
+        return i < len(self.array) and int(self.array[i]) == value
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def __iter__(self):
+        return iter(self.array.tolist())
+
+
 @dataclass(frozen=True)
 class InNetworkQuery:
     viewer_id: int
-    following: Iterable[int]                  # authors to read, in the caller's order, no repeats
+    following: Iterable[int]                  # authors to read, no repeats (an IdSet is fastest)
     following_set: Container[int]             # membership test for reply eligibility
-    exclude: frozenset[int] | set[int] = frozenset()
+    exclude: frozenset[int] | set[int] | IdSet = frozenset()
     max_results: int = 1200
     min_created_at_ms: int = 0                # posts created before this are not returned
     video_only: bool = False
@@ -419,11 +440,11 @@ class PostStore:
         5. Sort, cut to `max_results`."""
         if self._unordered:  # queried during a bulk load (normally refused before that)
             self._restore_order()
+        following = q.following.array if isinstance(q.following, IdSet) else np.fromiter(q.following, np.uint64)
         if self._dirty:
-            stale = self._dirty.intersection(q.following)
+            stale = self._dirty.intersection(following.tolist())
             if stale:
                 self._refresh(stale)
-        following = np.fromiter(q.following, np.uint64)
         rows = self._rows.lookup(following)
         rows = rows[rows >= 0]
         if not len(rows):
@@ -674,12 +695,13 @@ class _Exclusions:
 
     __slots__ = ("ids", "table", "shift")
 
-    def __init__(self, ids: frozenset[int] | set[int]) -> None:
+    def __init__(self, ids: frozenset[int] | set[int] | IdSet) -> None:
         self.ids = ids
         bits = max(12, min(20, (len(ids) * 64).bit_length()))   # false positives ~1/64 per cell
         self.shift = np.uint64(64 - bits)
         self.table = np.zeros(1 << bits, bool)
-        self.table[(np.fromiter(ids, np.uint64, count=len(ids)) * _GOLDEN) >> self.shift] = True
+        array_ = ids.array if isinstance(ids, IdSet) else np.fromiter(ids, np.uint64, count=len(ids))
+        self.table[(array_ * _GOLDEN) >> self.shift] = True
 
     def hits(self, ids: np.ndarray) -> np.ndarray | None:
         """Which cells hold an excluded id (None: none do)."""
@@ -687,8 +709,12 @@ class _Exclusions:
         if not maybe.any():
             return None
         r, c = np.nonzero(maybe)
-        excluded = self.ids
-        wrong = np.array([i not in excluded for i in ids[r, c].tolist()])
+        flagged = ids[r, c]
+        if isinstance(self.ids, IdSet):
+            wrong = ~np.isin(flagged, self.ids.array)
+        else:
+            excluded = self.ids
+            wrong = np.array([i not in excluded for i in flagged.tolist()])
         maybe[r[wrong], c[wrong]] = False
         return maybe
 
@@ -709,7 +735,11 @@ def _usable(heads: Heads, rows: np.ndarray, valid: np.ndarray, exclude: _Exclusi
         check = heads.needs_follow[rows] & usable
         if check.any():
             r, c = np.nonzero(check)
-            unfollowed = np.array([a not in following for a in heads.addressee[rows[r], c].tolist()])
+            addressees = heads.addressee[rows[r], c]
+            if isinstance(following, IdSet):
+                unfollowed = ~np.isin(addressees, following.array)
+            else:
+                unfollowed = np.array([a not in following for a in addressees.tolist()])
             if unfollowed.any():
                 usable = usable.copy()
                 usable[r[unfollowed], c[unfollowed]] = False

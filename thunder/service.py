@@ -18,7 +18,7 @@ import grpc
 from foryou.snowflake import now_ms
 from foryou_protos import thunder_pb2, thunder_pb2_grpc
 from thunder import metrics
-from thunder.post_store import InNetworkQuery, PostStore
+from thunder.post_store import IdSet, InNetworkQuery, PostStore
 from thunder.settings import QueryLimits
 from thunder.user_store import UserStore
 
@@ -50,9 +50,10 @@ class ThunderHandlers:
             raise InvalidArgument(f"max_age_ms must be >= 0, got {request.max_age_ms}")
         _require_at_most("following_user_ids", request.following_user_ids, limits.max_following)
         _require_at_most("exclude_post_ids", request.exclude_post_ids, limits.max_exclusions)
+        # IdSet reads a repeated field at C speed; the answer's order does not depend on the
+        # order of the following list.
         if request.following_user_ids:
-            # dict.fromkeys: ordered (deterministic merge), de-duplicated, O(1) membership.
-            following = dict.fromkeys(request.following_user_ids)
+            following = IdSet(request.following_user_ids)
         else:
             following = self.users.following(request.user_id)
         retention = self.posts.limits.retention_ms
@@ -61,7 +62,7 @@ class ThunderHandlers:
             viewer_id=request.user_id,
             following=following,
             following_set=following,
-            exclude=frozenset(request.exclude_post_ids),
+            exclude=IdSet(request.exclude_post_ids) if request.exclude_post_ids else frozenset(),
             max_results=min(request.max_results or limits.max_results, limits.max_results),
             min_created_at_ms=self.clock() - max_age,
             video_only=request.is_video_request,

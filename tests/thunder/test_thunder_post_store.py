@@ -9,7 +9,7 @@ import pytest
 
 from foryou_protos import common_pb2
 from thunder.heads import RowIndex
-from thunder.post_store import InNetworkQuery, PostStore, decode_wire
+from thunder.post_store import IdSet, InNetworkQuery, PostStore, decode_wire
 from thunder.settings import HOUR_MS, QueryLimits, StoreLimits
 from thunder_helpers import created, deleted, labelled, post, reply, repost
 
@@ -17,8 +17,11 @@ NOW = 1_790_000_000_000
 VIEWER = 1
 
 
-def query(store: PostStore, following, **kw) -> list[int]:
-    following = dict.fromkeys(following)
+def query(store: PostStore, following, id_sets: bool = False, **kw) -> list[int]:
+    """`id_sets`: following and exclusions as the service passes them (IdSet)."""
+    following = IdSet(list(following)) if id_sets else dict.fromkeys(following)
+    if id_sets and kw.get("exclude"):
+        kw["exclude"] = IdSet(list(kw["exclude"]))
     q = InNetworkQuery(viewer_id=kw.pop("viewer", VIEWER), following=following, following_set=following,
                        min_created_at_ms=kw.pop("min_created", NOW - store.limits.retention_ms), **kw)
     return [rec.post_id for rec in store.in_network(q)]
@@ -342,9 +345,10 @@ def _brute_force(store: PostStore, following, viewer, exclude, min_created, max_
     return [r.post_id for r in out[:max_results]]
 
 
-@pytest.mark.parametrize("arrival, spare", [("in_order", 6), ("shuffled", 6), ("bulk_shuffled", 6),
-                                           ("shuffled", 0), ("in_order", 1)])
-def test_in_network_matches_a_brute_force_reading_of_the_spec(arrival, spare):
+@pytest.mark.parametrize("arrival, spare, id_sets", [
+    ("in_order", 6, False), ("shuffled", 6, False), ("bulk_shuffled", 6, False), ("shuffled", 0, False),
+    ("in_order", 1, False), ("in_order", 6, True), ("shuffled", 0, True)])
+def test_in_network_matches_a_brute_force_reading_of_the_spec(arrival, spare, id_sets):
     """`spare`: head cells beyond the caps; few means many authors answered by a walk."""
     limits = QueryLimits(max_originals_per_author=4, max_secondary_per_author=2, max_scan_per_author=10_000,
                          head_spare_per_author=spare)
@@ -371,7 +375,7 @@ def test_in_network_matches_a_brute_force_reading_of_the_spec(arrival, spare):
             exclude = frozenset(p.post_id for p in rng.sample(made, rng.randrange(0, 200)))
             min_created = rng.choice([now - 3_000_000, now - 1_500_000])
             max_results = rng.choice([5, 20, 60, 1200])
-            assert query(store, following, viewer=viewer, exclude=exclude, min_created=min_created,
+            assert query(store, following, id_sets, viewer=viewer, exclude=exclude, min_created=min_created,
                          max_results=max_results) == _brute_force(store, following, viewer, exclude,
                                                                   min_created, max_results, limits)
 
