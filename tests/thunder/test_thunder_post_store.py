@@ -426,3 +426,11 @@ def test_row_index_finds_every_author_across_growth():
     unknown = [k + 1 for k in keys[2:50] if k + 1 not in set(keys)]
     got = index.lookup(np.array(keys + unknown, dtype=np.uint64)).tolist()
     assert got == list(range(len(keys))) + [-1] * len(unknown)
+
+
+def test_id_set_is_a_set_of_the_ids():
+    ids = IdSet([5, 2**64 - 1, 5, 0, 7])
+    assert list(ids) == [0, 5, 7, 2**64 - 1] and len(ids) == 4
+    assert 7 in ids and 6 not in ids and 2**64 - 1 in ids
+    assert ids.contains(np.array([0, 1, 7, 2**64 - 1, 8], np.uint64)).tolist() == [True, False, True, True, False]
+    assert not IdSet([]).contains(np.array([0], np.uint64)).any() and 0 not in IdSet([])
