@@ -439,7 +439,7 @@ class PostStore:
         return self._in_network(q, True)[1]
 
     def _in_network(self, q: InNetworkQuery, want_wires: bool) -> tuple[list[int], list[bytes]]:
-        """Post ids (and encodings if `want_wires`), newest first by (creation time, id).
+        """Post ids, or their encodings if `want_wires`, newest first.
 
         1. The followed authors' head rows (rewritten first where stale).
         2. Originals (or videos): per row, the cells not older than `min_created_at_ms`. A row
@@ -471,11 +471,16 @@ class PostStore:
 
         heads, cap = ((self.video_heads, limits.max_videos_per_author) if q.video_only
                       else (self.original_heads, limits.max_originals_per_author))
-        if cap > 0:
+        if cap > 0 and exclude is None and not q.video_only:
+            # Nothing to skip: each row's newest `cap` cells not older than the bound.
+            times = heads.times[rows, :cap]
+            r, c = np.nonzero(times >= bound)
+            picked = times[r, c]
+        elif cap > 0:
             times = heads.times[rows]
             valid = times >= bound
             # Only video timelines hold reposts; for originals the check would be a no-op.
-            usable = _usable(heads, rows, valid, exclude, viewer if q.video_only else None, None)
+            usable = _usable(heads, rows, valid, exclude, (viewer or None) if q.video_only else None, None)
             take, short = _take(heads, rows, valid, usable, cap)
             if short is not None:
                 timelines = self.videos if q.video_only else self.originals
@@ -483,6 +488,7 @@ class PostStore:
                     walked += self._walk_plain(timelines[self._row_authors[row]], q, cap)
             r, c = np.nonzero(take)
             picked = times[r, c]
+        if cap > 0:
             n = len(picked) + len(walked)
             if n > q.max_results:
                 if walked:
@@ -514,14 +520,15 @@ class PostStore:
         if not found and not walked:
             return [], []
         times = [t for _, _, _, t in found]
-        ids = [h.ids[r, c] for r, c, h, _ in found]
         if walked:
             times.append(np.array([rec.created_at_ms for rec in walked]))
-            ids.append(np.array([rec.post_id for rec in walked], dtype=np.uint64))
-        times, ids = np.concatenate(times), np.concatenate(ids)
-        order = np.lexsort((ids, times))[::-1][:q.max_results]
+        # Newest first; equal times keep the order collected (per author newest first by id).
+        order = np.argsort(-np.concatenate(times), kind="stable")[:q.max_results]
         if not want_wires:
-            return ids[order].tolist(), []
+            ids = [h.ids[r, c] for r, c, h, _ in found]
+            if walked:
+                ids.append(np.array([rec.post_id for rec in walked], dtype=np.uint64))
+            return np.concatenate(ids)[order].tolist(), []
         # Encodings of the answer only (each read is a cache miss on a large store).
         wires = np.empty(len(order), object)
         start = 0
@@ -548,7 +555,7 @@ class PostStore:
                 break
             if exclude and ids[i] in exclude:
                 continue
-            if reposted[i] == viewer:
+            if viewer and reposted[i] == viewer:
                 continue
             out.append(recs[i])
             if len(out) == cap:
