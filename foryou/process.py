@@ -14,15 +14,26 @@ from foryou.health import wait_for_serving
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Linux: the child gets SIGTERM when its parent dies, even by SIGKILL, so a killed
-    `foryou up` leaves no orphan services behind."""
+def _load_prctl():
+    # Resolved here, in the parent: the child between fork and exec must not import or
+    # allocate (the parent may be multithreaded, e.g. JAX), only make the one call.
+    if not sys.platform.startswith("linux"):
+        return None
     try:
         import ctypes
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        return ctypes.CDLL("libc.so.6", use_errno=True).prctl
     except (OSError, AttributeError):
-        pass
+        return None
+
+
+_prctl = _load_prctl()
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Linux: the child gets SIGTERM when its parent dies, even by SIGKILL, so a killed
+    `foryou up` leaves no orphan services behind."""
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 @dataclass
@@ -42,7 +53,7 @@ class ServiceProcess:
             [sys.executable, "-m", "foryou.cli", self.command, *self.args],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env={**os.environ, **self.env},
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+            preexec_fn=_die_with_parent if _prctl is not None else None,
         )
         log.close()
         return self
