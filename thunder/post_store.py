@@ -469,26 +469,15 @@ class PostStore:
         walked: list[StoredPost] = []
         bound = float(q.min_created_at_ms)
 
-        heads, cap = ((self.video_heads, limits.max_videos_per_author) if q.video_only
-                      else (self.original_heads, limits.max_originals_per_author))
-        if cap > 0 and exclude is None and not q.video_only:
-            # Nothing to skip: each row's newest `cap` cells not older than the bound.
-            times = heads.times[rows, :cap]
-            r, c = np.nonzero(times >= bound)
-            picked = times[r, c]
-        elif cap > 0:
-            times = heads.times[rows]
-            valid = times >= bound
-            # Only video timelines hold reposts; for originals the check would be a no-op.
-            usable = _usable(heads, rows, valid, exclude, (viewer or None) if q.video_only else None, None)
-            take, short = _take(heads, rows, valid, usable, cap)
-            if short is not None:
-                timelines = self.videos if q.video_only else self.originals
-                for row in rows[short].tolist():
-                    walked += self._walk_plain(timelines[self._row_authors[row]], q, cap)
-            r, c = np.nonzero(take)
-            picked = times[r, c]
+        if q.video_only:
+            heads, cap, timelines = self.video_heads, limits.max_videos_per_author, self.videos
+        else:
+            heads, cap, timelines = self.original_heads, limits.max_originals_per_author, self.originals
         if cap > 0:
+            # Only video timelines hold reposts (for originals the check would be a no-op).
+            at_rows, columns, picked, walked = self._select(
+                heads, rows, cap, bound, exclude, (viewer or None) if q.video_only else None, None,
+                lambda author: self._walk_plain(timelines[author], q, cap))
             n = len(picked) + len(walked)
             if n > q.max_results:
                 if walked:
@@ -498,24 +487,18 @@ class PostStore:
                 kth = n - q.max_results
                 bound = max(bound, float(np.partition(picked_all, kth)[kth]))
                 keep = picked >= bound
-                r, c, picked = r[keep], c[keep], picked[keep]
+                at_rows, columns, picked = at_rows[keep], columns[keep], picked[keep]
                 walked = [rec for rec in walked if rec.created_at_ms >= bound]
-            found.append((rows[r], c, heads, picked))
+            found.append((at_rows, columns, heads, picked))
 
         cap = limits.max_secondary_per_author
         if not q.video_only and cap > 0:
-            heads = self.secondary_heads
-            times = heads.times[rows]
-            valid = times >= bound
-            if valid.any():
-                # (viewer 0 reposts nothing: the walk reads `reposted` 0 as "not a repost")
-                usable = _usable(heads, rows, valid, exclude, viewer or None, q.following_set)
-                take, short = _take(heads, rows, valid, usable, cap)
-                if short is not None:
-                    for row in rows[short].tolist():
-                        walked += self._walk_secondary(self.secondary[self._row_authors[row]], q, cap, bound)
-                r, c = np.nonzero(take)
-                found.append((rows[r], c, heads, times[r, c]))
+            # (viewer 0 reposts nothing: the walk reads `reposted` 0 as "not a repost")
+            at_rows, columns, picked, more = self._select(
+                self.secondary_heads, rows, cap, bound, exclude, viewer or None, q.following_set,
+                lambda author: self._walk_secondary(self.secondary[author], q, cap, bound))
+            found.append((at_rows, columns, self.secondary_heads, picked))
+            walked += more
 
         if not found and not walked:
             return [], []
@@ -542,6 +525,35 @@ class PostStore:
             mine = order >= start
             wires[mine] = [walked[i].wire for i in (order[mine] - start).tolist()]
         return [], wires.tolist()
+
+    def _select(self, heads: Heads, rows: np.ndarray, cap: int, bound: float, exclude: _Exclusions | None,
+                viewer: int | None, following: Container[int] | None, walk
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[StoredPost]]:
+        """Per row, the newest `cap` cells not older than `bound` that a walk would take for
+        this viewer: (rows, columns, times) of the cells, and the posts of the authors whose
+        rows ran short, walked the exact way (`walk(author)`)."""
+        times = heads.times[rows, :cap]
+        r, c = np.nonzero(times >= bound)
+        bad = _unusable(heads, rows[r], c, exclude, viewer, following)
+        if bad is None or not bad.any():
+            return rows[r], c, times[r, c], []   # the common case: nothing to skip
+        # Rows with a cell to skip: read in full, take the newest `cap` usable cells.
+        redo = np.zeros(len(rows), bool)
+        redo[r[bad]] = True
+        keep = ~redo[r]
+        r, c = r[keep], c[keep]
+        sub = rows[redo]
+        sub_times = heads.times[sub]
+        valid = sub_times >= bound
+        bad = _unusable(heads, sub[:, None], np.arange(heads.width)[None, :], exclude, viewer, following)
+        take, short = _take(heads, sub, valid, valid if bad is None else valid & ~bad, cap)
+        r2, c2 = np.nonzero(take)
+        walked: list[StoredPost] = []
+        if short is not None:
+            for row in sub[short].tolist():
+                walked += walk(self._row_authors[row])
+        return (np.concatenate([rows[r], sub[r2]]), np.concatenate([c, c2]),
+                np.concatenate([times[r, c], sub_times[r2, c2]]), walked)
 
     def _walk_plain(self, timeline: Timeline, q: InNetworkQuery, cap: int) -> list[StoredPost]:
         """Originals or videos of one author, the exact way: newest first, skipping excluded
@@ -724,46 +736,47 @@ class _Exclusions:
         self.table[(array_ * _GOLDEN) >> self.shift] = True
 
     def hits(self, ids: np.ndarray) -> np.ndarray | None:
-        """Which cells hold an excluded id (None: none do)."""
+        """Which of these ids (any shape) are excluded (None: none are)."""
         maybe = self.table[(ids * _GOLDEN) >> self.shift]
         if not maybe.any():
             return None
-        r, c = np.nonzero(maybe)
-        flagged = ids[r, c]
+        at = np.flatnonzero(maybe)
+        flagged = ids.reshape(-1)[at]
         if isinstance(self.ids, IdSet):
             wrong = ~self.ids.contains(flagged)
         else:
             excluded = self.ids
             wrong = np.array([i not in excluded for i in flagged.tolist()])
-        maybe[r[wrong], c[wrong]] = False
+        maybe.reshape(-1)[at[wrong]] = False
         return maybe
 
 
-def _usable(heads: Heads, rows: np.ndarray, valid: np.ndarray, exclude: _Exclusions | None,
-            viewer: int | None, following: Container[int] | None) -> np.ndarray:
-    """The valid cells a walk would take for this viewer: not excluded, not reposting the
-    viewer's post (if `viewer`), not a reply addressed to an unfollowed account (if
-    `following`)."""
-    usable = valid
+def _unusable(heads: Heads, at_rows: np.ndarray, at_columns: np.ndarray, exclude: _Exclusions | None,
+              viewer: int | None, following: Container[int] | None) -> np.ndarray | None:
+    """Which of these cells (index arrays, broadcast) a walk would skip for this viewer:
+    excluded, reposting the viewer's post (if `viewer`), a reply addressed to an unfollowed
+    account (if `following`). None: no check applied."""
+    bad = None
     if exclude is not None:
-        excluded = exclude.hits(heads.ids[rows])
-        if excluded is not None:
-            usable = usable & ~excluded
+        bad = exclude.hits(heads.ids[at_rows, at_columns])
     if viewer is not None:
-        usable = usable & (heads.reposted[rows] != viewer)
+        mine = heads.reposted[at_rows, at_columns] == viewer
+        if mine.any():
+            bad = mine if bad is None else bad | mine
     if following is not None:
-        check = heads.needs_follow[rows] & usable
+        check = heads.needs_follow[at_rows, at_columns]
         if check.any():
-            r, c = np.nonzero(check)
-            addressees = heads.addressee[rows[r], c]
+            at = np.flatnonzero(check)
+            addressees = heads.addressee[at_rows, at_columns].reshape(-1)[at]
             if isinstance(following, IdSet):
                 unfollowed = ~following.contains(addressees)
             else:
                 unfollowed = np.array([a not in following for a in addressees.tolist()])
             if unfollowed.any():
-                usable = usable.copy()
-                usable[r[unfollowed], c[unfollowed]] = False
-    return usable
+                if bad is None:
+                    bad = np.zeros(check.shape, bool)
+                bad.reshape(-1)[at[unfollowed]] = True
+    return bad
 
 
 def _take(heads: Heads, rows: np.ndarray, valid: np.ndarray, usable: np.ndarray, cap: int
