@@ -26,14 +26,16 @@ class Heads:
 
     __slots__ = ("width", "times", "ids", "reposted", "needs_follow", "addressee", "wires", "complete")
 
-    def __init__(self, width: int, rows: int = 1024) -> None:
+    def __init__(self, width: int, reposts: bool, replies: bool, rows: int = 1024) -> None:
+        """`reposts`: cells may be reposts (keeps `reposted`); `replies`: cells may be replies
+        whose eligibility depends on the viewer (keeps `needs_follow` and `addressee`)."""
         self.width = width
         self.times = np.full((rows, width), EMPTY_TIME)
         self.ids = np.zeros((rows, width), np.uint64)
-        self.reposted = np.zeros((rows, width), np.uint64)       # 0: not a repost
+        self.reposted = np.zeros((rows, width), np.uint64) if reposts else None   # 0: not a repost
         # A reply to a reply: eligible only if this user (the reply's addressee) is followed.
-        self.needs_follow = np.zeros((rows, width), bool)
-        self.addressee = np.zeros((rows, width), np.uint64)
+        self.needs_follow = np.zeros((rows, width), bool) if replies else None
+        self.addressee = np.zeros((rows, width), np.uint64) if replies else None
         self.wires = np.empty((rows, width), object)
         self.complete = np.ones(rows, bool)
 
@@ -45,9 +47,11 @@ class Heads:
         shape = (pad, self.width)
         self.times = np.concatenate([self.times, np.full(shape, EMPTY_TIME)])
         self.ids = np.concatenate([self.ids, np.zeros(shape, np.uint64)])
-        self.reposted = np.concatenate([self.reposted, np.zeros(shape, np.uint64)])
-        self.needs_follow = np.concatenate([self.needs_follow, np.zeros(shape, bool)])
-        self.addressee = np.concatenate([self.addressee, np.zeros(shape, np.uint64)])
+        if self.reposted is not None:
+            self.reposted = np.concatenate([self.reposted, np.zeros(shape, np.uint64)])
+        if self.needs_follow is not None:
+            self.needs_follow = np.concatenate([self.needs_follow, np.zeros(shape, bool)])
+            self.addressee = np.concatenate([self.addressee, np.zeros(shape, np.uint64)])
         self.wires = np.concatenate([self.wires, np.empty(shape, object)])
         self.complete = np.concatenate([self.complete, np.ones(pad, bool)])
 
@@ -55,7 +59,8 @@ class Heads:
         """Empty these rows, then fill the given cells (batched: one numpy call per matrix)."""
         self.times[rows] = EMPTY_TIME
         self.wires[rows] = None
-        self.needs_follow[rows] = False
+        if self.needs_follow is not None:
+            self.needs_follow[rows] = False
         self.complete[rows] = True
         if cells.incomplete:
             self.complete[cells.incomplete] = False
@@ -64,11 +69,12 @@ class Heads:
         at = (np.array(cells.rows, np.intp), np.array(cells.columns, np.intp))
         self.times[at] = cells.times
         self.ids[at] = cells.ids
-        self.reposted[at] = cells.reposted
+        if self.reposted is not None:
+            self.reposted[at] = cells.reposted
         wires = np.empty(len(cells.wires), object)
         wires[:] = cells.wires
         self.wires[at] = wires
-        if cells.needs_follow:
+        if self.needs_follow is not None:
             self.needs_follow[at] = cells.needs_follow
             self.addressee[at] = cells.addressee
 
@@ -105,7 +111,7 @@ class Cells:
                 self.incomplete.append(row)
 
 
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)   # Fibonacci hashing: spreads ids whatever their low bits
+FIBONACCI = np.uint64(0x9E3779B97F4A7C15)   # Fibonacci hashing: spreads ids whatever their low bits
 
 
 class RowIndex:
@@ -122,7 +128,7 @@ class RowIndex:
         self.count = 0
 
     def _slot(self, key: int) -> int:
-        return ((key * int(_GOLDEN)) & 0xFFFF_FFFF_FFFF_FFFF) >> (64 - self.bits)  # as `lookup` does
+        return ((key * int(FIBONACCI)) & 0xFFFF_FFFF_FFFF_FFFF) >> (64 - self.bits)  # as `lookup` does
 
     def add(self, key: int, row: int) -> None:
         if 2 * (self.count + 1) > len(self.rows):
@@ -145,7 +151,7 @@ class RowIndex:
         """Rows of these ids (uint64), -1 where unknown."""
         out = np.full(len(keys), -1, np.intp)
         mask = np.uint64(len(self.rows) - 1)
-        slots = (keys * _GOLDEN) >> np.uint64(64 - self.bits)
+        slots = (keys * FIBONACCI) >> np.uint64(64 - self.bits)
         pending = np.arange(len(keys))
         while len(pending):
             rows = self.rows[slots]

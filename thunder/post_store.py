@@ -1,15 +1,18 @@
 """The post store: every post created within the retention window, indexed by author.
 
-Layout (chosen for the in-network query, see `in_network`):
-- `posts`: post id -> StoredPost: the few fields the query reads, in slots (several times
+Layout (chosen for the in-network query, see `_in_network`):
+- `posts`: post id -> StoredPost: the few fields eligibility reads, in slots (several times
   faster to read than protobuf fields), and the post already encoded as a response entry
   (`wire`), so answering is a bytes join instead of building and serializing messages.
 - per author, three Timelines (originals; secondary = replies and reposts; videos), ordered
   oldest -> newest by (created_at_ms, post_id), with creation times, ids and reposted authors
-  in parallel arrays. Appends are O(1); the query takes each followed author's newest
-  entries as small slices (never touching other authors, never copying a whole list), prunes
-  by a time bound and merges with one numpy argsort over contiguous times, so most
-  candidates are never dereferenced.
+  in parallel arrays: the source of truth, appended to in O(1).
+- per author, a row in three Heads (heads.py): the newest candidates of each timeline, a few
+  beyond the per-author cap, as numpy matrices. The query gathers the followed authors' rows
+  at once and selects, bounds and orders with a handful of numpy operations, touching no
+  Python object but the encodings it returns; it walks a timeline only for an author whose
+  row runs short. Rows are rewritten lazily: every change marks the author dirty (the
+  authors replying to a post too, when that post arrives or goes, via `_replies`).
 - tombstones for deletes and label sets, so a delete or a label that arrives before its
   create still wins (at-least-once, possibly out-of-order delivery).
 """
@@ -23,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from foryou_protos import common_pb2, events_pb2, thunder_pb2
-from thunder.heads import _GOLDEN, Cells, Heads, RowIndex
+from thunder.heads import FIBONACCI, Cells, Heads, RowIndex
 from thunder.settings import QueryLimits, StoreLimits
 
 # `wire` is a post encoded as field 1 of a message. It is field 1 of both response types that
@@ -232,9 +235,9 @@ class PostStore:
         self._row_authors: list[int] = []
         self._dirty: set[int] = set()
         spare = max(0, query.head_spare_per_author)
-        self.original_heads = Heads(max(1, query.max_originals_per_author + spare))
-        self.secondary_heads = Heads(max(1, query.max_secondary_per_author + spare))
-        self.video_heads = Heads(max(1, query.max_videos_per_author + spare))
+        self.original_heads = Heads(max(1, query.max_originals_per_author + spare), reposts=False, replies=False)
+        self.secondary_heads = Heads(max(1, query.max_secondary_per_author + spare), reposts=True, replies=True)
+        self.video_heads = Heads(max(1, query.max_videos_per_author + spare), reposts=True, replies=False)
         # replied-to post id -> replies seen (their authors' secondary heads depend on its state)
         self._replies: dict[int, list[StoredPost]] = {}
 
@@ -733,11 +736,11 @@ class _Exclusions:
         self.shift = np.uint64(64 - bits)
         self.table = np.zeros(1 << bits, bool)
         array_ = ids.array if isinstance(ids, IdSet) else np.fromiter(ids, np.uint64, count=len(ids))
-        self.table[(array_ * _GOLDEN) >> self.shift] = True
+        self.table[(array_ * FIBONACCI) >> self.shift] = True
 
     def hits(self, ids: np.ndarray) -> np.ndarray | None:
         """Which of these ids (any shape) are excluded (None: none are)."""
-        maybe = self.table[(ids * _GOLDEN) >> self.shift]
+        maybe = self.table[(ids * FIBONACCI) >> self.shift]
         if not maybe.any():
             return None
         at = np.flatnonzero(maybe)
