@@ -444,16 +444,16 @@ class PostStore:
     def _in_network(self, q: InNetworkQuery, want_wires: bool) -> tuple[list[int], list[bytes]]:
         """Post ids, or their encodings if `want_wires`, newest first.
 
-        1. The followed authors' head rows (rewritten first where stale).
-        2. Originals (or videos): per row, the cells not older than `min_created_at_ms`. A row
-           where one of those is excluded (or, for videos, reposts the viewer's post) would
-           need entries beyond its head: that author is walked the exact way instead.
+        1. The followed authors' head rows (rewritten first where stale), found at once.
+        2. Originals (or videos): per row, the newest `cap` cells not older than
+           `min_created_at_ms` that the viewer may see (`_select`: excluded cells, and for
+           videos reposts of the viewer's posts, are skipped; an author whose row runs out
+           of cells is walked the exact way).
         3. If they alone exceed `max_results`, the max_results-th newest is a lower bound:
            older candidates (originals or secondary) cannot make the answer.
-        4. Replies and reposts newer than the bound, the same way (a row is walked when one of
-           its cells is excluded, reposts the viewer's post, or answers a reply while
-           addressed to someone the viewer does not follow).
-        5. Sort, cut to `max_results`."""
+        4. Replies and reposts newer than the bound, the same way (also skipping reposts of
+           the viewer's posts, and replies to replies addressed to someone not followed).
+        5. Sort, cut to `max_results`, read the encodings of the answer."""
         if self._unordered:  # queried during a bulk load (normally refused before that)
             self._restore_order()
         following = q.following.array if isinstance(q.following, IdSet) else np.fromiter(q.following, np.uint64)
