@@ -96,17 +96,19 @@ class Cells:
         self.addressee: list[int] = []
         self.incomplete: list[int] = []      # rows whose timeline holds more than the row
 
-    def add_tail(self, row: int, timeline, width: int) -> None:
-        """The newest `width` entries of an ordered timeline (or None), newest first."""
+    def add_tail(self, row: int, timeline, width: int, reposts: bool) -> None:
+        """The newest `width` entries of an ordered timeline (or None), newest first (read
+        oldest first, written to the columns in reverse)."""
         n = len(timeline) if timeline is not None else 0
         k = min(n, width)
         if k:
             self.rows += [row] * k
-            self.columns += range(k)
-            self.times += timeline.times[n - k:][::-1]
-            self.ids += timeline.ids[n - k:][::-1]
-            self.reposted += timeline.reposted[n - k:][::-1]
-            self.wires += [rec.wire for rec in timeline.recs[n - k:][::-1]]
+            self.columns += range(k - 1, -1, -1)
+            self.times += timeline.times[n - k:]
+            self.ids += timeline.ids[n - k:]
+            if reposts:
+                self.reposted += timeline.reposted[n - k:]
+            self.wires += [rec.wire for rec in timeline.recs[n - k:]]
             if n > k:
                 self.incomplete.append(row)
 

@@ -640,8 +640,8 @@ class PostStore:
                 for heads in all_heads:
                     heads.grow(row + 1)
             written.append(row)
-            originals.add_tail(row, self.originals.get(author), o_width)
-            videos.add_tail(row, self.videos.get(author), v_width)
+            originals.add_tail(row, self.originals.get(author), o_width, reposts=False)
+            videos.add_tail(row, self.videos.get(author), v_width, reposts=True)
             self._add_secondary(secondary, row, self.secondary.get(author))
         self.original_heads.write(written, originals)
         self.secondary_heads.write(written, secondary)
@@ -655,30 +655,32 @@ class PostStore:
             return
         width = self.secondary_heads.width
         recs, reposted, n = timeline.recs, timeline.reposted, len(timeline)
-        taken = 0
         stop = max(-1, n - 1 - self.query_limits.max_scan_per_author)
+        chosen: list[int] = []
+        follows: list[bool] = []
         for i in range(n - 1, stop, -1):
-            rec = recs[i]
             if reposted[i]:
-                follow = False
+                follows.append(False)
             else:
-                check = self._reply_check(rec)
+                check = self._reply_check(recs[i])
                 if check == _INELIGIBLE:
                     continue
-                follow = check == _IF_FOLLOWED
-            cells.rows.append(row)
-            cells.columns.append(taken)
-            cells.times.append(rec.created_at_ms)
-            cells.ids.append(rec.post_id)
-            cells.reposted.append(reposted[i])
-            cells.wires.append(rec.wire)
-            cells.needs_follow.append(follow)
-            cells.addressee.append(rec.reply_to_user_id)
-            taken += 1
-            if taken == width:
+                follows.append(check == _IF_FOLLOWED)
+            chosen.append(i)
+            if len(chosen) == width:
                 if i - 1 > stop:
                     cells.incomplete.append(row)
                 break
+        if chosen:
+            picked = [recs[i] for i in chosen]
+            cells.rows += [row] * len(chosen)
+            cells.columns += range(len(chosen))
+            cells.times += [timeline.times[i] for i in chosen]
+            cells.ids += [timeline.ids[i] for i in chosen]
+            cells.reposted += [reposted[i] for i in chosen]
+            cells.wires += [rec.wire for rec in picked]
+            cells.needs_follow += follows
+            cells.addressee += [rec.reply_to_user_id for rec in picked]
 
     # ---- introspection ---------------------------------------------------------------------
 
