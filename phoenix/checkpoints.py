@@ -3,6 +3,8 @@
     DIR/ranker/<step>/config.json     the model config (RankerConfig.to_json)
     DIR/ranker/<step>/params/         the parameter tree, saved with orbax
     DIR/ranker/<step>/metrics.json    training and held-out metrics (optional)
+    DIR/retriever/<step>/scoring.json how to score with it, fitted after training, e.g.
+                                      {"freshness_weight": 0.2} (optional; absent = defaults)
     DIR/retriever/<step>/...          the same for the retriever
 
 A step directory is assembled under a temporary name and renamed into place, so a reader
@@ -40,7 +42,9 @@ class CheckpointRef:
         return f"{self.kind}-{self.step}"
 
 
-def save(root: str | Path, kind: str, step: int, params, config, metrics: dict | None = None) -> CheckpointRef:
+def save(root: str | Path, kind: str, step: int, params, config, metrics: dict | None = None,
+         scoring: dict | None = None) -> CheckpointRef:
+    """`scoring` defaults to the "scoring" entry of the metrics (what train() fitted)."""
     if kind not in CONFIG_CLASSES:
         raise ValueError(f"kind must be one of {sorted(CONFIG_CLASSES)}, got {kind!r}")
     kind_dir = Path(root).absolute() / kind
@@ -50,6 +54,10 @@ def save(root: str | Path, kind: str, step: int, params, config, metrics: dict |
     (tmp / "config.json").write_text(config.to_json())
     if metrics is not None:
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
+    if scoring is None and metrics is not None:
+        scoring = metrics.get("scoring")
+    if scoring is not None:
+        (tmp / "scoring.json").write_text(json.dumps(scoring, indent=2, default=float))
     checkpointer = ocp.StandardCheckpointer()
     checkpointer.save(tmp / "params", jax.tree.map(np.asarray, params))
     checkpointer.wait_until_finished()
@@ -84,6 +92,11 @@ def load(ref: CheckpointRef):
     config = CONFIG_CLASSES[ref.kind].from_json((ref.path / "config.json").read_text())
     params = ocp.StandardCheckpointer().restore(ref.path.absolute() / "params")
     return config, jax.tree.map(np.asarray, params)
+
+
+def load_scoring(ref: CheckpointRef) -> dict:
+    path = ref.path / "scoring.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def load_metrics(ref: CheckpointRef) -> dict:

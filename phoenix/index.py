@@ -8,6 +8,12 @@ HNSW stays near a millisecond at high recall (bench/phoenix_service.py measures 
 
 Exclusions (post ids, author ids) are applied by over-fetching and filtering, doubling the
 fetch until k results survive or the corpus is exhausted, so both backends share one path.
+
+Freshness: a retriever's candidate tower sees only post and author ids, so it cannot tell a
+post's age, while engagements go mostly to recent posts. A fitted `Freshness` adds
+`weight * -log1p(age_hours)` (age read from the snowflake id) to the dot product: search
+over-fetches `FRESHNESS_OVERFETCH * k` posts by similarity and re-ranks them by the sum. The
+evaluation scores with the same function (phoenix/training/retriever.py fits the weight).
 All methods are thread-safe: the Kafka feeder mutates while searches run in executor threads.
 """
 from __future__ import annotations
@@ -43,6 +49,42 @@ class Exclusions:
 
 
 NO_EXCLUSIONS = Exclusions()
+# Candidates fetched by similarity alone before the freshness re-rank, per result wanted.
+FRESHNESS_OVERFETCH = 4
+_MS_PER_HOUR = 3_600_000.0
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """The retrieval score is `similarity + weight * -log1p(age_hours)`; weight 0 (the default,
+    e.g. for an untrained model) is pure similarity."""
+    weight: float = 0.0
+
+    @property
+    def active(self) -> bool:
+        return self.weight != 0.0
+
+    def bonus(self, created_ms: np.ndarray, now_ms) -> np.ndarray:
+        """Score added for posts created at `created_ms` as seen at `now_ms` (broadcasts; a
+        post from the future counts as brand new)."""
+        age_h = np.maximum(np.asarray(now_ms, np.float64) - np.asarray(created_ms, np.float64), 0.0) / _MS_PER_HOUR
+        return -self.weight * np.log1p(age_h)
+
+    def to_dict(self) -> dict:
+        return {"freshness_weight": self.weight}
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> "Freshness":
+        return cls(float((data or {}).get("freshness_weight", 0.0)))
+
+
+NO_FRESHNESS = Freshness()
+
+
+def created_ms_of(post_ids) -> np.ndarray:
+    """Creation times (ms) read from snowflake ids, vectorised."""
+    ids = np.asarray(post_ids, np.uint64)
+    return (ids >> np.uint64(22)).astype(np.int64) + snowflake.TWITTER_EPOCH_MS
 
 
 @dataclass
@@ -170,18 +212,23 @@ class CorpusIndex:
 
     # ---- search -----------------------------------------------------------------------------
 
-    def search(self, queries: np.ndarray, k: int,
-               exclusions: Sequence[Exclusions] | None = None, exact: bool = False) -> list[list[ScoredPost]]:
+    def search(self, queries: np.ndarray, k: int, exclusions: Sequence[Exclusions] | None = None,
+               exact: bool = False, freshness: Freshness = NO_FRESHNESS,
+               now_ms: int | None = None) -> list[list[ScoredPost]]:
         """Top-k posts by dot product for each query row ([B, dim]), best first, skipping each
-        query's exclusions. `exact=True` forces the matrix product (recall measurement)."""
+        query's exclusions. `exact=True` forces the matrix product (recall measurement). With
+        an active `freshness`, scores are similarity + its bonus for the age at `now_ms`."""
         queries = np.atleast_2d(np.asarray(queries, np.float32))
         exclusions = list(exclusions) if exclusions is not None else [NO_EXCLUSIONS] * len(queries)
         if len(exclusions) != len(queries):
             raise ValueError("one Exclusions per query")
+        if freshness.active and now_ms is None:
+            now_ms = snowflake.now_ms()
+        wanted = k * FRESHNESS_OVERFETCH if freshness.active else k
         with self._lock:
             size = len(self)
             results: list[list[ScoredPost] | None] = [None] * len(queries)
-            fetch = {i: min(size, k + len(ex.post_ids) + 16) for i, ex in enumerate(exclusions)}
+            fetch = {i: min(size, wanted + len(ex.post_ids) + 16) for i, ex in enumerate(exclusions)}
             pending = list(range(len(queries)))
             while pending:
                 use_ann = self._ann is not None and not exact
@@ -189,8 +236,8 @@ class CorpusIndex:
                 still = []
                 for row, i in enumerate(pending):
                     hits = [h for h in fetched[row] if exclusions[i].allows(h.post_id, h.author_id)]
-                    if len(hits) >= k or fetch[i] >= size:
-                        results[i] = hits[:k]
+                    if len(hits) >= wanted or fetch[i] >= size:
+                        results[i] = (_rerank(hits, freshness, now_ms) if freshness.active else hits)[:k]
                     else:  # exclusions ate the fetch: ask for more
                         fetch[i] = min(size, fetch[i] * 4)
                         still.append(i)
@@ -228,6 +275,16 @@ class CorpusIndex:
             if slot is not None:
                 out.append(ScoredPost(int(key), int(self._author_ids[slot]), float(score)))
         return out
+
+
+def _rerank(hits: list[ScoredPost], freshness: Freshness, now_ms: int) -> list[ScoredPost]:
+    """The hits re-scored with the freshness bonus, best first (stable for equal scores)."""
+    if not hits:
+        return hits
+    bonus = freshness.bonus(created_ms_of([h.post_id for h in hits]), now_ms)
+    scores = np.array([h.score for h in hits], np.float64) + bonus
+    return [ScoredPost(hits[j].post_id, hits[j].author_id, float(scores[j]))
+            for j in np.argsort(-scores, kind="stable")]
 
 
 def recall_at_k(approx: list[list[ScoredPost]], exact: list[list[ScoredPost]]) -> float:

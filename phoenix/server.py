@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import grpc
 import numpy as np
 
+from foryou import snowflake
 from foryou.grpc_server import ServiceServer
 from foryou.logs import request_id_var
 from foryou_protos import phoenix_pb2, phoenix_pb2_grpc
@@ -178,8 +179,10 @@ class PhoenixServer:
     def _retrieve_batch(self, inputs: list[RetrieveInput]) -> list[tuple[list[ScoredPost], int, str]]:
         models, index = self._serving
         users = models.retriever.user_embeddings([i.user_id for i in inputs], [i.history for i in inputs])
+        # Post ages are taken at the time of the request (one clock reading per batch).
         found = index.search(users, max(i.k for i in inputs),
-                             [Exclusions(i.exclude_post_ids, i.exclude_author_ids) for i in inputs])
+                             [Exclusions(i.exclude_post_ids, i.exclude_author_ids) for i in inputs],
+                             freshness=models.freshness, now_ms=snowflake.now_ms())
         return [(posts[:i.k], len(index), models.checkpoint_id) for posts, i in zip(found, inputs)]
 
 

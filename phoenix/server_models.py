@@ -8,6 +8,7 @@ from pathlib import Path
 
 from phoenix import checkpoints, config as model_config
 from phoenix.checkpoints import CheckpointRef
+from phoenix.index import NO_FRESHNESS, Freshness
 from phoenix.runtime import RankerRuntime, RetrieverRuntime
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ class Models:
     ranker_ref: CheckpointRef | None
     retriever_ref: CheckpointRef | None
     preset: str
+    freshness: Freshness = NO_FRESHNESS  # the retriever checkpoint's fitted re-rank (scoring.json)
 
     @property
     def checkpoint_id(self) -> str:
@@ -60,13 +62,17 @@ def load_retriever(ref: CheckpointRef) -> RetrieverRuntime:
     return RetrieverRuntime(cfg, params)
 
 
+def load_freshness(ref: CheckpointRef | None) -> Freshness:
+    return Freshness.from_dict(checkpoints.load_scoring(ref)) if ref else NO_FRESHNESS
+
+
 def load_models(preset: str, checkpoint_dir: str | Path | None, seed: int = 0) -> Models:
     ranker_cfg, retriever_cfg = preset_configs(preset)
     ranker_ref = checkpoints.latest(checkpoint_dir, checkpoints.RANKER) if checkpoint_dir else None
     retriever_ref = checkpoints.latest(checkpoint_dir, checkpoints.RETRIEVER) if checkpoint_dir else None
     ranker = load_ranker(ranker_ref) if ranker_ref else RankerRuntime.init(ranker_cfg, seed)
     retriever = load_retriever(retriever_ref) if retriever_ref else RetrieverRuntime.init(retriever_cfg, seed)
-    models = Models(ranker, retriever, ranker_ref, retriever_ref, preset)
+    models = Models(ranker, retriever, ranker_ref, retriever_ref, preset, load_freshness(retriever_ref))
     log.info("models loaded: %s", models.checkpoint_id)
     return models
 
@@ -87,5 +93,6 @@ def newer_models(current: Models, checkpoint_dir: str | Path) -> tuple[Models, b
         new = replace(new, ranker=load_ranker(ranker_ref), ranker_ref=ranker_ref)
     retriever_changed = _newer(current.retriever_ref, retriever_ref)
     if retriever_changed:
-        new = replace(new, retriever=load_retriever(retriever_ref), retriever_ref=retriever_ref)
+        new = replace(new, retriever=load_retriever(retriever_ref), retriever_ref=retriever_ref,
+                      freshness=load_freshness(retriever_ref))
     return (new, retriever_changed) if new is not current else None

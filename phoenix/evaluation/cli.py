@@ -26,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def evaluate_checkpoints(checkpoint_dir: str, events, test_fraction: float = 0.2) -> dict:
     """{"ranker": evaluation, "retriever": evaluation} for the checkpoints that exist."""
     from phoenix import checkpoints
+    from phoenix.index import Freshness
     from phoenix.training import ranker, retriever
 
     results = {}
@@ -38,7 +39,9 @@ def evaluate_checkpoints(checkpoint_dir: str, events, test_fraction: float = 0.2
     if ref is not None:
         cfg, params = checkpoints.load(ref)
         split = retriever.retriever_split(events, cfg, test_fraction)
-        results["retriever"] = {"checkpoint": ref.checkpoint_id, **retriever.evaluate(params, cfg, events, split)}
+        freshness = Freshness.from_dict(checkpoints.load_scoring(ref))  # as Phoenix serves it
+        results["retriever"] = {"checkpoint": ref.checkpoint_id,
+                                **retriever.evaluate(params, cfg, events, split, freshness=freshness)}
     return results
 
 

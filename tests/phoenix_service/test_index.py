@@ -1,12 +1,13 @@
 """The corpus index: exact search against brute force, free-slot reuse, deletes, expiry,
-exclusions that eat the first fetch, and the ANN backend's recall against exact search."""
+exclusions that eat the first fetch, the freshness re-rank, and the ANN backend's recall
+against exact search."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from foryou import snowflake
-from phoenix.index import CorpusIndex, Exclusions, recall_at_k
+from phoenix.index import FRESHNESS_OVERFETCH, CorpusIndex, Exclusions, Freshness, created_ms_of, recall_at_k
 
 
 def unit(rng, n, d=16):
@@ -94,3 +95,43 @@ def test_ann_backend_recall_against_exact_search():
     gone = [p.post_id for p in exact[0][:10]]
     index.remove(gone)
     assert not {p.post_id for p in index.search(queries[:1], 50)[0]} & set(gone)
+
+
+HOUR_MS = 3_600_000
+
+
+def test_freshness_reranks_by_similarity_plus_weighted_log_age():
+    now = 1_800_000_000_000
+    # Post i is i hours old; older posts are slightly more similar to the query.
+    ages_h = np.arange(8)
+    posts = [snowflake.make_id(now - int(a) * HOUR_MS, int(a)) for a in ages_h]
+    vectors = np.zeros((8, 2), np.float32)
+    vectors[:, 0] = 0.5 + 0.01 * ages_h
+    index = CorpusIndex(2)
+    index.upsert(posts, list(range(1, 9)), vectors)
+    query = np.array([1.0, 0.0], np.float32)
+
+    plain = index.search(query, 3)[0]
+    assert [p.post_id for p in plain] == posts[::-1][:3]  # similarity alone: oldest first
+    assert index.search(query, 3, freshness=Freshness(0.0), now_ms=now)[0] == plain
+
+    fresh = index.search(query, 3, freshness=Freshness(0.1), now_ms=now)[0]
+    assert [p.post_id for p in fresh] == posts[:3]  # the newest win once age counts
+    expected = vectors[:3, 0] - 0.1 * np.log1p(ages_h[:3])
+    np.testing.assert_allclose([p.score for p in fresh], expected, rtol=1e-5)
+    np.testing.assert_array_equal(created_ms_of(posts[:3]), now - ages_h[:3] * HOUR_MS)
+
+
+def test_freshness_reranks_only_what_similarity_overfetched():
+    now = 1_800_000_000_000
+    k = 2
+    n = k * FRESHNESS_OVERFETCH + 16 + 10  # the newest 10 fall outside the over-fetch
+    # Similarity falls with recency: the newest posts are the least similar.
+    posts = [snowflake.make_id(now - (n - i) * HOUR_MS, i) for i in range(n)]
+    vectors = np.stack([np.linspace(1.0, 0.0, n), np.zeros(n)], axis=1).astype(np.float32)
+    index = CorpusIndex(2)
+    index.upsert(posts, [1] * n, vectors)
+    got = index.search(np.array([1.0, 0.0], np.float32), k, freshness=Freshness(100.0), now_ms=now)[0]
+    fetched = set(posts[:n - 10])
+    assert len(got) == k and {p.post_id for p in got} <= fetched
+    assert [p.post_id for p in got] == [posts[n - 11], posts[n - 12]]  # newest of the fetched

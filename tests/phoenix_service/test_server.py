@@ -9,11 +9,12 @@ import grpc
 import numpy as np
 import pytest
 
-from foryou import topics
+from foryou import snowflake, topics
 from foryou_protos import common_pb2, phoenix_pb2
 from phoenix import checkpoints
 from phoenix.actions import ACTION_NAMES
 from phoenix.config import tiny_retriever_config
+from phoenix.index import Freshness
 from phoenix.server_corpus import RECORDS
 
 from .conftest import AUTHOR_BASE, created, deleted, new_post_id, publish, wait_until
@@ -173,8 +174,10 @@ async def test_new_retriever_checkpoint_is_hot_reloaded_and_corpus_reembedded(st
     params = retriever_init_params(config, seed=123)
     before = len(phoenix.index)
     old_vector = phoenix.index.vector(seeded_posts[0][0])
-    checkpoints.save(phoenix.settings.checkpoint_dir, checkpoints.RETRIEVER, 7, params, config)
+    checkpoints.save(phoenix.settings.checkpoint_dir, checkpoints.RETRIEVER, 7, params, config,
+                     scoring={"freshness_weight": 0.5})
     await wait_until(lambda: phoenix.models.retriever_ref is not None, timeout_s=60, what="reload")
+    assert phoenix.models.freshness == Freshness(0.5)
     info = await stub.ModelInfo(phoenix_pb2.ModelInfoRequest())
     assert "retriever-7" in info.checkpoint_id and "ranker-init-tiny" in info.checkpoint_id
     assert info.corpus_size >= before
@@ -182,6 +185,14 @@ async def test_new_retriever_checkpoint_is_hot_reloaded_and_corpus_reembedded(st
     assert not np.allclose(old_vector, new_vector)
     reply = await stub.Retrieve(phoenix_pb2.RetrieveRequest(user_id=3, k=5))
     assert reply.checkpoint_id == info.checkpoint_id and len(reply.posts) == 5
+    # The checkpoint's freshness weight is served: similarity + 0.5 * -log1p(age hours) at request time.
+    user = phoenix.models.retriever.user_embeddings([3], [[]])
+    expected = phoenix.index.search(user, 5, freshness=Freshness(0.5), now_ms=snowflake.now_ms())[0]
+    assert [p.post_id for p in reply.posts] == [p.post_id for p in expected]
+    np.testing.assert_allclose([p.score for p in reply.posts], [p.score for p in expected], atol=1e-4)
+    plain = [phoenix.index.vector(p.post_id) @ user[0] for p in reply.posts]
+    bonus = np.array([p.score for p in reply.posts]) - np.array(plain)
+    assert np.all(bonus <= 1e-6) and np.any(bonus < -1e-4)  # posts have an age: the bonus is negative
 
 
 async def test_foryou_phoenix_command_serves_and_stops_gracefully(kafka, seeded_posts):
