@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 
 from foryou import topics as topics_mod
+from foryou.process import CHILD_PREEXEC
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,7 @@ class EmbeddedBroker:
         self._proc = subprocess.Popen(
             cmd, stdout=self._log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C in a terminal reaches us, and we stop it cleanly
+            preexec_fn=CHILD_PREEXEC,  # and a killed parent (even SIGKILL) takes it down too
         )
         self._wait_until_listening()
         return self

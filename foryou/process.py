@@ -30,10 +30,14 @@ def _load_prctl():
 _prctl = _load_prctl()
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+def die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
     """Linux: the child gets SIGTERM when its parent dies, even by SIGKILL, so a killed
     `foryou up` leaves no orphan services behind."""
     _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+# `preexec_fn` for every child foryou starts (services, the broker); None where unsupported.
+CHILD_PREEXEC = die_with_parent if _prctl is not None else None
 
 
 @dataclass
@@ -53,7 +57,7 @@ class ServiceProcess:
             [sys.executable, "-m", "foryou.cli", self.command, *self.args],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env={**os.environ, **self.env},
-            preexec_fn=_die_with_parent if _prctl is not None else None,
+            preexec_fn=CHILD_PREEXEC,
         )
         log.close()
         return self

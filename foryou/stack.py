@@ -141,7 +141,9 @@ class Stack:
     async def start(self) -> "Stack":
         atexit.register(self.stop)
         try:
-            await asyncio.to_thread(self.broker.start)
+            # In this thread, not a worker: children die with the thread that started them
+            # (PR_SET_PDEATHSIG), and start() only blocks until the port accepts (well under 1 s).
+            self.broker.start()
             await create_topics(self.kafka_bootstrap)
             thunder = self._service("thunder", self.cfg.thunder_port, self.cfg.thunder_metrics_port, [])
             phoenix = self.phoenix_process()
