@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 
 from foryou import topics as topics_mod
-from foryou.process import CHILD_PREEXEC
+from foryou.process import pdeathsig_prefix
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,7 @@ class EmbeddedBroker:
             )
         self._log_file = tempfile.NamedTemporaryFile(prefix="tansu-", suffix=".log", delete=False)
         cmd = [
+            *pdeathsig_prefix(),  # a killed parent (even SIGKILL) takes the broker down too
             binary, "broker",
             "--listener-url", f"tcp://{self.host}:{self.port}",
             "--advertised-listener-url", f"tcp://{self.host}:{self.port}",
@@ -95,7 +96,6 @@ class EmbeddedBroker:
         self._proc = subprocess.Popen(
             cmd, stdout=self._log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C in a terminal reaches us, and we stop it cleanly
-            preexec_fn=CHILD_PREEXEC,  # and a killed parent (even SIGKILL) takes it down too
         )
         self._wait_until_listening()
         return self

@@ -7,6 +7,8 @@ import argparse
 import importlib
 import sys
 
+from foryou.process import die_with_parent_if_asked
+
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "broker": ("foryou.broker_cli", "run the embedded Kafka-compatible broker in the foreground"),
@@ -32,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    die_with_parent_if_asked()
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         parser = build_parser()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,32 +13,32 @@ from dataclasses import dataclass, field
 from foryou.health import wait_for_serving
 
 _PR_SET_PDEATHSIG = 1
+PARENT_PID_ENV = "FORYOU_PARENT_PID"
 
 
-def _load_prctl():
-    # Resolved here, in the parent: the child between fork and exec must not import or
-    # allocate (the parent may be multithreaded, e.g. JAX), only make the one call.
-    if not sys.platform.startswith("linux"):
-        return None
+def die_with_parent_if_asked() -> None:
+    """Called first thing by `foryou` (cli.main). In a child started by ServiceProcess, ask
+    Linux to SIGTERM us when the parent dies, even by SIGKILL, so a killed `foryou up`
+    leaves no orphans. Done in the child itself rather than with `preexec_fn`, which would
+    force a fork of a multithreaded (JAX) parent."""
+    parent = os.environ.pop(PARENT_PID_ENV, None)
+    if not parent or not sys.platform.startswith("linux"):
+        return
     try:
         import ctypes
 
-        return ctypes.CDLL("libc.so.6", use_errno=True).prctl
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     except (OSError, AttributeError):
-        return None
+        return
+    if os.getppid() != int(parent):  # the parent died before the call above
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
-_prctl = _load_prctl()
-
-
-def die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Linux: the child gets SIGTERM when its parent dies, even by SIGKILL, so a killed
-    `foryou up` leaves no orphan services behind."""
-    _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-# `preexec_fn` for every child foryou starts (services, the broker); None where unsupported.
-CHILD_PREEXEC = die_with_parent if _prctl is not None else None
+def pdeathsig_prefix() -> list[str]:
+    """For a non-Python child (the broker binary): `setpriv --pdeathsig TERM` sets the same
+    kernel flag and execs it (kept across exec); empty where util-linux's setpriv is absent."""
+    setpriv = shutil.which("setpriv") if sys.platform.startswith("linux") else None
+    return [setpriv, "--pdeathsig", "TERM"] if setpriv else []
 
 
 @dataclass
@@ -56,8 +57,7 @@ class ServiceProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "foryou.cli", self.command, *self.args],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env={**os.environ, **self.env},
-            preexec_fn=CHILD_PREEXEC,
+            env={**os.environ, **self.env, PARENT_PID_ENV: str(os.getpid())},
         )
         log.close()
         return self
