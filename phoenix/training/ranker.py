@@ -3,7 +3,7 @@ served impressions, then evaluate on the held-out future against the baselines."
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import jax
@@ -83,9 +83,7 @@ def train(events: EventLog | Iterable, config: RankerConfig, steps: int = 400,
           params=None) -> tuple[Any, dict]:
     """Train on the events (an EventLog or (topic, message) pairs); returns (params, metrics)
     where metrics has the training summary and the held-out evaluation."""
-    settings = settings or default_settings(steps)
-    if settings.steps != steps:
-        settings = TrainSettings(**{**settings.__dict__, "steps": steps})
+    settings = replace(settings or default_settings(steps), steps=steps)
     log = as_log(events)
     split = ranker_split(log, config, settings.test_fraction)
     progress(f"[ranker] {len(split.train)} training / {len(split.test)} held-out examples "

@@ -10,7 +10,7 @@ picks too small a weight: it has memorised them, so similarity alone looks good 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import jax
@@ -142,9 +142,7 @@ def train(events: EventLog | Iterable, config: RetrieverConfig, steps: int = 400
     metrics["scoring"] is what serving needs besides the params (the fitted freshness weight;
     checkpoints.save writes it to scoring.json). Empty `freshness_weights`: no freshness (and
     no validation model to train)."""
-    settings = settings or default_settings(steps)
-    if settings.steps != steps:
-        settings = TrainSettings(**{**settings.__dict__, "steps": steps})
+    settings = replace(settings or default_settings(steps), steps=steps)
     log = as_log(events)
     split = retriever_split(log, config, settings.test_fraction)
     progress(f"[retriever] {len(split.train)} training / {len(split.test)} held-out engagements "
