@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("phoenix.training.cli", "train the ranker or the retriever"),
     "eval": ("phoenix.evaluation.cli", "evaluate a checkpoint against baselines"),
     "bench": ("bench.cli", "run a benchmark and print a table"),
+    "ui": ("explorer.cli", "serve the feed explorer web page (feed, tuning, pipeline, user, model)"),
 }
 
 
