@@ -10,9 +10,9 @@ from foryou.process import ServiceProcess
 
 
 def ui_process(home_mixer: str, thunder: str, phoenix: str, host: str, port: int,
-               log_path: str | None = None) -> ServiceProcess:
+               log_path: str | None = None, extra_args: list[str] | None = None) -> ServiceProcess:
     args = ["--host", host, "--port", str(port), "--home-mixer-address", home_mixer,
-            "--thunder-address", thunder, "--phoenix-address", phoenix]
+            "--thunder-address", thunder, "--phoenix-address", phoenix, *(extra_args or [])]
     return ServiceProcess("ui", args, f"{host}:{port}", log_path=log_path)
 
 
@@ -37,12 +37,14 @@ async def wait_http_ready(process: ServiceProcess, timeout_s: float = 60.0) -> s
     return url
 
 
-async def start_ui(stack, port: int = 0) -> tuple[ServiceProcess, str]:
-    """The explorer next to a started foryou.stack.Stack; port 0 = a free one."""
+async def start_ui(stack, port: int = 0, extra_args: list[str] | None = None) -> tuple[ServiceProcess, str]:
+    """The explorer next to a started foryou.stack.Stack (port 0 = a free one); the process and
+    its URL. `extra_args` go to `foryou ui` (e.g. --world-file, --eval-dir)."""
     from foryou.broker import free_port
 
     process = ui_process(stack.address("home-mixer"), stack.address("thunder"), stack.address("phoenix"),
-                         stack.cfg.host, port or free_port(), log_path=stack._log_path("ui")).start()
+                         stack.cfg.host, port or free_port(), log_path=stack._log_path("ui"),
+                         extra_args=extra_args).start()
     try:
         return process, await wait_http_ready(process)
     except BaseException:
