@@ -132,6 +132,7 @@ async def demo(args: argparse.Namespace) -> int:
 
     say(f"[1/4] starting the stack (broker, thunder, phoenix, home-mixer) ...")
     stack = Stack(cfg)
+    ui = None
     try:
         await stack.start()
         print_addresses(stack)
@@ -158,11 +159,17 @@ async def demo(args: argparse.Namespace) -> int:
             say(format_feed(feed, f"@{world.user(user_id).handle} (user {user_id})", text_width=args.text_width))
             say(taste_line(world, user_id, feed))
         say(f"\ndemo finished in {time.monotonic() - started:.0f}s")
-        if args.keep_running:
-            say("the stack keeps running: try `foryou feed USER_ID`; Ctrl-C stops it")
+        if args.ui:  # the explorer needs the stack: --ui keeps it running
+            from explorer.launch import start_ui
+            ui, ui_url = await start_ui(stack, 0 if args.free_ports else 8050)
+            say(f"explorer    {ui_url}feed/{users[0]}")
+        if args.keep_running or args.ui:
+            say("the stack keeps running: try `foryou feed USER_ID` or `foryou ui`; Ctrl-C stops it")
             await _wait_for_signal()
         return 0
     finally:
+        if ui is not None:
+            await asyncio.to_thread(ui.stop)
         await asyncio.to_thread(stack.stop)
 
 
@@ -187,6 +194,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--user", type=int, action="append", help="print this user's feed (repeatable)")
     parser.add_argument("--text-width", type=int, default=48)
     parser.add_argument("--keep-running", action="store_true", help="leave the stack up after the demo")
+    parser.add_argument("--ui", action="store_true",
+                        help="then serve the feed explorer web page and keep the stack running (implies --keep-running)")
 
 
 def run(args: argparse.Namespace) -> int:

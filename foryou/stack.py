@@ -245,6 +245,8 @@ def stack_config_from_args(args: argparse.Namespace) -> StackConfig:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_stack_arguments(parser)
+    parser.add_argument("--ui", action="store_true", help="also serve the feed explorer web page (foryou ui)")
+    parser.add_argument("--ui-port", type=int, default=8050, help="explorer HTTP port with --ui (0 = any free)")
 
 
 def print_addresses(stack: Stack, out=sys.stdout) -> None:
@@ -254,12 +256,13 @@ def print_addresses(stack: Stack, out=sys.stdout) -> None:
     print(f"state file  {state_dir() / STATE_FILE}", file=out, flush=True)
 
 
-async def _serve(cfg: StackConfig) -> int:
+async def _serve(cfg: StackConfig, ui_port: int | None = None) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     stack = Stack(cfg)
+    ui = None
     start = asyncio.ensure_future(stack.start())
     waiter = asyncio.ensure_future(stop.wait())
     try:
@@ -269,8 +272,13 @@ async def _serve(cfg: StackConfig) -> int:
             await asyncio.gather(start, return_exceptions=True)
             return 130
         start.result()
+        if ui_port is not None:  # the explorer (explorer/launch.py), stopped first
+            from explorer.launch import start_ui
+            ui, ui_url = await start_ui(stack, ui_port)
         print("foryou stack is up (Ctrl-C stops it)", flush=True)
         print_addresses(stack)
+        if ui_port is not None:
+            print(f"explorer    {ui_url}", flush=True)
         while not stop.is_set():  # also notice a service that dies
             dead = [n for n, s in stack.services.items() if not s.alive]
             if dead or not stack.broker.running:
@@ -287,10 +295,12 @@ async def _serve(cfg: StackConfig) -> int:
         return 1
     finally:
         waiter.cancel()
+        if ui is not None:
+            await asyncio.to_thread(ui.stop)
         await asyncio.to_thread(stack.stop)
         print("stopped", flush=True)
 
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING)
-    return asyncio.run(_serve(stack_config_from_args(args)))
+    return asyncio.run(_serve(stack_config_from_args(args), (0 if args.free_ports else args.ui_port) if args.ui else None))
