@@ -232,7 +232,7 @@ def explain(a: home_mixer_pb2.ScoredPost, b: home_mixer_pb2.ScoredPost | None,
             name, pa, pb = action
             weight = weights.get(name, 0.0)
             reason += (f", mostly a {'lower' if weight < 0 else 'higher'} {name} "
-                       f"({pa:.2f} vs {pb:.2f}, weight {weight:g})")
+                       f"({pa:.3f} vs {pb:.3f}, weight {weight:g})")
     elif main == "diversity":
         reason = (f"its author is less repeated above (diversity ×{ca.diversity_multiplier:.2f} "
                   f"vs ×{cb.diversity_multiplier:.2f})")

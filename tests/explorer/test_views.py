@@ -21,7 +21,7 @@ def test_explain_names_the_factor_that_separates_neighbours():
     a = post(1, 0.9, 0.9, favorite=0.8, reply=0.1)
     b = post(2, 0.5, 0.5, favorite=0.2, reply=0.1)
     assert views.explain(a, b, W) == ("above the next post: higher weighted score (0.9 vs 0.5), "
-                                      "mostly a higher favorite (0.80 vs 0.20, weight 0.5)")
+                                      "mostly a higher favorite (0.800 vs 0.200, weight 0.5)")
     repeated = post(3, 0.25, 0.5, diversity=0.5)
     assert "its author is less repeated above (diversity ×1.00 vs ×0.50)" in views.explain(b, repeated, W)
     out = post(4, 0.45, 0.6, oon=0.75, in_network=False)
@@ -29,7 +29,7 @@ def test_explain_names_the_factor_that_separates_neighbours():
     assert "out-of-network factor ×1.00 vs ×0.75 (in-network vs out-of-network)" in text
     assert text.endswith("despite a lower weighted score")
     negative = views.explain(post(5, 0.6, 0.6, report=0.1), post(6, 0.4, 0.4, report=0.2), W)
-    assert "mostly a lower report (0.10 vs 0.20, weight -234)" in negative
+    assert "mostly a lower report (0.100 vs 0.200, weight -234)" in negative
     assert views.explain(a, None, W) == "last post of the feed"
     assert views.explain(post(7, 0.5, 0.5), post(8, 0.5, 0.5), W).startswith("same score")
 
