@@ -19,6 +19,7 @@ COPY thunder ./thunder
 COPY phoenix ./phoenix
 COPY home_mixer ./home_mixer
 COPY bench ./bench
+COPY explorer ./explorer
 RUN pip install .
 
 # named volumes mounted here inherit this ownership

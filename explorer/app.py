@@ -22,7 +22,7 @@ from starlette.templating import Jinja2Templates
 
 from explorer import views
 from explorer.backends import Addresses, Backends, InvalidArgument, ServiceDown
-from explorer.world_info import WorldSource, WorldSummary
+from explorer.world_info import WorldSource
 
 HERE = Path(__file__).parent
 RECENT_ENGAGEMENTS = 30
@@ -167,7 +167,7 @@ def create_app(config: ExplorerConfig) -> Starlette:
         cards = views.cards_from(tuned, views.weights_of(tuning.overrides), topic_of) if tuned is not baseline else before
         left = views.apply_moves(before, cards) if tuned is not baseline else []
         body, command = views.reproduce(tuned_query, config.addresses.home_mixer)
-        components = [c for c in views.component_names(baseline.debug.timings)]
+        components = views.component_names(baseline.debug.timings)
         return page(request, "tune.html", status_code=status, user=user, cards=cards, left=left, response=tuned,
                     tuning=tuning, tunables=views.SCALAR_TUNABLES, weights=views.WEIGHT_TUNABLES,
                     components=components, body=body, command=command, tab="tune")

@@ -125,6 +125,12 @@ async def test_a_bad_parameter_is_shown_next_to_its_field(http, seeded, field, v
     assert len(cards(reply.text)) == 35  # the untuned feed is still shown
 
 
+async def test_a_bad_parameter_on_other_pages_shows_the_servers_message(http, seeded):
+    reply = await http.get(f"/pipeline/{seeded.viewer}", params={"oon_factor": "-1"})
+    assert reply.status_code == 400 and "<h1>Bad request</h1>" in reply.text
+    assert "params.oon_factor must be in [0, inf], got -1" in reply.text
+
+
 async def test_pipeline_page_groups_removed_candidates_by_filter_with_their_text(http, seeded):
     reply = await http.get(f"/pipeline/{seeded.viewer}")
     assert reply.status_code == 200
