@@ -5,9 +5,9 @@ from __future__ import annotations
 import prometheus_client
 
 EVENTS = prometheus_client.Counter(
-    "thunder_events_total", "Kafka records applied to the stores", ["topic"])
+    "thunder_events_total", "Kafka records that changed the stores (refused, duplicate and expired records excluded)", ["topic"])
 MALFORMED = prometheus_client.Counter(
-    "thunder_malformed_records_total", "Kafka records that could not be decoded or applied, skipped",
+    "thunder_malformed_records_total", "Kafka records refused (by reason: foryou_refused_records_total) or failed to apply, skipped",
     ["topic"])
 EVENTS_PER_SECOND = prometheus_client.Gauge(
     "thunder_events_per_second", "Records applied per second over the last stats interval")

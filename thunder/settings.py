@@ -48,6 +48,7 @@ class ThunderSettings:
     fetch_max_records: int = 5_000               # records per getmany during the start-up replay
     live_fetch_max_records: int = 500            # once serving: bounds event-loop stalls (~5 ms)
     fetch_max_bytes: int = 64 * 1024 * 1024
+    verify_interval_s: float = 5.0               # how often the log is checked for a reset (foryou/kafka.py)
     client_id: str = "thunder"
     # Partitions are always assigned manually (every replica reads every partition and holds
     # the full state), so a group id only names the consumer in broker tools; "" = none.

@@ -294,15 +294,15 @@ async def test_ingestion_recovers_from_an_unexpected_failure(kafka, producer, id
     await app.start()
     try:
         await app.wait_ready(60)
-        real_poll, failures = app.ingestor._poll, []
+        real_poll, failures = app.ingestor.reader.poll, []
 
-        async def failing_once(timeout_ms, max_records=None):
+        async def failing_once(max_records, timeout_ms):
             if not failures:
                 failures.append(1)
                 raise RuntimeError("injected ingestion failure")
-            return await real_poll(timeout_ms, max_records)
+            return await real_poll(max_records, timeout_ms)
 
-        app.ingestor._poll = failing_once
+        app.ingestor.reader.poll = failing_once
         p = post(ids + 1, now_ms() - 1000)
         await publish(producer, topics.POSTS, created(p))
         await eventually(lambda: p.post_id in app.posts.posts)
