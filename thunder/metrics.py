@@ -23,3 +23,6 @@ TRIMMED = prometheus_client.Counter(
 IN_NETWORK_QUERY = prometheus_client.Histogram(
     "thunder_in_network_query_seconds", "Post store in-network query time (server side)",
     buckets=(0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1))
+FOLLOWING_TRUNCATED = prometheus_client.Counter(
+    "thunder_following_truncated_total",
+    "In-network queries whose following list exceeded max_following (the most recent follows were read)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from foryou import config
+from foryou.event_rules import MAX_FOLLOWING
 
 HOUR_MS = 3_600_000
 
@@ -23,7 +24,7 @@ class QueryLimits:
     # Entries kept per author beyond each cap in the query's in-memory heads, so that a few
     # excluded or ineligible posts are skipped without walking the author's timeline.
     head_spare_per_author: int = 6
-    max_following: int = 5_000           # following_user_ids longer than this: INVALID_ARGUMENT
+    max_following: int = MAX_FOLLOWING   # longer following lists: the most recent this many are read
     max_exclusions: int = 10_000         # exclude_post_ids longer than this: INVALID_ARGUMENT
     max_lookup_ids: int = 5_000          # GetPosts / GetAuthors ids longer than this: INVALID_ARGUMENT
 
