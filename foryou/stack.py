@@ -316,12 +316,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def print_addresses(stack: Stack, out=sys.stdout) -> None:
-    storage = f"durable log in {stack.cfg.log_data_dir()}" if stack.broker.durable else "memory (lost on stop)"
-    print(f"kafka       {stack.kafka_bootstrap} ({storage})", file=out)
+    print(f"kafka       {stack.kafka_bootstrap}", file=out)
     for name, service in stack.services.items():
-        port = stack.metrics_ports().get(name)
-        metrics = f" (metrics http://{stack.cfg.host}:{port}/metrics)" if port else ""
-        print(f"{name:<11} {service.address}{metrics}", file=out)
+        print(f"{name:<11} {service.address}", file=out)
+    storage = f"durable, in {stack.cfg.log_data_dir()}" if stack.broker.durable else "memory (lost when the broker stops)"
+    print(f"log         {storage}", file=out)
+    metrics = [f"{name} {stack.cfg.host}:{port}" for name, port in stack.metrics_ports().items() if port]
+    if metrics:
+        print(f"metrics     {', '.join(metrics)}", file=out)
     print(f"state file  {state_dir() / STATE_FILE}", file=out, flush=True)
 
 
