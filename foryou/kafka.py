@@ -114,6 +114,11 @@ class ReplayConsumer:
                     await self.poll(self.live_max_records, timeout_ms=500)
             except LogReset as reset:
                 await self._rebuild(reset)
+            except KafkaError as exc:  # e.g. a timed-out ListOffsets while the broker restarts
+                log.warning("%s: Kafka failed (%r); reconnecting and replaying", self.client_id, exc)
+                await self.stop()
+                await asyncio.sleep(1.0)
+                await self.connect()
 
     async def stop(self) -> None:
         if self.consumer is not None:
@@ -131,7 +136,11 @@ class ReplayConsumer:
         async for attempt in retrying:
             with attempt:
                 await self._connect_once()
-        await self._seek_to_start()
+                try:
+                    await self._seek_to_start()
+                except BaseException:
+                    await self.stop()
+                    raise
 
     async def _connect_once(self) -> None:
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, client_id=self.client_id,

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import copy
 
+import pytest
 from aiokafka import AIOKafkaProducer
 
 from durability.conftest import start_consumers
 from durability.helpers import eventually, follow, post_event, publish, sample
 from foryou import topics
+from foryou.broker import create_topics
 from foryou.event_rules import MAX_TEXT_CHARS
 from foryou.health import check as health_check
 from foryou.snowflake import make_id, now_ms
@@ -61,6 +63,13 @@ def _bad_suite(now: int) -> list[tuple[str, bytes | None, bytes, str]]:
         rec(topics.SERVED, events_pb2.ServedEvent(user_id=USER, request_id="future",
                                                   post_ids=[make_id(now + 3_600_000, 3)]), "future_id"),
     ]
+
+
+@pytest.fixture(scope="module")
+async def kafka(memory_broker) -> str:
+    """A broker of this module's own: the suite's shared topics stay free of these records."""
+    await create_topics(memory_broker.bootstrap_servers)
+    return memory_broker.bootstrap_servers
 
 
 def _fields(message) -> dict:

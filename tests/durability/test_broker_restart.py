@@ -110,8 +110,10 @@ async def test_memory_broker_restart_is_noticed_and_rebuilt(memory_broker):
         # more records than the consumers had read: the new log's offsets pass the old positions,
         # the case that used to be silently skipped (only offsets 100.. applied, lag 0)
         await _produce_stream(bootstrap, author, 150, new, pause_s=0)
-        await eventually(lambda: thunder.ingestor.reader.resets >= 1 and feeder._reader.resets >= 1,
-                         what="both consumers to notice the reset")
+        readers = (thunder.ingestor.reader, feeder._reader)
+        await eventually(lambda: all(r.resets >= 1 for r in readers),
+                         what="both consumers to notice the reset: " + "; ".join(
+                             f"{r.client_id} resets={r.resets} next={r._next} high={r._high}" for r in readers))
         await eventually(lambda: thunder.ready.is_set() and all(p in thunder.posts.posts for p in new),
                          what="Thunder to rebuild")
         await eventually(lambda: all(p in index for p in new), what="the corpus to rebuild")

@@ -68,21 +68,29 @@ async def test_killed_services_and_broker_come_back_and_feeds_recover(stack):
     stop, fatal = asyncio.Event(), []
     supervisor = asyncio.create_task(_supervise(stack, stop, fatal))
     try:
-        for name in ("thunder", "home-mixer", "phoenix", "broker"):
-            if name == "broker":
-                old_pid = stack.broker.pid
-                os.kill(old_pid, signal.SIGKILL)
-                await eventually(lambda: stack.broker.running and stack.broker.pid != old_pid, timeout_s=30,
-                                 what="the broker to be restarted")
-            else:
-                old_pid = stack.services[name].proc.pid
-                os.kill(old_pid, signal.SIGKILL)
-                await eventually(lambda: stack.services[name].alive and stack.services[name].proc.pid != old_pid,
-                                 timeout_s=30, what=f"{name} to be restarted")
-                await eventually(lambda: _serving(stack.address(name)), timeout_s=120, interval_s=0.5,
-                                 what=f"{name} to serve again")
-            await eventually(lambda: _has(stack, expected), timeout_s=120, interval_s=0.5,
-                             what=f"the feed after killing {name}")
+        # every service at once (one wait for all three to come back), then the broker
+        old_pids = {name: service.proc.pid for name, service in stack.services.items()}
+        for pid in old_pids.values():
+            os.kill(pid, signal.SIGKILL)
+        for name, old_pid in old_pids.items():
+            await eventually(lambda: stack.services[name].alive and stack.services[name].proc.pid != old_pid,
+                             timeout_s=30, what=f"{name} to be restarted")
+        for name in old_pids:
+            await eventually(lambda: _serving(stack.address(name)), timeout_s=120, interval_s=0.5,
+                             what=f"{name} to serve again")
+        await eventually(lambda: _has(stack, expected), timeout_s=120, interval_s=0.5,
+                         what="the feed after killing every service")
+        old_pid = stack.broker.pid
+        os.kill(old_pid, signal.SIGKILL)
+        await eventually(lambda: stack.broker.running and stack.broker.pid != old_pid, timeout_s=30,
+                         what="the broker to be restarted")
+        late = post_event(AUTHOR)  # written after the broker restart: reaches the feed too
+        producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap)
+        await producer.start()
+        await publish(producer, topics.POSTS, late)
+        await producer.stop()
+        await eventually(lambda: _has(stack, expected | {late.created.post_id}), timeout_s=120, interval_s=0.5,
+                         what="the feed after killing the broker")
         assert not fatal
         state = json.loads((stack_state_dir() / STATE_FILE).read_text())
         assert state["restarts"] == {"broker": 1, "thunder": 1, "phoenix": 1, "home-mixer": 1}
