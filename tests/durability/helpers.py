@@ -31,7 +31,9 @@ async def publish(producer, topic: str, *messages) -> None:
     await asyncio.gather(*futures)
 
 
-async def eventually(check, timeout_s: float = 60.0, interval_s: float = 0.1, what: str = "condition"):
+async def eventually(check, timeout_s: float = 60.0, interval_s: float = 0.1, what="condition"):
+    """Poll `check` until truthy; `what` (a string, or a callable giving one at the timeout) says
+    what was awaited."""
     deadline = time.monotonic() + timeout_s
     while True:
         result = check()
@@ -40,7 +42,7 @@ async def eventually(check, timeout_s: float = 60.0, interval_s: float = 0.1, wh
         if result:
             return result
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+            raise AssertionError(f"timed out after {timeout_s}s waiting for {what() if callable(what) else what}")
         await asyncio.sleep(interval_s)
 
 

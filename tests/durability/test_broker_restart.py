@@ -112,7 +112,7 @@ async def test_memory_broker_restart_is_noticed_and_rebuilt(memory_broker):
         await _produce_stream(bootstrap, author, 150, new, pause_s=0)
         readers = (thunder.ingestor.reader, feeder._reader)
         await eventually(lambda: all(r.resets >= 1 for r in readers),
-                         what="both consumers to notice the reset: " + "; ".join(
+                         what=lambda: "both consumers to notice the reset: " + "; ".join(
                              f"{r.client_id} resets={r.resets} next={r._next} high={r._high}" for r in readers))
         await eventually(lambda: thunder.ready.is_set() and all(p in thunder.posts.posts for p in new),
                          what="Thunder to rebuild")
