@@ -1,6 +1,8 @@
 """`foryou up`'s supervision: each service killed (-9) comes back by itself and feeds recover;
 the broker on durable storage is restarted with its log; restarts are counted in the state
-file. A broker on memory storage that dies stops the stack, saying what was lost."""
+file. A broker on memory storage that dies stops the stack, saying what was lost.
+
+The stack runs with mutual TLS on every gRPC server and client (foryou/tls.py)."""
 from __future__ import annotations
 
 import asyncio
@@ -12,11 +14,13 @@ import grpc
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from durability.certs import write_certificates
 from durability.helpers import eventually, follow, post_event, publish
 from foryou import topics
 from foryou.feed import get_feed
 from foryou.health import check as health_check
 from foryou.stack import STATE_FILE, Stack, StackConfig
+from foryou_protos import home_mixer_pb2, home_mixer_pb2_grpc
 
 VIEWER, AUTHOR = 990_001, 990_002
 
@@ -41,7 +45,11 @@ async def _supervise(stack: Stack, stop: asyncio.Event, fatal: list) -> None:
 @pytest.fixture(scope="module")
 async def stack(tmp_path_factory):
     root = tmp_path_factory.mktemp("up")
-    os.environ["FORYOU_STATE_DIR"] = str(root / "state")
+    certs = write_certificates(root / "certs")
+    env = {"FORYOU_STATE_DIR": str(root / "state"), "FORYOU_TLS_CERT": str(certs / "server.crt"),
+           "FORYOU_TLS_KEY": str(certs / "server.key"), "FORYOU_TLS_CA": str(certs / "ca.crt"),
+           "FORYOU_TLS_CLIENT_AUTH": "1"}
+    os.environ.update(env)  # the services inherit it; this process's clients read it too
     cfg = StackConfig.free_ports(metrics=True, preset="tiny", storage="durable", data_dir=str(root / "log"),
                                  log_dir=str(root / "logs"), restart_max_backoff_s=2.0)
     s = Stack(cfg)
@@ -50,7 +58,8 @@ async def stack(tmp_path_factory):
         yield s
     finally:
         s.stop()
-        del os.environ["FORYOU_STATE_DIR"]
+        for name in env:
+            del os.environ[name]
 
 
 async def test_killed_services_and_broker_come_back_and_feeds_recover(stack):
@@ -62,6 +71,10 @@ async def test_killed_services_and_broker_come_back_and_feeds_recover(stack):
     await producer.stop()
     expected = {p.created.post_id for p in posts}
     await eventually(lambda: _has(stack, expected), timeout_s=60, interval_s=0.5, what="the first feed")
+    async with grpc.aio.insecure_channel(stack.address("home-mixer")) as plaintext:  # no TLS: refused
+        with pytest.raises(grpc.aio.AioRpcError):
+            await home_mixer_pb2_grpc.ScoredPostsServiceStub(plaintext).GetScoredPosts(
+                home_mixer_pb2.ScoredPostsQuery(viewer_id=VIEWER), timeout=5)
     state = json.loads((stack_state_dir() / STATE_FILE).read_text())
     assert set(state["metrics"]) == {"thunder", "phoenix", "home-mixer"} and state["storage"] == "durable"
 
