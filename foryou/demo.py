@@ -177,7 +177,8 @@ async def _wait_for_signal() -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_world_arguments(parser, users=400, days=1.0)
     add_stack_arguments(parser)
-    parser.set_defaults(free_ports=True, preset="tiny")
+    # memory log: every demo seeds a fresh world; a durable log would pile up earlier runs' worlds
+    parser.set_defaults(free_ports=True, preset="tiny", storage="memory")
     parser.add_argument("--fixed-ports", dest="free_ports", action="store_false",
                         help="use the default (or given) ports instead of free ones")
     parser.add_argument("--ranker-steps", type=int, default=500)
