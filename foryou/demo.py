@@ -12,8 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-import grpc
-
+from foryou import tls
 from foryou.feed import format_feed, get_feed
 from foryou.seed import add_world_arguments, progress_printer, publish_world, save_world_config, summary, WORLD_FILE
 from foryou.stack import Stack, add_stack_arguments, print_addresses, stack_config_from_args, state_dir
@@ -76,7 +75,7 @@ def headline(kind: str, metrics: dict) -> str:
 async def wait_for_checkpoints(address: str, wanted: list[str], timeout_s: float = 120.0) -> str:
     """Until Phoenix's ModelInfo reports every wanted checkpoint id (it polls its directory)."""
     deadline = time.monotonic() + timeout_s
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with tls.channel(address) as channel:
         stub = phoenix_pb2_grpc.PhoenixServiceStub(channel)
         while True:
             info = await stub.ModelInfo(phoenix_pb2.ModelInfoRequest(), timeout=10)
@@ -185,7 +184,8 @@ async def _wait_for_signal() -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_world_arguments(parser, users=400, days=1.0)
     add_stack_arguments(parser)
-    parser.set_defaults(free_ports=True, preset="tiny")
+    # memory log: every demo seeds a fresh world; a durable log would pile up earlier runs' worlds
+    parser.set_defaults(free_ports=True, preset="tiny", storage="memory")
     parser.add_argument("--fixed-ports", dest="free_ports", action="store_false",
                         help="use the default (or given) ports instead of free ones")
     parser.add_argument("--ranker-steps", type=int, default=500)

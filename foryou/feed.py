@@ -8,6 +8,7 @@ import sys
 
 import grpc
 
+from foryou import tls
 from foryou.stack import resolve_home_mixer_address
 from foryou_protos import home_mixer_pb2, home_mixer_pb2_grpc
 
@@ -17,7 +18,7 @@ _NOT_ACTIONS = {"dwell_time"}
 
 async def get_feed(address: str, user_id: int, debug: bool = False, timeout_s: float = 30.0,
                    **query_fields) -> home_mixer_pb2.ScoredPostsResponse:
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with tls.channel(address) as channel:
         stub = home_mixer_pb2_grpc.ScoredPostsServiceStub(channel)
         query = home_mixer_pb2.ScoredPostsQuery(viewer_id=user_id, debug=debug, **query_fields)
         return await stub.GetScoredPosts(query, timeout=timeout_s)

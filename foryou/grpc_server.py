@@ -10,6 +10,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from foryou import tls
 from foryou.metrics import GRPC_LATENCY, GRPC_REQUESTS
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,7 @@ class ServiceServer:
 
     async def start(self) -> "ServiceServer":
         try:
-            bound = self.server.add_insecure_port(f"{self.host}:{self.port}")
+            bound = tls.add_port(self.server, f"{self.host}:{self.port}")  # TLS when configured
         except RuntimeError as exc:  # grpc raises on a taken port
             raise RuntimeError(f"{self.name}: cannot bind {self.host}:{self.port} (port in use?)") from exc
         if bound == 0:

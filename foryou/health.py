@@ -7,10 +7,12 @@ import time
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from foryou import tls
+
 
 async def check(address: str, service: str = "", timeout_s: float = 1.0) -> int:
     """One health check; returns the HealthCheckResponse status (UNKNOWN if unreachable)."""
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with tls.channel(address) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         try:
             reply = await stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout_s)

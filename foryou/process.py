@@ -42,6 +42,41 @@ def pdeathsig_prefix() -> list[str]:
 
 
 @dataclass
+class RestartPolicy:
+    """When to restart a supervised child that exited: after `base_s`, doubling with each
+    restart that did not stay up `stable_after_s`, at most `max_s`. Time is passed in (a
+    monotonic clock), so the policy is tested without waiting."""
+
+    base_s: float = 0.5
+    max_s: float = 30.0
+    stable_after_s: float = 60.0
+    restarts: int = 0                      # total, shown in the state file
+    _consecutive: int = field(default=0, repr=False)
+    _started_at: float = field(default=0.0, repr=False)
+    _restart_at: float | None = field(default=None, repr=False)
+
+    def delay_s(self) -> float:
+        return min(self.max_s, self.base_s * 2 ** self._consecutive)
+
+    def running(self, now: float) -> None:
+        """The child is up: a long enough run forgives the earlier crashes."""
+        if self._consecutive and now - self._started_at >= self.stable_after_s:
+            self._consecutive = 0
+
+    def due(self, now: float) -> bool:
+        """The child is down: is it time to start it again?"""
+        if self._restart_at is None:
+            self._restart_at = now + self.delay_s()
+        return now >= self._restart_at
+
+    def record_restart(self, now: float) -> None:
+        self.restarts += 1
+        self._consecutive += 1
+        self._started_at = now
+        self._restart_at = None
+
+
+@dataclass
 class ServiceProcess:
     command: str                   # a `foryou` subcommand: "thunder", "phoenix", "home-mixer"
     args: list[str]                # its flags, e.g. ["--port", "50052", "--kafka-bootstrap", ...]
@@ -65,6 +100,10 @@ class ServiceProcess:
     @property
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def returncode(self) -> int | None:
+        return self.proc.poll() if self.proc is not None else None
 
     async def wait_ready(self, timeout_s: float = 120.0) -> None:
         try:

@@ -30,8 +30,10 @@ async def publish_events(bootstrap: str, events: Iterable[tuple[str, Message]], 
     are pipelined `batch` at a time and all acknowledged before returning."""
     from aiokafka import AIOKafkaProducer
 
+    from foryou.kafka import security_options
+
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=256 * 1024,
-                                request_timeout_ms=30_000)
+                                request_timeout_ms=30_000, **security_options())
     await producer.start()
     counts = {name: 0 for name in topics.TOPICS}
     sent = 0

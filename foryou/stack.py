@@ -2,6 +2,11 @@
 processes on loopback, waits for every health check, writes a small state file so `foryou
 seed` and `foryou feed` find the stack without flags, and stops everything on Ctrl-C.
 
+While up it supervises (docs/durability.md): a service that exits is restarted with
+exponential back-off, its restarts counted (logged, and in the state file). The broker is
+restarted too when its log is durable; a broker on memory storage that exits took the whole
+log with it, so the stack stops and says so.
+
 Stop order is HomeMixer, Phoenix, Thunder, broker (callers first, so nothing logs errors about
 vanished dependencies); children are also stopped on any other exit path (atexit).
 """
@@ -20,8 +25,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from foryou import config
-from foryou.broker import EmbeddedBroker, create_topics, free_port
-from foryou.process import ServiceProcess
+from foryou.broker import STORAGES, EmbeddedBroker, create_topics, free_port
+from foryou.process import RestartPolicy, ServiceProcess
 
 log = logging.getLogger(__name__)
 
@@ -80,14 +85,25 @@ class StackConfig:
     log_dir: str | None = None                     # default: temp files
     ready_timeout_s: float = 180.0
     extra_env: dict[str, str] = field(default_factory=dict)
+    # "durable" (default: the log is the system of record, it survives restarts) or "memory"
+    storage: str = "durable"
+    data_dir: str | None = None                    # durable log; default: <state dir>/data
+    restart_max_backoff_s: float = 30.0
 
     @staticmethod
-    def free_ports(**overrides) -> "StackConfig":
-        """Every port a free one and metrics off: for tests and side-by-side stacks."""
+    def free_ports(metrics: bool = False, **overrides) -> "StackConfig":
+        """Every port a free one: for tests and side-by-side stacks. Metrics endpoints are off,
+        or on free ports too with `metrics=True` (`foryou up --free-ports`)."""
+        def metrics_port() -> int:
+            return free_port() if metrics else 0
+
         ports = dict(kafka_port=0, thunder_port=free_port(), phoenix_port=free_port(),
-                     home_mixer_port=free_port(), thunder_metrics_port=0, phoenix_metrics_port=0,
-                     home_mixer_metrics_port=0)
+                     home_mixer_port=free_port(), thunder_metrics_port=metrics_port(),
+                     phoenix_metrics_port=metrics_port(), home_mixer_metrics_port=metrics_port())
         return StackConfig(**{**ports, **overrides})
+
+    def log_data_dir(self) -> str:
+        return self.data_dir or str(state_dir() / "data")
 
 
 async def _all_or_nothing(awaitables) -> None:
@@ -108,8 +124,10 @@ class Stack:
     def __init__(self, cfg: StackConfig, write_state: bool = True):
         self.cfg = cfg
         self.write_state = write_state
-        self.broker = EmbeddedBroker(host=cfg.host, port=cfg.kafka_port)
+        self.broker = EmbeddedBroker(host=cfg.host, port=cfg.kafka_port, storage=cfg.storage,
+                                     data_dir=cfg.log_data_dir() if cfg.storage == "durable" else None)
         self.services: dict[str, ServiceProcess] = {}
+        self.restarts: dict[str, RestartPolicy] = {}
         self._stopped = False
 
     @property
@@ -151,6 +169,8 @@ class Stack:
                 "home-mixer", self.cfg.home_mixer_port, self.cfg.home_mixer_metrics_port,
                 ["--thunder-address", thunder.address, "--phoenix-address", phoenix.address])
             self.services = {"thunder": thunder, "phoenix": phoenix, "home-mixer": home_mixer}
+            self.restarts = {name: RestartPolicy(max_s=self.cfg.restart_max_backoff_s)
+                             for name in ("broker", *self.services)}
             for service in self.services.values():  # all start in parallel, JAX warms meanwhile
                 service.start()
             await _all_or_nothing([s.wait_ready(self.cfg.ready_timeout_s) for s in self.services.values()])
@@ -173,12 +193,54 @@ class Stack:
         return {
             "kafka_bootstrap": self.kafka_bootstrap,
             **{name.replace("-", "_"): s.address for name, s in self.services.items()},
-            "pids": {"broker": self.broker._proc.pid,  # EmbeddedBroker exposes no pid property
+            "pids": {"broker": self.broker.pid,
                      **{name: s.proc.pid for name, s in self.services.items() if s.proc is not None}},
+            "metrics": {name: f"{self.cfg.host}:{port}" for name, port in self.metrics_ports().items() if port},
+            "storage": self.cfg.storage,
+            "data_dir": self.cfg.log_data_dir() if self.cfg.storage == "durable" else None,
+            "restarts": {name: policy.restarts for name, policy in self.restarts.items()},
             "owner_pid": os.getpid(),
             "started_at_ms": int(time.time() * 1000),
             "config": asdict(self.cfg),
         }
+
+    def metrics_ports(self) -> dict[str, int]:
+        return {"thunder": self.cfg.thunder_metrics_port, "phoenix": self.cfg.phoenix_metrics_port,
+                "home-mixer": self.cfg.home_mixer_metrics_port}
+
+    # ---- supervision ---------------------------------------------------------------------
+
+    async def supervise_once(self, now: float | None = None) -> str | None:
+        """Restart whatever exited whose back-off has passed. Returns why the stack must stop
+        (the memory-storage broker exited), else None."""
+        now = time.monotonic() if now is None else now
+        changed = False
+        if not self.broker.running:
+            if not self.broker.durable:
+                return ("the broker exited and its storage was memory: every event in the log (posts, "
+                        "users, engagements, served) is lost, and the services' state can no longer be "
+                        "rebuilt from it. Start the stack again (with --storage durable to keep the log).")
+            if self.restarts["broker"].due(now):
+                self.restarts["broker"].record_restart(now)
+                log.warning("broker exited; restarting it on %s (durable log kept), restart #%d",
+                            self.kafka_bootstrap, self.restarts["broker"].restarts)
+                self.broker.restart()
+                await create_topics(self.kafka_bootstrap)
+                changed = True
+        for name, service in self.services.items():
+            policy = self.restarts[name]
+            if service.alive:
+                policy.running(now)
+            elif policy.due(now):
+                policy.record_restart(now)
+                log.warning("%s exited (code %s); restarting it, restart #%d (next back-off %.1fs)",
+                            name, service.returncode, policy.restarts, policy.delay_s())
+                print(f"{name} exited; restarting it (restart #{policy.restarts})", file=sys.stderr, flush=True)
+                service.start()
+                changed = True
+        if changed and self.write_state:
+            self._write_state()
+        return None
 
     def _write_state(self) -> None:
         directory = state_dir()
@@ -204,7 +266,7 @@ class Stack:
             service = self.services.get(name)
             if service is not None:
                 service.stop()
-        self.broker.stop()
+        self.broker.stop()  # and its object store
         if self.write_state:
             self._remove_state()
         atexit.unregister(self.stop)
@@ -224,7 +286,12 @@ def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--phoenix-metrics-port", type=int, default=d.phoenix_metrics_port, help="0 = off")
     parser.add_argument("--home-mixer-metrics-port", type=int, default=d.home_mixer_metrics_port, help="0 = off")
     parser.add_argument("--free-ports", action="store_true",
-                        help="use free ports for every service and turn metrics off (ignores the port flags)")
+                        help="use free ports for every service and metrics endpoint (ignores the port flags; "
+                             "the state file lists them)")
+    parser.add_argument("--storage", default=d.storage, choices=STORAGES,
+                        help="broker log: durable (kept in --data-dir across restarts, default) or memory (fast, "
+                             "lost when the broker stops)")
+    parser.add_argument("--data-dir", default=None, help="durable log directory (default: <state dir>/data)")
     parser.add_argument("--preset", default=d.preset, choices=["tiny", "demo", "serving"], help="Phoenix model preset")
     parser.add_argument("--checkpoint-dir", default=None, help="Phoenix loads (and hot-reloads) checkpoints from here")
     parser.add_argument("--log-level", default=d.log_level)
@@ -234,9 +301,10 @@ def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
 
 def stack_config_from_args(args: argparse.Namespace) -> StackConfig:
     common = dict(host=args.host, preset=args.preset, checkpoint_dir=args.checkpoint_dir,
-                  log_level=args.log_level, log_dir=args.log_dir, ready_timeout_s=args.ready_timeout)
+                  log_level=args.log_level, log_dir=args.log_dir, ready_timeout_s=args.ready_timeout,
+                  storage=getattr(args, "storage", "durable"), data_dir=getattr(args, "data_dir", None))
     if args.free_ports:
-        return StackConfig.free_ports(**common)
+        return StackConfig.free_ports(metrics=True, **common)
     return StackConfig(kafka_port=args.kafka_port, thunder_port=args.thunder_port, phoenix_port=args.phoenix_port,
                        home_mixer_port=args.home_mixer_port, thunder_metrics_port=args.thunder_metrics_port,
                        phoenix_metrics_port=args.phoenix_metrics_port,
@@ -253,6 +321,11 @@ def print_addresses(stack: Stack, out=sys.stdout) -> None:
     print(f"kafka       {stack.kafka_bootstrap}", file=out)
     for name, service in stack.services.items():
         print(f"{name:<11} {service.address}", file=out)
+    storage = f"durable, in {stack.cfg.log_data_dir()}" if stack.broker.durable else "memory (lost when the broker stops)"
+    print(f"log         {storage}", file=out)
+    metrics = [f"{name} {stack.cfg.host}:{port}" for name, port in stack.metrics_ports().items() if port]
+    if metrics:
+        print(f"metrics     {', '.join(metrics)}", file=out)
     print(f"state file  {state_dir() / STATE_FILE}", file=out, flush=True)
 
 
@@ -279,10 +352,10 @@ async def _serve(cfg: StackConfig, ui_port: int | None = None) -> int:
         print_addresses(stack)
         if ui_port is not None:
             print(f"explorer    {ui_url}", flush=True)
-        while not stop.is_set():  # also notice a service that dies
-            dead = [n for n, s in stack.services.items() if not s.alive]
-            if dead or not stack.broker.running:
-                print(f"stopping: {', '.join(dead) or 'broker'} exited\n{stack.log_tails()}", file=sys.stderr)
+        while not stop.is_set():  # supervise: restart what exits
+            fatal = await stack.supervise_once()
+            if fatal:
+                print(f"stopping: {fatal}\n{stack.log_tails()}", file=sys.stderr)
                 return 1
             try:
                 await asyncio.wait_for(asyncio.shield(waiter), 1.0)

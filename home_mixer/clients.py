@@ -10,6 +10,7 @@ from typing import TypeVar
 
 import grpc
 
+from foryou import tls
 from foryou_protos import phoenix_pb2, phoenix_pb2_grpc, thunder_pb2, thunder_pb2_grpc
 from home_mixer.params import ACTION_NAMES
 from home_mixer.query import HistoryEntry, ScoredPostsQuery
@@ -53,7 +54,7 @@ class ThunderClient:
     timeout_s: float = 0.5
 
     def __post_init__(self) -> None:
-        self.channel = grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
+        self.channel = tls.channel(self.address, CHANNEL_OPTIONS)  # TLS when configured (foryou/tls.py)
         self.stub = thunder_pb2_grpc.ThunderServiceStub(self.channel)
 
     async def close(self) -> None:
@@ -102,7 +103,7 @@ class PhoenixClient:
     timeout_s: float = 2.0
 
     def __post_init__(self) -> None:
-        self.channel = grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
+        self.channel = tls.channel(self.address, CHANNEL_OPTIONS)
         self.stub = phoenix_pb2_grpc.PhoenixServiceStub(self.channel)
         self._info: phoenix_pb2.ModelInfoResponse | None = None
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import prometheus_client
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from foryou import snowflake, topics
+from foryou import event_rules, snowflake, topics
+from foryou.kafka import ReplayConsumer, security_options
 from phoenix.index import CorpusIndex
 
 log = logging.getLogger(__name__)
@@ -40,13 +40,17 @@ class CorpusFeeder:
     expire_every_s: float = 30.0
     max_records: int = 2000
     caught_up: asyncio.Event = field(default_factory=asyncio.Event)
-    _consumer: AIOKafkaConsumer | None = field(default=None, init=False)
+    verify_interval_s: float = 5.0
+    _reader: ReplayConsumer | None = field(default=None, init=False)
     _task: asyncio.Task | None = field(default=None, init=False)
 
     async def start(self) -> None:
-        self._consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
-                                          auto_offset_reset="earliest", client_id="phoenix-corpus")
-        await self._consumer.start()
+        # The shared consumer (foryou/kafka.py) retries until Kafka and the topic exist, and on
+        # a rewound or reset log empties the corpus (`_reset`) and replays the topic.
+        self._reader = ReplayConsumer(self.bootstrap, (topics.POSTS,), "phoenix-corpus", self._handle,
+                                      on_reset=self._reset, replay_max_records=self.max_records,
+                                      live_max_records=self.max_records, verify_interval_s=self.verify_interval_s,
+                                      consumer_options=security_options(), caught_up=self.caught_up)
         self._task = asyncio.create_task(self._run(), name="phoenix-corpus-feeder")
         self._task.add_done_callback(self._report_crash)
 
@@ -63,56 +67,54 @@ class CorpusFeeder:
                 await self._task
             except (asyncio.CancelledError, Exception):
                 pass
-        if self._consumer is not None:
-            await self._consumer.stop()
-
-    async def _partitions(self) -> list[TopicPartition]:
-        while True:
-            await self._consumer.topics()  # refresh metadata
-            parts = self._consumer.partitions_for_topic(topics.POSTS)
-            if parts:
-                return [TopicPartition(topics.POSTS, p) for p in sorted(parts)]
-            log.warning("topic %r not found yet; waiting", topics.POSTS)
-            await asyncio.sleep(1.0)
+        if self._reader is not None:
+            await self._reader.stop()
 
     async def _run(self) -> None:
-        tps = await self._partitions()
-        self._consumer.assign(tps)
-        await self._consumer.seek_to_beginning(*tps)
-        end = await self._consumer.end_offsets(tps)
-        log.info("corpus: reading %s to offsets %s", topics.POSTS, {tp.partition: o for tp, o in end.items()})
-        loop = asyncio.get_running_loop()
-        next_expiry = loop.time() + self.expire_every_s
-        while True:
-            batch = await self._consumer.getmany(timeout_ms=200, max_records=self.max_records)
-            records = [r for recs in batch.values() for r in recs]
-            if records:
-                await self.apply(records)
-            if not self.caught_up.is_set() and await self._reached(end):
-                self.caught_up.set()
-                index, _ = self.target()
-                log.info("corpus caught up with %s: %d posts indexed", topics.POSTS, len(index))
-            if loop.time() >= next_expiry:
-                next_expiry = loop.time() + self.expire_every_s
-                await self.expire()
+        async def caught_up() -> None:
+            index, _ = self.target()
+            log.info("corpus caught up with %s: %d posts indexed", topics.POSTS, len(index))
 
-    async def _reached(self, end: dict[TopicPartition, int]) -> bool:
-        for tp, offset in end.items():
-            if await self._consumer.position(tp) < offset:
-                return False
-        return True
+        expiry = asyncio.create_task(self._expire_forever())
+        try:
+            await self._reader.run(on_caught_up=caught_up)
+        finally:
+            expiry.cancel()
+
+    async def _expire_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.expire_every_s)
+            await self.expire()
+
+    async def _handle(self, batches) -> None:
+        await self.apply([r for records in batches.values() for r in records])
+
+    async def _reset(self) -> None:
+        """The posts log was rewound or reset: drop every indexed post before the replay."""
+        async with self.lock:
+            index, _ = self.target()
+            post_ids, _ = index.posts()
+            if len(post_ids):
+                index.remove(post_ids.tolist())
+            CORPUS_SIZE.set(len(index))
+
+    def lag(self) -> int:
+        """Records of `posts` not yet indexed (never 0 while behind)."""
+        return sum(self._reader.lag_by_topic().values()) if self._reader is not None else 1
 
     async def apply(self, records) -> None:
         """Decode one poll's records and apply them to the index, in record order per post."""
         created: dict[int, int] = {}   # post id -> author id, insertion-ordered
         deleted: list[int] = []
-        oldest_kept = snowflake.make_id(max(snowflake.now_ms() - self.max_age_ms, snowflake.TWITTER_EPOCH_MS))
+        now = snowflake.now_ms()
+        oldest_kept = snowflake.make_id(max(now - self.max_age_ms, snowflake.TWITTER_EPOCH_MS))
         for record in records:
             try:
-                event = topics.decode(topics.POSTS, record.value)
-            except topics.MalformedRecord as exc:
+                event = event_rules.check(topics.POSTS, record.key, record.value, now)
+            except event_rules.BadRecord as exc:
                 RECORDS.labels("malformed").inc()
-                log.warning("skipping malformed posts record at %s/%d: %s", record.partition, record.offset, exc)
+                event_rules.count_refused("phoenix", topics.POSTS, exc.reason)
+                log.warning("skipping %s posts record at %s/%d: %s", exc.reason, record.partition, record.offset, exc)
                 continue
             kind = event.WhichOneof("event")
             RECORDS.labels(kind).inc()

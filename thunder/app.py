@@ -28,7 +28,7 @@ class ThunderApp:
         self.clock = clock
         self.posts = PostStore(settings.store, settings.query)
         self.users = UserStore(settings.store)
-        self.ingestor = Ingestor(settings, self.posts, self.users, clock)
+        self.ingestor = Ingestor(settings, self.posts, self.users, clock, on_reset=self._on_log_reset)
         self.handlers = ThunderHandlers(self.posts, self.users, settings.query, clock)
         self.server = ServiceServer("thunder", [SERVICE_NAME], host=settings.host, port=settings.port,
                                     max_concurrent_rpcs=settings.max_concurrent_rpcs)
@@ -78,6 +78,12 @@ class ThunderApp:
         self.export_stats()
         await self.server.set_serving()
         self.ready.set()
+
+    async def _on_log_reset(self) -> None:
+        """The log the stores were built from is gone: stop serving until they are rebuilt
+        (the ingestor clears them and replays; `_on_caught_up` serves again)."""
+        self.ready.clear()
+        await self.server.set_not_serving()
 
     async def stop(self, grace_s: float = 1.0) -> None:
         await self.server.stop(grace_s)

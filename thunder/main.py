@@ -66,6 +66,6 @@ async def serve(settings: ThunderSettings) -> None:
 def run(args: argparse.Namespace) -> int:
     logs.setup("thunder", args.log_level)
     settings = settings_from_args(args)
-    start_metrics_server(settings.metrics_port)
+    start_metrics_server(settings.metrics_port, settings.host)
     asyncio.run(serve(settings))
     return 0

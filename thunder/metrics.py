@@ -5,9 +5,9 @@ from __future__ import annotations
 import prometheus_client
 
 EVENTS = prometheus_client.Counter(
-    "thunder_events_total", "Kafka records applied to the stores", ["topic"])
+    "thunder_events_total", "Kafka records that changed the stores (refused, duplicate and expired records excluded)", ["topic"])
 MALFORMED = prometheus_client.Counter(
-    "thunder_malformed_records_total", "Kafka records that could not be decoded or applied, skipped",
+    "thunder_malformed_records_total", "Kafka records refused (by reason: foryou_refused_records_total) or failed to apply, skipped",
     ["topic"])
 EVENTS_PER_SECOND = prometheus_client.Gauge(
     "thunder_events_per_second", "Records applied per second over the last stats interval")
@@ -23,3 +23,6 @@ TRIMMED = prometheus_client.Counter(
 IN_NETWORK_QUERY = prometheus_client.Histogram(
     "thunder_in_network_query_seconds", "Post store in-network query time (server side)",
     buckets=(0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1))
+FOLLOWING_TRUNCATED = prometheus_client.Counter(
+    "thunder_following_truncated_total",
+    "In-network queries whose following list exceeded max_following (the most recent follows were read)")

@@ -241,6 +241,10 @@ class PostStore:
         # replied-to post id -> replies seen (their authors' secondary heads depend on its state)
         self._replies: dict[int, list[StoredPost]] = {}
 
+    def clear(self) -> None:
+        """Forget everything (the log this store was built from is gone: it is rebuilt)."""
+        self.__init__(self.limits, self.query_limits)
+
     def begin_bulk(self) -> None:
         self.bulk = True
 

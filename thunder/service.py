@@ -48,14 +48,22 @@ class ThunderHandlers:
             raise InvalidArgument("user_id is required")
         if request.max_age_ms < 0:
             raise InvalidArgument(f"max_age_ms must be >= 0, got {request.max_age_ms}")
-        _require_at_most("following_user_ids", request.following_user_ids, limits.max_following)
         _require_at_most("exclude_post_ids", request.exclude_post_ids, limits.max_exclusions)
         # IdSet reads a repeated field at C speed; the answer's order does not depend on the
-        # order of the following list.
+        # order of the following list. A list longer than max_following (the limit HomeMixer
+        # shares, foryou/event_rules.py) keeps its last entries: lists are in follow order
+        # (UserContext's is), so the viewer's most recent follows are read.
         if request.following_user_ids:
-            following = IdSet(request.following_user_ids)
+            ids = request.following_user_ids
+            if len(ids) > limits.max_following:
+                metrics.FOLLOWING_TRUNCATED.inc()
+                ids = ids[-limits.max_following:]
+            following = IdSet(ids)
         else:
             following = self.users.following(request.user_id)
+            if len(following) > limits.max_following:
+                metrics.FOLLOWING_TRUNCATED.inc()
+                following = dict.fromkeys(list(following)[-limits.max_following:])
         retention = self.posts.limits.retention_ms
         max_age = min(request.max_age_ms or retention, retention)
         return InNetworkQuery(
@@ -126,7 +134,9 @@ class ThunderHandlers:
         state = self.users.get(request.user_id)
         if state is None:
             return context  # a user Thunder has never heard of: empty context, not an error
-        context.following_user_ids.extend(state.following.present)
+        following = state.following.present  # follow order, oldest first: keep the most recent
+        context.following_user_ids.extend(list(following)[-self.limits.max_following:]
+                                          if len(following) > self.limits.max_following else following)
         context.blocked_user_ids.extend(state.blocked.present)
         context.muted_user_ids.extend(state.muted.present)
         context.muted_keywords.extend(state.muted_keywords.present)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from foryou import config
+from foryou.event_rules import MAX_FOLLOWING
 
 HOUR_MS = 3_600_000
 
@@ -23,7 +24,7 @@ class QueryLimits:
     # Entries kept per author beyond each cap in the query's in-memory heads, so that a few
     # excluded or ineligible posts are skipped without walking the author's timeline.
     head_spare_per_author: int = 6
-    max_following: int = 5_000           # following_user_ids longer than this: INVALID_ARGUMENT
+    max_following: int = MAX_FOLLOWING   # longer following lists: the most recent this many are read
     max_exclusions: int = 10_000         # exclude_post_ids longer than this: INVALID_ARGUMENT
     max_lookup_ids: int = 5_000          # GetPosts / GetAuthors ids longer than this: INVALID_ARGUMENT
 
@@ -48,6 +49,7 @@ class ThunderSettings:
     fetch_max_records: int = 5_000               # records per getmany during the start-up replay
     live_fetch_max_records: int = 500            # once serving: bounds event-loop stalls (~5 ms)
     fetch_max_bytes: int = 64 * 1024 * 1024
+    verify_interval_s: float = 5.0               # how often the log is checked for a reset (foryou/kafka.py)
     client_id: str = "thunder"
     # Partitions are always assigned manually (every replica reads every partition and holds
     # the full state), so a group id only names the consumer in broker tools; "" = none.

@@ -108,6 +108,10 @@ class UserStore:
         self.follower_counts: dict[int, int] = {}
         self.refused_engagements = 0
 
+    def clear(self) -> None:
+        """Forget everything (the log this store was built from is gone: it is rebuilt)."""
+        self.__init__(self.limits)
+
     def _state(self, user_id: int) -> UserState:
         state = self.users.get(user_id)
         if state is None:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-
-from foryou import topics
+from foryou import event_rules, snowflake, topics
 from foryou.event_file import read_events
+from foryou.kafka import ReplayConsumer, security_options
 from phoenix.training.data import EventLog, collect
 
 log = logging.getLogger(__name__)
@@ -16,44 +15,38 @@ log = logging.getLogger(__name__)
 
 async def read_topics(bootstrap: str, names: tuple[str, ...] = tuple(topics.TOPICS),
                       timeout_s: float = 300.0) -> list[tuple[str, object]]:
-    """Every decodable record of the topics, up to their current ends. Malformed records are
-    logged and skipped."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                auto_offset_reset="earliest", client_id="foryou-train")
-    await consumer.start()
+    """Every record of the topics that passes the event rules, up to their ends as seen when
+    reading started (the shared consumer, foryou/kafka.py: a log reset meanwhile starts the read
+    over). Refused records are logged, counted by reason and skipped."""
+    events: list[tuple[str, object]] = []
+    skipped = 0
+
+    def handle(batches) -> None:
+        nonlocal skipped
+        now = snowflake.now_ms()
+        for tp, records in batches.items():
+            for record in records:
+                try:
+                    events.append((tp.topic, event_rules.check(tp.topic, record.key, record.value, now)))
+                except event_rules.BadRecord as exc:
+                    skipped += 1
+                    event_rules.count_refused("training", tp.topic, exc.reason)
+                    log.warning("skipping %s %s record at offset %d: %s", exc.reason, tp.topic, record.offset, exc)
+
+    def reset() -> None:
+        events.clear()
+
+    reader = ReplayConsumer(bootstrap, names, "foryou-train", handle, on_reset=reset,
+                            consumer_options=security_options())
     try:
-        await consumer.topics()
-        tps = [TopicPartition(name, p) for name in names for p in sorted(consumer.partitions_for_topic(name) or ())]
-        if not tps:
-            return []
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        end = await consumer.end_offsets(tps)
-        remaining = {tp for tp in tps if end[tp] > 0}
-        events, skipped = [], 0
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        while remaining:
-            if loop.time() > deadline:
-                raise TimeoutError(f"reading topics from {bootstrap} took longer than {timeout_s}s")
-            batch = await consumer.getmany(*remaining, timeout_ms=500, max_records=5000)
-            for tp, records in batch.items():
-                for record in records:
-                    if record.offset >= end[tp]:
-                        continue
-                    try:
-                        events.append((tp.topic, topics.decode(tp.topic, record.value)))
-                    except topics.MalformedRecord as exc:
-                        skipped += 1
-                        log.warning("skipping malformed %s record at offset %d: %s", tp.topic, record.offset, exc)
-            for tp in list(remaining):
-                if await consumer.position(tp) >= end[tp]:
-                    remaining.discard(tp)
-        if skipped:
-            log.warning("skipped %d malformed records", skipped)
-        return events
+        await asyncio.wait_for(reader.run(follow=False), timeout_s)
+    except asyncio.TimeoutError:
+        raise TimeoutError(f"reading topics from {bootstrap} took longer than {timeout_s}s") from None
     finally:
-        await consumer.stop()
+        await reader.stop()
+    if skipped:
+        log.warning("skipped %d refused records", skipped)
+    return events
 
 
 def load_event_log(events_file: str | None, kafka_bootstrap: str | None) -> EventLog:

@@ -173,7 +173,6 @@ def _local_query(authors, viewer, now):
 @pytest.mark.parametrize("request_, field", [
     (thunder_pb2.GetInNetworkPostsRequest(user_id=0), "user_id"),
     (thunder_pb2.GetInNetworkPostsRequest(user_id=1, max_age_ms=-5), "max_age_ms"),
-    (thunder_pb2.GetInNetworkPostsRequest(user_id=1, following_user_ids=range(1, 5002)), "following_user_ids"),
     (thunder_pb2.GetInNetworkPostsRequest(user_id=1, exclude_post_ids=range(1, 10_002)), "exclude_post_ids"),
     (thunder_pb2.GetPostsRequest(post_ids=range(1, 5002)), "post_ids"),
     (thunder_pb2.GetAuthorsRequest(user_ids=range(1, 5002)), "user_ids"),
@@ -294,18 +293,45 @@ async def test_ingestion_recovers_from_an_unexpected_failure(kafka, producer, id
     await app.start()
     try:
         await app.wait_ready(60)
-        real_poll, failures = app.ingestor._poll, []
+        real_poll, failures = app.ingestor.reader.poll, []
 
-        async def failing_once(timeout_ms, max_records=None):
+        async def failing_once(max_records, timeout_ms):
             if not failures:
                 failures.append(1)
                 raise RuntimeError("injected ingestion failure")
-            return await real_poll(timeout_ms, max_records)
+            return await real_poll(max_records, timeout_ms)
 
-        app.ingestor._poll = failing_once
+        app.ingestor.reader.poll = failing_once
         p = post(ids + 1, now_ms() - 1000)
         await publish(producer, topics.POSTS, created(p))
         await eventually(lambda: p.post_id in app.posts.posts)
         assert failures and await check(app.address) == health_pb2.HealthCheckResponse.SERVING
     finally:
         await app.stop()
+
+
+
+def test_a_following_list_over_the_limit_reads_the_most_recent_follows():
+    """Not INVALID_ARGUMENT (that lost the user's in-network posts for good): the last
+    max_following entries, i.e. the most recent follows, are read; UserContext agrees."""
+    from thunder.service import ThunderHandlers
+    from thunder.settings import QueryLimits
+    from thunder.user_store import UserStore
+
+    now = now_ms()
+    limits = QueryLimits(max_following=3)
+    posts, users = PostStore(), UserStore()
+    handlers = ThunderHandlers(posts, users, limits)
+    viewer, following = 1, [10, 11, 12, 13]                  # follow order: 10 is the oldest
+    for i, author in enumerate(following):
+        users.apply_user_event(events_pb2.UserEvent(user_id=viewer, timestamp_ms=now + i, follow=author), now)
+        posts.apply(created(post(author, now - 1000 + i)), now)
+
+    def authors(request) -> list[int]:
+        response = thunder_pb2.GetInNetworkPostsResponse.FromString(handlers.get_in_network_posts(request))
+        return sorted(p.author_id for p in response.posts)
+
+    assert authors(thunder_pb2.GetInNetworkPostsRequest(user_id=viewer, following_user_ids=following)) == [11, 12, 13]
+    assert authors(thunder_pb2.GetInNetworkPostsRequest(user_id=viewer)) == [11, 12, 13]  # Thunder's own graph
+    context = handlers.get_user_context(thunder_pb2.GetUserContextRequest(user_id=viewer))
+    assert list(context.following_user_ids) == [11, 12, 13]

@@ -1,0 +1,130 @@
+"""The embedded broker killed (-9) and restarted under a stream of events and requests.
+
+Durable storage: every event produced before, during and after is in Thunder and in the Phoenix
+corpus afterwards, without a rebuild; no consumer reports lag 0 while behind. Memory storage:
+the restarted broker has lost the log; the consumers notice, say so (metric), and rebuild from
+the log as it now is, instead of silently skipping its first records."""
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+from aiokafka import AIOKafkaProducer
+
+from durability.conftest import restart, start_consumers
+from durability.helpers import eventually, post_event, sample
+from foryou import topics
+from foryou.broker import create_topics
+from foryou_protos import thunder_pb2, thunder_pb2_grpc
+
+
+async def _produce_stream(bootstrap: str, author: int, n: int, sent: list[int], pause_s: float = 0.005) -> None:
+    """n posts one by one; a send that fails (broker down) is retried until acked."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=1, request_timeout_ms=10_000)
+    await producer.start()
+    try:
+        for _ in range(n):
+            event = post_event(author)
+            while True:
+                try:
+                    await producer.send_and_wait(topics.POSTS, topics.encode(event),
+                                                 key=topics.key_for(topics.POSTS, event))
+                    break
+                except Exception:
+                    await asyncio.sleep(0.2)
+            sent.append(event.created.post_id)
+            await asyncio.sleep(pause_s)
+    finally:
+        await producer.stop()
+
+
+async def _request_stream(address: str, author: int, stop: asyncio.Event, answers: list) -> None:
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = thunder_pb2_grpc.ThunderServiceStub(channel)
+        while not stop.is_set():
+            try:
+                reply = await stub.GetInNetworkPosts(thunder_pb2.GetInNetworkPostsRequest(
+                    user_id=1, following_user_ids=[author]), timeout=5)
+                answers.append(len(reply.posts))
+            except grpc.aio.AioRpcError as exc:
+                answers.append(exc.code())
+            await asyncio.sleep(0.02)
+
+
+
+
+def _caught_up_if_lag_zero(thunder, feeder, index, sent: list[int]) -> bool:
+    """A consumer reporting lag 0 must hold every post produced (all were acked before)."""
+    thunder_lag, corpus_lag = sum(thunder.ingestor.lag_by_topic().values()), feeder.lag()
+    if thunder_lag == 0:
+        assert all(p in thunder.posts.posts for p in sent), "Thunder reported lag 0 while behind"
+    if corpus_lag == 0:
+        assert all(p in index for p in sent), "the corpus reported lag 0 while behind"
+    return thunder_lag == 0 and corpus_lag == 0
+
+
+async def test_durable_broker_killed_under_load_loses_nothing(durable_broker):
+    bootstrap = durable_broker.bootstrap_servers
+    await create_topics(bootstrap)
+    author = 4242
+    sent: list[int] = []
+    await _produce_stream(bootstrap, author, 150, sent, pause_s=0)  # before the consumers start
+    thunder, feeder, index = await start_consumers(bootstrap)
+    resets_before = sample("foryou_kafka_log_resets_total", client="thunder", reason="replaced")
+    stop, answers = asyncio.Event(), []
+    requests = asyncio.create_task(_request_stream(thunder.address, author, stop, answers))
+    try:
+        stream = asyncio.create_task(_produce_stream(bootstrap, author, 300, sent))
+        await eventually(lambda: len(sent) >= 100, what="the stream to start")
+        await restart(durable_broker)                      # kill -9 mid-stream, same port, same log
+        await stream
+        await asyncio.sleep(0.6)  # one fetch wait (500 ms): the consumers have seen the final ends
+        await eventually(lambda: _caught_up_if_lag_zero(thunder, feeder, index, sent), what="both to catch up")
+        assert len(sent) == 450 and len(set(sent)) == 450
+        assert sum(p in thunder.posts.posts for p in sent) == 450
+        assert sum(p in index for p in sent) == 450
+        assert thunder.ingestor.reader.resets == 0 and feeder._reader.resets == 0  # same log: no rebuild
+        assert sample("foryou_kafka_log_resets_total", client="thunder", reason="replaced") == resets_before
+        stop.set()
+        await requests
+        assert any(isinstance(a, int) and a > 0 for a in answers[-5:]), answers[-5:]
+    finally:
+        stop.set()
+        await asyncio.gather(requests, return_exceptions=True)
+        await feeder.stop()
+        await thunder.stop()
+
+
+async def test_memory_broker_restart_is_noticed_and_rebuilt(memory_broker):
+    bootstrap = memory_broker.bootstrap_servers
+    await create_topics(bootstrap)
+    author = 5151
+    old: list[int] = []
+    await _produce_stream(bootstrap, author, 100, old, pause_s=0)
+    thunder, feeder, index = await start_consumers(bootstrap)
+    try:
+        await eventually(lambda: all(p in index for p in old), what="the corpus to read the first log")
+        assert all(p in thunder.posts.posts for p in old)
+        await restart(memory_broker)                       # the log is gone
+        new: list[int] = []
+        # more records than the consumers had read: the new log's offsets pass the old positions,
+        # the case that used to be silently skipped (only offsets 100.. applied, lag 0)
+        await _produce_stream(bootstrap, author, 150, new, pause_s=0)
+        readers = (thunder.ingestor.reader, feeder._reader)
+        await eventually(lambda: all(r.resets >= 1 for r in readers),
+                         what=lambda: "both consumers to notice the reset: " + "; ".join(
+                             f"{r.client_id} resets={r.resets} next={r._next} high={r._high}" for r in readers))
+        await eventually(lambda: thunder.ready.is_set() and all(p in thunder.posts.posts for p in new),
+                         what="Thunder to rebuild")
+        await eventually(lambda: all(p in index for p in new), what="the corpus to rebuild")
+        # rebuilt from the log as it now is: nothing of the lost log, all of the new one
+        assert not any(p in thunder.posts.posts for p in old)
+        assert not any(p in index for p in old)
+        assert len(thunder.posts.posts) == 150 and len(index) == 150
+        assert sum(thunder.ingestor.lag_by_topic().values()) == 0
+        resets = sum(sample("foryou_kafka_log_resets_total", client=c, reason=r)
+                     for c in ("thunder", "phoenix-corpus") for r in ("replaced", "rewound", "out_of_range"))
+        assert resets >= 2
+    finally:
+        await feeder.stop()
+        await thunder.stop()
