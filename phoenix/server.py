@@ -158,6 +158,7 @@ class PhoenixServer:
             async with self._corpus_lock:  # no feeder writes into the old index meanwhile
                 index = await reembed(self.index, models.retriever.candidate_embeddings,
                                       models.retriever.embedding_dim, self.settings.ann_threshold)
+                index.copy_tombstones_from(self.index)
                 self._serving = (models, index)
         else:
             self._serving = (models, self.index)
