@@ -1,14 +1,17 @@
 """A grpc.aio server factory: health checking (NOT_SERVING until the service says it is
-ready), server reflection, request metrics, and graceful stop."""
+ready), server reflection (grpc.reflection.v1 and v1alpha), request metrics, graceful stop,
+and request decoding that answers corrupt bytes with INVALID_ARGUMENT and a plain message
+(grpc's own deserializer failure is UNKNOWN with a Python class name in it)."""
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from dataclasses import dataclass, field
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
 
 from foryou.metrics import GRPC_LATENCY, GRPC_REQUESTS
 
@@ -16,6 +19,77 @@ log = logging.getLogger(__name__)
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
+
+
+def _message_name(deserializer) -> str:
+    message = getattr(deserializer, "__self__", None)
+    descriptor = getattr(message, "DESCRIPTOR", None)
+    return descriptor.full_name if descriptor is not None else "request message"
+
+
+def _decoder(deserializer):
+    """raw bytes -> the request message, or INVALID_ARGUMENT naming the expected message."""
+    name = _message_name(deserializer)
+
+    async def decode(raw: bytes, context):
+        try:
+            return deserializer(raw)
+        except Exception:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                f"request is not a valid {name}: its bytes could not be parsed")
+    return decode
+
+
+def _decoding(kind: str, inner, deserializer):
+    """A handler behaviour taking raw bytes (or a stream of them) that decodes them itself."""
+    decode = _decoder(deserializer)
+    streaming_in = kind.startswith("stream")
+    generator = inspect.isasyncgenfunction(inner)
+
+    def requests(raw, context):
+        if not streaming_in:
+            return None
+
+        async def stream():
+            async for item in raw:
+                yield await decode(item, context)
+        return stream()
+
+    if generator:
+        async def handle_gen(raw, context):
+            request = requests(raw, context) if streaming_in else await decode(raw, context)
+            async for response in inner(request, context):
+                yield response
+        return handle_gen
+
+    async def handle(raw, context):
+        request = requests(raw, context) if streaming_in else await decode(raw, context)
+        return await inner(request, context)
+    return handle
+
+
+_HANDLER_FACTORIES = {
+    "unary_unary": grpc.unary_unary_rpc_method_handler,
+    "unary_stream": grpc.unary_stream_rpc_method_handler,
+    "stream_unary": grpc.stream_unary_rpc_method_handler,
+    "stream_stream": grpc.stream_stream_rpc_method_handler,
+}
+
+
+class _DecodeInterceptor(grpc.aio.ServerInterceptor):
+    """Moves request decoding into the handler, where a failure can be INVALID_ARGUMENT."""
+
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
+        if handler is None or handler.request_deserializer is None:
+            return handler
+        for kind, factory in _HANDLER_FACTORIES.items():
+            inner = getattr(handler, kind)
+            if inner is not None:
+                return factory(_decoding(kind, inner, handler.request_deserializer),
+                               request_deserializer=None, response_serializer=handler.response_serializer)
+        return handler
 
 
 class _MetricsInterceptor(grpc.aio.ServerInterceptor):
@@ -69,7 +143,8 @@ class ServiceServer:
 
     def __post_init__(self) -> None:
         self.server = grpc.aio.server(
-            interceptors=[_MetricsInterceptor(self.name)],
+            # Metrics outermost: a refused corrupt request is counted as INVALID_ARGUMENT.
+            interceptors=[_MetricsInterceptor(self.name), _DecodeInterceptor()],
             maximum_concurrent_rpcs=self.max_concurrent_rpcs,
             options=[
                 ("grpc.max_receive_message_length", 64 * 1024 * 1024),
@@ -79,9 +154,19 @@ class ServiceServer:
         )
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        reflection.enable_server_reflection(
-            [*self.service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
-        )
+        self._enable_reflection([*self.service_names, health.SERVICE_NAME, reflection.SERVICE_NAME, REFLECTION_V1])
+
+    def _enable_reflection(self, names: list[str]) -> None:
+        """v1alpha from grpcio-reflection, and v1 (which grpcio-reflection does not ship here)
+        on the same servicer: the two protocols' messages are the same on the wire."""
+        servicer = reflection.aio.ReflectionServicer(names)
+        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(servicer, self.server)
+        v1 = grpc.stream_stream_rpc_method_handler(
+            servicer.ServerReflectionInfo,
+            request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
+            response_serializer=reflection_pb2.ServerReflectionResponse.SerializeToString)
+        self.server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler(REFLECTION_V1, {"ServerReflectionInfo": v1}),))
 
     @property
     def address(self) -> str:
