@@ -77,9 +77,10 @@ class Dependency:
         return await self.breaker.call(lambda: method(request, timeout=timeout))
 
     def watch_health(self) -> None:
-        """Poll the dependency's health: NOT_SERVING (e.g. replaying Kafka after a restart) is
-        routed around like an open breaker. A silent or refusing dependency is the breaker's
-        business, not the watcher's."""
+        """Follow the dependency's health (a Health.Watch stream, so a change is seen at once):
+        NOT_SERVING (e.g. replaying Kafka after a restart) is routed around like an open
+        breaker. A silent or refusing dependency is the breaker's business, not the
+        watcher's; a broken stream is reopened every `health_every_s`."""
         if self._health_every_s > 0 and self._health_task is None:
             self._health_task = asyncio.get_running_loop().create_task(self._watch(), name=f"health-{self.service_name}")
 
@@ -88,11 +89,10 @@ class Dependency:
         request = health_pb2.HealthCheckRequest(service=self.service_name)
         while True:
             try:
-                reply = await stub.Check(request, timeout=max(self._health_every_s, 0.1))
-                self.breaker.set_serving(reply.status == health_pb2.HealthCheckResponse.SERVING)
-            except grpc.aio.AioRpcError as exc:
-                if exc.code() == grpc.StatusCode.NOT_FOUND:  # the service is not registered there
-                    self.breaker.set_serving(False)
+                async for reply in stub.Watch(request):
+                    self.breaker.set_serving(reply.status == health_pb2.HealthCheckResponse.SERVING)
+            except grpc.aio.AioRpcError:
+                pass  # down or restarting: the breaker sees the failed calls
             except Exception:  # never let the watcher die
                 log.exception("health watch of %s failed", self.service_name)
             await asyncio.sleep(self._health_every_s)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
+import signal
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import grpc
@@ -23,18 +26,30 @@ _low_bits = itertools.count(BASE % (1 << 20))
 
 @dataclass
 class World:
-    viewer: int = BASE + 1
-    pager: int = BASE + 2            # a second viewer, for the served-history test
-    followed_a: int = BASE + 11
-    followed_b: int = BASE + 12
-    muted: int = BASE + 13           # followed and muted
-    subscribed: int = BASE + 14      # followed and subscribed to
-    unsubscribed: int = BASE + 15    # followed, not subscribed to
-    blocked: int = BASE + 21
-    oon: tuple[int, ...] = (BASE + 31, BASE + 32)
+    base: int = BASE
     keyword: str = "Spoiler Alert"
     posts: dict[str, int] = field(default_factory=dict)   # label -> post id
     events: list[tuple[str, object]] = field(default_factory=list)
+
+    # Users, at fixed offsets from `base` (one world per base: a shared broker cannot mix them).
+    @property
+    def viewer(self) -> int: return self.base + 1
+    @property
+    def pager(self) -> int: return self.base + 2          # a second viewer, for the served-history test
+    @property
+    def followed_a(self) -> int: return self.base + 11
+    @property
+    def followed_b(self) -> int: return self.base + 12
+    @property
+    def muted(self) -> int: return self.base + 13          # followed and muted
+    @property
+    def subscribed(self) -> int: return self.base + 14     # followed and subscribed to
+    @property
+    def unsubscribed(self) -> int: return self.base + 15   # followed, not subscribed to
+    @property
+    def blocked(self) -> int: return self.base + 21
+    @property
+    def oon(self) -> tuple[int, ...]: return (self.base + 31, self.base + 32)
 
     def post(self, label: str, author: int, age_min: float, text: str = "", **fields) -> int:
         post_id = make_id(now_ms() - int(age_min * 60_000), next(_low_bits))
@@ -51,8 +66,8 @@ class World:
         return {self.posts[label] for label in labels}
 
 
-def build_world() -> World:
-    w = World()
+def build_world(base: int = BASE) -> World:
+    w = World(base)
     for uid, handle in [(w.viewer, "viewer"), (w.followed_a, "alice"), (w.followed_b, "bob"), (w.muted, "mute_me"),
                         (w.subscribed, "patron"), (w.unsubscribed, "paywall"), (w.blocked, "troll"),
                         (w.oon[0], "stranger1"), (w.oon[1], "stranger2"), (w.pager, "pager")]:
@@ -87,6 +102,13 @@ def build_world() -> World:
 
     w.events.append((topics.POSTS, events_pb2.PostEvent(deleted=events_pb2.PostDeleted(
         post_id=w.posts["b_deleted"], author_id=w.followed_b, deleted_at_ms=now_ms()))))
+    # A stranger's post whose delete arrives before its create: retrieval must never find it.
+    gone = make_id(now_ms() - 31 * 60_000, next(_low_bits))
+    w.posts["oon_deleted_first"] = gone
+    w.events.append((topics.POSTS, events_pb2.PostEvent(deleted=events_pb2.PostDeleted(
+        post_id=gone, author_id=w.oon[0], deleted_at_ms=now_ms()))))
+    w.events.append((topics.POSTS, events_pb2.PostEvent(created=common_pb2.Post(
+        post_id=gone, author_id=w.oon[0], created_at_ms=now_ms() - 31 * 60_000, text="deleted first"))))
     w.events.append((topics.POSTS, events_pb2.PostEvent(labelled=events_pb2.PostLabelled(
         post_id=w.posts["b_spam"], labels=[common_pb2.SPAM], labelled_at_ms=now_ms()))))
     w.events.append((topics.SERVED, events_pb2.ServedEvent(
@@ -111,9 +133,9 @@ def _address() -> tuple[int, str]:
     return port, f"127.0.0.1:{port}"
 
 
-@pytest.fixture(scope="module")
-async def stack(kafka):
-    world = build_world()
+@asynccontextmanager
+async def running_stack(kafka: str, world: World, home_mixer_flags: list[str]):
+    """The world published, then real Thunder, Phoenix and HomeMixer processes."""
     await publish_events(kafka, world.events, len(world.events))
     t_port, t_addr = _address()
     p_port, p_addr = _address()
@@ -123,9 +145,7 @@ async def stack(kafka):
     phoenix = ServiceProcess("phoenix", ["--port", str(p_port), *common, "--preset", "tiny"], p_addr).start()
     home_mixer = ServiceProcess("home-mixer", [
         "--port", str(h_port), *common, "--thunder-address", t_addr, "--phoenix-address", p_addr,
-        # Generous deadlines: the CI machine has 2 shared cores and Phoenix runs on CPU.
-        "--thunder-timeout-s", "5", "--phoenix-timeout-s", "20", "--request-budget-s", "30",
-    ], h_addr).start()
+        *home_mixer_flags], h_addr).start()
     try:
         await asyncio.gather(thunder.wait_ready(), phoenix.wait_ready(), home_mixer.wait_ready())
         channel = grpc.aio.insecure_channel(h_addr)
@@ -137,4 +157,14 @@ async def stack(kafka):
         await thunder_channel.close()
     finally:
         for process in (home_mixer, phoenix, thunder):
+            if process.proc is not None and process.proc.poll() is None:
+                os.kill(process.proc.pid, signal.SIGCONT)  # a frozen process cannot take SIGTERM
             process.stop()
+
+
+@pytest.fixture(scope="module")
+async def stack(kafka):
+    # Generous deadlines: the CI machine has 2 shared cores and Phoenix runs on CPU.
+    async with running_stack(kafka, build_world(), [
+            "--thunder-timeout-s", "5", "--phoenix-timeout-s", "20", "--request-budget-s", "30"]) as s:
+        yield s
