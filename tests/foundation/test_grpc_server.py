@@ -7,6 +7,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from foryou.grpc_server import ServiceServer
+import pytest
+
+from reliability.grpc_checks import CASES, assert_bad_bytes_refused, list_services
 from foryou_protos import thunder_pb2_grpc
 
 SERVICE = "foryou.ThunderService"
@@ -56,52 +59,8 @@ async def test_binding_a_taken_port_fails_clearly():
         await first.stop(0)
 
 
-# Each a different way for bytes not to be a message: a bad tag, a truncated varint, a length
-# past the end, a wire type that does not exist, and (built per message) a string that is not
-# UTF-8. Shared with tests/reliability/test_fault_injection.py, which sends them to real servers.
-BAD_BYTES = {
-    "bad_tag": b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01",
-    "truncated_varint": b"\x08\xff",
-    "length_past_end": b"\x0a\x7fab",
-    "invalid_wire_type": b"\x0f",
-}
-
-
-def bad_utf8_for(message_class) -> bytes | None:
-    """A string field of `message_class` holding invalid UTF-8, or None if it has none."""
-    for field in message_class.DESCRIPTOR.fields:
-        if field.type == field.TYPE_STRING and not getattr(field, "is_repeated", False):
-            return bytes([(field.number << 3) | 2, 2]) + b"\xff\xfe"
-    return None
-
-
-async def assert_bad_bytes_refused(channel, method: str, message_class) -> None:
-    cases = dict(BAD_BYTES)
-    utf8 = bad_utf8_for(message_class)
-    if utf8 is not None:
-        cases["invalid_utf8"] = utf8
-    call = channel.unary_unary(method, request_serializer=None, response_deserializer=None)
-    for case, raw in cases.items():
-        try:
-            await call(raw, timeout=10)
-        except grpc.aio.AioRpcError as err:
-            assert err.code() == grpc.StatusCode.INVALID_ARGUMENT, (method, case, err.code(), err.details())
-            assert message_class.DESCRIPTOR.full_name in err.details(), (method, case, err.details())
-            assert "<class" not in err.details() and "Error" not in err.details(), err.details()
-        else:
-            raise AssertionError(f"{method} accepted corrupt bytes ({case})")
-
-
-async def list_services(channel, version: str = "v1") -> list[str]:
-    call = channel.stream_stream(f"/grpc.reflection.{version}.ServerReflection/ServerReflectionInfo",
-                                 request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
-                                 response_deserializer=reflection_pb2.ServerReflectionResponse.FromString)
-    async for response in call(iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=10):
-        return [s.name for s in response.list_services_response.service]
-    return []
-
-
-async def test_corrupt_bytes_are_invalid_argument_and_reflection_v1_lists_every_service():
+@pytest.mark.parametrize("case", CASES)
+async def test_corrupt_bytes_are_invalid_argument_and_reflection_v1_lists_every_service(case):
     from foryou_protos import thunder_pb2
     from thunder.service import ThunderServicer, add_to_server
 
@@ -110,9 +69,10 @@ async def test_corrupt_bytes_are_invalid_argument_and_reflection_v1_lists_every_
     await server.start()
     try:
         async with grpc.aio.insecure_channel(server.address) as channel:
-            await assert_bad_bytes_refused(channel, f"/{SERVICE}/GetPosts", thunder_pb2.GetPostsRequest)
-            await assert_bad_bytes_refused(channel, f"/{SERVICE}/GetUserContext", thunder_pb2.GetUserContextRequest)
-            await assert_bad_bytes_refused(channel, "/grpc.health.v1.Health/Check", health_pb2.HealthCheckRequest)
+            await assert_bad_bytes_refused(channel, f"/{SERVICE}/GetPosts", thunder_pb2.GetPostsRequest, case)
+            await assert_bad_bytes_refused(channel, f"/{SERVICE}/GetUserContext", thunder_pb2.GetUserContextRequest,
+                                           case)
+            await assert_bad_bytes_refused(channel, "/grpc.health.v1.Health/Check", health_pb2.HealthCheckRequest, case)
             for version in ("v1", "v1alpha"):
                 assert set(await list_services(channel, version)) == {
                     SERVICE, "grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection",
