@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
+DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024
 
 
 def _message_name(deserializer) -> str:
@@ -138,6 +139,9 @@ class ServiceServer:
     host: str = "127.0.0.1"
     port: int = 0                              # 0 = pick a free port
     max_concurrent_rpcs: int | None = None     # beyond it grpc answers RESOURCE_EXHAUSTED
+    # Largest request accepted (gRPC refuses a bigger one with RESOURCE_EXHAUSTED before
+    # buffering it); sized per service to its largest valid request (docs/reliability.md).
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     server: grpc.aio.Server = field(init=False)
     health: health.aio.HealthServicer = field(init=False)
 
@@ -147,7 +151,7 @@ class ServiceServer:
             interceptors=[_MetricsInterceptor(self.name), _DecodeInterceptor()],
             maximum_concurrent_rpcs=self.max_concurrent_rpcs,
             options=[
-                ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+                ("grpc.max_receive_message_length", self.max_request_bytes),
                 ("grpc.max_send_message_length", 64 * 1024 * 1024),
                 ("grpc.so_reuseport", 0),
             ],

@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 
 MAX_ID_LIST = 20_000       # seen_ids / served_ids per request
 MAX_BLOOM_FILTERS = 16
+# request_id is copied into every post of the reply and into the served event: bounded.
+MAX_REQUEST_ID_CHARS = 128
+MAX_CLIENT_FIELD_CHARS = 64  # client_app_id, country_code, language_code
 DEFAULT_REQUEST_BUDGET_S = 5.0  # when the client sets no deadline
 
 # Degradation messages, keyed by the component whose failure causes them. A degraded feed
@@ -60,6 +63,11 @@ class RequestValidator:
     def query_from(self, request: home_mixer_pb2.ScoredPostsQuery, deadline: float | None) -> ScoredPostsQuery:
         if request.viewer_id == 0:
             raise InvalidRequest("viewer_id is required and must be non-zero")
+        if len(request.request_id) > MAX_REQUEST_ID_CHARS:
+            raise InvalidRequest(f"request_id has {len(request.request_id)} characters; at most {MAX_REQUEST_ID_CHARS}")
+        for name in ("client_app_id", "country_code", "language_code"):
+            if len(getattr(request, name)) > MAX_CLIENT_FIELD_CHARS:
+                raise InvalidRequest(f"{name} has more than {MAX_CLIENT_FIELD_CHARS} characters")
         for name in ("seen_ids", "served_ids"):
             if len(getattr(request, name)) > MAX_ID_LIST:
                 raise InvalidRequest(f"{name} has more than {MAX_ID_LIST} ids")

@@ -61,8 +61,10 @@ class PhoenixServer:
     def __init__(self, settings: PhoenixSettings) -> None:
         self.settings = settings
         self._serving: tuple[Models, CorpusIndex] | None = None
+        # 1 MiB: a Rank of max_candidates with a full history, or a Retrieve with the most
+        # exclusions, is a few hundred KB.
         self.grpc = ServiceServer("phoenix", [SERVICE_NAME], settings.host, settings.port,
-                                  settings.max_concurrent_rpcs)
+                                  settings.max_concurrent_rpcs, max_request_bytes=1024 * 1024)
         phoenix_pb2_grpc.add_PhoenixServiceServicer_to_server(PhoenixServicer(self), self.grpc.server)
         self.rank_batcher = MicroBatcher("rank", self._rank_batch, settings.max_batch, settings.max_wait_ms)
         self.retrieve_batcher = MicroBatcher("retrieve", self._retrieve_batch, settings.max_batch,
