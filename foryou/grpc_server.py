@@ -1,6 +1,7 @@
 """A grpc.aio server factory: health checking (NOT_SERVING until the service says it is
 ready), server reflection (grpc.reflection.v1 and v1alpha), request metrics, graceful stop,
-and request decoding that answers corrupt bytes with INVALID_ARGUMENT and a plain message
+admission by deadline (a call that cannot finish in time is refused at once), and request
+decoding that answers corrupt bytes with INVALID_ARGUMENT and a plain message
 (grpc's own deserializer failure is UNKNOWN with a Python class name in it)."""
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 
 import grpc
+import prometheus_client
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
 
@@ -129,6 +131,71 @@ class _MetricsInterceptor(grpc.aio.ServerInterceptor):
         )
 
 
+ADMISSION_REFUSED = prometheus_client.Counter(
+    "foryou_grpc_admission_refused", "Calls refused at once because the caller's deadline was shorter than "
+    "the method's recent service time", ["service", "method"])
+SERVICE_TIME = prometheus_client.Gauge(
+    "foryou_grpc_service_time_seconds", "Moving average of a method's handler time, as admission sees it",
+    ["service", "method"])
+
+
+@dataclass
+class ServiceTime:
+    """A method's recent handler time (exponential moving average). Each refusal decays it, so
+    one slow outlier cannot keep every short-deadline caller out: after a few refusals calls
+    are admitted again and measured afresh."""
+    alpha: float = 0.2
+    decay_on_refusal: float = 0.9
+    estimate_s: float = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.estimate_s = seconds if self.estimate_s == 0.0 else (
+            self.alpha * seconds + (1 - self.alpha) * self.estimate_s)
+
+    def admits(self, remaining_s: float | None) -> bool:
+        if remaining_s is None or remaining_s >= self.estimate_s:
+            return True
+        self.estimate_s *= self.decay_on_refusal
+        return False
+
+
+class _AdmissionInterceptor(grpc.aio.ServerInterceptor):
+    """Refuses a unary call with RESOURCE_EXHAUSTED at once when what is left of the caller's
+    deadline (which already includes the time it waited in gRPC's queue) is less than the
+    method's recent service time: it would only fail later, after taking its share of the
+    server. Health and reflection are always admitted."""
+
+    def __init__(self, service: str) -> None:
+        self._service = service
+        self._times: dict[str, ServiceTime] = {}
+
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
+        full = handler_call_details.method
+        if handler is None or handler.unary_unary is None or full.startswith(("/grpc.health.", "/grpc.reflection.")):
+            return handler
+        method = full.rsplit("/", 1)[-1]
+        times = self._times.setdefault(method, ServiceTime())
+        inner, service = handler.unary_unary, self._service
+
+        async def admitted(request, context):
+            estimate_s = times.estimate_s
+            if not times.admits(context.time_remaining()):
+                ADMISSION_REFUSED.labels(service, method).inc()
+                await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                    f"overloaded: {method} takes about {estimate_s * 1000:.0f} ms now, "
+                                    "more than the caller's deadline leaves")
+            start = time.perf_counter()
+            try:
+                return await inner(request, context)
+            finally:
+                times.observe(time.perf_counter() - start)
+                SERVICE_TIME.labels(service, method).set(times.estimate_s)
+
+        return grpc.unary_unary_rpc_method_handler(admitted, request_deserializer=handler.request_deserializer,
+                                                   response_serializer=handler.response_serializer)
+
+
 @dataclass
 class ServiceServer:
     """A grpc.aio server with health and reflection. Register servicers on `.server` (or pass
@@ -147,8 +214,8 @@ class ServiceServer:
 
     def __post_init__(self) -> None:
         self.server = grpc.aio.server(
-            # Metrics outermost: a refused corrupt request is counted as INVALID_ARGUMENT.
-            interceptors=[_MetricsInterceptor(self.name), _DecodeInterceptor()],
+            # Metrics outermost: refusals (overload, corrupt bytes) are counted by their code.
+            interceptors=[_MetricsInterceptor(self.name), _AdmissionInterceptor(self.name), _DecodeInterceptor()],
             maximum_concurrent_rpcs=self.max_concurrent_rpcs,
             options=[
                 ("grpc.max_receive_message_length", self.max_request_bytes),
