@@ -27,7 +27,7 @@ def ids(candidates) -> list[int]:
     return [c.post_id for c in candidates]
 
 
-# Posts of the integration world (conftest.build_world) never in the viewer's feed, whatever is
+# Posts of the integration world (hm_stack.build_world) never in the viewer's feed, whatever is
 # down: own, blocked, muted, deleted (also deleted before created), labelled unsafe,
 # muted keyword, subscriber-only without a subscription, too old.
 NEVER = ("own1", "blocked1", "muted1", "b_deleted", "b_spam", "a_keyword", "sub_paywalled", "old",

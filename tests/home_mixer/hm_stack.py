@@ -133,32 +133,64 @@ def _address() -> tuple[int, str]:
     return port, f"127.0.0.1:{port}"
 
 
+@dataclass
+class Services:
+    """The world published and its Thunder and Phoenix processes, shared by the HomeMixers of
+    several test modules (Phoenix's start is the slow part)."""
+    kafka: str
+    world: World
+    thunder: ServiceProcess
+    phoenix: ServiceProcess
+
+    async def ensure_running(self) -> None:
+        """Restart what an earlier test stopped (and thaw what it froze)."""
+        for process in (self.thunder, self.phoenix):
+            if process.alive:
+                os.kill(process.proc.pid, signal.SIGCONT)
+            else:
+                process.start()
+        await asyncio.gather(self.thunder.wait_ready(), self.phoenix.wait_ready())
+
+
+def _stop(*processes: ServiceProcess) -> None:
+    for process in processes:
+        if process.alive:
+            os.kill(process.proc.pid, signal.SIGCONT)  # a frozen process cannot take SIGTERM
+        process.stop()
+
+
 @asynccontextmanager
-async def running_stack(kafka: str, world: World, home_mixer_flags: list[str]):
-    """The world published, then real Thunder, Phoenix and HomeMixer processes."""
+async def running_services(kafka: str, world: World):
     await publish_events(kafka, world.events, len(world.events))
     t_port, t_addr = _address()
     p_port, p_addr = _address()
-    h_port, h_addr = _address()
     common = ["--metrics-port", "0", "--kafka-bootstrap", kafka]
     thunder = ServiceProcess("thunder", ["--port", str(t_port), *common], t_addr).start()
     phoenix = ServiceProcess("phoenix", ["--port", str(p_port), *common, "--preset", "tiny"], p_addr).start()
+    try:
+        await asyncio.gather(thunder.wait_ready(), phoenix.wait_ready())
+        yield Services(kafka, world, thunder, phoenix)
+    finally:
+        _stop(phoenix, thunder)
+
+
+@asynccontextmanager
+async def running_stack(services: Services, home_mixer_flags: list[str]):
+    """A HomeMixer process with these flags in front of the shared Thunder and Phoenix."""
+    await services.ensure_running()
+    h_port, h_addr = _address()
     home_mixer = ServiceProcess("home-mixer", [
-        "--port", str(h_port), *common, "--thunder-address", t_addr, "--phoenix-address", p_addr,
+        "--port", str(h_port), "--metrics-port", "0", "--kafka-bootstrap", services.kafka,
+        "--thunder-address", services.thunder.address, "--phoenix-address", services.phoenix.address,
         *home_mixer_flags], h_addr).start()
     try:
-        await asyncio.gather(thunder.wait_ready(), phoenix.wait_ready(), home_mixer.wait_ready())
+        await home_mixer.wait_ready()
         channel = grpc.aio.insecure_channel(h_addr)
-        thunder_channel = grpc.aio.insecure_channel(t_addr)
-        yield Stack(world, thunder, phoenix, home_mixer, channel,
+        thunder_channel = grpc.aio.insecure_channel(services.thunder.address)
+        yield Stack(services.world, services.thunder, services.phoenix, home_mixer, channel,
                     home_mixer_pb2_grpc.ScoredPostsServiceStub(channel),
                     thunder_pb2_grpc.ThunderServiceStub(thunder_channel), thunder_channel)
         await channel.close()
         await thunder_channel.close()
     finally:
-        for process in (home_mixer, phoenix, thunder):
-            if process.proc is not None and process.proc.poll() is None:
-                os.kill(process.proc.pid, signal.SIGCONT)  # a frozen process cannot take SIGTERM
-            process.stop()
-
-
+        _stop(home_mixer)
