@@ -76,10 +76,14 @@ class CircuitBreaker:
         probe = self._admit()
         try:
             result = await make()
-        except BaseException as exc:
-            if isinstance(exc, Exception) and not self.is_failure(exc):
+        except Exception as exc:
+            if self.is_failure(exc):
+                self._failed()
+            else:
                 self._succeeded()
-            else:  # a failure, or cancelled: a probe that did not answer proves nothing good
+            raise
+        except BaseException:  # cancelled (e.g. the caller went away): no verdict on the dependency,
+            if probe:          # except that a probe that did not answer proves nothing good
                 self._failed()
             raise
         finally:

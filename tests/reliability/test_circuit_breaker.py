@@ -116,3 +116,13 @@ async def test_not_serving_is_skipped_without_probes_and_probed_when_back():
     breaker.set_serving(True)
     assert breaker.state == HALF_OPEN           # trusted again after one good call
     assert await breaker.call(ok) == "ok" and breaker.state == CLOSED
+
+
+async def test_a_cancelled_ordinary_call_is_no_verdict():
+    breaker = CircuitBreaker("dep_f", failure_threshold=1)
+    call = asyncio.create_task(breaker.call(lambda: asyncio.Event().wait()))
+    await asyncio.sleep(0)
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    assert breaker.state == CLOSED and breaker.failures == 0
