@@ -83,16 +83,25 @@ _HANDLER_FACTORIES = {
 class _DecodeInterceptor(grpc.aio.ServerInterceptor):
     """Moves request decoding into the handler, where a failure can be INVALID_ARGUMENT."""
 
+    def __init__(self) -> None:
+        self._wrapped: dict[str, tuple[object, object]] = {}  # method -> (its handler, wrapped)
+
     async def intercept_service(self, continuation, handler_call_details):
         handler = await continuation(handler_call_details)
         if handler is None or handler.request_deserializer is None:
             return handler
+        cached = self._wrapped.get(handler_call_details.method)
+        if cached is not None and cached[0] is handler:  # wrapped once per method, not per call
+            return cached[1]
+        wrapped = handler
         for kind, factory in _HANDLER_FACTORIES.items():
             inner = getattr(handler, kind)
             if inner is not None:
-                return factory(_decoding(kind, inner, handler.request_deserializer),
-                               request_deserializer=None, response_serializer=handler.response_serializer)
-        return handler
+                wrapped = factory(_decoding(kind, inner, handler.request_deserializer),
+                                  request_deserializer=None, response_serializer=handler.response_serializer)
+                break
+        self._wrapped[handler_call_details.method] = (handler, wrapped)
+        return wrapped
 
 
 class _MetricsInterceptor(grpc.aio.ServerInterceptor):
