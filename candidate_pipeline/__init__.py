@@ -22,7 +22,7 @@ its timeout (`Pipeline.timeouts[name]`, else `component.timeout_s`, else
 `Pipeline.default_timeout_s`) is skipped and reported in `PipelineResult.errors`, in the
 `foryou_pipeline_errors_total` metric and in a log line carrying the request id; a hydrator or
 scorer returning a different number of records than it was given is skipped; a raising filter
-lets its input through; side-effect errors are logged and counted only. Latencies and candidate
+lets its input through, unless it is `fail_closed` (a safety filter), when it removes all of it; side-effect errors are logged and counted only. Latencies and candidate
 counts per pipeline, stage and component go to Prometheus (metrics.py) and to
 `PipelineResult.timings`.
 """

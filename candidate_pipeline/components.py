@@ -66,7 +66,14 @@ class FilterResult(Generic[C]):
 
 
 class Filter(Component[Q], Generic[Q, C]):
-    """Splits candidates into kept and removed. Filters run one after another."""
+    """Splits candidates into kept and removed. Filters run one after another.
+
+    `fail_closed`: what a failure (raise, timeout, bad result, raising `enable`) means. False:
+    the filter is skipped and its input passes through (a convenience filter). True: every
+    candidate it was given is removed in its name (a safety filter, whose check may not be
+    skipped)."""
+
+    fail_closed: bool = False
 
     @abstractmethod
     async def filter(self, query: Q, candidates: list[C]) -> FilterResult[C]: ...

@@ -7,7 +7,7 @@
 Error policy: a component that raises or times out is recorded (result.errors, a metric, a
 log line with request id, pipeline, stage and component) and skipped; a hydrator or scorer
 whose output is not aligned with its input is skipped; a failing filter passes its input
-through; side effects run as tasks after the result is returned and their errors stay here.
+through, unless it declares `fail_closed`, when it removes all of it; side effects run as tasks after the result is returned and their errors stay here.
 """
 from __future__ import annotations
 
@@ -138,13 +138,21 @@ class Pipeline(Generic[Q, C]):
 
     async def _filter(self, run: _Run, stage: str, filters: list[Filter], candidates: list) -> list:
         started, given = time.perf_counter(), len(candidates)
-        for filter_ in self._enabled(run, stage, filters):
-            result = await self._call(run, stage, filter_, filter_.filter, run.query, list(candidates))
-            if result is _FAILED:
-                continue  # the candidates pass through unchanged
-            if not isinstance(result, FilterResult):
-                self._fail(run, stage, filter_, "exception", f"returned {type(result).__name__}, not FilterResult")
+        for filter_ in filters:
+            if filter_.name in run.disabled:
                 continue
+            enable = self._guarded(run, stage, filter_, filter_.enable, run.query)
+            if enable is not _FAILED and not enable:
+                continue
+            result = _FAILED if enable is _FAILED else await self._call(
+                run, stage, filter_, filter_.filter, run.query, list(candidates))
+            if result is not _FAILED and not isinstance(result, FilterResult):
+                self._fail(run, stage, filter_, "exception", f"returned {type(result).__name__}, not FilterResult")
+                result = _FAILED
+            if result is _FAILED:
+                if not filter_.fail_closed:
+                    continue  # the candidates pass through unchanged
+                result = FilterResult(kept=[], removed=list(candidates))  # unchecked means unsafe
             self._count(stage, filter_.name, len(candidates), len(result.kept), len(result.removed))
             run.removed.extend(RemovedCandidate(c, filter_.name, stage) for c in result.removed)
             candidates = result.kept

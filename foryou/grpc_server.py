@@ -1,14 +1,19 @@
 """A grpc.aio server factory: health checking (NOT_SERVING until the service says it is
-ready), server reflection, request metrics, and graceful stop."""
+ready), server reflection (grpc.reflection.v1 and v1alpha), request metrics, graceful stop,
+admission by deadline (a call that cannot finish in time is refused at once), and request
+decoding that answers corrupt bytes with INVALID_ARGUMENT and a plain message
+(grpc's own deserializer failure is UNKNOWN with a Python class name in it)."""
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from dataclasses import dataclass, field
 
 import grpc
+import prometheus_client
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
 
 from foryou import tls
 from foryou.metrics import GRPC_LATENCY, GRPC_REQUESTS
@@ -17,6 +22,87 @@ log = logging.getLogger(__name__)
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
+DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024
+
+
+def _message_name(deserializer) -> str:
+    message = getattr(deserializer, "__self__", None)
+    descriptor = getattr(message, "DESCRIPTOR", None)
+    return descriptor.full_name if descriptor is not None else "request message"
+
+
+def _decoder(deserializer):
+    """raw bytes -> the request message, or INVALID_ARGUMENT naming the expected message."""
+    name = _message_name(deserializer)
+
+    async def decode(raw: bytes, context):
+        try:
+            return deserializer(raw)
+        except Exception:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                f"request is not a valid {name}: its bytes could not be parsed")
+    return decode
+
+
+def _decoding(kind: str, inner, deserializer):
+    """A handler behaviour taking raw bytes (or a stream of them) that decodes them itself."""
+    decode = _decoder(deserializer)
+    streaming_in = kind.startswith("stream")
+    generator = inspect.isasyncgenfunction(inner)
+
+    def requests(raw, context):
+        if not streaming_in:
+            return None
+
+        async def stream():
+            async for item in raw:
+                yield await decode(item, context)
+        return stream()
+
+    if generator:
+        async def handle_gen(raw, context):
+            request = requests(raw, context) if streaming_in else await decode(raw, context)
+            async for response in inner(request, context):
+                yield response
+        return handle_gen
+
+    async def handle(raw, context):
+        request = requests(raw, context) if streaming_in else await decode(raw, context)
+        return await inner(request, context)
+    return handle
+
+
+_HANDLER_FACTORIES = {
+    "unary_unary": grpc.unary_unary_rpc_method_handler,
+    "unary_stream": grpc.unary_stream_rpc_method_handler,
+    "stream_unary": grpc.stream_unary_rpc_method_handler,
+    "stream_stream": grpc.stream_stream_rpc_method_handler,
+}
+
+
+class _DecodeInterceptor(grpc.aio.ServerInterceptor):
+    """Moves request decoding into the handler, where a failure can be INVALID_ARGUMENT."""
+
+    def __init__(self) -> None:
+        self._wrapped: dict[str, tuple[object, object]] = {}  # method -> (its handler, wrapped)
+
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
+        if handler is None or handler.request_deserializer is None:
+            return handler
+        cached = self._wrapped.get(handler_call_details.method)
+        if cached is not None and cached[0] is handler:  # wrapped once per method, not per call
+            return cached[1]
+        wrapped = handler
+        for kind, factory in _HANDLER_FACTORIES.items():
+            inner = getattr(handler, kind)
+            if inner is not None:
+                wrapped = factory(_decoding(kind, inner, handler.request_deserializer),
+                                  request_deserializer=None, response_serializer=handler.response_serializer)
+                break
+        self._wrapped[handler_call_details.method] = (handler, wrapped)
+        return wrapped
 
 
 class _MetricsInterceptor(grpc.aio.ServerInterceptor):
@@ -55,6 +141,71 @@ class _MetricsInterceptor(grpc.aio.ServerInterceptor):
         )
 
 
+ADMISSION_REFUSED = prometheus_client.Counter(
+    "foryou_grpc_admission_refused", "Calls refused at once because the caller's deadline was shorter than "
+    "the method's recent service time", ["service", "method"])
+SERVICE_TIME = prometheus_client.Gauge(
+    "foryou_grpc_service_time_seconds", "Moving average of a method's handler time, as admission sees it",
+    ["service", "method"])
+
+
+@dataclass
+class ServiceTime:
+    """A method's recent handler time (exponential moving average). Each refusal decays it, so
+    one slow outlier cannot keep every short-deadline caller out: after a few refusals calls
+    are admitted again and measured afresh."""
+    alpha: float = 0.2
+    decay_on_refusal: float = 0.9
+    estimate_s: float = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.estimate_s = seconds if self.estimate_s == 0.0 else (
+            self.alpha * seconds + (1 - self.alpha) * self.estimate_s)
+
+    def admits(self, remaining_s: float | None) -> bool:
+        if remaining_s is None or remaining_s >= self.estimate_s:
+            return True
+        self.estimate_s *= self.decay_on_refusal
+        return False
+
+
+class _AdmissionInterceptor(grpc.aio.ServerInterceptor):
+    """Refuses a unary call with RESOURCE_EXHAUSTED at once when what is left of the caller's
+    deadline (which already includes the time it waited in gRPC's queue) is less than the
+    method's recent service time: it would only fail later, after taking its share of the
+    server. Health and reflection are always admitted."""
+
+    def __init__(self, service: str) -> None:
+        self._service = service
+        self._times: dict[str, ServiceTime] = {}
+
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
+        full = handler_call_details.method
+        if handler is None or handler.unary_unary is None or full.startswith(("/grpc.health.", "/grpc.reflection.")):
+            return handler
+        method = full.rsplit("/", 1)[-1]
+        times = self._times.setdefault(method, ServiceTime())
+        inner, service = handler.unary_unary, self._service
+
+        async def admitted(request, context):
+            estimate_s = times.estimate_s
+            if not times.admits(context.time_remaining()):
+                ADMISSION_REFUSED.labels(service, method).inc()
+                await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                    f"overloaded: {method} takes about {estimate_s * 1000:.0f} ms now, "
+                                    "more than the caller's deadline leaves")
+            start = time.perf_counter()
+            try:
+                return await inner(request, context)
+            finally:
+                times.observe(time.perf_counter() - start)
+                SERVICE_TIME.labels(service, method).set(times.estimate_s)
+
+        return grpc.unary_unary_rpc_method_handler(admitted, request_deserializer=handler.request_deserializer,
+                                                   response_serializer=handler.response_serializer)
+
+
 @dataclass
 class ServiceServer:
     """A grpc.aio server with health and reflection. Register servicers on `.server` (or pass
@@ -65,24 +216,38 @@ class ServiceServer:
     host: str = "127.0.0.1"
     port: int = 0                              # 0 = pick a free port
     max_concurrent_rpcs: int | None = None     # beyond it grpc answers RESOURCE_EXHAUSTED
+    # Largest request accepted (gRPC refuses a bigger one with RESOURCE_EXHAUSTED before
+    # buffering it); sized per service to its largest valid request (docs/reliability.md).
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     server: grpc.aio.Server = field(init=False)
     health: health.aio.HealthServicer = field(init=False)
 
     def __post_init__(self) -> None:
         self.server = grpc.aio.server(
-            interceptors=[_MetricsInterceptor(self.name)],
+            # Metrics outermost: refusals (overload, corrupt bytes) are counted by their code.
+            interceptors=[_MetricsInterceptor(self.name), _AdmissionInterceptor(self.name), _DecodeInterceptor()],
             maximum_concurrent_rpcs=self.max_concurrent_rpcs,
             options=[
-                ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+                ("grpc.max_receive_message_length", self.max_request_bytes),
                 ("grpc.max_send_message_length", 64 * 1024 * 1024),
                 ("grpc.so_reuseport", 0),
             ],
         )
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        reflection.enable_server_reflection(
-            [*self.service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
-        )
+        self._enable_reflection([*self.service_names, health.SERVICE_NAME, reflection.SERVICE_NAME, REFLECTION_V1])
+
+    def _enable_reflection(self, names: list[str]) -> None:
+        """v1alpha from grpcio-reflection, and v1 (which grpcio-reflection does not ship here)
+        on the same servicer: the two protocols' messages are the same on the wire."""
+        servicer = reflection.aio.ReflectionServicer(names)
+        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(servicer, self.server)
+        v1 = grpc.stream_stream_rpc_method_handler(
+            servicer.ServerReflectionInfo,
+            request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
+            response_serializer=reflection_pb2.ServerReflectionResponse.SerializeToString)
+        self.server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler(REFLECTION_V1, {"ServerReflectionInfo": v1}),))
 
     @property
     def address(self) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from foryou_protos import home_mixer_pb2
 
-MAX_BLOOM_BITS = 1 << 24  # 2 MiB of bits per filter is far beyond any client's need
+MAX_BLOOM_BITS = 1 << 20  # 128 KiB per filter: ~100k ids at a 1% false-positive rate
 MAX_BLOOM_HASHES = 32
 
 

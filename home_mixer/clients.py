@@ -1,19 +1,28 @@
 """grpc.aio clients of Thunder and Phoenix as HomeMixer uses them. Every call carries a
-deadline: the dependency's own timeout, cut to what is left of the request's deadline, so a
-slow or dead dependency costs at most that and no request hangs."""
+deadline: the dependency's own short timeout, cut to what is left of the request's deadline,
+so a slow or dead dependency costs at most that and no request hangs. Every call goes through
+the dependency's circuit breaker (foryou/circuit_breaker.py): after repeated failures, or
+while the dependency's health says NOT_SERVING, calls fail at once instead of waiting.
+Thunder's answers also refresh the safety cache (home_mixer/safety_cache.py)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from foryou import tls
+from foryou.circuit_breaker import CircuitBreaker
 from foryou_protos import phoenix_pb2, phoenix_pb2_grpc, thunder_pb2, thunder_pb2_grpc
 from home_mixer.params import ACTION_NAMES
 from home_mixer.query import HistoryEntry, ScoredPostsQuery
+from home_mixer.safety_cache import SafetyCache
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -28,6 +37,73 @@ CHANNEL_OPTIONS = [
 
 class DeadlineExhausted(TimeoutError):
     """The request's deadline has passed before the call could be made."""
+
+
+# Answers that say nothing about the dependency's health: the request was wrong (a bug of
+# ours), not the dependency. Everything else (UNAVAILABLE, DEADLINE_EXCEEDED, ...) counts.
+_NOT_DEPENDENCY_FAILURES = frozenset({
+    grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.ALREADY_EXISTS,
+    grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.OUT_OF_RANGE, grpc.StatusCode.PERMISSION_DENIED,
+    grpc.StatusCode.UNAUTHENTICATED,
+})
+
+
+def dependency_failure(exc: BaseException) -> bool:
+    if isinstance(exc, grpc.aio.AioRpcError):
+        return exc.code() not in _NOT_DEPENDENCY_FAILURES
+    return not isinstance(exc, ValueError)  # a malformed answer is our contract check, not an outage
+
+
+@dataclass
+class BreakerSettings:
+    failure_threshold: int = 5
+    reset_timeout_s: float = 1.0
+    health_every_s: float = 0.5  # 0 = do not watch the dependency's health
+
+
+class Dependency:
+    """What both clients share: a channel, a breaker, and a health watcher."""
+
+    service_name = ""
+
+    def _connect(self, name: str, address: str, breaker: BreakerSettings) -> None:
+        self.channel = tls.channel(address, CHANNEL_OPTIONS)  # TLS when configured (foryou/tls.py)
+        self.breaker = CircuitBreaker(name, breaker.failure_threshold, breaker.reset_timeout_s,
+                                      is_failure=dependency_failure)
+        self._health_every_s = breaker.health_every_s
+        self._health_task: asyncio.Task | None = None
+
+    async def _rpc(self, method, request, query: ScoredPostsQuery | None, timeout_s: float):
+        timeout = call_timeout(query, timeout_s) if query is not None else timeout_s  # before the breaker
+        return await self.breaker.call(lambda: method(request, timeout=timeout))
+
+    def watch_health(self) -> None:
+        """Follow the dependency's health (a Health.Watch stream, so a change is seen at once):
+        NOT_SERVING (e.g. replaying Kafka after a restart) is routed around like an open
+        breaker. A silent or refusing dependency is the breaker's business, not the
+        watcher's; a broken stream is reopened every `health_every_s`."""
+        if self._health_every_s > 0 and self._health_task is None:
+            self._health_task = asyncio.get_running_loop().create_task(self._watch(), name=f"health-{self.service_name}")
+
+    async def _watch(self) -> None:
+        stub = health_pb2_grpc.HealthStub(self.channel)
+        request = health_pb2.HealthCheckRequest(service=self.service_name)
+        while True:
+            try:
+                async for reply in stub.Watch(request):
+                    self.breaker.set_serving(reply.status == health_pb2.HealthCheckResponse.SERVING)
+            except grpc.aio.AioRpcError:
+                pass  # down or restarting: the breaker sees the failed calls
+            except Exception:  # never let the watcher die
+                log.exception("health watch of %s failed", self.service_name)
+            await asyncio.sleep(self._health_every_s)
+
+    async def close(self) -> None:
+        if self._health_task is not None:
+            self._health_task.cancel()
+            await asyncio.gather(self._health_task, return_exceptions=True)
+            self._health_task = None
+        await self.channel.close()
 
 
 def call_timeout(query: ScoredPostsQuery, timeout_s: float) -> float:
@@ -48,22 +124,22 @@ async def memoized(query: ScoredPostsQuery, key: str, make: Callable[[], Awaitab
     return await asyncio.shield(future)
 
 
-@dataclass
-class ThunderClient:
+@dataclass(eq=False)
+class ThunderClient(Dependency):
     address: str
-    timeout_s: float = 0.5
+    timeout_s: float = 0.2
+    cache: SafetyCache = field(default_factory=SafetyCache)
+    breaker_settings: BreakerSettings = field(default_factory=BreakerSettings)
+    service_name = "foryou.ThunderService"
 
     def __post_init__(self) -> None:
-        self.channel = tls.channel(self.address, CHANNEL_OPTIONS)  # TLS when configured (foryou/tls.py)
+        self._connect("thunder", self.address, self.breaker_settings)
         self.stub = thunder_pb2_grpc.ThunderServiceStub(self.channel)
-
-    async def close(self) -> None:
-        await self.channel.close()
 
     async def user_context(self, query: ScoredPostsQuery) -> thunder_pb2.UserContext:
         async def call():
             request = thunder_pb2.GetUserContextRequest(user_id=query.viewer_id)
-            return await self.stub.GetUserContext(request, timeout=call_timeout(query, self.timeout_s))
+            return await self._rpc(self.stub.GetUserContext, request, query, self.timeout_s)
         return await memoized(query, "thunder.user_context", call)
 
     async def in_network_posts(self, query: ScoredPostsQuery, following: Iterable[int],
@@ -72,14 +148,16 @@ class ThunderClient:
             user_id=query.viewer_id, following_user_ids=sorted(following),
             max_results=max_results, max_age_ms=max_age_ms,
         )
-        reply = await self.stub.GetInNetworkPosts(request, timeout=call_timeout(query, self.timeout_s))
+        reply = await self._rpc(self.stub.GetInNetworkPosts, request, query, self.timeout_s)
+        self.cache.put_posts(reply.posts)
         return list(reply.posts)
 
     async def posts(self, query: ScoredPostsQuery, post_ids: list[int], memo_key: str | None = None) -> dict:
         """post id -> foryou.Post for the ids Thunder knows (deleted ones included)."""
         async def call():
             request = thunder_pb2.GetPostsRequest(post_ids=post_ids)
-            reply = await self.stub.GetPosts(request, timeout=call_timeout(query, self.timeout_s))
+            reply = await self._rpc(self.stub.GetPosts, request, query, self.timeout_s)
+            self.cache.put_posts(reply.posts)  # fresh facts win over older copies
             return {post.post_id: post for post in reply.posts}
         if memo_key is None:
             return await call()
@@ -87,7 +165,7 @@ class ThunderClient:
 
     async def authors(self, query: ScoredPostsQuery, user_ids: list[int]) -> dict:
         request = thunder_pb2.GetAuthorsRequest(user_ids=user_ids)
-        reply = await self.stub.GetAuthors(request, timeout=call_timeout(query, self.timeout_s))
+        reply = await self._rpc(self.stub.GetAuthors, request, query, self.timeout_s)
         return {author.user_id: author for author in reply.authors}
 
 
@@ -97,25 +175,24 @@ def history_items(history: Iterable[HistoryEntry], max_items: int | None = None)
     return items[-max_items:] if max_items else items
 
 
-@dataclass
-class PhoenixClient:
+@dataclass(eq=False)
+class PhoenixClient(Dependency):
     address: str
-    timeout_s: float = 2.0
+    timeout_s: float = 0.5
+    breaker_settings: BreakerSettings = field(default_factory=BreakerSettings)
+    service_name = "foryou.PhoenixService"
 
     def __post_init__(self) -> None:
-        self.channel = tls.channel(self.address, CHANNEL_OPTIONS)
+        self._connect("phoenix", self.address, self.breaker_settings)
         self.stub = phoenix_pb2_grpc.PhoenixServiceStub(self.channel)
         self._info: phoenix_pb2.ModelInfoResponse | None = None
-
-    async def close(self) -> None:
-        await self.channel.close()
 
     async def model_info(self, query: ScoredPostsQuery) -> phoenix_pb2.ModelInfoResponse:
         """Cached; dropped after any failed call, so a restarted Phoenix (maybe with another
         model shape) is asked again."""
         if self._info is None:
-            self._info = await self.stub.ModelInfo(phoenix_pb2.ModelInfoRequest(),
-                                                   timeout=call_timeout(query, self.timeout_s))
+            self._info = await self._rpc(self.stub.ModelInfo, phoenix_pb2.ModelInfoRequest(), query,
+                                         self.timeout_s)
         return self._info
 
     def forget_model_info(self) -> None:
@@ -130,8 +207,8 @@ class PhoenixClient:
             request_id=query.request_id,
         )
         try:
-            reply = await self.stub.Retrieve(request, timeout=call_timeout(query, self.timeout_s))
-        except grpc.aio.AioRpcError:
+            reply = await self._rpc(self.stub.Retrieve, request, query, self.timeout_s)
+        except (grpc.aio.AioRpcError, ConnectionError):
             self.forget_model_info()
             raise
         return list(reply.posts)
@@ -152,12 +229,12 @@ class PhoenixClient:
         batches = [candidates[i:i + size] for i in range(0, len(candidates), size)]
         try:
             replies = await asyncio.gather(*(
-                self.stub.Rank(phoenix_pb2.RankRequest(user_id=query.viewer_id, history=history,
-                                                       candidates=batch, request_id=query.request_id),
-                               timeout=timeout)
+                self._rpc(self.stub.Rank, phoenix_pb2.RankRequest(user_id=query.viewer_id, history=history,
+                                                                  candidates=batch, request_id=query.request_id),
+                          None, timeout)
                 for batch in batches
             ))
-        except grpc.aio.AioRpcError:
+        except (grpc.aio.AioRpcError, ConnectionError):
             self.forget_model_info()
             raise
         out: list[dict[str, float]] = []

@@ -46,12 +46,16 @@ class ScoredPostsQuery:
     disabled_components: frozenset[str] = frozenset()
     debug: bool = False
     deadline: float | None = None  # time.monotonic() by which the response is due
-    # Filled by the query hydrators; None when the hydrator failed (the request goes on).
+    # Filled by the query hydrators; None when the hydrator failed (the request goes on, and
+    # the safety filters remove every candidate whose check needs them).
     user_features: UserFeatures | None = None
     history: tuple[HistoryEntry, ...] = ()
     # Request-scoped memo of dependency calls shared by components (one GetUserContext, one
     # GetPosts per request), so parallel components do not repeat the same RPC.
     memo: dict[str, asyncio.Future] = field(default_factory=dict, repr=False, compare=False)
+    # What this request had to take from the safety cache (home_mixer/safety_cache.py) because
+    # Thunder did not answer: reported in the response's `degraded`. Shared by query copies.
+    notes: set[str] = field(default_factory=set, repr=False, compare=False)
 
     @property
     def features(self) -> UserFeatures:

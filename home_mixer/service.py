@@ -22,17 +22,28 @@ log = logging.getLogger(__name__)
 
 MAX_ID_LIST = 20_000       # seen_ids / served_ids per request
 MAX_BLOOM_FILTERS = 16
+# request_id is copied into every post of the reply and into the served event: bounded.
+MAX_REQUEST_ID_CHARS = 128
+MAX_CLIENT_FIELD_CHARS = 64  # client_app_id, country_code, language_code
 DEFAULT_REQUEST_BUDGET_S = 5.0  # when the client sets no deadline
 
-# Degradation messages, keyed by the component whose failure causes them.
+# Degradation messages, keyed by the component whose failure causes them. A degraded feed
+# is smaller or less well ranked, never less safe (docs/reliability.md).
 DEGRADED = {
     "PhoenixScorer": "phoenix_unavailable: ranked by recency",
     "PhoenixSource": "phoenix_retrieval_unavailable: in-network only",
-    "ThunderSource": "thunder_unavailable: out-of-network only",
-    "UserFeatures": "user_features_unavailable: social graph filters not applied",
+    "ThunderSource": "thunder_unavailable: no in-network posts",
+    "UserFeatures": "user_features_unavailable: viewer's blocks, mutes, muted keywords and subscriptions "
+                    "unknown, posts needing them removed",
     "UserActionSequence": "user_history_unavailable: ranked without history",
-    "CoreDataHydrator": "core_data_unavailable: posts not hydrated",
-    "VisibilityHydrator": "visibility_unavailable: labels from hydration time",
+    "CoreDataHydrator": "core_data_unavailable: posts without core data removed",
+    "VisibilityHydrator": "visibility_unavailable: deleted flags and labels as of hydration",
+}
+# What a request took from the safety cache instead of a fresh Thunder answer (query.notes).
+CACHED = {
+    "user_features_cached": "user_features_cached: viewer's blocks, mutes and keywords from a recent copy",
+    "core_data_cached": "core_data_cached: core data from a recent copy; posts without one removed",
+    "visibility_cached": "visibility_cached: deleted flags and labels from a recent copy",
 }
 
 
@@ -52,6 +63,11 @@ class RequestValidator:
     def query_from(self, request: home_mixer_pb2.ScoredPostsQuery, deadline: float | None) -> ScoredPostsQuery:
         if request.viewer_id == 0:
             raise InvalidRequest("viewer_id is required and must be non-zero")
+        if len(request.request_id) > MAX_REQUEST_ID_CHARS:
+            raise InvalidRequest(f"request_id has {len(request.request_id)} characters; at most {MAX_REQUEST_ID_CHARS}")
+        for name in ("client_app_id", "country_code", "language_code"):
+            if len(getattr(request, name)) > MAX_CLIENT_FIELD_CHARS:
+                raise InvalidRequest(f"{name} has more than {MAX_CLIENT_FIELD_CHARS} characters")
         for name in ("seen_ids", "served_ids"):
             if len(getattr(request, name)) > MAX_ID_LIST:
                 raise InvalidRequest(f"{name} has more than {MAX_ID_LIST} ids")
@@ -80,8 +96,16 @@ class RequestValidator:
         )
 
 
-def degraded_reasons(result: PipelineResult) -> list[str]:
+def fail_closed_filters(pipeline: Pipeline) -> frozenset[str]:
+    return frozenset(f.name for f in [*pipeline.filters, *pipeline.post_selection_filters] if f.fail_closed)
+
+
+def degraded_reasons(result: PipelineResult, fail_closed: frozenset[str] = frozenset()) -> list[str]:
     reasons = [message for component, message in DEGRADED.items() if result.failed(component)]
+    notes = getattr(result.query, "notes", ())
+    reasons += [message for note, message in CACHED.items() if note in notes]
+    reasons += [f"{name}_failed: every candidate it was given removed"
+                for name in sorted(fail_closed) if result.failed(name)]
     for reason in reasons:
         DEGRADED_RESPONSES.labels(reason.split(":", 1)[0]).inc()
     return reasons
@@ -103,10 +127,11 @@ def scored_post(c: PostCandidate) -> home_mixer_pb2.ScoredPost:
     )
 
 
-def response_from(result: PipelineResult, debug: bool) -> home_mixer_pb2.ScoredPostsResponse:
+def response_from(result: PipelineResult, debug: bool,
+                  fail_closed: frozenset[str] = frozenset()) -> home_mixer_pb2.ScoredPostsResponse:
     response = home_mixer_pb2.ScoredPostsResponse(
         scored_posts=[scored_post(c) for c in result.selected], request_id=result.request_id,
-        degraded=degraded_reasons(result),
+        degraded=degraded_reasons(result, fail_closed),
     )
     if debug:
         response.debug.removed.extend(home_mixer_pb2.RemovedPost(post_id=r.candidate.post_id, removed_by=r.removed_by)
@@ -121,6 +146,7 @@ class ScoredPostsServicer(home_mixer_pb2_grpc.ScoredPostsServiceServicer):
                  request_budget_s: float = DEFAULT_REQUEST_BUDGET_S) -> None:
         self.pipeline = pipeline
         self.validator = RequestValidator(component_names(pipeline), defaults)
+        self.fail_closed = fail_closed_filters(pipeline)
         self.request_budget_s = request_budget_s
 
     def _deadline(self, context: grpc.aio.ServicerContext) -> float:
@@ -137,4 +163,4 @@ class ScoredPostsServicer(home_mixer_pb2_grpc.ScoredPostsServiceServicer):
         except InvalidRequest as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         result = await self.pipeline.execute(query, query.request_id)
-        return response_from(result, query.debug)
+        return response_from(result, query.debug, self.fail_closed)

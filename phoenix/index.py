@@ -14,6 +14,10 @@ post's age, while engagements go mostly to recent posts. A fitted `Freshness` ad
 `weight * -log1p(age_hours)` (age read from the snowflake id) to the dot product: search
 over-fetches `FRESHNESS_OVERFETCH * k` posts by similarity and re-ranks them by the sum. The
 evaluation scores with the same function (phoenix/training/retriever.py fits the weight).
+Tombstones: a removed (deleted) post id is remembered until it is older than the retention,
+and an upsert of a remembered id is ignored, so a delete wins over its create whatever order
+they arrive in, and over a redelivered create (as in Thunder).
+
 All methods are thread-safe: the Kafka feeder mutates while searches run in executor threads.
 """
 from __future__ import annotations
@@ -100,6 +104,7 @@ class CorpusIndex:
     _high: int = field(init=False, default=0, repr=False)    # slots [0, _high) have been used
     _ann: object = field(init=False, default=None, repr=False)
     _lock: threading.RLock = field(init=False, repr=False)
+    _tombstones: set[int] = field(init=False, repr=False)    # deleted post ids
 
     def __post_init__(self) -> None:
         cap = max(1, self.initial_capacity)
@@ -109,6 +114,7 @@ class CorpusIndex:
         self._slot_of = {}
         self._free = []
         self._lock = threading.RLock()
+        self._tombstones = set()
 
     # ---- size and membership -------------------------------------------------------------
 
@@ -135,11 +141,20 @@ class CorpusIndex:
     # ---- mutation ---------------------------------------------------------------------------
 
     def upsert(self, post_ids: Sequence[int], author_ids: Sequence[int], embeddings: np.ndarray) -> None:
-        """Add posts (or replace the embedding of posts already indexed)."""
+        """Add posts (or replace the embedding of posts already indexed). Deleted posts
+        (tombstoned ids) are skipped."""
         embeddings = np.asarray(embeddings, np.float32)
         if embeddings.shape != (len(post_ids), self.dim):
             raise ValueError(f"embeddings shape {embeddings.shape} != ({len(post_ids)}, {self.dim})")
         with self._lock:
+            if self._tombstones:
+                keep = [i for i, p in enumerate(post_ids) if int(p) not in self._tombstones]
+                if len(keep) < len(post_ids):
+                    post_ids = [post_ids[i] for i in keep]
+                    author_ids = [author_ids[i] for i in keep]
+                    embeddings = embeddings[keep]
+            if not len(post_ids):
+                return
             slots = np.array([self._take_slot(int(p)) for p in post_ids], np.int64)
             self._vectors[slots] = embeddings
             self._post_ids[slots] = np.asarray(post_ids, np.uint64)
@@ -149,8 +164,28 @@ class CorpusIndex:
             elif len(self) > self.ann_threshold:
                 self._build_ann()
 
+    def delete(self, post_ids: Iterable[int]) -> int:
+        """Drop deleted posts and tombstone their ids, known or not yet (a delete that
+        arrives before its create). Returns how many indexed posts were dropped."""
+        post_ids = [int(p) for p in post_ids]
+        with self._lock:
+            self._tombstones.update(post_ids)
+            return self.remove(post_ids)
+
+    def is_deleted(self, post_id: int) -> bool:
+        return int(post_id) in self._tombstones
+
+    def copy_tombstones_from(self, other: "CorpusIndex") -> None:
+        """Carry the deletions over to a rebuilt index (a re-embedding after a reload)."""
+        with other._lock:
+            tombstones = set(other._tombstones)
+        with self._lock:
+            self._tombstones |= tombstones
+            self.remove(tombstones & self._slot_of.keys())
+
     def remove(self, post_ids: Iterable[int]) -> int:
-        """Drop posts (deleted ones); unknown ids are ignored. Returns how many were dropped."""
+        """Drop posts (expired ones; `delete` for deleted ones); unknown ids are ignored.
+        Returns how many were dropped."""
         with self._lock:
             removed = []
             for post_id in post_ids:
@@ -173,6 +208,8 @@ class CorpusIndex:
         with self._lock:
             ids = self._post_ids[: self._high]
             old = ids[(ids != _EMPTY) & (ids < oldest_kept)]
+            # A tombstone outlives its post only as long as a create could still be kept.
+            self._tombstones = {p for p in self._tombstones if p >= int(oldest_kept)}
             return self.remove(old.tolist())
 
     def _take_slot(self, post_id: int) -> int:

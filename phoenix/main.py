@@ -20,6 +20,7 @@ SETTINGS = [
     config.Setting("max_batch", 32, "most requests in one model micro-batch"),
     config.Setting("max_wait_ms", 2.0, "longest a request waits for its micro-batch to fill"),
     config.Setting("reload_every_s", 3.0, "how often the checkpoint directory is polled"),
+    config.Setting("warm_every_bucket", 1, "1: compile every candidate bucket before SERVING; 0: only the smallest"),
     config.Setting("log_level", "INFO", "log level"),
 ]
 
@@ -40,6 +41,7 @@ async def serve(args: argparse.Namespace) -> int:
         host=args.host, port=args.port, kafka_bootstrap=args.kafka_bootstrap, preset=args.preset,
         checkpoint_dir=args.checkpoint_dir, max_age_hours=args.max_age_hours,
         reload_every_s=args.reload_every_s, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
+        warm_every_bucket=bool(args.warm_every_bucket),
     )
     metrics.start_metrics_server(args.metrics_port, args.host)
     stop = asyncio.Event()

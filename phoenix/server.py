@@ -3,7 +3,8 @@
 Thin over the parts that do the work: request validation (server_validation), micro-batching
 (server_batching), the models and their hot reload (server_models), the corpus index
 (index) and its Kafka feeder (server_corpus). Health is NOT_SERVING until the corpus has
-caught up with the `posts` topic.
+caught up with the `posts` topic and every candidate bucket is compiled (the two overlap);
+meanwhile Rank and Retrieve answer UNAVAILABLE, never from a partial corpus or a cold model.
 
 The served state is one immutable pair (models, index), swapped as a whole on reload, so a
 batch never mixes a new retriever with an index embedded by the old one.
@@ -51,14 +52,19 @@ class PhoenixSettings:
     ann_threshold: int = DEFAULT_ANN_THRESHOLD
     max_concurrent_rpcs: int | None = 1000
     seed: int = 0
+    # Compile every candidate bucket before SERVING (else the first feeds of each new shape
+    # pay seconds of compilation); False: only the smallest (quick starts for tests, benches).
+    warm_every_bucket: bool = True
 
 
 class PhoenixServer:
     def __init__(self, settings: PhoenixSettings) -> None:
         self.settings = settings
         self._serving: tuple[Models, CorpusIndex] | None = None
+        # 1 MiB: a Rank of max_candidates with a full history, or a Retrieve with the most
+        # exclusions, is a few hundred KB.
         self.grpc = ServiceServer("phoenix", [SERVICE_NAME], settings.host, settings.port,
-                                  settings.max_concurrent_rpcs)
+                                  settings.max_concurrent_rpcs, max_request_bytes=1024 * 1024)
         phoenix_pb2_grpc.add_PhoenixServiceServicer_to_server(PhoenixServicer(self), self.grpc.server)
         self.rank_batcher = MicroBatcher("rank", self._rank_batch, settings.max_batch, settings.max_wait_ms)
         self.retrieve_batcher = MicroBatcher("retrieve", self._retrieve_batch, settings.max_batch,
@@ -66,6 +72,7 @@ class PhoenixServer:
         self.feeder: CorpusFeeder | None = None
         self._tasks: list[asyncio.Task] = []
         self._corpus_lock = asyncio.Lock()
+        self.ready = False  # Rank and Retrieve are refused until SERVING
 
     # ---- lifecycle ------------------------------------------------------------------------
 
@@ -92,19 +99,25 @@ class PhoenixServer:
         models = await loop.run_in_executor(None, load_models, s.preset, s.checkpoint_dir, s.seed)
         self._serving = (models, self._new_index(models))
         await self.grpc.start()
-        await loop.run_in_executor(None, self._warmup, models)
-        if s.kafka_bootstrap:
+        if s.kafka_bootstrap:  # the replay runs while the model compiles
             self.feeder = CorpusFeeder(s.kafka_bootstrap, self._feed_target,
                                        max_age_ms=int(s.max_age_hours * 3600 * 1000), lock=self._corpus_lock)
             await self.feeder.start()
+        await loop.run_in_executor(None, self._warmup, models, s.warm_every_bucket)
+        if self.feeder is not None:
             self._tasks.append(asyncio.create_task(self._serve_when_caught_up()))
         else:
-            await self.grpc.set_serving()
+            await self._set_serving()
         if s.checkpoint_dir:
             self._tasks.append(asyncio.create_task(self._reload_loop()))
         return self
 
+    async def _set_serving(self) -> None:
+        self.ready = True
+        await self.grpc.set_serving()
+
     async def stop(self) -> None:
+        self.ready = False
         await self.grpc.set_not_serving()
         for task in self._tasks:
             task.cancel()
@@ -120,9 +133,9 @@ class PhoenixServer:
 
     @staticmethod
     def _warmup(models: Models, every_bucket: bool = False) -> None:
-        """Compile the single-request shapes before reporting SERVING. On a reload the old
-        models keep serving meanwhile, so every candidate bucket is compiled before the swap:
-        the first feeds after a reload must not pay for compilation (and miss deadlines)."""
+        """Compile before reporting SERVING: every candidate bucket (the default at start, and
+        always on a reload, while the old models keep serving), or only the smallest shape. A
+        shape first compiled under traffic costs seconds and misses every deadline."""
         if every_bucket:
             models.ranker.warmup()
         else:
@@ -136,7 +149,7 @@ class PhoenixServer:
 
     async def _serve_when_caught_up(self) -> None:
         await self.feeder.caught_up.wait()
-        await self.grpc.set_serving()
+        await self._set_serving()
 
     async def _reload_loop(self) -> None:
         while True:
@@ -158,6 +171,7 @@ class PhoenixServer:
             async with self._corpus_lock:  # no feeder writes into the old index meanwhile
                 index = await reembed(self.index, models.retriever.candidate_embeddings,
                                       models.retriever.embedding_dim, self.settings.ann_threshold)
+                index.copy_tombstones_from(self.index)
                 self._serving = (models, index)
         else:
             self._serving = (models, self.index)
@@ -190,8 +204,14 @@ class PhoenixServicer(phoenix_pb2_grpc.PhoenixServiceServicer):
     def __init__(self, server: PhoenixServer) -> None:
         self._server = server
 
+    async def _refuse_unless_ready(self, context: grpc.aio.ServicerContext) -> None:
+        if not self._server.ready:
+            await context.abort(grpc.StatusCode.UNAVAILABLE,
+                                "Phoenix is not serving yet (corpus catching up or model compiling)")
+
     async def Rank(self, request: phoenix_pb2.RankRequest, context: grpc.aio.ServicerContext):
         request_id_var.set(request.request_id)
+        await self._refuse_unless_ready(context)
         try:
             item = rank_input(request, self._server.limits())
         except ValidationError as exc:
@@ -207,6 +227,7 @@ class PhoenixServicer(phoenix_pb2_grpc.PhoenixServiceServicer):
 
     async def Retrieve(self, request: phoenix_pb2.RetrieveRequest, context: grpc.aio.ServicerContext):
         request_id_var.set(request.request_id)
+        await self._refuse_unless_ready(context)
         try:
             item = retrieve_input(request, self._server.limits())
         except ValidationError as exc:

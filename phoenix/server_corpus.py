@@ -128,7 +128,7 @@ class CorpusFeeder:
         async with self.lock:
             index, embed = self.target()
             if deleted:
-                index.remove(deleted)
+                index.delete(deleted)  # tombstoned: a create arriving later is ignored
             if created:
                 await self._embed_into(index, embed, np.fromiter(created.keys(), np.uint64, len(created)),
                                        np.fromiter(created.values(), np.uint64, len(created)))

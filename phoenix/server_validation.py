@@ -8,6 +8,11 @@ from foryou_protos import common_pb2, phoenix_pb2
 from phoenix.features import CandidateItem, HistoryItem
 
 _MAX_ACTION = max(common_pb2.Action.values())
+# Bounds that match the work: a Retrieve excluding millions of ids costs hundreds of MB and
+# stalls the event loop; request_id is copied into logs.
+MAX_EXCLUDE_POST_IDS = 20_000
+MAX_EXCLUDE_AUTHOR_IDS = 10_000
+MAX_REQUEST_ID_CHARS = 128
 
 
 class ValidationError(ValueError):
@@ -36,6 +41,11 @@ class RetrieveInput:
     k: int
     exclude_post_ids: frozenset[int]
     exclude_author_ids: frozenset[int]
+
+
+def _request_id(request) -> None:
+    if len(request.request_id) > MAX_REQUEST_ID_CHARS:
+        raise ValidationError(f"request_id has {len(request.request_id)} characters; at most {MAX_REQUEST_ID_CHARS}")
 
 
 def _user(user_id: int) -> int:
@@ -69,6 +79,7 @@ def _history(items, limits: Limits) -> tuple[HistoryItem, ...]:
 
 
 def rank_input(request: phoenix_pb2.RankRequest, limits: Limits) -> RankInput:
+    _request_id(request)
     user_id = _user(request.user_id)
     history = _history(request.history, limits)
     if len(request.candidates) > limits.max_candidates:
@@ -84,6 +95,10 @@ def rank_input(request: phoenix_pb2.RankRequest, limits: Limits) -> RankInput:
 
 
 def retrieve_input(request: phoenix_pb2.RetrieveRequest, limits: Limits) -> RetrieveInput:
+    _request_id(request)
+    for field, limit in (("exclude_post_ids", MAX_EXCLUDE_POST_IDS), ("exclude_author_ids", MAX_EXCLUDE_AUTHOR_IDS)):
+        if len(getattr(request, field)) > limit:
+            raise ValidationError(f"{field} has {len(getattr(request, field))} ids; at most {limit} allowed")
     user_id = _user(request.user_id)
     history = _history(request.history, limits)
     if not 1 <= request.k <= limits.max_k:

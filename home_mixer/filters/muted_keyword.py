@@ -1,6 +1,7 @@
 """MutedKeyword: remove posts whose text contains a muted keyword or phrase: case-insensitive
 (Unicode case folding after NFKC normalisation, so "STRASSE" mutes "straße" and a
-full-width "ＡＢＣ" mutes "abc"), matched on whole words, a phrase as consecutive words."""
+full-width "ＡＢＣ" mutes "abc"), matched on whole words, a phrase as consecutive words.
+Without the user's features the keywords are unknown, and every candidate is removed."""
 from __future__ import annotations
 
 import re
@@ -34,9 +35,13 @@ class KeywordMatcher:
 
 
 class MutedKeywordFilter(Filter[ScoredPostsQuery, PostCandidate]):
+    fail_closed = True
+
     def enable(self, query: ScoredPostsQuery) -> bool:
-        return bool(query.features.muted_keywords)
+        return query.user_features is None or bool(query.user_features.muted_keywords)
 
     async def filter(self, query: ScoredPostsQuery, candidates: list[PostCandidate]) -> FilterResult[PostCandidate]:
+        if query.user_features is None:
+            return FilterResult(kept=[], removed=list(candidates))
         matcher = KeywordMatcher(query.features.muted_keywords)
         return split(candidates, lambda c: not matcher.matches(c.text))

@@ -14,7 +14,7 @@ class SubscriptionHydrator(Hydrator[ScoredPostsQuery, PostCandidate]):
         self.timeout_s = timeout_s
 
     async def hydrate(self, query: ScoredPostsQuery, candidates: list[PostCandidate]) -> list[PostCandidate]:
-        posts = await lookup_posts(self.thunder, query, candidates)
+        posts = (await lookup_posts(self.thunder, query, candidates)).posts
         subscriptions = query.features.subscriptions
         out = []
         for c in candidates:

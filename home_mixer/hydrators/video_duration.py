@@ -15,7 +15,7 @@ class VideoDurationHydrator(Hydrator[ScoredPostsQuery, PostCandidate]):
         self.timeout_s = timeout_s
 
     async def hydrate(self, query: ScoredPostsQuery, candidates: list[PostCandidate]) -> list[PostCandidate]:
-        posts = await lookup_posts(self.thunder, query, candidates)
+        posts = (await lookup_posts(self.thunder, query, candidates)).posts
         out = []
         for c in candidates:
             post = posts.get(c.post_id)

@@ -1,5 +1,7 @@
 """UserFeatures: following, blocked, muted, muted keywords, subscriptions and recently served
-ids, from Thunder's user context."""
+ids, from Thunder's user context. When Thunder does not answer, the safety cache's copy (if
+any, at most its TTL old) stands in, and the response says so; with no copy the features
+stay unknown and the safety filters remove every candidate."""
 from __future__ import annotations
 
 import dataclasses
@@ -8,6 +10,8 @@ from candidate_pipeline import QueryHydrator
 from foryou_protos import thunder_pb2
 from home_mixer.clients import ThunderClient
 from home_mixer.query import ScoredPostsQuery, UserFeatures
+
+CACHED_NOTE = "user_features_cached"
 
 
 def features_from_context(context: thunder_pb2.UserContext) -> UserFeatures:
@@ -29,8 +33,17 @@ class UserFeaturesHydrator(QueryHydrator[ScoredPostsQuery]):
         self.timeout_s = timeout_s
 
     async def hydrate(self, query: ScoredPostsQuery) -> ScoredPostsQuery:
-        context = await self.thunder.user_context(query)
-        return dataclasses.replace(query, user_features=features_from_context(context))
+        try:
+            context = await self.thunder.user_context(query)
+        except Exception:
+            cached = self.thunder.cache.features(query.viewer_id)
+            if cached is None:
+                raise
+            query.notes.add(CACHED_NOTE)
+            return dataclasses.replace(query, user_features=cached)
+        features = features_from_context(context)
+        self.thunder.cache.put_features(query.viewer_id, features)
+        return dataclasses.replace(query, user_features=features)
 
     def update(self, query: ScoredPostsQuery, hydrated: ScoredPostsQuery) -> None:
         query.user_features = hydrated.user_features

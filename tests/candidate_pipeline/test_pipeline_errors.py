@@ -147,3 +147,37 @@ async def test_failures_are_logged_with_request_id_pipeline_stage_and_component(
                              "component": "bad", "error_kind": "exception"}
     assert "req-log" in record.getMessage() and "boom" in record.getMessage()
     assert record.exc_info is not None
+
+
+class _RaisingEnable(FakeFilter):
+    def enable(self, query) -> bool:
+        raise RuntimeError("enable boom")
+
+
+class _NotAResult(FakeFilter):
+    async def filter(self, query, candidates):
+        return candidates
+
+
+@pytest.mark.parametrize("stage", ["filters", "post_selection_filters"])
+@pytest.mark.parametrize("make_bad", [
+    lambda: FakeFilter("safety", set(), **RAISES), lambda: FakeFilter("safety", set(), **HANGS),
+    lambda: _RaisingEnable("safety", set()), lambda: _NotAResult("safety", set()),
+], ids=["raises", "times_out", "enable_raises", "bad_result"])
+async def test_a_failing_fail_closed_filter_removes_everything_in_its_name(stage, make_bad):
+    bad = make_bad()
+    bad.fail_closed = True
+    after = FakeFilter("after", {2})
+    pipeline = Pipeline[Query, Cand](name=f"closed_{stage}", sources=[FakeSource("src", [1, 2, 3])],
+                                     **{stage: [FakeFilter("before", {1}), bad, after]})
+    result = await pipeline.execute(Query())
+    assert result.selected == []
+    assert [(r.candidate.id, r.removed_by) for r in result.removed] == [(1, "before"), (2, "safety"), (3, "safety")]
+    assert [e.component for e in result.errors] == ["safety"]
+
+
+async def test_a_disabled_or_switched_off_fail_closed_filter_removes_nothing():
+    off = FakeFilter("safety", {1}, enabled=False)
+    off.fail_closed = True
+    pipeline = Pipeline[Query, Cand](name="closed_off", sources=[FakeSource("src", [1, 2])], filters=[off])
+    assert ids((await pipeline.execute(Query())).selected) == [1, 2]

@@ -7,6 +7,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from foryou.grpc_server import ServiceServer
+import pytest
+
+from reliability.grpc_checks import CASES, assert_bad_bytes_refused, list_services
 from foryou_protos import thunder_pb2_grpc
 
 SERVICE = "foryou.ThunderService"
@@ -54,3 +57,28 @@ async def test_binding_a_taken_port_fails_clearly():
             raise AssertionError("second server bound a taken port")
     finally:
         await first.stop(0)
+
+
+@pytest.mark.parametrize("case", CASES)
+async def test_corrupt_bytes_are_invalid_argument_and_reflection_v1_lists_every_service(case):
+    from foryou_protos import thunder_pb2
+    from thunder.service import ThunderServicer, add_to_server
+
+    server = ServiceServer("thunder", [SERVICE])
+    add_to_server(ThunderServicer(handlers=None), server.server)  # decoding fails before any handler
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(server.address) as channel:
+            await assert_bad_bytes_refused(channel, f"/{SERVICE}/GetPosts", thunder_pb2.GetPostsRequest, case)
+            await assert_bad_bytes_refused(channel, f"/{SERVICE}/GetUserContext", thunder_pb2.GetUserContextRequest,
+                                           case)
+            await assert_bad_bytes_refused(channel, "/grpc.health.v1.Health/Check", health_pb2.HealthCheckRequest, case)
+            for version in ("v1", "v1alpha"):
+                assert set(await list_services(channel, version)) == {
+                    SERVICE, "grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection",
+                    "grpc.reflection.v1.ServerReflection"}
+            # A good request still works through the decoding layer.
+            reply = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+            assert reply.status == health_pb2.HealthCheckResponse.NOT_SERVING
+    finally:
+        await server.stop(0)

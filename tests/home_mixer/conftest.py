@@ -1,140 +1,22 @@
-"""HomeMixer integration fixtures: a small hand-made world published through the session
-broker, then real Thunder, Phoenix and HomeMixer processes on free loopback ports."""
+"""HomeMixer integration fixtures (the world and the processes are built in hm_stack.py): one
+world with its Thunder and Phoenix for the session, and per test module a HomeMixer in front
+of them with that module's flags."""
 from __future__ import annotations
 
-import asyncio
-import itertools
-from dataclasses import dataclass, field
-
-import grpc
 import pytest
 
-from foryou.broker import free_port
-from foryou.process import ServiceProcess
-from foryou.seed import publish_events
-from foryou.snowflake import make_id, now_ms
-from foryou_protos import common_pb2, events_pb2, home_mixer_pb2_grpc, thunder_pb2_grpc
-from foryou import topics
-
-# Ids far from other suites' ids, so a shared session broker cannot mix worlds.
-BASE = 7_340_000
-_low_bits = itertools.count(BASE % (1 << 20))
+from hm_stack import build_world, running_services, running_stack
 
 
-@dataclass
-class World:
-    viewer: int = BASE + 1
-    pager: int = BASE + 2            # a second viewer, for the served-history test
-    followed_a: int = BASE + 11
-    followed_b: int = BASE + 12
-    muted: int = BASE + 13           # followed and muted
-    subscribed: int = BASE + 14      # followed and subscribed to
-    unsubscribed: int = BASE + 15    # followed, not subscribed to
-    blocked: int = BASE + 21
-    oon: tuple[int, ...] = (BASE + 31, BASE + 32)
-    keyword: str = "Spoiler Alert"
-    posts: dict[str, int] = field(default_factory=dict)   # label -> post id
-    events: list[tuple[str, object]] = field(default_factory=list)
-
-    def post(self, label: str, author: int, age_min: float, text: str = "", **fields) -> int:
-        post_id = make_id(now_ms() - int(age_min * 60_000), next(_low_bits))
-        self.posts[label] = post_id
-        self.events.append((topics.POSTS, events_pb2.PostEvent(created=common_pb2.Post(
-            post_id=post_id, author_id=author, created_at_ms=now_ms() - int(age_min * 60_000),
-            text=text or f"{label} says hello", **fields))))
-        return post_id
-
-    def user(self, user_id: int, **event) -> None:
-        self.events.append((topics.USERS, events_pb2.UserEvent(user_id=user_id, timestamp_ms=now_ms(), **event)))
-
-    def ids(self, *labels: str) -> set[int]:
-        return {self.posts[label] for label in labels}
-
-
-def build_world() -> World:
-    w = World()
-    for uid, handle in [(w.viewer, "viewer"), (w.followed_a, "alice"), (w.followed_b, "bob"), (w.muted, "mute_me"),
-                        (w.subscribed, "patron"), (w.unsubscribed, "paywall"), (w.blocked, "troll"),
-                        (w.oon[0], "stranger1"), (w.oon[1], "stranger2"), (w.pager, "pager")]:
-        w.user(uid, profile=events_pb2.Profile(handle=handle))
-    for followed in (w.followed_a, w.followed_b, w.muted, w.subscribed, w.unsubscribed):
-        w.user(w.viewer, follow=followed)
-    w.user(w.viewer, mute=w.muted)
-    w.user(w.viewer, block=w.blocked)
-    w.user(w.viewer, subscribe=w.subscribed)
-    w.user(w.viewer, mute_keyword=w.keyword)
-    for followed in (w.followed_a, w.followed_b):
-        w.user(w.pager, follow=followed)
-
-    w.post("a1", w.followed_a, 5)
-    w.post("a2", w.followed_a, 15)
-    w.post("a_keyword", w.followed_a, 20, text="big SPOILER ALERT: the butler did it")
-    w.post("a_served", w.followed_a, 25)
-    w.post("b1", w.followed_b, 10)
-    w.post("b_deleted", w.followed_b, 12)
-    w.post("b_spam", w.followed_b, 14)
-    w.post("muted1", w.muted, 6)
-    w.post("sub_ok", w.subscribed, 7, subscriber_only=True)
-    w.post("sub_paywalled", w.unsubscribed, 8, subscriber_only=True)
-    w.post("blocked1", w.blocked, 9)
-    w.post("own1", w.viewer, 4)
-    for i in range(6):
-        w.post(f"oon{i}", w.oon[i % 2], 30 + i)
-    w.post("old", w.followed_b, 3 * 24 * 60)  # older than the 2-day max age (and retention)
-    # Two reposts of the same stranger's post by followed accounts: one is a duplicate.
-    w.post("repost_a", w.followed_a, 3, repost_of_post_id=w.posts["oon0"], repost_of_user_id=w.oon[0])
-    w.post("repost_b", w.followed_b, 2, repost_of_post_id=w.posts["oon0"], repost_of_user_id=w.oon[0])
-
-    w.events.append((topics.POSTS, events_pb2.PostEvent(deleted=events_pb2.PostDeleted(
-        post_id=w.posts["b_deleted"], author_id=w.followed_b, deleted_at_ms=now_ms()))))
-    w.events.append((topics.POSTS, events_pb2.PostEvent(labelled=events_pb2.PostLabelled(
-        post_id=w.posts["b_spam"], labels=[common_pb2.SPAM], labelled_at_ms=now_ms()))))
-    w.events.append((topics.SERVED, events_pb2.ServedEvent(
-        user_id=w.viewer, request_id="earlier", post_ids=[w.posts["a_served"]], served_at_ms=now_ms())))
-    return w
-
-
-@dataclass
-class Stack:
-    world: World
-    thunder: ServiceProcess
-    phoenix: ServiceProcess
-    home_mixer: ServiceProcess
-    channel: grpc.aio.Channel
-    stub: home_mixer_pb2_grpc.ScoredPostsServiceStub
-    thunder_stub: thunder_pb2_grpc.ThunderServiceStub
-    thunder_channel: grpc.aio.Channel
-
-
-def _address() -> tuple[int, str]:
-    port = free_port()
-    return port, f"127.0.0.1:{port}"
+@pytest.fixture(scope="session")
+async def hm_services(kafka):
+    async with running_services(kafka, build_world()) as services:
+        yield services
 
 
 @pytest.fixture(scope="module")
-async def stack(kafka):
-    world = build_world()
-    await publish_events(kafka, world.events, len(world.events))
-    t_port, t_addr = _address()
-    p_port, p_addr = _address()
-    h_port, h_addr = _address()
-    common = ["--metrics-port", "0", "--kafka-bootstrap", kafka]
-    thunder = ServiceProcess("thunder", ["--port", str(t_port), *common], t_addr).start()
-    phoenix = ServiceProcess("phoenix", ["--port", str(p_port), *common, "--preset", "tiny"], p_addr).start()
-    home_mixer = ServiceProcess("home-mixer", [
-        "--port", str(h_port), *common, "--thunder-address", t_addr, "--phoenix-address", p_addr,
-        # Generous deadlines: the CI machine has 2 shared cores and Phoenix runs on CPU.
-        "--thunder-timeout-s", "5", "--phoenix-timeout-s", "20", "--request-budget-s", "30",
-    ], h_addr).start()
-    try:
-        await asyncio.gather(thunder.wait_ready(), phoenix.wait_ready(), home_mixer.wait_ready())
-        channel = grpc.aio.insecure_channel(h_addr)
-        thunder_channel = grpc.aio.insecure_channel(t_addr)
-        yield Stack(world, thunder, phoenix, home_mixer, channel,
-                    home_mixer_pb2_grpc.ScoredPostsServiceStub(channel),
-                    thunder_pb2_grpc.ThunderServiceStub(thunder_channel), thunder_channel)
-        await channel.close()
-        await thunder_channel.close()
-    finally:
-        for process in (home_mixer, phoenix, thunder):
-            process.stop()
+async def stack(hm_services):
+    # Generous deadlines: the CI machine has 2 shared cores and Phoenix runs on CPU.
+    async with running_stack(hm_services, [
+            "--thunder-timeout-s", "5", "--phoenix-timeout-s", "20", "--request-budget-s", "30"]) as s:
+        yield s

@@ -25,3 +25,10 @@ def query(features: UserFeatures | None = None, params: dict | None = None, **fi
 
 def ids(candidates) -> list[int]:
     return [c.post_id for c in candidates]
+
+
+# Posts of the integration world (hm_stack.build_world) never in the viewer's feed, whatever is
+# down: own, blocked, muted, deleted (also deleted before created), labelled unsafe,
+# muted keyword, subscriber-only without a subscription, too old.
+NEVER = ("own1", "blocked1", "muted1", "b_deleted", "b_spam", "a_keyword", "sub_paywalled", "old",
+         "oon_deleted_first")

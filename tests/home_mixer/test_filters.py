@@ -27,11 +27,12 @@ async def test_drop_duplicates_keeps_the_first_of_each_id():
     assert result.removed == [a_phoenix]
 
 
-async def test_core_data_hydration_removes_only_posts_reported_missing():
+async def test_core_data_hydration_removes_posts_reported_missing_and_posts_not_hydrated():
     found, missing, not_hydrated = cand(1, core_data_found=True), cand(2, core_data_found=False), cand(3)
     result = await CoreDataHydrationFilter().filter(query(), [found, missing, not_hydrated])
-    assert ids(result.kept) == [1, 3]
-    assert ids(result.removed) == [2]
+    assert ids(result.kept) == [1]
+    assert ids(result.removed) == [2, 3]      # unknown core data is unknown safety: removed
+    assert CoreDataHydrationFilter.fail_closed
 
 
 async def test_age_reads_the_snowflake_time():
@@ -75,6 +76,10 @@ async def test_ineligible_subscription():
         query(features), [public, subscribed, flagged_by_hydrator, not_subscribed, own])
     assert ids(result.kept) == [1, 2, 3, 5]
     assert ids(result.removed) == [4]
+    # Subscriptions unknown: every subscriber-only post of another author goes.
+    unknown = await IneligibleSubscriptionFilter().filter(
+        query(None), [public, subscribed, flagged_by_hydrator, not_subscribed, own])
+    assert ids(unknown.kept) == [1, 5] and ids(unknown.removed) == [2, 3, 4]
 
 
 async def test_previously_seen_uses_related_ids_and_bloom_filters():
@@ -126,9 +131,13 @@ async def test_muted_keyword_filter():
     features = UserFeatures(muted_keywords=("Élection",))
     muted, clean = cand(1, text="l'ÉLECTION approche"), cand(2, text="élections")
     q = query(features)
-    assert MutedKeywordFilter().enable(q) and not MutedKeywordFilter().enable(query())
+    assert MutedKeywordFilter().enable(q) and not MutedKeywordFilter().enable(query(UserFeatures()))
     result = await MutedKeywordFilter().filter(q, [muted, clean])
     assert result.kept == [clean] and result.removed == [muted]
+    # Keywords unknown (no user features): enabled, and nothing can be shown as checked.
+    assert MutedKeywordFilter().enable(query(None))
+    unknown = await MutedKeywordFilter().filter(query(None), [muted, clean])
+    assert unknown.kept == [] and unknown.removed == [muted, clean]
 
 
 async def test_author_socialgraph_removes_blocked_and_muted_authors():
@@ -138,17 +147,21 @@ async def test_author_socialgraph_removes_blocked_and_muted_authors():
     result = await AuthorSocialgraphFilter().filter(query(features), [blocked, muted, ok, repost_of_blocked])
     assert result.kept == [ok]
     assert ids(result.removed) == [1, 2, 4]
+    unknown = await AuthorSocialgraphFilter().filter(query(None), [blocked, muted, ok, repost_of_blocked])
+    assert unknown.kept == [] and ids(unknown.removed) == [1, 2, 3, 4]
 
 
-async def test_visibility_filter_removes_deleted_and_unsafe():
-    ok = cand(1)
-    deleted = cand(2, deleted=True)
-    spam = cand(3, labels=(common_pb2.SPAM,))
-    gore = cand(4, labels=(common_pb2.GORE, common_pb2.MISINFORMATION))
-    misinformation = cand(5, labels=(common_pb2.MISINFORMATION,))
-    result = await VisibilityFilter().filter(query(), [ok, deleted, spam, gore, misinformation])
+async def test_visibility_filter_removes_deleted_unsafe_and_unknown():
+    known = {"core_data_found": True}
+    ok = cand(1, **known)
+    deleted = cand(2, deleted=True, **known)
+    spam = cand(3, labels=(common_pb2.SPAM,), **known)
+    gore = cand(4, labels=(common_pb2.GORE, common_pb2.MISINFORMATION), **known)
+    misinformation = cand(5, labels=(common_pb2.MISINFORMATION,), **known)
+    unknown = cand(6)
+    result = await VisibilityFilter().filter(query(), [ok, deleted, spam, gore, misinformation, unknown])
     assert ids(result.kept) == [1, 5]
-    assert ids(result.removed) == [2, 3, 4]
+    assert ids(result.removed) == [2, 3, 4, 6]
     assert misinformation.visibility_reason == "misinformation" and ok.visibility_reason == ""
 
 

@@ -15,9 +15,10 @@ import grpc
 import pytest
 
 from foryou_protos import home_mixer_pb2, thunder_pb2
+from hm_helpers import NEVER
 from home_mixer.clients import PhoenixClient, ThunderClient
 from home_mixer.pipeline import build_pipeline
-from home_mixer.service import DEGRADED, RequestValidator, degraded_reasons
+from home_mixer.service import CACHED, DEGRADED, RequestValidator, degraded_reasons
 
 pytestmark = pytest.mark.slow
 TIMEOUT_S = 60
@@ -46,8 +47,7 @@ async def test_feed_has_in_and_out_of_network_posts_and_nothing_it_must_not(stac
     assert any(not p.in_network and p.source == "PhoenixSource" for p in reply.scored_posts)
     assert all(by_id[i].in_network and by_id[i].source == "ThunderSource" for i in w.ids("a1", "b1"))
     # Never own, blocked, muted, deleted, labelled-unsafe, muted-keyword, paywalled or too old.
-    never = w.ids("own1", "blocked1", "muted1", "b_deleted", "b_spam", "a_keyword", "sub_paywalled", "old")
-    assert not served & never
+    assert not served & w.ids(*NEVER)
     removed = {r.post_id: r.removed_by for r in reply.debug.removed}
     assert removed[w.posts["a_keyword"]] == "MutedKeywordFilter"
     assert removed[w.posts["muted1"]] == "AuthorSocialgraphFilter"
@@ -130,13 +130,22 @@ async def test_slow_phoenix_degrades_to_recency_and_deadlines_bound_every_call(s
         await phoenix.close()
 
 
-async def test_thunder_down_serves_out_of_network_only(stack):
+async def test_thunder_down_serves_only_posts_whose_safety_is_known(stack):
+    """Thunder down: no in-network posts; retrieved posts only where the safety cache holds the
+    viewer's features and the post's core data (from the feeds above); never an unsafe post.
+    A viewer with no cached features gets an empty feed, saying why."""
     w = stack.world
     stack.thunder.stop()
-    reply = await feed(stack, w.viewer)
+    reply = await feed(stack, w.viewer, debug=True)
     assert DEGRADED["ThunderSource"] in reply.degraded
+    assert CACHED["user_features_cached"] in reply.degraded and CACHED["core_data_cached"] in reply.degraded
     assert post_ids(reply) and all(not p.in_network and p.source == "PhoenixSource" for p in reply.scored_posts)
-    assert w.posts["own1"] not in post_ids(reply)
+    assert not set(post_ids(reply)) & w.ids(*NEVER)
+    stranger = await feed(stack, w.base + 99, debug=True)     # never fed: nothing cached
+    assert list(stranger.scored_posts) == [] and DEGRADED["UserFeatures"] in stranger.degraded
+    removed = {r.removed_by for r in stranger.debug.removed}
+    # Cached core data may pass the first check; the viewer-side checks then remove everything.
+    assert {"MutedKeywordFilter", "AuthorSocialgraphFilter"} & removed or "CoreDataHydrationFilter" in removed
     stack.thunder.start()                       # same port; it rebuilds its state from Kafka
     await stack.thunder.wait_ready()
     # HomeMixer reconnects on its own (after its channel's reconnect backoff): whole again.

@@ -1,0 +1,54 @@
+"""The safety cache: bounded, time-limited, fresh answers win, metrics count what happened."""
+from __future__ import annotations
+
+import prometheus_client
+
+from foryou_protos import common_pb2
+from home_mixer.query import UserFeatures
+from home_mixer.safety_cache import POSTS, USERS, SafetyCache
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def sample(name: str, **labels) -> float:
+    return prometheus_client.REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_copies_expire_are_bounded_and_later_answers_win():
+    clock = Clock()
+    cache = SafetyCache(ttl_s=300, max_users=2, max_posts=10, timer=clock)
+    hits, misses = sample("foryou_home_mixer_cache_hits_total", kind=USERS), sample(
+        "foryou_home_mixer_cache_misses_total", kind=USERS)
+    by_size = sample("foryou_home_mixer_cache_evictions_total", kind=USERS, reason="size")
+    expired = sample("foryou_home_mixer_cache_evictions_total", kind=POSTS, reason="expired")
+    cache.put_features(1, UserFeatures(blocked=frozenset({9})))
+    assert cache.features(1).blocked == {9} and cache.features(2) is None
+    cache.put_features(2, UserFeatures())
+    cache.put_features(3, UserFeatures())      # over max_users: the oldest goes
+    assert cache.features(1) is None
+    assert sample("foryou_home_mixer_cache_evictions_total", kind=USERS, reason="size") == by_size + 1
+    assert sample("foryou_home_mixer_cache_hits_total", kind=USERS) == hits + 1
+    assert sample("foryou_home_mixer_cache_misses_total", kind=USERS) == misses + 2
+
+    cache.put_posts([common_pb2.Post(post_id=5, author_id=7, text="hi")])
+    cache.put_posts([common_pb2.Post(post_id=5, author_id=7, text="hi", deleted=True,
+                                     labels=[common_pb2.SPAM])])   # a later answer: deleted, labelled
+    post = cache.posts([5, 6])
+    assert list(post) == [5] and post[5].deleted and list(post[5].labels) == [common_pb2.SPAM]
+    clock.now += 301                           # past the TTL: gone
+    assert cache.posts([5]) == {}
+    cache.put_posts([])                        # a write sweeps the expired entries
+    assert sample("foryou_home_mixer_cache_evictions_total", kind=POSTS, reason="expired") == expired + 1
+
+
+def test_ttl_zero_disables_the_cache():
+    cache = SafetyCache(ttl_s=0)
+    cache.put_features(1, UserFeatures())
+    cache.put_posts([common_pb2.Post(post_id=5)])
+    assert cache.features(1) is None and cache.posts([5]) == {} and len(cache) == 0
