@@ -59,6 +59,8 @@ class InvalidRequest(ValueError):
 class RequestValidator:
     known_components: frozenset[str]
     defaults: Params = Params()
+    # Fail-closed safety filters: a request may not switch them off (docs/reliability.md).
+    required_components: frozenset[str] = frozenset()
 
     def query_from(self, request: home_mixer_pb2.ScoredPostsQuery, deadline: float | None) -> ScoredPostsQuery:
         if request.viewer_id == 0:
@@ -78,6 +80,9 @@ class RequestValidator:
         unknown = sorted(set(request.disabled_components) - self.known_components)
         if unknown:
             raise InvalidRequest(f"disabled_components: unknown component {unknown[0]!r}")
+        required = sorted(set(request.disabled_components) & self.required_components)
+        if required:
+            raise InvalidRequest(f"disabled_components: {required[0]!r} is a safety filter and cannot be disabled")
         if len(request.bloom_filter_entries) > MAX_BLOOM_FILTERS:
             raise InvalidRequest(f"bloom_filter_entries has more than {MAX_BLOOM_FILTERS} filters")
         blooms = []
@@ -145,8 +150,8 @@ class ScoredPostsServicer(home_mixer_pb2_grpc.ScoredPostsServiceServicer):
     def __init__(self, pipeline: Pipeline[ScoredPostsQuery, PostCandidate], defaults: Params = Params(),
                  request_budget_s: float = DEFAULT_REQUEST_BUDGET_S) -> None:
         self.pipeline = pipeline
-        self.validator = RequestValidator(component_names(pipeline), defaults)
         self.fail_closed = fail_closed_filters(pipeline)
+        self.validator = RequestValidator(component_names(pipeline), defaults, self.fail_closed)
         self.request_budget_s = request_budget_s
 
     def _deadline(self, context: grpc.aio.ServicerContext) -> float:

@@ -118,3 +118,11 @@ def test_history_keeps_the_newest_entries():
                                 window_ms=0, max_entries=3)
     assert [e.post_id for e in history] == [8, 9, 10]
     assert merge_engagements([engagement(1, [common_pb2.FAVORITE], 0)], 0, max_entries=0) == ()
+
+
+def test_safety_filters_cannot_be_disabled_per_request():
+    validator = RequestValidator(COMPONENTS | {"MutedKeywordFilter"}, required_components=frozenset({"MutedKeywordFilter"}))
+    with pytest.raises(InvalidRequest, match="'MutedKeywordFilter' is a safety filter"):
+        validator.query_from(request(disabled_components=["AgeFilter", "MutedKeywordFilter"]), None)
+    assert validator.query_from(request(disabled_components=["AgeFilter"]), None).disabled_components == {"AgeFilter"}
+

@@ -53,6 +53,10 @@ def test_pipeline_order_is_the_specs():
     ({"params": {"result_size": -1.0}}, "result_size"),
     ({"params": {"result_size": 1e6}}, "result_size"),
     ({"disabled_components": ["FluxCapacitor"]}, "FluxCapacitor"),
+    # The fail-closed safety filters are not a request's to switch off.
+    *[({"disabled_components": [name]}, f"{name}' is a safety filter") for name in (
+        "CoreDataHydrationFilter", "IneligibleSubscriptionFilter", "MutedKeywordFilter", "AuthorSocialgraphFilter",
+        "VisibilityFilter")],
 ])
 async def test_bad_requests_get_invalid_argument(offline_stub, fields, named):
     stub, _ = offline_stub
