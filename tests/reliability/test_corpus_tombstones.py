@@ -21,6 +21,7 @@ _offsets = itertools.count()
 
 @dataclass
 class Record:  # what aiokafka hands the feeder: only these fields are read
+    key: bytes
     value: bytes
     partition: int = 0
     offset: int = 0
@@ -31,12 +32,13 @@ def post_id() -> int:
 
 
 def create(pid: int) -> Record:
-    return Record(topics.encode(events_pb2.PostEvent(created=common_pb2.Post(post_id=pid, author_id=7))),
+    return Record(str(pid).encode(), topics.encode(events_pb2.PostEvent(created=common_pb2.Post(post_id=pid, author_id=7,
+                                                   created_at_ms=snowflake.created_at_ms(pid)))),
                   offset=next(_offsets))
 
 
 def delete(pid: int) -> Record:
-    return Record(topics.encode(events_pb2.PostEvent(deleted=events_pb2.PostDeleted(post_id=pid, author_id=7))),
+    return Record(str(pid).encode(), topics.encode(events_pb2.PostEvent(deleted=events_pb2.PostDeleted(post_id=pid, author_id=7))),
                   offset=next(_offsets))
 
 
