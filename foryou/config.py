@@ -9,7 +9,7 @@ import argparse
 import os
 from dataclasses import dataclass
 
-# Default ports (spec README): gRPC and Prometheus metrics per service.
+# Default ports (docs/architecture.md): gRPC and Prometheus metrics per service.
 HOME_MIXER_PORT = 50051
 THUNDER_PORT = 50052
 PHOENIX_PORT = 50053

@@ -1,4 +1,4 @@
-"""The For You pipeline: every HomeMixer component, wired in the spec's order."""
+"""The For You pipeline: every HomeMixer component, wired in the documented order (docs/home_mixer.md)."""
 from __future__ import annotations
 
 from candidate_pipeline import Pipeline

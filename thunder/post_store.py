@@ -437,7 +437,7 @@ class PostStore:
         return None if rec is None else rec.message
 
     def in_network(self, q: InNetworkQuery) -> list[StoredPost]:
-        """Recent eligible posts of the followed authors, newest first (see thunder.md)."""
+        """Recent eligible posts of the followed authors, newest first (docs/thunder.md)."""
         posts = self.posts
         return [posts[post_id] for post_id in self._in_network(q, False)[0]]
 

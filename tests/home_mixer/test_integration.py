@@ -1,6 +1,6 @@
 """End to end: real broker, Thunder, Phoenix and HomeMixer processes; a client asks for feeds.
 
-Served-history semantics (as the spec and the reference): PreviouslyServedPostsFilter runs
+Served-history semantics (docs/home_mixer.md, as the reference): PreviouslyServedPostsFilter runs
 only on bottom requests (`is_bottom_request`, the client paging down). So "a second request
 does not repeat the first" is a bottom request after the first one's ServedEvent reached
 Thunder; a fresh top-of-feed request may show recent posts again.

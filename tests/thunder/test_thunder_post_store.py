@@ -317,7 +317,7 @@ def test_equal_creation_times_keep_a_total_order():
 
 
 def _brute_force(store: PostStore, following, viewer, exclude, min_created, max_results, limits):
-    """The spec read literally: per author, newest first, eligible, capped; merge; truncate."""
+    """docs/thunder.md read literally: per author, newest first, eligible, capped; merge; truncate."""
     following_set = set(following)
     out = []
     for author in following:
