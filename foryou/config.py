@@ -29,10 +29,6 @@ def env_int(name: str, default: int) -> int:
     return int(env(name, str(default)))
 
 
-def env_float(name: str, default: float) -> float:
-    return float(env(name, str(default)))
-
-
 @dataclass(frozen=True)
 class Setting:
     """One command-line flag whose default comes from FORYOU_<NAME> or the given default."""

@@ -121,6 +121,3 @@ def parse_params(overrides: Mapping[str, float], base: Params | None = None) -> 
         changes[name] = kind(value)
     return dataclasses.replace(base, weights=weights, **changes)
 
-
-def known_param_names() -> list[str]:
-    return sorted(_BOUNDS) + [WEIGHT_PREFIX + a for a in ACTION_NAMES]
