@@ -36,7 +36,8 @@ class ImportDataError(ValueError):
 @dataclass(frozen=True)
 class TimeMap:
     """Linear map of source times [src_min, src_max] onto [end - span, end]: order and relative
-    gaps are kept (ties stay ties), the whole log fits the retention window."""
+    gaps are kept (ties stay ties), the whole log fits the retention window. A log shorter
+    than the window is only shifted (never stretched)."""
     src_min: int
     src_max: int
     dst_start: int
@@ -54,13 +55,21 @@ class TimeMap:
             raise ValueError("days must be positive")
         now = snowflake.now_ms() if now_ms is None else int(now_ms)
         end = now - END_MARGIN_MS
-        return cls(lo, hi, end - int(days * 24 * HOUR_MS), end)
+        return cls(lo, hi, end - min(int(days * 24 * HOUR_MS), hi - lo), end)
 
     def __call__(self, source_ms: int) -> int:
         if self.src_max == self.src_min:
             return self.dst_end
         frac = (source_ms - self.src_min) / (self.src_max - self.src_min)
         return self.dst_start + int(round(frac * (self.dst_end - self.dst_start)))
+
+    def describe(self) -> str:
+        if self.src_min == self.dst_start and self.src_max == self.dst_end:
+            return "times kept as they are"
+        if self.dst_end - self.dst_start == self.src_max - self.src_min:
+            return f"times shifted to end at {_iso(self.dst_end)} (gaps kept)"
+        return (f"times mapped onto the {(self.dst_end - self.dst_start) / 86_400_000:.2f} days before "
+                f"{_iso(self.dst_end)} (x{self.scale:.0f} compressed, order kept)")
 
     @property
     def scale(self) -> float:

@@ -31,8 +31,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from foryou import snowflake
 from foryou_protos import common_pb2
-from foryou.importers.common import (_iso, DEFAULT_DAYS, ImportDataError, ImportedData, Impression, PostIds, Progress,
+from foryou.importers.common import (DEFAULT_DAYS, ImportDataError, ImportedData, Impression, PostIds, Progress,
                                      TimeMap, post_event, profile_event, served_sessions)
 
 REQUIRED = ("user_id", "item_id", "author_id", "action", "timestamp")
@@ -231,6 +232,9 @@ def convert(rows: list[Row], days: float = DEFAULT_DAYS, now_ms: int | None = No
             source: str = "interactions") -> ImportedData:
     if not rows:
         raise ImportDataError("nothing to import: no valid rows")
+    if keep_times and min(r.time_ms for r in rows) - 1000 < snowflake.TWITTER_EPOCH_MS:
+        raise ImportDataError("--keep-times needs every time after 2010-11-04 (snowflake ids); drop it to fit "
+                              "the log into the last --days")
     created: dict[str, int] = {}
     for r in sorted(rows, key=lambda r: (r.time_ms, r.line)):
         if r.item_id not in created:
@@ -270,14 +274,13 @@ def convert(rows: list[Row], days: float = DEFAULT_DAYS, now_ms: int | None = No
             actions=sorted({r.action for r in group}), surface=common_pb2.HOME_FOR_YOU,
             dwell_time_ms=max(r.dwell_ms for r in group), timestamp_ms=tmap(t)))
     data.served = served_sessions(impressions, source)
-    data.notes.append("times kept as they are" if keep_times else
-                      f"times mapped onto the {days} days before {_iso(tmap.dst_end)} (x{tmap.scale:.1f} compressed)")
+    data.notes.append(tmap.describe())
     return data
 
 
 def load(path: str | Path, days: float = DEFAULT_DAYS, now_ms: int | None = None, keep_times: bool = False,
          skip_bad_rows: bool = False, progress: Progress | None = None) -> ImportedData:
     rows, _, notes = read_rows(path, skip_bad_rows, progress)
-    data = convert(rows, days, now_ms, keep_times, source=f"interactions {Path(path).name}")
+    data = convert(rows, days, now_ms, keep_times, source=f"interactions:{Path(path).name.replace(' ', '_')}")
     data.notes = notes + data.notes
     return data

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from foryou_protos import common_pb2
-from foryou.importers.common import (_iso, DEFAULT_DAYS, ImportDataError, ImportedData, Impression, PostIds, TimeMap,
+from foryou.importers.common import (DEFAULT_DAYS, ImportDataError, ImportedData, Impression, PostIds, TimeMap,
                                      post_event, profile_event, served_sessions)
 
 NAME = "ml-100k"
@@ -203,8 +203,8 @@ def convert(movies: dict[int, Movie], users: dict[int, MovieUser], ratings: list
             actions=rating_actions(r.rating), surface=common_pb2.HOME_FOR_YOU, timestamp_ms=at))
     data.served = served_sessions(impressions, "ml100k")
     skipped = len(movies) - len(post_of)
-    data.notes.append(f"times: {len(ratings)} ratings over {(tmap.src_max - tmap.src_min) / 86_400_000:.0f} days "
-                      f"mapped onto the {days} days before {_iso(tmap.dst_end)} (x{tmap.scale:.0f} compressed)")
+    data.notes.append(f"{len(ratings)} ratings over {(tmap.src_max - tmap.src_min) / 86_400_000:.0f} days; "
+                      + tmap.describe())
     data.notes.append(f"author: {author} ({len(set(author_of[i] for i in post_of))} author accounts)"
                       + (f"; {skipped} never-rated movies skipped" if skipped else ""))
     data.item_posts = post_of
