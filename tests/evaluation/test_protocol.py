@@ -124,3 +124,19 @@ def test_ranker_segments_split_cold_posts_and_the_oracle_gives_the_lift_share():
     assert seg["all"]["methods"]["random"]["favorite"]["lift_share"] == pytest.approx(
         (seg["all"]["methods"]["random"]["favorite"]["auc"] - 0.5) / 0.5)
     assert result["methods"] is seg["all"]["methods"]
+
+
+def test_wordllama_loads_from_its_wheel_with_the_network_unreachable(monkeypatch):
+    import socket
+
+    from phoenix.evaluation.content_baseline import wordllama_embed
+
+    def no_network(*args, **kwargs):
+        raise OSError("network disabled in this test")
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    vectors = wordllama_embed()(["jazz saxophone quartet", "saxophone bebop swing", "compiler refactor"])
+    assert vectors.shape == (3, 256)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-3)
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]  # related texts are closer
