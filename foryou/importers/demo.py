@@ -33,7 +33,7 @@ def recent_loved(data, user_id: int, titles: dict[int, str], n: int = 5) -> list
 
 
 async def dataset_demo(args: argparse.Namespace) -> int:
-    from foryou.demo import headline, train_models, wait_for_checkpoints, warm_up  # noqa: F401 (same steps)
+    from foryou.demo import train_models, wait_for_checkpoints, warm_up  # the synthetic demo's steps
     from foryou.feed import format_feed, get_feed
     from foryou.importers import movielens
     from foryou.importers.common import publish

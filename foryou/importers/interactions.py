@@ -196,19 +196,20 @@ def read_rows(path: str | Path, skip_bad_rows: bool = False, progress: Progress 
             progress(n)
     if progress:
         progress(len(rows) + bad, final=True)
-    errors += _consistency_errors(path, where, rows, skip_bad_rows)
+    inconsistent = _consistency_errors(path, where, rows, skip_bad_rows)
+    bad += len(inconsistent)
+    errors = (errors + inconsistent)[:MAX_ERRORS_SHOWN]
     if errors and not skip_bad_rows:
-        more = f"\n  ... and {bad - MAX_ERRORS_SHOWN} more bad rows" if bad > MAX_ERRORS_SHOWN else ""
-        raise ImportDataError(f"{bad or len(errors)} bad row(s); nothing was imported:\n  "
-                              + "\n  ".join(errors) + more)
+        more = f"\n  ... and {bad - len(errors)} more" if bad > len(errors) else ""
+        raise ImportDataError(f"{bad} bad row(s); nothing was imported:\n  " + "\n  ".join(errors) + more)
     if bad:
         notes.append(f"skipped {bad} bad row(s) (--skip-bad-rows): " + "; ".join(errors[:3]))
     return rows, errors, notes
 
 
 def _consistency_errors(path: Path, where: str, rows: list[Row], drop: bool) -> list[str]:
-    """One author per item, and no item created after its first row. With `drop`, offending
-    rows are removed from `rows` in place."""
+    """One author per item, and no item created after its first row: an error per offending
+    row. With `drop`, those rows are removed from `rows` in place."""
     author: dict[str, int] = {}
     first: dict[str, int] = {}
     for r in rows:
@@ -225,7 +226,7 @@ def _consistency_errors(path: Path, where: str, rows: list[Row], drop: bool) -> 
             keep.append(r)
     if drop:
         rows[:] = keep
-    return errors[:MAX_ERRORS_SHOWN]
+    return errors
 
 
 def convert(rows: list[Row], days: float = DEFAULT_DAYS, now_ms: int | None = None, keep_times: bool = False,

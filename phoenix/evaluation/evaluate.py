@@ -15,7 +15,7 @@ from phoenix.actions import BINARY_ACTION_NAMES
 from phoenix.evaluation.baselines import ranker_baselines, retrieval_baseline_scores
 from phoenix.evaluation.metrics import (calibration, lift_share, log_loss, per_user_ndcg, pr_auc, rce,
                                         recall_at_k, roc_auc, ndcg_at_k)
-from phoenix.evaluation.retrieval import (Seen, leave_last_out_queries, sample_queries, target_ranks)
+from phoenix.evaluation.retrieval import Seen, leave_last_out_queries, sample_queries, target_ranks
 from phoenix.training.data import EventLog, Split
 
 SEGMENTS = ("all", "warm", "cold")
@@ -98,7 +98,7 @@ def evaluate_ranker(model_probs: np.ndarray, log: EventLog, split: Split, extras
             "methods": segments["all"]["methods"], "segments": segments, "notes": notes}
 
 
-def _rank_table(methods: dict, queries, corpus_ids, seen: Seen, ks) -> dict[str, np.ndarray]:
+def _rank_table(methods: dict, queries, corpus_ids, seen: Seen) -> dict[str, np.ndarray]:
     return {name: target_ranks(fn, queries, corpus_ids, seen=seen) for name, fn in methods.items()}
 
 
@@ -130,12 +130,12 @@ def evaluate_retriever(model_fn, log: EventLog, split: Split, corpus_ids: np.nda
     held_out = [q for q in split.test if q.post_id in in_corpus]
     queries = sample_queries(held_out, max_queries, seed)
     cold = np.array([q.post_id not in trained for q in queries], bool)
-    time_split = _segmented(_rank_table(methods, queries, corpus_ids, seen, TIME_SPLIT_KS), cold, TIME_SPLIT_KS)
+    time_split = _segmented(_rank_table(methods, queries, corpus_ids, seen), cold, TIME_SPLIT_KS)
 
     lolo = [q for q in leave_last_out_queries(log.engagements, seen, split.cutoff_ms, history_len, log.post_author)
             if q.post_id in in_corpus]
     lolo_cold = np.array([q.post_id not in trained for q in lolo], bool)
-    leave_last_out = _segmented(_rank_table(methods, lolo, corpus_ids, seen, LEAVE_LAST_OUT_KS), lolo_cold,
+    leave_last_out = _segmented(_rank_table(methods, lolo, corpus_ids, seen), lolo_cold,
                                 LEAVE_LAST_OUT_KS)
     held_out_users = len({q.user_id for q in held_out})
     return {

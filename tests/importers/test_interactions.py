@@ -78,7 +78,7 @@ def test_malformed_file_names_row_and_column_and_writes_nothing(tmp_path, capsys
         interactions.load(path, now_ms=NOW)
     text = str(err.value)
     for fragment in ("line 3, column 'timestamp'", "line 4, column 'user_id'", "line 5, column 'action'",
-                     "line 6, column 'author_id'", "nothing was imported"):
+                     "line 6, column 'author_id'", "4 bad row(s); nothing was imported"):
         assert fragment in text
     assert "line 2" not in text
 
