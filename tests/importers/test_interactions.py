@@ -95,10 +95,13 @@ def test_skip_bad_rows_imports_the_rest_and_says_so(tmp_path, capsys):
     path = tmp_path / "bad.csv"
     path.write_text(HEADER + "7,sku-1,100,click,1700000000,,,\n" + "7,sku-2,100,click,yesterday,,,\n")
     out = tmp_path / "out.events"
-    assert import_run(_args(str(path), "--skip-bad-rows", "--events-file", str(out), "--now-ms", str(NOW))) == 0
+    ids = tmp_path / "ids.csv"
+    assert import_run(_args(str(path), "--skip-bad-rows", "--events-file", str(out), "--now-ms", str(NOW),
+                            "--id-map", str(ids))) == 0
     assert "skipped 1 bad row(s)" in capsys.readouterr().err
     engagements = [m for t, m in read_events(out) if t == "engagements"]
     assert len(engagements) == 1
+    assert ids.read_text().splitlines() == ["item_id,post_id", f"sku-1,{engagements[0].post_id}"]
 
 
 def test_missing_column_is_named(tmp_path):
