@@ -85,9 +85,11 @@ def retriever_table(evaluation: dict) -> str:
             + _table(["method"] + keys, rows))
 
 
-def _retrieval_segment_table(title: str, segments: dict, ks) -> str:
+def _retrieval_segment_table(title: str, segments: dict, ks, hit: str = "recall") -> str:
+    """`hit`: what to call recall@K (with one target per query it is the hit rate, HR@K)."""
     methods = list(segments["all"])
-    headers = ["method"] + [f"{n}@{k}" for k in ks for n in ("HR", "NDCG")] + [f"HR@{ks[0]} warm", f"HR@{ks[0]} cold"]
+    headers = (["method"] + [f"{n}@{k}" for k in ks for n in (hit, "ndcg")]
+               + [f"{hit}@{ks[0]} warm", f"{hit}@{ks[0]} cold"])
     rows = []
     for m in methods:
         a = segments["all"][m]
@@ -111,10 +113,11 @@ def full_report(results: dict) -> str:
             parts.append(f"{r['checkpoint']}: " + retriever_table(r))
         else:
             parts.append(_retrieval_segment_table(
-                f"{r['checkpoint']}: Retriever, time split, full corpus (HR = recall)", r["segments"], (10, 50, 100))
+                f"{r['checkpoint']}: Retriever, time split, full corpus", r["segments"], (10, 50, 100))
                 + f"\n\n{r['queries_note']}")
             lolo = r["leave_last_out"]
-            parts.append(_retrieval_segment_table("Retriever, leave-last-out, full corpus", lolo["segments"], (10, 50))
+            parts.append(_retrieval_segment_table("Retriever, leave-last-out, full corpus (HR = recall with one target)",
+                                                  lolo["segments"], (10, 50), hit="HR")
                          + f"\n\n{lolo['note']}")
     return "\n\n".join(parts) + "\n"
 
