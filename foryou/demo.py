@@ -24,16 +24,17 @@ def say(line: str) -> None:
     print(line, flush=True)
 
 
-def train_models(world: World, checkpoint_dir: Path, ranker_steps: int, retriever_steps: int) -> list[str]:
-    """Train the ranker and the retriever on the world's events with the phoenix training
-    functions and save checkpoints where Phoenix watches; returns their checkpoint ids."""
+def train_models(world: World | None, checkpoint_dir: Path, ranker_steps: int, retriever_steps: int,
+                 events=None) -> list[str]:
+    """Train the ranker and the retriever on the world's events (or `events`) with the phoenix
+    training functions and save checkpoints where Phoenix watches; returns their checkpoint ids."""
     import importlib
 
     from phoenix import checkpoints
     from phoenix.server_models import preset_configs
     from phoenix.training.data import collect
 
-    log = collect(world.events())  # joined once, used by both
+    log = collect(world.events() if events is None else events)  # joined once, used by both
     quiet = lambda line: None  # noqa: E731 - the demo prints its own summary lines
     ids = []
     # "small": tiny widths with hash tables large enough that a 400-user world's ids rarely
@@ -119,6 +120,9 @@ def taste_line(world: World, user_id: int, feed) -> str:
 
 
 async def demo(args: argparse.Namespace) -> int:
+    if getattr(args, "dataset", None):
+        from foryou.importers.demo import dataset_demo
+        return await dataset_demo(args)
     started = time.monotonic()
     cfg = stack_config_from_args(args)
     checkpoint_dir = Path(args.checkpoint_dir or state_dir() / "demo-checkpoints").absolute()
@@ -196,6 +200,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep-running", action="store_true", help="leave the stack up after the demo")
     parser.add_argument("--ui", action="store_true",
                         help="then serve the feed explorer web page and keep the stack running (implies --keep-running)")
+    parser.add_argument("--dataset", choices=("movielens-100k",), default=None,
+                        help="serve real users on a real data set instead of a synthetic world (foryou import)")
+    parser.add_argument("--data-dir", default=None, help="with --dataset: its files (default: the installed package's)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -133,7 +133,9 @@ def run(args: argparse.Namespace) -> int:
     if args.export:
         from foryou.event_file import write_events
         n = write_events(args.export, world.events())
-        say(f"exported {n} events to {args.export}")
+        from foryou.world import oracle_path
+        world.oracle.save(oracle_path(args.export))  # the true probabilities, for `foryou eval`
+        say(f"exported {n} events to {args.export} (and its oracle to {oracle_path(args.export)})")
     if args.no_publish:
         return 0
     bootstrap = resolve_kafka_bootstrap(args.kafka_bootstrap)

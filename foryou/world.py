@@ -124,6 +124,30 @@ class UserSpec:
     posts_per_day: float       # their posting rate
 
 
+@dataclass(frozen=True)
+class Oracle:
+    """The probability with which the world drew each action of each impression (a user is
+    never shown a post twice, so (user, post) names an impression). No model can beat it on
+    the world's labels: its AUC is the ceiling of the evaluation (phoenix/evaluation)."""
+    user_ids: np.ndarray   # [I] uint64
+    post_ids: np.ndarray   # [I] uint64
+    probs: np.ndarray      # [I, 18] float32, model action order
+
+    def save(self, path) -> None:
+        """An .npz beside an exported event file (`foryou eval` picks up FILE.oracle.npz)."""
+        with open(path, "wb") as fh:
+            np.savez_compressed(fh, user_ids=self.user_ids, post_ids=self.post_ids, probs=self.probs)
+
+    @classmethod
+    def load(cls, path) -> "Oracle":
+        with np.load(path) as z:
+            return cls(z["user_ids"], z["post_ids"], z["probs"])
+
+
+def oracle_path(events_file) -> str:
+    return f"{events_file}.oracle.npz"
+
+
 @dataclass
 class World:
     config: WorldConfig
@@ -143,6 +167,7 @@ class World:
     user_events: list[events_pb2.UserEvent]
     served: list[events_pb2.ServedEvent]
     engagements: list[common_pb2.Engagement]
+    oracle: "Oracle | None" = None           # every impression's true action probabilities
     _post_index: dict[int, common_pb2.Post] = field(default_factory=dict, repr=False)
 
     def user(self, user_id: int) -> UserSpec:
@@ -404,29 +429,35 @@ def interest_logit(cfg: WorldConfig, us: _Users, ps: _Posts, user: np.ndarray, p
 
 
 def _draw_actions(rng: np.random.Generator, cfg: WorldConfig, us: _Users, ps: _Posts,
-                  imp: _Impressions) -> tuple[np.ndarray, np.ndarray]:
-    """Multi-hot actions [I, 18] and dwell times [I] for every impression."""
+                  imp: _Impressions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Multi-hot actions [I, 18], dwell times [I] and the probability [I, 18] with which each
+    action was drawn, after the rules below (the oracle: the best any model could predict).
+    The probabilities use no random draws, so the world's events do not depend on them."""
     i = len(imp.post)
     interest = interest_logit(cfg, us, ps, imp.user, imp.post, imp.followed) + rng.normal(0, cfg.noise, i)
     actions = np.zeros((i, NUM_ACTIONS), dtype=bool)
+    probs = np.zeros((i, NUM_ACTIONS), dtype=np.float64)
     for name, (bias, slope) in _ACTION_LOGITS.items():
         sign = -1.0 if name in NEGATIVE_ACTIONS else 1.0
         logit = bias + sign * slope * interest
         if name == "REPORT":
             logit = logit + 4.0 * (ps.labelled_at[imp.post] < np.iinfo(np.int64).max)
-        actions[:, action_index(name)] = rng.random(i) < 1.0 / (1.0 + np.exp(-logit))
+        probs[:, action_index(name)] = 1.0 / (1.0 + np.exp(-logit))
+        actions[:, action_index(name)] = rng.random(i) < probs[:, action_index(name)]
     # actions that need something to act on
-    actions[:, action_index("PHOTO_EXPAND")] &= ps.photos[imp.post] > 0
-    actions[:, action_index("VIDEO_QUALITY_VIEW")] &= ps.video_ms[imp.post] > 0
-    actions[:, action_index("QUOTED_CLICK")] &= ps.kind[imp.post] == 3
-    actions[:, action_index("FOLLOW_AUTHOR")] &= ~imp.followed
+    for name, possible in (("PHOTO_EXPAND", ps.photos[imp.post] > 0), ("VIDEO_QUALITY_VIEW", ps.video_ms[imp.post] > 0),
+                           ("QUOTED_CLICK", ps.kind[imp.post] == 3), ("FOLLOW_AUTHOR", ~imp.followed)):
+        actions[:, action_index(name)] &= possible
+        probs[:, action_index(name)] *= possible
     # a negative reaction excludes positive ones
-    negative = actions[:, [action_index(a) for a in NEGATIVE_ACTIONS]].any(axis=1)
+    neg_idx = [action_index(a) for a in NEGATIVE_ACTIONS]
+    negative = actions[:, neg_idx].any(axis=1)
     pos_idx = [action_index(a) for a in POSITIVE_ACTIONS]
     actions[np.ix_(negative, pos_idx)] = False
+    probs[:, pos_idx] *= np.prod(1.0 - probs[:, neg_idx], axis=1, keepdims=True)
     dwell = np.exp(8.0 + 0.5 * interest + rng.normal(0, 0.5, i)).astype(np.int64)  # ~3 s typical
     dwell = np.where(actions[:, action_index("DWELL")], dwell * 3, dwell)
-    return actions, dwell
+    return actions, dwell, probs
 
 
 def _user_setup(rng: np.random.Generator, cfg: WorldConfig, us: _Users, follows: list[np.ndarray]):
@@ -476,7 +507,7 @@ def generate_world(config: WorldConfig) -> World:
     muted_posts = [np.array([any(topic_words[t][k] in text for t, k in muted_words[u]) for text in lowered], dtype=bool)
                    if muted_words[u] else None for u in range(cfg.num_users)]
     imp = _make_impressions(rng, cfg, us, ps, follows, subs, excluded, muted_posts, start, end)
-    actions, dwell = _draw_actions(rng, cfg, us, ps, imp)
+    actions, dwell, probs = _draw_actions(rng, cfg, us, ps, imp)
     delay = rng.integers(1_000, 4 * MINUTE_MS, size=len(imp.post))
     surfaces = rng.choice([common_pb2.HOME_FOR_YOU, common_pb2.HOME_FOLLOWING, common_pb2.PROFILE,
                            common_pb2.CONVERSATION], p=[0.8, 0.1, 0.05, 0.05], size=len(imp.post))
@@ -521,6 +552,8 @@ def generate_world(config: WorldConfig) -> World:
         posts=posts, post_topic={post_ids[i]: int(ps.topic[i]) for i in range(len(post_ids))},
         post_events=post_events, user_events=user_events + reaction_events,
         served=served, engagements=engagements,
+        oracle=Oracle(uid[imp.user].astype(np.uint64), np.asarray(post_ids, np.uint64)[imp.post] if len(imp.post)
+                      else np.zeros(0, np.uint64), probs.astype(np.float32)),
     )
 
 

@@ -1,11 +1,14 @@
 """`foryou eval`: evaluate the newest ranker and retriever checkpoints of a directory on the
-held-out part of the events, next to the random / most-popular / most-recent baselines.
-Prints the tables and writes them (eval.md), the numbers (eval.json) and a plot (eval.png)."""
+held-out part of the events, next to the baselines (random, most-popular, most-recent,
+user+item bias, item-kNN, content-only) and, for an exported synthetic world, its oracle.
+Prints the tables and writes them (eval.md), the numbers (eval.json) and a plot (eval.png).
+docs/evaluation.md says what every number means."""
 from __future__ import annotations
 
 import argparse
-import logging
 import json
+import logging
+import os
 from pathlib import Path
 
 from foryou import config as foryou_config
@@ -20,43 +23,89 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                   f"(default when no --events-file: {foryou_config.KAFKA_SETTING.default})")
     parser.add_argument("--out", required=True, help="directory for eval.md, eval.json and eval.png")
     parser.add_argument("--test-fraction", type=float, default=0.2, help="held-out share of the timeline")
+    parser.add_argument("--oracle", help="true probabilities of a synthetic world (default: EVENTS_FILE.oracle.npz "
+                                         "when it exists; `foryou seed --export` writes it)")
+    parser.add_argument("--no-content", action="store_true", help="skip the content-only (wordllama) baseline")
+    parser.add_argument("--max-queries", type=int, default=3000, help="time-split retrieval queries sampled")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the query sample and the random baseline")
     parser.add_argument("--log-level", default="INFO")
 
 
-def evaluate_checkpoints(checkpoint_dir: str, events, test_fraction: float = 0.2) -> dict:
+def load_events(events_file: str | None, kafka_bootstrap: str | None):
+    """(EventLog, {post id: text}) from an event file or Kafka (read once)."""
+    import asyncio
+
+    from foryou import topics
+    from foryou.event_file import read_events
+    from phoenix.training.data import collect
+    from phoenix.training.sources import read_topics
+
+    if events_file:
+        events = list(read_events(events_file))
+    elif kafka_bootstrap:
+        events = asyncio.run(read_topics(kafka_bootstrap))
+    else:
+        raise ValueError("give --events-file or --kafka-bootstrap")
+    texts = {m.created.post_id: m.created.text for t, m in events
+             if t == topics.POSTS and m.WhichOneof("event") == "created"}
+    return collect(events), texts
+
+
+def make_extras(texts: dict[int, str] | None = None, embed=None, oracle=None, content: bool = True):
+    from phoenix.evaluation.evaluate import Extras
+
+    vectors = None
+    if content and texts:
+        from phoenix.evaluation.content_baseline import ContentVectors, wordllama_embed
+        try:
+            vectors = ContentVectors(texts, embed or wordllama_embed())
+        except ModuleNotFoundError as exc:
+            logging.getLogger(__name__).warning("no content baseline: %s", exc)
+    return Extras(content=vectors, oracle=oracle)
+
+
+def evaluate_checkpoints(checkpoint_dir: str, events, test_fraction: float = 0.2, extras=None, seed: int = 0,
+                         max_queries: int = 3000) -> dict:
     """{"ranker": evaluation, "retriever": evaluation} for the checkpoints that exist."""
     from phoenix import checkpoints
+    from phoenix.actions import NUM_BINARY_ACTIONS
+    from phoenix.evaluation.evaluate import Extras, evaluate_ranker, evaluate_retriever
     from phoenix.index import Freshness
+    from phoenix.runtime import RetrieverRuntime
     from phoenix.training import ranker, retriever
+    from phoenix.training.data import post_created_ms
 
+    extras = extras or Extras()
+    log = ranker.as_log(events)
     results = {}
     ref = checkpoints.latest(checkpoint_dir, checkpoints.RANKER)
     if ref is not None:
         cfg, params = checkpoints.load(ref)
-        results["ranker"] = {"checkpoint": ref.checkpoint_id,
-                             **ranker.evaluate(params, cfg, ranker.ranker_split(events, cfg, test_fraction))}
+        split = ranker.ranker_split(log, cfg, test_fraction)
+        probs = ranker.predict(params, cfg, split.test)[:, :NUM_BINARY_ACTIONS]
+        results["ranker"] = {"checkpoint": ref.checkpoint_id, **evaluate_ranker(probs, log, split, extras, seed)}
     ref = checkpoints.latest(checkpoint_dir, checkpoints.RETRIEVER)
     if ref is not None:
         cfg, params = checkpoints.load(ref)
-        split = retriever.retriever_split(events, cfg, test_fraction)
+        split = retriever.retriever_split(log, cfg, test_fraction)
         freshness = Freshness.from_dict(checkpoints.load_scoring(ref))  # as Phoenix serves it
-        results["retriever"] = {"checkpoint": ref.checkpoint_id,
-                                **retriever.evaluate(params, cfg, events, split, freshness=freshness)}
+        corpus_ids, corpus_authors = retriever.corpus_of(log)
+        runtime = RetrieverRuntime(cfg, params)
+        model_fn = retriever.model_score_fn(runtime, runtime.candidate_embeddings(corpus_ids, corpus_authors),
+                                            post_created_ms(corpus_ids), freshness)
+        results["retriever"] = {"checkpoint": ref.checkpoint_id, "freshness_weight": freshness.weight,
+                                **evaluate_retriever(model_fn, log, split, corpus_ids, cfg.history_len, extras,
+                                                     seed, max_queries)}
     return results
 
 
 def write_report(results: dict, out: str | Path) -> str:
     """Write eval.md / eval.json / eval.png into `out`; returns the text of the tables."""
-    from phoenix.evaluation.report import plot, ranker_table, retriever_table
+    from phoenix.evaluation.report import full_report, plot
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    parts = []
-    if "ranker" in results:
-        parts.append(f"{results['ranker']['checkpoint']}: " + ranker_table(results["ranker"]))
-    if "retriever" in results:
-        parts.append(f"{results['retriever']['checkpoint']}: " + retriever_table(results["retriever"]))
-    text = "\n\n".join(parts) + "\n"
+    text = full_report(results)
     (out / "eval.md").write_text(text)
     (out / "eval.json").write_text(json.dumps(results, indent=2, default=float))
     plot(results.get("ranker"), results.get("retriever"), out / "eval.png")
@@ -66,11 +115,19 @@ def write_report(results: dict, out: str | Path) -> str:
 def run(args: argparse.Namespace) -> int:
     logs.setup("eval", args.log_level, json_lines=False)
     logging.getLogger("absl").setLevel(logging.WARNING)  # orbax logs every file it touches
-    from phoenix.training.sources import load_event_log
 
     bootstrap = args.kafka_bootstrap or (None if args.events_file else foryou_config.KAFKA_SETTING.default)
-    events = load_event_log(args.events_file, bootstrap)
-    results = evaluate_checkpoints(args.checkpoint_dir, events, args.test_fraction)
+    log, texts = load_events(args.events_file, bootstrap)
+    oracle = None
+    oracle_file = args.oracle or (f"{args.events_file}.oracle.npz" if args.events_file else None)
+    if oracle_file and os.path.exists(oracle_file):
+        from foryou.world import Oracle
+        oracle = Oracle.load(oracle_file)
+    elif args.oracle:
+        print(f"no oracle file {args.oracle}")
+        return 2
+    extras = make_extras(texts, oracle=oracle, content=not args.no_content)
+    results = evaluate_checkpoints(args.checkpoint_dir, log, args.test_fraction, extras, args.seed, args.max_queries)
     if not results:
         print(f"no ranker or retriever checkpoint under {args.checkpoint_dir}")
         return 1

@@ -1,34 +1,33 @@
-"""Ranking metrics on numpy arrays: ROC-AUC, log-loss, recall@K and NDCG@K."""
+"""Ranking metrics on numpy arrays. Classification metrics are scikit-learn's (ROC-AUC,
+average precision = PR-AUC, log-loss), wrapped to return NaN instead of raising when a slice
+has one class only; RCE, calibration and the top-K metrics are defined here."""
 from __future__ import annotations
 
 import numpy as np
+from sklearn.metrics import average_precision_score, log_loss as _sk_log_loss, roc_auc_score
 
 _EPS = 1e-7
 
 
-def _average_ranks(scores: np.ndarray) -> np.ndarray:
-    """1-based ranks, ties sharing their average rank (what the Mann-Whitney U statistic needs)."""
-    order = np.argsort(scores, kind="mergesort")
-    sorted_scores = scores[order]
-    ranks = np.empty(len(scores), np.float64)
-    starts = np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])
-    ends = np.r_[starts[1:], len(scores)]
-    for lo, hi in zip(starts, ends):
-        ranks[order[lo:hi]] = (lo + hi + 1) / 2.0
-    return ranks
+def _binary(labels, scores) -> tuple[np.ndarray, np.ndarray]:
+    return np.asarray(labels).astype(bool).ravel(), np.asarray(scores, np.float64).ravel()
 
 
 def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
     """Probability that a random positive outscores a random negative (ties count half).
     NaN when only one class is present."""
-    labels = np.asarray(labels).astype(bool).ravel()
-    scores = np.asarray(scores, np.float64).ravel()
-    n_pos = int(labels.sum())
-    n_neg = len(labels) - n_pos
-    if n_pos == 0 or n_neg == 0:
+    y, s = _binary(labels, scores)
+    if y.all() or not y.any():
         return float("nan")
-    ranks = _average_ranks(scores)
-    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+    return float(roc_auc_score(y, s))
+
+
+def pr_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Average precision (the area under the precision-recall curve). NaN without positives."""
+    y, s = _binary(labels, scores)
+    if not y.any() or not len(y):
+        return float("nan")
+    return float(average_precision_score(y, s))
 
 
 def log_loss(labels: np.ndarray, probs: np.ndarray) -> float:
@@ -36,11 +35,62 @@ def log_loss(labels: np.ndarray, probs: np.ndarray) -> float:
     probs = np.clip(np.asarray(probs, np.float64).ravel(), _EPS, 1 - _EPS)
     if len(labels) == 0:
         return float("nan")
-    return float(-np.mean(labels * np.log(probs) + (1 - labels) * np.log(1 - probs)))
+    return float(_sk_log_loss(labels, probs, labels=[0.0, 1.0]))
+
+
+def entropy(rate: float) -> float:
+    """Cross-entropy of always predicting `rate` on labels whose positive rate is `rate`."""
+    p = min(max(rate, _EPS), 1 - _EPS)
+    return float(-(p * np.log(p) + (1 - p) * np.log(1 - p)))
+
+
+def rce(labels: np.ndarray, probs: np.ndarray) -> float:
+    """Relative cross-entropy gain over the slice's own base rate, in percent:
+    100 * (H(base) - CE) / H(base). 0 = no better than the base rate; NaN with one class."""
+    labels = np.asarray(labels, np.float64).ravel()
+    if not len(labels) or labels.min() == labels.max():
+        return float("nan")
+    base = entropy(float(labels.mean()))
+    return float(100.0 * (base - log_loss(labels, probs)) / base)
+
+
+def calibration(labels: np.ndarray, probs: np.ndarray) -> float:
+    """Sum of predicted probabilities / number of positives (1 = calibrated on average)."""
+    positives = float(np.asarray(labels, np.float64).sum())
+    return float(np.asarray(probs, np.float64).sum() / positives) if positives else float("nan")
+
+
+def per_user_ndcg(users: np.ndarray, labels: np.ndarray, scores: np.ndarray) -> float:
+    """Mean over users with at least one positive and one negative of the NDCG of their own
+    candidates ranked by score (binary gains, whole list; ties broken against the model:
+    positives last among equal scores, so a constant score earns no credit)."""
+    users = np.asarray(users).ravel()
+    y = np.asarray(labels, np.float64).ravel()
+    s = np.asarray(scores, np.float64).ravel()
+    values = []
+    order = np.argsort(users, kind="stable")
+    bounds = np.flatnonzero(np.r_[True, users[order][1:] != users[order][:-1], True])
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        idx = order[lo:hi]
+        gains = y[idx]
+        if gains.min() == gains.max():
+            continue
+        ranked = gains[np.lexsort((gains, -s[idx]))]  # by score desc, then positives last
+        discounts = 1.0 / np.log2(np.arange(2, len(idx) + 2))
+        ideal = np.sort(gains)[::-1]
+        values.append(float((ranked * discounts).sum() / (ideal * discounts).sum()))
+    return float(np.mean(values)) if values else float("nan")
+
+
+def lift_share(auc_model: float, auc_oracle: float) -> float:
+    """(AUC_model - 0.5) / (AUC_oracle - 0.5): the share of the achievable lift over chance."""
+    if not np.isfinite(auc_model) or not np.isfinite(auc_oracle) or auc_oracle <= 0.5:
+        return float("nan")
+    return float((auc_model - 0.5) / (auc_oracle - 0.5))
 
 
 def recall_at_k(ranks: np.ndarray, k: int) -> float:
-    """Fraction of queries whose single relevant item has 0-based rank < k."""
+    """Fraction of queries whose single relevant item has 0-based rank < k (= HR@k)."""
     ranks = np.asarray(ranks)
     return float(np.mean(ranks < k)) if len(ranks) else float("nan")
 

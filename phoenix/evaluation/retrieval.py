@@ -1,11 +1,17 @@
 """Held-out evaluation of retrieval: where does the engaged post rank among the corpus?
 
-The corpus a query sees is every post created before the query time, minus the posts in the
-user's history (a feed does not re-recommend what the user already engaged with), the same
-for the model and the baselines. Ties are broken at random in expectation (rank counts half
-of the equal scores), so a constant score gets a middling rank, not the best."""
+The corpus a query sees is every post created at or before the query time (the whole corpus
+then, not sampled negatives), minus every post the user engaged with before (a feed does not
+re-recommend what the user already engaged with; `Seen`), the same for the model and the
+baselines. Ties are broken at random in expectation (rank counts half of the equal scores),
+so a constant score gets a middling rank, not the best.
+
+Queries are sampled across all held-out users (`sample_queries`: seeded, round-robin over
+users) rather than taken in time order, which would cover only the first users to act."""
 from __future__ import annotations
 
+import bisect
+from collections import defaultdict
 from collections.abc import Callable
 
 import numpy as np
@@ -16,9 +22,67 @@ from phoenix.training.data import RetrieveExample, post_created_ms
 KS = (10, 50, 100)
 
 
+class Seen:
+    """Per user, the posts they engaged with positively, in time order: `before(user, t)` is
+    everything engaged strictly before t (whatever the model's history length)."""
+
+    def __init__(self, engagements, positive: Callable | None = None) -> None:
+        from phoenix.training.data import NEGATIVE_ACTIONS
+
+        positive = positive or (lambda e: any(a not in NEGATIVE_ACTIONS for a in e.actions))
+        self._times: dict[int, list[int]] = defaultdict(list)
+        self._posts: dict[int, list[int]] = defaultdict(list)
+        for e in sorted(engagements, key=lambda e: e.timestamp_ms):
+            if positive(e):
+                self._times[e.user_id].append(e.timestamp_ms)
+                self._posts[e.user_id].append(e.post_id)
+
+    def before(self, user_id: int, time_ms: int) -> list[int]:
+        cut = bisect.bisect_left(self._times.get(user_id, []), time_ms)
+        return self._posts.get(user_id, [])[:cut]
+
+    def users(self) -> list[int]:
+        return sorted(self._times)
+
+    def last(self, user_id: int) -> tuple[int, int]:
+        """(time, post) of the user's last positive engagement."""
+        return self._times[user_id][-1], self._posts[user_id][-1]
+
+
+def sample_queries(test: list[RetrieveExample], max_queries: int, seed: int = 0) -> list[RetrieveExample]:
+    """At most `max_queries` held-out queries, seeded: each user's queries shuffled, then taken
+    round-robin over the users (shuffled too), so every held-out user is covered before any
+    user gets a second query. All of them when there are few enough."""
+    if len(test) <= max_queries:
+        return list(test)
+    rng = np.random.default_rng(seed)
+    by_user: dict[int, list[RetrieveExample]] = defaultdict(list)
+    for q in test:
+        by_user[q.user_id].append(q)
+    users = [u for u in sorted(by_user)]
+    rng.shuffle(users)
+    queues = []
+    for u in users:
+        qs = by_user[u]
+        queues.append([qs[i] for i in rng.permutation(len(qs))])
+    out: list[RetrieveExample] = []
+    depth = 0
+    while len(out) < max_queries:
+        for queue in queues:
+            if depth < len(queue):
+                out.append(queue[depth])
+                if len(out) == max_queries:
+                    break
+        depth += 1
+    return out
+
+
 def target_ranks(score_fn: Callable[[list[RetrieveExample]], np.ndarray], queries: list[RetrieveExample],
-                 corpus_ids: np.ndarray, batch: int = 256) -> np.ndarray:
-    """0-based expected rank of each query's engaged post among its allowed corpus."""
+                 corpus_ids: np.ndarray, batch: int = 256, seen: Seen | None = None) -> np.ndarray:
+    """0-based expected rank of each query's engaged post among its allowed corpus: posts that
+    exist at the query time, minus the user's earlier engagements (`seen`: all of them;
+    without it, the query's history only). A query whose post is not in the corpus is
+    dropped."""
     corpus_ids = np.asarray(corpus_ids, np.uint64)
     created = post_created_ms(corpus_ids)
     position = {int(p): i for i, p in enumerate(corpus_ids)}
@@ -31,7 +95,8 @@ def target_ranks(score_fn: Callable[[list[RetrieveExample]], np.ndarray], querie
             if target is None:
                 continue
             allowed = created <= q.time_ms
-            allowed[[position[h.post_id] for h in q.history if h.post_id in position]] = False
+            earlier = seen.before(q.user_id, q.time_ms) if seen is not None else [h.post_id for h in q.history]
+            allowed[[position[p] for p in earlier if p in position]] = False
             allowed[target] = True
             s = scores[row, allowed]
             t = scores[row, target]
@@ -45,4 +110,21 @@ def retrieval_metrics(ranks: np.ndarray, ks=KS) -> dict[str, float]:
         out[f"recall@{k}"] = recall_at_k(ranks, k)
         out[f"ndcg@{k}"] = ndcg_at_k(ranks, k)
     out["queries"] = int(len(ranks))
+    return out
+
+
+def leave_last_out_queries(engagements, seen: Seen, cutoff_ms: int, history_len: int, post_author: dict[int, int]
+                           ) -> list[RetrieveExample]:
+    """The standard next-item protocol, made leak-free for a model trained on the time split:
+    one query per user whose last positive engagement is at or after the cutoff (so no model
+    or baseline fitted on the training window saw it); the target is that last post, the
+    history everything before it."""
+    from phoenix.training.data import Timelines
+
+    timelines = Timelines(engagements, history_len)
+    out = []
+    for user in seen.users():
+        t, post = seen.last(user)
+        if t >= cutoff_ms and post in post_author:
+            out.append(RetrieveExample(user, t, timelines.before(user, t), post, post_author[post]))
     return out

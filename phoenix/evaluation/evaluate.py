@@ -1,0 +1,152 @@
+"""The full held-out evaluation `foryou eval` prints: the ranker on the time split (per action,
+on all / warm / cold posts, every metric, the baselines, the content-only baseline and the
+world's oracle where there is one), the retriever on the time split (sampled queries across
+all held-out users) and under leave-last-out (the standard next-item protocol).
+
+Cold = a held-out impression (or retrieval target) of a post whose id never occurs in the
+training window (no impression or engagement of it before the cutoff); warm = the rest."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from phoenix.actions import BINARY_ACTION_NAMES
+from phoenix.evaluation.baselines import ranker_baselines, retrieval_baseline_scores
+from phoenix.evaluation.metrics import (calibration, lift_share, log_loss, per_user_ndcg, pr_auc, rce,
+                                        recall_at_k, roc_auc, ndcg_at_k)
+from phoenix.evaluation.retrieval import Seen, leave_last_out_queries, sample_queries, target_ranks
+from phoenix.training.data import EventLog, Split
+
+SEGMENTS = ("all", "warm", "cold")
+MAX_QUERIES = 3000
+LEAVE_LAST_OUT_KS = (10, 50)
+TIME_SPLIT_KS = (10, 50, 100)
+
+
+@dataclass(frozen=True)
+class Extras:
+    """What the evaluation can use beyond the event log: post texts with an embed function
+    (the content-only baseline) and the synthetic world's oracle."""
+    content: object = None   # content_baseline.ContentVectors
+    oracle: object = None    # foryou.world.Oracle
+
+
+def training_window_posts(log: EventLog, cutoff_ms: int) -> set[int]:
+    """Post ids with an impression or an engagement before the cutoff."""
+    seen = {p for s in log.served if s.served_at_ms < cutoff_ms for p in s.post_ids}
+    seen.update(e.post_id for e in log.engagements if e.timestamp_ms < cutoff_ms)
+    return seen
+
+
+def action_metrics(labels: np.ndarray, scores: np.ndarray, probs: np.ndarray) -> dict[str, dict]:
+    out = {}
+    for a, name in enumerate(BINARY_ACTION_NAMES):
+        y = labels[:, a]
+        out[name] = {"auc": roc_auc(y, scores[:, a]), "pr_auc": pr_auc(y, scores[:, a]),
+                     "log_loss": log_loss(y, probs[:, a]), "rce": rce(y, probs[:, a]),
+                     "calibration": calibration(y, probs[:, a]), "positives": int(y.sum())}
+    return out
+
+
+def oracle_probs(oracle, users: np.ndarray, posts: np.ndarray) -> np.ndarray | None:
+    """[N, 18] the oracle's probabilities of these impressions, or None if any is unknown."""
+    if oracle is None:
+        return None
+    row = {(int(u), int(p)): i for i, (u, p) in enumerate(zip(oracle.user_ids, oracle.post_ids))}
+    idx = [row.get((int(u), int(p)), -1) for u, p in zip(users, posts)]
+    if not idx or min(idx) < 0:
+        return None
+    return np.asarray(oracle.probs, np.float64)[np.asarray(idx)]
+
+
+def evaluate_ranker(model_probs: np.ndarray, log: EventLog, split: Split, extras: Extras = Extras(),
+                    seed: int = 0) -> dict:
+    """Every ranker metric of the model (its [N, 18] probabilities on split.test's candidates,
+    in order) and of the baselines, on all / warm / cold candidates."""
+    from phoenix.evaluation.ranking import test_labels
+
+    labels = test_labels(split.test)
+    users = np.array([ex.user_id for ex in split.test for _ in ex.candidates], np.int64)
+    posts = np.array([c.post_id for ex in split.test for c in ex.candidates], np.uint64)
+    trained = training_window_posts(log, split.cutoff_ms)
+    cold = np.array([int(p) not in trained for p in posts], bool)
+    masks = {"all": np.ones(len(posts), bool), "warm": ~cold, "cold": cold}
+    methods = {"model": (model_probs, model_probs), **ranker_baselines(split.train, split.test, seed)}
+    notes = []
+    if extras.content is not None:
+        from phoenix.evaluation.content_baseline import ranker_content_scores
+        from phoenix.evaluation.baselines import base_rates
+        cos = ranker_content_scores(extras.content, split.test)
+        methods["content"] = (np.tile(cos[:, None], (1, labels.shape[1])), np.tile(base_rates(split.train), (len(cos), 1)))
+    oracle = oracle_probs(extras.oracle, users, posts)
+    if oracle is not None:
+        methods["oracle"] = (oracle, oracle)
+    elif extras.oracle is not None:
+        notes.append("the oracle file does not cover these impressions: no oracle")
+    fav = BINARY_ACTION_NAMES.index("favorite")
+    segments = {}
+    for seg, mask in masks.items():
+        per = {m: action_metrics(labels[mask], s[mask], p[mask]) for m, (s, p) in methods.items()}
+        ndcg = {m: per_user_ndcg(users[mask], labels[mask, fav], s[mask, fav]) for m, (s, _) in methods.items()}
+        if "oracle" in per:
+            for m in per:
+                for a in BINARY_ACTION_NAMES:
+                    per[m][a]["lift_share"] = lift_share(per[m][a]["auc"], per["oracle"][a]["auc"])
+        segments[seg] = {"candidates": int(mask.sum()), "methods": per, "favorite_ndcg_per_user": ndcg}
+    return {"test_candidates": int(len(labels)), "cutoff_ms": split.cutoff_ms,
+            "methods": segments["all"]["methods"], "segments": segments, "notes": notes}
+
+
+def _rank_table(methods: dict, queries, corpus_ids, seen: Seen) -> dict[str, np.ndarray]:
+    return {name: target_ranks(fn, queries, corpus_ids, seen=seen) for name, fn in methods.items()}
+
+
+def _metrics(ranks: np.ndarray, ks) -> dict[str, float]:
+    out = {}
+    for k in ks:
+        out[f"recall@{k}"] = recall_at_k(ranks, k)
+        out[f"ndcg@{k}"] = ndcg_at_k(ranks, k)
+    out["queries"] = int(len(ranks))
+    return out
+
+
+def _segmented(ranks: dict[str, np.ndarray], cold: np.ndarray, ks) -> dict:
+    masks = {"all": np.ones(len(cold), bool), "warm": ~cold, "cold": cold}
+    return {seg: {m: _metrics(r[mask], ks) for m, r in ranks.items()} for seg, mask in masks.items()}
+
+
+def evaluate_retriever(model_fn, log: EventLog, split: Split, corpus_ids: np.ndarray, history_len: int,
+                       extras: Extras = Extras(), seed: int = 0, max_queries: int = MAX_QUERIES) -> dict:
+    """Time split and leave-last-out, model (`model_fn(queries) -> [Q, corpus]`) and baselines."""
+    seen = Seen(log.engagements)
+    in_corpus = {int(p) for p in corpus_ids}
+    trained = training_window_posts(log, split.cutoff_ms)
+    methods = {"model": model_fn, **retrieval_baseline_scores(split.train, corpus_ids, seed, seen)}
+    if extras.content is not None:
+        from phoenix.evaluation.content_baseline import retrieval_content_scorer
+        methods["content"] = retrieval_content_scorer(extras.content, corpus_ids, seen)
+
+    held_out = [q for q in split.test if q.post_id in in_corpus]
+    queries = sample_queries(held_out, max_queries, seed)
+    cold = np.array([q.post_id not in trained for q in queries], bool)
+    time_split = _segmented(_rank_table(methods, queries, corpus_ids, seen), cold, TIME_SPLIT_KS)
+
+    lolo = [q for q in leave_last_out_queries(log.engagements, seen, split.cutoff_ms, history_len, log.post_author)
+            if q.post_id in in_corpus]
+    lolo_cold = np.array([q.post_id not in trained for q in lolo], bool)
+    leave_last_out = _segmented(_rank_table(methods, lolo, corpus_ids, seen), lolo_cold,
+                                LEAVE_LAST_OUT_KS)
+    held_out_users = len({q.user_id for q in held_out})
+    return {
+        "test_queries": len(queries), "corpus": int(len(corpus_ids)), "cutoff_ms": split.cutoff_ms,
+        "methods": time_split["all"], "segments": time_split,
+        "queries_note": (f"{len(queries)} of {len(held_out)} held-out engagements, sampled (seed {seed}) across "
+                         f"{len({q.user_id for q in queries})} of {held_out_users} held-out users; corpus: every post "
+                         "existing at the query time minus everything the user engaged with before"),
+        "leave_last_out": {"users": len(lolo), "segments": leave_last_out,
+                           "note": (f"{len(lolo)} users whose last engagement is after the cutoff: target = that "
+                                    "post; history = everything before it; ranked against the whole corpus minus "
+                                    "everything the user engaged with before; models and baselines fitted on the "
+                                    "training window only")},
+    }
