@@ -9,6 +9,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from foryou import topics
+from foryou.broker import EmbeddedBroker, create_topics
 from foryou.snowflake import make_id, now_ms
 from foryou_protos import common_pb2, events_pb2
 
@@ -50,8 +51,18 @@ async def _consume_all(bootstrap: str, topic: str, expected: int) -> list:
     return records
 
 
+@pytest.fixture(scope="module")
+async def own_kafka():
+    """A broker of this module's own: the test counts every record of a topic, so no other test
+    may publish there."""
+    with EmbeddedBroker() as broker:
+        await create_topics(broker.bootstrap_servers)
+        yield broker.bootstrap_servers
+
+
 @pytest.mark.parametrize("topic", list(topics.TOPICS))
-async def test_events_round_trip_through_consumer_group(kafka, topic):
+async def test_events_round_trip_through_consumer_group(own_kafka, topic):
+    kafka = own_kafka
     sent = _events()[topic]
     producer = AIOKafkaProducer(bootstrap_servers=kafka)
     await producer.start()
