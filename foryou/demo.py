@@ -202,7 +202,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="then serve the feed explorer web page and keep the stack running (implies --keep-running)")
     parser.add_argument("--dataset", choices=("movielens-100k",), default=None,
                         help="serve real users on a real data set instead of a synthetic world (foryou import)")
-    parser.add_argument("--data-dir", default=None, help="with --dataset: its files (default: the installed package's)")
+    parser.add_argument("--dataset-dir", default=None, help="with --dataset: its files (default: the installed package's)")
 
 
 def run(args: argparse.Namespace) -> int:

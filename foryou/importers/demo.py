@@ -47,7 +47,7 @@ async def dataset_demo(args: argparse.Namespace) -> int:
     checkpoint_dir.mkdir(parents=True)
     cfg.checkpoint_dir = str(checkpoint_dir)
     try:
-        data = movielens.load(args.data_dir, now_ms=args.now_ms)
+        data = movielens.load(args.dataset_dir, now_ms=args.now_ms)
     except (FileNotFoundError, ValueError) as exc:
         print(f"foryou demo: {exc}", file=sys.stderr)
         return 2
