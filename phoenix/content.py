@@ -20,7 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
+from phoenix.sid import Codebook
+
 CONTENT_DIM = 256
+MAX_CODEBOOKS = 4  # codebooks whose codes the store keeps (ranker + retriever, and one reload each)
 WORDLLAMA_CONFIG = "l2_supercat"
 ENCODE_BATCH = 4096  # texts per wordllama call: large batches amortise the tokenizer's overhead
 
@@ -52,14 +55,17 @@ def encode_texts(texts: Sequence[str]) -> np.ndarray:
 
 
 class ContentStore:
-    """Thread-safe post id -> content vector (a growable float16 matrix and a free-slot list)."""
+    """Thread-safe post id -> content vector (a growable float16 matrix and a free-slot list),
+    plus each registered codebook's semantic ids of every stored post, assigned on arrival (so
+    serving reads codes instead of computing nearest centroids per request)."""
 
     def __init__(self, initial_capacity: int = 1024) -> None:
         self._vectors = np.zeros((max(1, initial_capacity), CONTENT_DIM), np.float16)
         self._slot: dict[int, int] = {}
         self._free: list[int] = []
         self._high = 0
-        self._lock = threading.Lock()
+        self._codes: dict[int, tuple[Codebook, np.ndarray]] = {}  # fingerprint -> (codebook, [cap, L])
+        self._lock = threading.RLock()
 
     def __len__(self) -> int:
         return len(self._slot)
@@ -70,9 +76,39 @@ class ContentStore:
     def _grow(self, need: int) -> None:
         cap = self._vectors.shape[0]
         if need > cap:
-            bigger = np.zeros((max(need, 2 * cap), CONTENT_DIM), np.float16)
+            new_cap = max(need, 2 * cap)
+            bigger = np.zeros((new_cap, CONTENT_DIM), np.float16)
             bigger[:self._high] = self._vectors[:self._high]
             self._vectors = bigger
+            for fp, (book, codes) in list(self._codes.items()):
+                grown = np.zeros((new_cap, codes.shape[1]), codes.dtype)
+                grown[:self._high] = codes[:self._high]
+                self._codes[fp] = (book, grown)
+
+    def register(self, codebook: Codebook) -> None:
+        """Assign `codebook`'s codes to every stored post, and to every post added from now on."""
+        with self._lock:
+            fp = codebook.fingerprint
+            if fp in self._codes:
+                self._codes[fp] = self._codes.pop(fp)  # most recently used last
+                return
+            codes = np.zeros((self._vectors.shape[0], codebook.levels), np.int16)
+            codes[:self._high] = codebook.assign(self._vectors[:self._high].astype(np.float32))
+            self._codes[fp] = (codebook, codes)
+            while len(self._codes) > MAX_CODEBOOKS:
+                self._codes.pop(next(iter(self._codes)))
+
+    def sids(self, post_ids, codebook: Codebook) -> np.ndarray:
+        """[N, L] int32 codes of `codebook` (registered on first use); zeros for unknown posts."""
+        ids = np.asarray(post_ids, np.uint64).reshape(-1)
+        with self._lock:
+            if codebook.fingerprint not in self._codes:
+                self.register(codebook)
+            codes = self._codes[codebook.fingerprint][1]
+            slots = np.fromiter((self._slot.get(int(p), -1) for p in ids), np.int64, len(ids))
+            out = codes[np.maximum(slots, 0)].astype(np.int32)
+        out[slots < 0] = 0
+        return out
 
     def put(self, post_ids: Sequence[int], vectors: np.ndarray) -> None:
         vectors = np.asarray(vectors, np.float32).reshape(len(post_ids), CONTENT_DIM)
@@ -91,6 +127,8 @@ class ContentStore:
                     self._slot[pid] = slot
                 slots[i] = slot
             self._vectors[slots] = vectors
+            for book, codes in self._codes.values():
+                codes[slots] = book.assign(vectors)
 
     def add_posts(self, post_ids: Sequence[int], texts: Sequence[str],
                   repost_of: Sequence[int] | None = None) -> np.ndarray:
@@ -126,8 +164,27 @@ class ContentStore:
                 slot = self._slot.pop(int(pid), None)
                 if slot is not None:
                     self._vectors[slot] = 0
+                    for _, codes in self._codes.values():
+                        codes[slot] = 0
                     self._free.append(slot)
 
     def post_ids(self) -> np.ndarray:
         with self._lock:
             return np.fromiter(self._slot.keys(), np.uint64, len(self._slot))
+
+
+class PostFeatureView:
+    """What a model reads per post (phoenix.features.PostFeatures): the store's content vectors
+    and the semantic ids of the model's own codebook."""
+
+    def __init__(self, store: ContentStore, codebook: Codebook | None) -> None:
+        self.store = store
+        self.codebook = codebook
+        if codebook is not None:
+            store.register(codebook)
+
+    def content(self, post_ids: np.ndarray) -> np.ndarray:
+        return self.store.get(post_ids)
+
+    def sids(self, post_ids: np.ndarray) -> np.ndarray | None:
+        return None if self.codebook is None else self.store.sids(post_ids, self.codebook)
