@@ -168,6 +168,15 @@ class ContentStore:
                         codes[slot] = 0
                     self._free.append(slot)
 
+    def expire(self, now_ms: int, max_age_ms: int) -> int:
+        """Drop posts created more than `max_age_ms` before `now_ms` (age read from the id)."""
+        from foryou import snowflake
+        ids = self.post_ids()
+        created = (ids >> np.uint64(22)).astype(np.int64) + snowflake.TWITTER_EPOCH_MS
+        old = ids[created < now_ms - max_age_ms]
+        self.remove(old.tolist())
+        return len(old)
+
     def post_ids(self) -> np.ndarray:
         with self._lock:
             return np.fromiter(self._slot.keys(), np.uint64, len(self._slot))

@@ -18,6 +18,7 @@ import prometheus_client
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from foryou import snowflake, topics
+from phoenix.content import ContentStore
 from phoenix.index import CorpusIndex
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,9 @@ class CorpusFeeder:
     expire_every_s: float = 30.0
     max_records: int = 2000
     caught_up: asyncio.Event = field(default_factory=asyncio.Event)
+    # Content vectors (and semantic ids) of the posts, encoded from their text on arrival,
+    # before the candidate tower embeds them (a v2 tower reads them).
+    content: ContentStore | None = None
     _consumer: AIOKafkaConsumer | None = field(default=None, init=False)
     _task: asyncio.Task | None = field(default=None, init=False)
 
@@ -105,6 +109,7 @@ class CorpusFeeder:
     async def apply(self, records) -> None:
         """Decode one poll's records and apply them to the index, in record order per post."""
         created: dict[int, int] = {}   # post id -> author id, insertion-ordered
+        texts: dict[int, tuple[str, int]] = {}  # post id -> (text, reposted post id)
         deleted: list[int] = []
         oldest_kept = snowflake.make_id(max(snowflake.now_ms() - self.max_age_ms, snowflake.TWITTER_EPOCH_MS))
         for record in records:
@@ -120,13 +125,21 @@ class CorpusFeeder:
                 post = event.created
                 if post.post_id >= oldest_kept and not post.deleted:
                     created[post.post_id] = post.author_id
+                    texts[post.post_id] = (post.text, post.repost_of_post_id)
             elif kind == "deleted":
                 created.pop(event.deleted.post_id, None)
+                texts.pop(event.deleted.post_id, None)
                 deleted.append(event.deleted.post_id)
         async with self.lock:
             index, embed = self.target()
             if deleted:
                 index.remove(deleted)
+                if self.content is not None:
+                    self.content.remove(deleted)
+            if created and self.content is not None:
+                ids = list(created)
+                await asyncio.get_running_loop().run_in_executor(
+                    None, self.content.add_posts, ids, [texts[p][0] for p in ids], [texts[p][1] for p in ids])
             if created:
                 await self._embed_into(index, embed, np.fromiter(created.keys(), np.uint64, len(created)),
                                        np.fromiter(created.values(), np.uint64, len(created)))
@@ -144,6 +157,8 @@ class CorpusFeeder:
         async with self.lock:
             index, _ = self.target()
             dropped = index.expire(snowflake.now_ms(), self.max_age_ms)
+            if self.content is not None:
+                self.content.expire(snowflake.now_ms(), self.max_age_ms)
             CORPUS_SIZE.set(len(index))
         if dropped:
             log.info("corpus: expired %d posts older than %.1f h", dropped, self.max_age_ms / 3.6e6)

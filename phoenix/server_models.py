@@ -24,14 +24,16 @@ def preset_configs(preset: str):
     """(RankerConfig, RetrieverConfig) of a preset name."""
     if preset == "tiny":
         return model_config.tiny_ranker_config(), model_config.tiny_retriever_config()
+    v2 = model_config.V2_INPUTS
     if preset == "small":
-        return (model_config.tiny_ranker_config(hash=_SMALL_HASH, history_len=32, num_candidates=8),
-                model_config.tiny_retriever_config(hash=_SMALL_HASH, history_len=32))
+        return (model_config.tiny_ranker_config(hash=_SMALL_HASH, history_len=32, num_candidates=8, inputs=v2),
+                model_config.tiny_retriever_config(hash=_SMALL_HASH, history_len=32, inputs=v2))
     if preset == "demo":
-        return model_config.demo_ranker_config(), model_config.demo_retriever_config()
+        return (replace(model_config.demo_ranker_config(), inputs=v2),
+                replace(model_config.demo_retriever_config(), inputs=v2))
     if preset == "serving":
         retriever = getattr(model_config, "serving_retriever_config", model_config.demo_retriever_config)
-        return model_config.serving_ranker_config(), retriever()
+        return replace(model_config.serving_ranker_config(), inputs=v2), replace(retriever(), inputs=v2)
     raise ValueError(f"unknown preset {preset!r}; choose one of {PRESETS}")
 
 
@@ -54,12 +56,12 @@ class Models:
 
 def load_ranker(ref: CheckpointRef) -> RankerRuntime:
     cfg, params = checkpoints.load(ref)
-    return RankerRuntime(cfg, params)
+    return RankerRuntime(cfg, params, checkpoints.load_codebook(ref))
 
 
 def load_retriever(ref: CheckpointRef) -> RetrieverRuntime:
     cfg, params = checkpoints.load(ref)
-    return RetrieverRuntime(cfg, params)
+    return RetrieverRuntime(cfg, params, checkpoints.load_codebook(ref))
 
 
 def load_freshness(ref: CheckpointRef | None) -> Freshness:
