@@ -174,6 +174,46 @@ def embed_rate(preset: str) -> float:
     return len(ids) / (time.perf_counter() - start)
 
 
+def ingest_rate(preset: str, n: int = 20_000) -> dict[str, float]:
+    """Posts/s through the v2 ingestion path, as the corpus feeder runs it: content vectors from
+    the text (wordllama), semantic ids with a 4 x 256 codebook, the candidate tower, the index.
+    Texts are built like the synthetic world's (topic words in templates)."""
+    from foryou.world import TOPIC_WORDS
+    from phoenix.content import ContentStore, encode_texts
+    from phoenix.index import CorpusIndex
+    from phoenix.runtime import RetrieverRuntime
+    from phoenix.server_models import preset_configs
+    from phoenix.sid import fit_codebook
+
+    rng = np.random.default_rng(0)
+    topics = [rng.integers(len(TOPIC_WORDS)) for _ in range(n)]
+    texts = [f"Quick thread on {' and '.join(rng.choice(TOPIC_WORDS[t][1], 3))} #{TOPIC_WORDS[t][0]} {i}"
+             for i, t in enumerate(topics)]
+    config = preset_configs(preset)[1]
+    book = fit_codebook(encode_texts(texts[:5000]), config.inputs.sid_levels or 4, config.inputs.sid_codes)
+    store = ContentStore()
+    store.register(book)
+    runtime = RetrieverRuntime(config, RetrieverRuntime.init(config).params, book, store)
+    ids = np.arange(1, n + 1, dtype=np.uint64) + np.uint64(1 << 40)
+    index = CorpusIndex(runtime.embedding_dim, initial_capacity=n)
+    runtime.candidate_embeddings(ids[:4096], ids[:4096])  # compile
+    times = {}
+    start = time.perf_counter()
+    chunk = 2000  # the feeder's poll size
+    for lo in range(0, n, chunk):
+        t0 = time.perf_counter()
+        store.add_posts(ids[lo:lo + chunk].tolist(), texts[lo:lo + chunk])
+        t1 = time.perf_counter()
+        vectors = runtime.candidate_embeddings(ids[lo:lo + chunk], ids[lo:lo + chunk])
+        index.upsert(ids[lo:lo + chunk].tolist(), ids[lo:lo + chunk].tolist(), vectors)
+        times["content + semantic ids"] = times.get("content + semantic ids", 0.0) + t1 - t0
+        times["tower + index"] = times.get("tower + index", 0.0) + time.perf_counter() - t1
+    total = time.perf_counter() - start
+    out = {name: n / t for name, t in times.items()}
+    out["all"] = n / total
+    return out
+
+
 async def amain(args) -> None:
     rng = np.random.default_rng(0)
     rows = []
@@ -183,6 +223,9 @@ async def amain(args) -> None:
     print_table(f"Phoenix through gRPC (preset {args.preset}, client in-process, {args.concurrency} callers for qps)",
                 ["corpus", "call", "index", "p50 ms", "p99 ms", "qps", f"recall@{args.k}", "ANN build s"], rows)
     print(f"candidate tower: {embed_rate(args.preset):,.0f} posts/s embedded (preset {args.preset})")
+    rates = ingest_rate(args.preset)
+    print_table(f"Ingestion of new posts (preset {args.preset}, 20,000 posts in polls of 2,000)",
+                ["stage", "posts/s"], [[name, f"{rate:,.0f}"] for name, rate in rates.items()])
 
 
 def main(argv: list[str]) -> int:
