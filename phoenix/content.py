@@ -37,20 +37,89 @@ def _model():
     return WordLlama.load(WORDLLAMA_CONFIG, dim=CONTENT_DIM, cache_dir=package, disable_download=True)
 
 
+class _ChunkCache:
+    """wordllama's mean pooling, computed from cached per-chunk sums.
+
+    The tokenizer (Llama's SentencePiece BPE) turns every space into "▁" and prepends one,
+    and no token spans a "▁" inside a chunk, so a text's tokens are the concatenation of its
+    space-separated chunks' tokens (an empty chunk, from a double space, is the lone "▁").
+    Posts repeat words, so each distinct chunk is tokenized once and its token-embedding sum
+    and token count are kept; a text's vector is the sum of its chunks' sums over the total
+    count: the same mean wordllama's `embed` computes (tests/phoenix_model/test_content.py
+    checks equality), at a fraction of the tokenizer's cost per post."""
+
+    MAX_CHUNKS = 500_000  # distinct chunks kept; the cache starts over beyond this
+
+    def __init__(self, model) -> None:
+        from tokenizers import Tokenizer
+
+        self._embedding = np.asarray(model.embedding, np.float32)
+        self._tokenizer = Tokenizer.from_str(model.tokenizer.to_str())  # own copy: no padding
+        self._tokenizer.no_padding()
+        self._space = self._tokenizer.encode(" x", add_special_tokens=False).ids[0]  # the lone "▁"
+        self._reset()
+        self._lock = threading.Lock()
+
+    def _reset(self) -> None:
+        self._index: dict[str, int] = {}
+        self._sums = np.zeros((1024, CONTENT_DIM), np.float32)
+        self._counts = np.zeros(1024, np.float32)
+
+    def _add(self, chunks: list[str]) -> None:
+        encoded = iter(self._tokenizer.encode_batch([c for c in chunks if c], add_special_tokens=False))
+        tokens = [next(encoded).ids if c else [self._space] for c in chunks]
+        n = len(self._index)
+        need = n + len(chunks)
+        if need > self._sums.shape[0]:
+            cap = max(need, 2 * self._sums.shape[0])
+            self._sums = np.concatenate([self._sums, np.zeros((cap - self._sums.shape[0], CONTENT_DIM), np.float32)])
+            self._counts = np.concatenate([self._counts, np.zeros(cap - self._counts.shape[0], np.float32)])
+        lengths = np.fromiter((len(t) for t in tokens), np.int64, len(tokens))
+        flat = np.fromiter((i for t in tokens for i in t), np.int64, int(lengths.sum()))
+        flat = np.clip(flat, 0, self._embedding.shape[0] - 1)
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        self._sums[n:need] = np.add.reduceat(self._embedding[flat], starts, axis=0)
+        self._counts[n:need] = lengths
+        self._index.update(zip(chunks, range(n, need)))
+
+    def mean_pool(self, texts: Sequence[str]) -> np.ndarray:
+        """[N, 256] unnormalised mean token embeddings (texts must be non-empty). A text with
+        runs of spaces or spaces at its ends is kept whole (BPE merges runs of "▁")."""
+        split = [[t] if ("  " in t or t[0] == " " or t[-1] == " ") else t.split(" ") for t in texts]
+        with self._lock:
+            if len(self._index) > self.MAX_CHUNKS:
+                self._reset()
+            new = list({c for chunks in split for c in chunks if c not in self._index})
+            if new:
+                self._add(new)
+            index = self._index
+            rows = np.fromiter((index[c] for chunks in split for c in chunks), np.int64)
+            sums, counts = self._sums, self._counts
+        lengths = np.fromiter((len(chunks) for chunks in split), np.int64, len(split))
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        total = np.add.reduceat(sums[rows], starts, axis=0)
+        return total / np.maximum(np.add.reduceat(counts[rows], starts), 1.0)[:, None]
+
+
+@functools.lru_cache(maxsize=1)
+def _chunks() -> _ChunkCache:
+    return _ChunkCache(_model())
+
+
 def encode_texts(texts: Sequence[str]) -> np.ndarray:
     """[N, 256] float32 unit vectors; an empty text gets a zero vector (= "no content")."""
     n = len(texts)
     out = np.zeros((n, CONTENT_DIM), np.float32)
-    if n == 0:
+    present = [i for i, t in enumerate(texts) if t and t.strip()]
+    if not present:
         return out
-    model = _model()
-    texts = [t or "" for t in texts]
-    for lo in range(0, n, ENCODE_BATCH):
-        part = texts[lo:lo + ENCODE_BATCH]
-        vectors = np.asarray(model.embed(part, norm=False, batch_size=len(part)), np.float32)
+    cache = _chunks()
+    for lo in range(0, len(present), ENCODE_BATCH):
+        rows = present[lo:lo + ENCODE_BATCH]
+        vectors = cache.mean_pool([texts[i] for i in rows])
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        ok = (norms[:, 0] > 1e-9) & np.fromiter((bool(t.strip()) for t in part), bool, len(part))
-        out[lo:lo + len(part)][ok] = vectors[ok] / norms[ok]
+        ok = norms[:, 0] > 1e-9
+        out[np.asarray(rows)[ok]] = vectors[ok] / norms[ok]
     return out
 
 

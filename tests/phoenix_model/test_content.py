@@ -56,3 +56,12 @@ def test_store_reposts_take_the_original_vector_and_unknown_posts_are_zero():
     np.testing.assert_allclose(store.get([12])[0], got[0])
     store.remove([10])
     assert 10 not in store and len(store) == 2 and not store.get([10]).any()
+
+
+def test_cached_chunk_pooling_equals_wordllama_embed():
+    from phoenix.content import _model
+    texts = ["Hot take on goal versus striker, derby #football", "RT @maya_footb1: Quick thread on jazz",
+             "Hello,  world! Ünïcode tëxt — dash... (parens)\tand\nlines #tag 123", "single", "  leading space"]
+    expected = np.asarray(_model().embed(texts, norm=True), np.float32)
+    np.testing.assert_allclose(encode_texts(texts), expected, atol=1e-5)
+    np.testing.assert_allclose(encode_texts(texts[::-1]), expected[::-1], atol=1e-5)  # cache hits
