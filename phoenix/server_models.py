@@ -13,7 +13,7 @@ from phoenix.runtime import RankerRuntime, RetrieverRuntime
 
 log = logging.getLogger(__name__)
 
-PRESETS = ("tiny", "small", "demo", "serving")
+PRESETS = ("tiny", "small", "demo", "serving", "small-v1")
 # "small": the tiny transformer with hash tables big enough that a few hundred users and a
 # few thousand posts rarely collide: trains in well under a minute on 2 cores, and learns
 # the synthetic world nearly as well as "demo" (phoenix/training/README.md).
@@ -28,6 +28,9 @@ def preset_configs(preset: str):
     if preset == "small":
         return (model_config.tiny_ranker_config(hash=_SMALL_HASH, history_len=32, num_candidates=8, inputs=v2),
                 model_config.tiny_retriever_config(hash=_SMALL_HASH, history_len=32, inputs=v2))
+    if preset == "small-v1":  # the ids-only models the small preset trained before v2, for comparison
+        return (model_config.tiny_ranker_config(hash=_SMALL_HASH, history_len=32, num_candidates=8),
+                model_config.tiny_retriever_config(hash=_SMALL_HASH, history_len=32))
     if preset == "demo":
         return (replace(model_config.demo_ranker_config(), inputs=v2),
                 replace(model_config.demo_retriever_config(), inputs=v2))
