@@ -34,14 +34,16 @@ def evaluate_checkpoints(checkpoint_dir: str, events, test_fraction: float = 0.2
     if ref is not None:
         cfg, params = checkpoints.load(ref)
         results["ranker"] = {"checkpoint": ref.checkpoint_id,
-                             **ranker.evaluate(params, cfg, ranker.ranker_split(events, cfg, test_fraction))}
+                             **ranker.evaluate(params, cfg, ranker.ranker_split(events, cfg, test_fraction),
+                                               codebook=checkpoints.load_codebook(ref))}
     ref = checkpoints.latest(checkpoint_dir, checkpoints.RETRIEVER)
     if ref is not None:
         cfg, params = checkpoints.load(ref)
         split = retriever.retriever_split(events, cfg, test_fraction)
         freshness = Freshness.from_dict(checkpoints.load_scoring(ref))  # as Phoenix serves it
         results["retriever"] = {"checkpoint": ref.checkpoint_id,
-                                **retriever.evaluate(params, cfg, events, split, freshness=freshness)}
+                                **retriever.evaluate(params, cfg, events, split, freshness=freshness,
+                                                     codebook=checkpoints.load_codebook(ref))}
     return results
 
 
