@@ -6,6 +6,7 @@ does, run as one batch) versus the prefix-cache path, at 1, 100 and 1,000 candid
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import time
 
@@ -14,11 +15,19 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 import numpy as np  # noqa: E402
 
 from bench.common import percentiles_ms, print_table  # noqa: E402
-from phoenix.config import RankerConfig, demo_ranker_config, serving_ranker_config  # noqa: E402
+from phoenix.config import V2_INPUTS, RankerConfig, demo_ranker_config, serving_ranker_config  # noqa: E402
+from phoenix.content import ContentStore  # noqa: E402
+from phoenix.sid import fit_codebook  # noqa: E402
 from phoenix.features import CandidateItem, HistoryItem  # noqa: E402
 from phoenix.runtime import RankerRuntime  # noqa: E402
 
-CONFIGS = {"demo": demo_ranker_config, "serving": serving_ranker_config}
+def _v2(make):
+    return lambda: dataclasses.replace(make(), inputs=V2_INPUTS)
+
+
+# "-v2": the same sizes with the v2 inputs (semantic ids, content projection, post age, dwell).
+CONFIGS = {"demo": demo_ranker_config, "serving": serving_ranker_config,
+           "demo-v2": _v2(demo_ranker_config), "serving-v2": _v2(serving_ranker_config)}
 COUNTS = (1, 100, 1000)
 
 
@@ -45,9 +54,26 @@ def time_calls(fn, repeats: int) -> tuple[list[float], float]:
     return samples, cpu
 
 
+def v2_runtime(config: RankerConfig) -> RankerRuntime:
+    """A v2 runtime whose store holds content vectors (and codes) for the synthetic requests' posts."""
+    store = ContentStore()
+    ids = set()
+    for count in COUNTS:
+        _, history, candidates = synthetic_request(config, count)
+        ids.update(item.post_id for item in (*history, *candidates))
+    ids = sorted(ids)
+    vectors = np.random.default_rng(1).normal(size=(len(ids), 256)).astype(np.float32)
+    store.put(ids, vectors / np.linalg.norm(vectors, axis=1, keepdims=True))
+    i = config.inputs
+    book = fit_codebook(store.get(ids), i.sid_levels, i.sid_codes) if i.sid_levels else None
+    base = RankerRuntime.init(config, seed=0)
+    return RankerRuntime(config, base.params, book, store)
+
+
 def bench_config(name: str, repeats: int) -> list[list[object]]:
     config = CONFIGS[name]()
-    runtime = RankerRuntime.init(config, seed=0)
+    v2 = bool(config.inputs.content_dim or config.inputs.sid_levels)
+    runtime = v2_runtime(config) if v2 else RankerRuntime.init(config, seed=0)
     rows = []
     for count in COUNTS:
         request = synthetic_request(config, count)
@@ -64,7 +90,8 @@ def bench_config(name: str, repeats: int) -> list[list[object]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="foryou bench phoenix_model")
-    parser.add_argument("--configs", default="demo,serving", help="comma-separated: demo, serving")
+    parser.add_argument("--configs", default="demo,serving,serving-v2",
+                        help="comma-separated: demo, serving, demo-v2, serving-v2")
     parser.add_argument("--repeats", type=int, default=20)
     args = parser.parse_args(argv or [])
     load_before = os.getloadavg()[0]  # other processes compete for the same cores
@@ -76,6 +103,12 @@ def main(argv: list[str] | None = None) -> int:
                 ["config", "path", "candidates", "p50 ms", "p99 ms", "min ms", "cpu ms", "candidates/s (p50)",
                  "speedup (p50)", "max |diff|"],
                 rows)
+    p50 = {(r[0], r[1], r[2]): r[3] for r in rows}
+    ratios = [[f"{name} / {name[:-3]}", path, count, f"{p50[(name, path, count)] / p50[(name[:-3], path, count)]:.2f}x"]
+              for (name, path, count) in p50 if name.endswith("-v2") and (name[:-3], path, count) in p50]
+    if ratios:
+        print_table("v2 inputs against v1, same run (p50 ratio)", ["configs", "path", "candidates", "p50 ratio"],
+                    ratios)
     return 0
 
 

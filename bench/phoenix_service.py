@@ -174,6 +174,47 @@ def embed_rate(preset: str) -> float:
     return len(ids) / (time.perf_counter() - start)
 
 
+def ingest_rate(preset: str, n: int = 20_000) -> dict[str, float]:
+    """Posts/s through the v2 ingestion path, as the corpus feeder runs it: content vectors from
+    the text (wordllama), semantic ids with a 4 x 256 codebook, the candidate tower, the index.
+    Texts are built like the synthetic world's (topic words in templates)."""
+    from foryou.world import TOPIC_WORDS
+    from phoenix.content import ContentStore, encode_texts
+    from phoenix.index import CorpusIndex
+    from phoenix.runtime import RetrieverRuntime
+    from phoenix.server_models import preset_configs
+    from phoenix.sid import fit_codebook
+
+    rng = np.random.default_rng(0)
+    topics = [rng.integers(len(TOPIC_WORDS)) for _ in range(n)]
+    texts = [f"Quick thread on {' and '.join(rng.choice(TOPIC_WORDS[t][1], 3))} #{TOPIC_WORDS[t][0]} {i}"
+             for i, t in enumerate(topics)]
+    config = preset_configs(preset)[1]
+    book = fit_codebook(encode_texts(texts[:5000]), config.inputs.sid_levels or 4, config.inputs.sid_codes)
+    store = ContentStore()
+    store.register(book)
+    runtime = RetrieverRuntime(config, RetrieverRuntime.init(config).params, book, store)
+    ids = np.arange(1, n + 1, dtype=np.uint64) + np.uint64(1 << 40)
+    index = CorpusIndex(runtime.embedding_dim, initial_capacity=n)
+    runtime.candidate_embeddings(ids[:4096], ids[:4096])  # compile
+    wall: dict[str, float] = {}
+    cpu: dict[str, float] = {}
+    chunk = 2000  # the feeder's poll size
+    for lo in range(0, n, chunk):
+        part = ids[lo:lo + chunk]
+        for stage, fn in (("content vectors + semantic ids", lambda: store.add_posts(part.tolist(), texts[lo:lo + chunk])),
+                          ("candidate tower + index", lambda: index.upsert(
+                              part.tolist(), part.tolist(), runtime.candidate_embeddings(part, part)))):
+            w, c = time.perf_counter(), time.process_time()
+            fn()
+            wall[stage] = wall.get(stage, 0.0) + time.perf_counter() - w
+            cpu[stage] = cpu.get(stage, 0.0) + time.process_time() - c
+    wall["all"], cpu["all"] = sum(wall.values()), sum(cpu.values())
+    # posts/s of wall time, and per CPU-second (all threads): the latter does not depend on
+    # what else the machine runs
+    return {stage: (n / wall[stage], n / cpu[stage]) for stage in wall}
+
+
 async def amain(args) -> None:
     rng = np.random.default_rng(0)
     rows = []
@@ -183,6 +224,11 @@ async def amain(args) -> None:
     print_table(f"Phoenix through gRPC (preset {args.preset}, client in-process, {args.concurrency} callers for qps)",
                 ["corpus", "call", "index", "p50 ms", "p99 ms", "qps", f"recall@{args.k}", "ANN build s"], rows)
     print(f"candidate tower: {embed_rate(args.preset):,.0f} posts/s embedded (preset {args.preset})")
+    rates = ingest_rate(args.preset)
+    print_table(f"Ingestion of new posts (preset {args.preset}, 20,000 posts in polls of 2,000; "
+                f"1-min load avg {os.getloadavg()[0]:.1f})",
+                ["stage", "posts/s (wall)", "posts per CPU-s"],
+                [[name, f"{w:,.0f}", f"{c:,.0f}"] for name, (w, c) in rates.items()])
 
 
 def main(argv: list[str]) -> int:

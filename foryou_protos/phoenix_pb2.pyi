@@ -8,16 +8,20 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class HistoryItem(_message.Message):
-    __slots__ = ("post_id", "author_id", "actions", "surface")
+    __slots__ = ("post_id", "author_id", "actions", "surface", "timestamp_ms", "dwell_time_ms")
     POST_ID_FIELD_NUMBER: _ClassVar[int]
     AUTHOR_ID_FIELD_NUMBER: _ClassVar[int]
     ACTIONS_FIELD_NUMBER: _ClassVar[int]
     SURFACE_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_MS_FIELD_NUMBER: _ClassVar[int]
+    DWELL_TIME_MS_FIELD_NUMBER: _ClassVar[int]
     post_id: int
     author_id: int
     actions: _containers.RepeatedScalarFieldContainer[_common_pb2.Action]
     surface: _common_pb2.ProductSurface
-    def __init__(self, post_id: _Optional[int] = ..., author_id: _Optional[int] = ..., actions: _Optional[_Iterable[_Union[_common_pb2.Action, str]]] = ..., surface: _Optional[_Union[_common_pb2.ProductSurface, str]] = ...) -> None: ...
+    timestamp_ms: int
+    dwell_time_ms: int
+    def __init__(self, post_id: _Optional[int] = ..., author_id: _Optional[int] = ..., actions: _Optional[_Iterable[_Union[_common_pb2.Action, str]]] = ..., surface: _Optional[_Union[_common_pb2.ProductSurface, str]] = ..., timestamp_ms: _Optional[int] = ..., dwell_time_ms: _Optional[int] = ...) -> None: ...
 
 class RankCandidate(_message.Message):
     __slots__ = ("post_id", "author_id", "surface")

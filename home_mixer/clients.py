@@ -171,7 +171,9 @@ class ThunderClient(Dependency):
 
 def history_items(history: Iterable[HistoryEntry], max_items: int | None = None) -> list[phoenix_pb2.HistoryItem]:
     items = [phoenix_pb2.HistoryItem(post_id=e.post_id, author_id=e.author_id,
-                                     actions=sorted(e.actions), surface=e.surface) for e in history]
+                                     actions=sorted(e.actions), surface=e.surface,
+                                     timestamp_ms=e.timestamp_ms, dwell_time_ms=e.dwell_time_ms)
+             for e in history]
     return items[-max_items:] if max_items else items
 
 

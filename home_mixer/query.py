@@ -28,6 +28,7 @@ class HistoryEntry:
     actions: frozenset[int]  # foryou.Action values
     surface: int             # foryou.ProductSurface value
     timestamp_ms: int
+    dwell_time_ms: int = 0   # longest dwell among the merged engagements (a Phoenix v2 input)
 
 
 @dataclass

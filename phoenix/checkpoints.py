@@ -5,6 +5,7 @@
     DIR/ranker/<step>/metrics.json    training and held-out metrics (optional)
     DIR/retriever/<step>/scoring.json how to score with it, fitted after training, e.g.
                                       {"freshness_weight": 0.2} (optional; absent = defaults)
+    DIR/ranker/<step>/sid_codebook.npz the semantic-id codebooks (v2 models with semantic ids)
     DIR/retriever/<step>/...          the same for the retriever
 
 A step directory is assembled under a temporary name and renamed into place, so a reader
@@ -24,6 +25,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from phoenix.config import RankerConfig, RetrieverConfig
+from phoenix.sid import Codebook
 
 RANKER = "ranker"
 RETRIEVER = "retriever"
@@ -43,8 +45,9 @@ class CheckpointRef:
 
 
 def save(root: str | Path, kind: str, step: int, params, config, metrics: dict | None = None,
-         scoring: dict | None = None) -> CheckpointRef:
-    """`scoring` defaults to the "scoring" entry of the metrics (what train() fitted)."""
+         scoring: dict | None = None, codebook: Codebook | None = None) -> CheckpointRef:
+    """`scoring` defaults to the "scoring" entry of the metrics (what train() fitted), `codebook`
+    to its "codebook" entry (a Codebook, not written into metrics.json)."""
     if kind not in CONFIG_CLASSES:
         raise ValueError(f"kind must be one of {sorted(CONFIG_CLASSES)}, got {kind!r}")
     kind_dir = Path(root).absolute() / kind
@@ -52,6 +55,13 @@ def save(root: str | Path, kind: str, step: int, params, config, metrics: dict |
     tmp = kind_dir / f".tmp-{step}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     (tmp / "config.json").write_text(config.to_json())
+    if metrics is not None and "codebook" in metrics:
+        codebook = codebook or metrics["codebook"]
+        metrics = {k: v for k, v in metrics.items() if k != "codebook"}
+    if config.inputs.sid_levels and codebook is None:
+        raise ValueError("a model with semantic-id inputs needs its codebook saved with it")
+    if codebook is not None:
+        codebook.save(tmp)
     if metrics is not None:
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
     if scoring is None and metrics is not None:
@@ -102,3 +112,7 @@ def load_scoring(ref: CheckpointRef) -> dict:
 def load_metrics(ref: CheckpointRef) -> dict:
     path = ref.path / "metrics.json"
     return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def load_codebook(ref: CheckpointRef) -> Codebook | None:
+    return Codebook.load(ref.path)

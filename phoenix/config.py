@@ -76,6 +76,34 @@ class TransformerConfig:
         return size + (-size) % 8
 
 
+@dataclass(frozen=True)
+class InputsConfig:
+    """Which inputs a model has beyond v1's ids. The defaults are v1 (ids only), so a checkpoint
+    whose config.json predates this section loads as what it is; the v2 presets switch all on
+    (docs/phoenix.md describes each)."""
+    content_dim: int = 0          # content-vector width (256 for wordllama); 0 = no content projection
+    sid_levels: int = 0           # semantic-id levels L; 0 = no semantic ids
+    sid_codes: int = 256          # rows per level's code table, row 0 = "missing"
+    age_buckets: int = 0          # 60-minute post-age buckets (+ "older" + "missing"); 0 = no age input
+    hour_of_day: bool = False     # the viewer's local hour at the user position (24 + "missing")
+    # History action input with all num_actions columns, the last the clipped, scaled dwell time
+    # (the reference's 19-column layout); False = v1's 18 action columns (dwell column fed 0).
+    history_dwell: bool = False
+    pad_user_slot: bool = False   # the user position is padding when its first hash is 0 (reference)
+    candidate_post_ids: bool = True  # retriever: post-id hashes in the candidate tower (v1); v2 drops them
+
+    def __post_init__(self) -> None:
+        for name in ("content_dim", "sid_levels", "age_buckets"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"InputsConfig.{name} must be >= 0")
+        if self.sid_levels and self.sid_codes < 2:
+            raise ValueError("InputsConfig.sid_codes must be >= 2 (code 0 is missing)")
+
+    @property
+    def age_rows(self) -> int:
+        return self.age_buckets + 2 if self.age_buckets else 0
+
+
 C = TypeVar("C")
 
 
@@ -126,6 +154,7 @@ class RankerConfig(_JsonMixin):
     # "sequential": the reference's consecutive positions, restarting every num_candidates slots.
     candidate_positions: str = "shared"
     position_ids: str = "valid"
+    inputs: InputsConfig = field(default_factory=InputsConfig)
 
     def __post_init__(self) -> None:
         _check_choice("RankerConfig", "prefix_attention", self.prefix_attention, PREFIX_ATTENTION)
@@ -147,6 +176,7 @@ class RetrieverConfig(_JsonMixin):
     prefix_attention: str = "causal"
     position_ids: str = "valid"
     candidate_hidden_size: int = 0  # candidate-tower MLP width; 0 = 2 * emb_size (reference)
+    inputs: InputsConfig = field(default_factory=InputsConfig)
 
     def __post_init__(self) -> None:
         _check_choice("RetrieverConfig", "prefix_attention", self.prefix_attention, PREFIX_ATTENTION)
@@ -163,7 +193,15 @@ class RetrieverConfig(_JsonMixin):
         return self.candidate_hidden_size or 2 * self.model.emb_size
 
 
-_NESTED: dict[str, type] = {"hash": HashConfig, "model": TransformerConfig}
+_NESTED: dict[str, type] = {"hash": HashConfig, "model": TransformerConfig, "inputs": InputsConfig}
+
+# v2: content, semantic ids and context (docs/phoenix.md). 4 levels of 256 codes, post age in
+# hours up to the 48-hour retention window. No foryou data knows a viewer's local hour (profiles
+# carry no time zone), so the hour input stays off rather than always "missing".
+V2_INPUTS = InputsConfig(content_dim=256, sid_levels=4, sid_codes=256, age_buckets=48, hour_of_day=False,
+                         history_dwell=True, pad_user_slot=True, candidate_post_ids=False)
+# The reference's own input layout: 19 history action columns and a paddable user slot, ids only.
+REFERENCE_INPUTS = InputsConfig(history_dwell=True, pad_user_slot=True)
 
 
 # Presets ---------------------------------------------------------------------------------

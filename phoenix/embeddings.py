@@ -13,7 +13,9 @@ import jax
 import jax.numpy as jnp
 
 from phoenix.actions import NUM_BINARY_ACTIONS
-from phoenix.config import HashConfig
+from phoenix.config import HashConfig, InputsConfig
+
+HOUR_ROWS = 25  # 24 hours + "unknown"
 
 
 def lookup(table: jax.Array, hashes: jax.Array) -> jax.Array:
@@ -35,6 +37,7 @@ class InputEmbeddings(nn.Module):
     num_actions: int
     product_surface_vocab_size: int
     dtype: Any = jnp.float32
+    inputs: InputsConfig = InputsConfig()
 
     def setup(self) -> None:
         h, d = self.hash, self.emb_size
@@ -54,6 +57,18 @@ class InputEmbeddings(nn.Module):
         self.proj_user = self.param("proj_user", lecun, (h.num_user_hashes * d, d))
         self.proj_history = self.param(
             "proj_history", lecun, ((h.num_item_hashes + h.num_author_hashes + 2) * d, d))
+        # v2 inputs: each adds a D-vector to the projected post positions (history and candidates
+        # share them, so a candidate and a history post with the same content match alike).
+        i = self.inputs
+        small = nn.initializers.normal(stddev=0.02)
+        if i.sid_levels:
+            self.sid_tables = self.param("sid_tables", small, (i.sid_levels, i.sid_codes, d))
+        if i.content_dim:
+            self.content_projection = self.param("content_projection", lecun, (i.content_dim, d))
+        if i.age_buckets:
+            self.age_table = self.param("age_table", small, (i.age_rows, d))
+        if i.hour_of_day:
+            self.hour_table = self.param("hour_table", small, (HOUR_ROWS, d))
 
     def _project(self, x: jax.Array, w: jax.Array) -> jax.Array:
         return jnp.dot(x.astype(self.dtype), w.astype(self.dtype))
@@ -63,8 +78,9 @@ class InputEmbeddings(nn.Module):
 
     def actions(self, actions: jax.Array) -> jax.Array:
         """Multi-hot [..., 18] -> signed (2a - 1) projection [..., D]; zeros for a slot with no action.
-        The dwell-time row of the projection sees a constant 0 (-1 signed), as in the reference."""
-        pad = self.num_actions - NUM_BINARY_ACTIONS
+        With 18 columns the dwell-time row of the projection sees a constant 0 (-1 signed); with all
+        num_actions columns (history_dwell) the last one is the scaled dwell, as in the reference."""
+        pad = self.num_actions - actions.shape[-1]
         a = jnp.concatenate([actions, jnp.zeros((*actions.shape[:-1], pad), actions.dtype)], axis=-1)
         emb = jnp.dot((2.0 * a - 1.0).astype(jnp.float32), self.action_projection)
         return emb * jnp.any(actions != 0, axis=-1, keepdims=True)
@@ -74,16 +90,39 @@ class InputEmbeddings(nn.Module):
         return jnp.concatenate([lookup(self.post_tables, post_hashes),
                                 lookup(self.author_tables, author_hashes)], axis=-1)
 
-    def prefix(self, user_hashes: jax.Array, history_post_hashes: jax.Array, history_author_hashes: jax.Array,
-               history_actions: jax.Array, history_surface: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """[user][history] embeddings [B, 1+S, D] and validity [B, 1+S] (the user slot is always valid)."""
-        user = self._project(lookup(self.user_tables, user_hashes), self.proj_user)[:, None, :]
+    def sid_sum(self, sids: jax.Array) -> jax.Array:
+        """[..., L] codes -> [..., D]: one table per level, summed; code 0 (missing) adds nothing."""
+        rows = self.sid_tables[jnp.arange(sids.shape[-1]), sids]  # [..., L, D]
+        return jnp.sum(rows * (sids != 0)[..., None], axis=-2)
+
+    def post_context(self, sids: jax.Array | None, content: jax.Array | None,
+                     age: jax.Array | None) -> jax.Array | float:
+        """The v2 additions of a post position [..., D] (0.0 for a v1 model)."""
+        out = 0.0
+        if self.inputs.sid_levels and sids is not None:
+            out = out + self.sid_sum(sids)
+        if self.inputs.content_dim and content is not None:
+            out = out + jnp.dot(content.astype(self.dtype), self.content_projection.astype(self.dtype))
+        if self.inputs.age_buckets and age is not None:
+            out = out + jnp.take(self.age_table, age, axis=0)
+        return out
+
+    def prefix(self, users) -> tuple[jax.Array, jax.Array]:
+        """[user][history] embeddings [B, 1+S, D] and validity [B, 1+S]. The user slot is always
+        valid in v1; with `pad_user_slot` it is padding when its first hash is 0 (reference)."""
+        user = self._project(lookup(self.user_tables, users.user_hashes), self.proj_user)
+        if self.inputs.hour_of_day and users.user_hour is not None:
+            user = user + jnp.take(self.hour_table, users.user_hour, axis=0)
         history_raw = jnp.concatenate([
-            self.post_author(history_post_hashes, history_author_hashes),
-            self.actions(history_actions),
-            self.surface(history_surface),
+            self.post_author(users.history_post_hashes, users.history_author_hashes),
+            self.actions(users.history_actions),
+            self.surface(users.history_surface),
         ], axis=-1)
         history = self._project(history_raw, self.proj_history)
-        valid = jnp.concatenate([jnp.ones((user_hashes.shape[0], 1), bool),
-                                 history_post_hashes[..., 0] != 0], axis=1)
-        return jnp.concatenate([user, history], axis=1), valid
+        history = history + self.post_context(users.history_sids, users.history_content, users.history_age)
+        if self.inputs.pad_user_slot:
+            user_valid = users.user_hashes[:, :1] != 0
+        else:
+            user_valid = jnp.ones((users.user_hashes.shape[0], 1), bool)
+        valid = jnp.concatenate([user_valid, users.history_post_hashes[..., 0] != 0], axis=1)
+        return jnp.concatenate([user[:, None, :], history.astype(user.dtype)], axis=1), valid

@@ -8,19 +8,32 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Sequence, Union
+from typing import Protocol, Sequence, Union
 
 import jax
 import numpy as np
 
+from foryou import snowflake
 from phoenix.actions import NUM_BINARY_ACTIONS
-from phoenix.config import HashConfig, RankerConfig, RetrieverConfig
+from phoenix.config import HashConfig, InputsConfig, RankerConfig, RetrieverConfig
 from phoenix.hashing import hash_ids
 
 AnyConfig = Union[RankerConfig, RetrieverConfig]
 
 MIN_CANDIDATE_BUCKET = 8
 MAX_CANDIDATE_CHUNK = 1024  # candidates scored per jitted call; more are done in chunks of this
+DWELL_CAP_S = 60.0  # history dwell input: min(dwell, 60 s) / 60 s
+AGE_BUCKET_MS = 60 * 60 * 1000
+
+
+class PostFeatures(Protocol):
+    """Per-post content inputs, looked up by post id (phoenix.content.PostFeatureView)."""
+
+    def content(self, post_ids: np.ndarray) -> np.ndarray:
+        """[N] uint64 -> [N, content_dim] float32 (zeros: unknown post)."""
+
+    def sids(self, post_ids: np.ndarray) -> np.ndarray:
+        """[N] uint64 -> [N, sid_levels] int32 codes (zeros: missing)."""
 
 
 @dataclass(frozen=True)
@@ -29,6 +42,8 @@ class HistoryItem:
     author_id: int
     actions: tuple[int, ...]  # model action indices 0..17
     surface: int = 0
+    time_ms: int = 0   # when the user engaged (0 = unknown): the post's age input
+    dwell_ms: int = 0  # dwell time of the engagement (0 = none or unknown)
 
 
 @dataclass(frozen=True)
@@ -43,8 +58,13 @@ class UserBatch:
     user_hashes: np.ndarray  # [B, Hu] int32
     history_post_hashes: np.ndarray  # [B, S, Hi] int32
     history_author_hashes: np.ndarray  # [B, S, Ha] int32
-    history_actions: np.ndarray  # [B, S, 18] float32 multi-hot
+    history_actions: np.ndarray  # [B, S, 18] float32 multi-hot; [B, S, 19] with the dwell column
     history_surface: np.ndarray  # [B, S] int32
+    # v2 inputs (None when the model does not have them, see InputsConfig)
+    history_sids: np.ndarray | None = None     # [B, S, L] int32
+    history_content: np.ndarray | None = None  # [B, S, Dc] float32
+    history_age: np.ndarray | None = None      # [B, S] int32 age bucket
+    user_hour: np.ndarray | None = None        # [B] int32: local hour + 1, 0 = unknown
 
     @property
     def batch_size(self) -> int:
@@ -61,6 +81,13 @@ class RankBatch:
     candidate_post_hashes: np.ndarray  # [B, C, Hi] int32
     candidate_author_hashes: np.ndarray  # [B, C, Ha] int32
     candidate_surface: np.ndarray  # [B, C] int32
+    history_sids: np.ndarray | None = None
+    history_content: np.ndarray | None = None
+    history_age: np.ndarray | None = None
+    user_hour: np.ndarray | None = None
+    candidate_sids: np.ndarray | None = None     # [B, C, L] int32
+    candidate_content: np.ndarray | None = None  # [B, C, Dc] float32
+    candidate_age: np.ndarray | None = None      # [B, C] int32
 
     @property
     def batch_size(self) -> int:
@@ -124,15 +151,53 @@ def hash_candidates(h: HashConfig, post_ids: np.ndarray, author_ids: np.ndarray)
     return _hash_posts(h, np.asarray(post_ids)), _hash_authors(h, np.asarray(author_ids))
 
 
+def age_buckets(inputs: InputsConfig, post_ids: np.ndarray, at_ms) -> np.ndarray:
+    """Post age at `at_ms` (broadcast; 0 = unknown time) as bucket ids: 1 + whole hours for ages
+    below `age_buckets` hours, `age_buckets + 1` for older, 0 for missing (no time, padding)."""
+    ids = np.asarray(post_ids, np.uint64)
+    at = np.broadcast_to(np.asarray(at_ms, np.int64), ids.shape)
+    created = (ids >> np.uint64(22)).astype(np.int64) + snowflake.TWITTER_EPOCH_MS
+    hours = np.maximum(at - created, 0) // AGE_BUCKET_MS
+    out = np.where(hours < inputs.age_buckets, hours + 1, inputs.age_buckets + 1).astype(np.int32)
+    out[(at <= 0) | (ids == 0)] = 0
+    return out
+
+
+def _post_inputs(inputs: InputsConfig, features: PostFeatures | None, post_ids: np.ndarray) -> dict:
+    """content / sids arrays for post ids of any shape (zeros without a feature source)."""
+    out = {}
+    flat = post_ids.reshape(-1)
+    if inputs.content_dim:
+        content = features.content(flat) if features is not None else None
+        if content is None:
+            content = np.zeros((flat.shape[0], inputs.content_dim), np.float32)
+        content = np.where((flat != 0)[:, None], content, 0.0).astype(np.float32)
+        out["content"] = content.reshape(*post_ids.shape, inputs.content_dim)
+    if inputs.sid_levels:
+        sids = features.sids(flat) if features is not None else None
+        if sids is None:
+            sids = np.zeros((flat.shape[0], inputs.sid_levels), np.int32)
+        sids = np.where((flat != 0)[:, None], sids, 0).astype(np.int32)
+        if sids.size and (sids.min() < 0 or sids.max() >= inputs.sid_codes):
+            raise ValueError(f"semantic-id codes outside 0..{inputs.sid_codes - 1}")
+        out["sids"] = sids.reshape(*post_ids.shape, inputs.sid_levels)
+    return out
+
+
 def make_user_batch(config: AnyConfig, user_ids: Sequence[int],
-                    histories: Sequence[Sequence[HistoryItem]]) -> UserBatch:
+                    histories: Sequence[Sequence[HistoryItem]], features: PostFeatures | None = None,
+                    hours: Sequence[int] | None = None) -> UserBatch:
+    """`features` supplies content vectors / semantic ids for models with those inputs; `hours`
+    the viewers' local hours (-1 = unknown) for models with the hour input."""
     if len(user_ids) != len(histories):
         raise ValueError(f"user_ids ({len(user_ids)}) and histories ({len(histories)}) differ in length")
-    b, s, h = len(user_ids), config.history_len, config.hash
+    b, s, h, inputs = len(user_ids), config.history_len, config.hash, config.inputs
     post_ids = np.zeros((b, s), np.uint64)
     author_ids = np.zeros((b, s), np.uint64)
-    actions = np.zeros((b, s, NUM_BINARY_ACTIONS), np.float32)
+    columns = config.num_actions if inputs.history_dwell else NUM_BINARY_ACTIONS
+    actions = np.zeros((b, s, columns), np.float32)
     surface = np.zeros((b, s), np.int32)
+    times = np.zeros((b, s), np.int64)
     for row, history in enumerate(histories):
         for slot, item in enumerate(list(history)[-s:]):
             if item.post_id <= 0:
@@ -143,28 +208,63 @@ def make_user_batch(config: AnyConfig, user_ids: Sequence[int],
                 if not 0 <= a < NUM_BINARY_ACTIONS:
                     raise ValueError(f"histories[{row}]: action index {a} outside 0..{NUM_BINARY_ACTIONS - 1}")
                 actions[row, slot, a] = 1.0
+            if inputs.history_dwell and item.dwell_ms > 0:
+                actions[row, slot, NUM_BINARY_ACTIONS] = min(item.dwell_ms / 1000.0, DWELL_CAP_S) / DWELL_CAP_S
             surface[row, slot] = _check_surface(item.surface, config.product_surface_vocab_size, f"histories[{row}]")
+            times[row, slot] = item.time_ms
+    extra = {}
+    post_inputs = _post_inputs(inputs, features, post_ids)
+    if "content" in post_inputs:
+        extra["history_content"] = post_inputs["content"]
+    if "sids" in post_inputs:
+        extra["history_sids"] = post_inputs["sids"]
+    if inputs.age_buckets:
+        extra["history_age"] = age_buckets(inputs, post_ids, times)
+    if inputs.hour_of_day:
+        hour = np.full(b, -1, np.int64) if hours is None else np.asarray(hours, np.int64).reshape(b)
+        if np.any(hour > 23):
+            raise ValueError("hours must be -1 (unknown) or 0..23")
+        extra["user_hour"] = np.where(hour >= 0, hour + 1, 0).astype(np.int32)
     return UserBatch(
         user_hashes=hash_users(h, np.asarray(user_ids, np.uint64).reshape(b)),
         history_post_hashes=_hash_posts(h, post_ids),
         history_author_hashes=_hash_authors(h, author_ids),
         history_actions=actions,
         history_surface=surface,
+        **extra,
     )
+
+
+def candidate_inputs(config: AnyConfig, post_ids: np.ndarray, features: PostFeatures | None,
+                     now_ms: int | np.ndarray = 0) -> dict:
+    """The v2 candidate arrays (candidate_content / _sids / _age) for candidate post ids [B, C]."""
+    inputs, out = config.inputs, {}
+    post_inputs = _post_inputs(inputs, features, post_ids)
+    if "content" in post_inputs:
+        out["candidate_content"] = post_inputs["content"]
+    if "sids" in post_inputs:
+        out["candidate_sids"] = post_inputs["sids"]
+    if getattr(inputs, "age_buckets", 0) and isinstance(config, RankerConfig):
+        now = np.asarray(now_ms, np.int64)
+        out["candidate_age"] = age_buckets(inputs, post_ids, now.reshape(-1, *([1] * (post_ids.ndim - 1)))
+                                           if now.ndim else now)
+    return out
 
 
 def make_rank_batch(config: RankerConfig, user_ids: Sequence[int],
                     histories: Sequence[Sequence[HistoryItem]],
                     candidates: Sequence[Sequence[CandidateItem]],
-                    num_candidates: int | None = None) -> RankBatch:
-    """Padded batch; candidates padded to `num_candidates` (default: candidate_bucket of the longest list)."""
+                    num_candidates: int | None = None, features: PostFeatures | None = None,
+                    now_ms: int | Sequence[int] = 0, hours: Sequence[int] | None = None) -> RankBatch:
+    """Padded batch; candidates padded to `num_candidates` (default: candidate_bucket of the longest list).
+    `now_ms` is the impression time (one, or one per user; 0 = unknown) for the post-age input."""
     if len(candidates) != len(user_ids):
         raise ValueError(f"user_ids ({len(user_ids)}) and candidates ({len(candidates)}) differ in length")
     longest = max((len(c) for c in candidates), default=0)
     c = candidate_bucket(longest) if num_candidates is None else int(num_candidates)
     if longest > c:
         raise ValueError(f"{longest} candidates do not fit num_candidates={c}")
-    users = make_user_batch(config, user_ids, histories)
+    users = make_user_batch(config, user_ids, histories, features, hours)
     b = len(user_ids)
     post_ids = np.zeros((b, c), np.uint64)
     author_ids = np.zeros((b, c), np.uint64)
@@ -178,8 +278,15 @@ def make_rank_batch(config: RankerConfig, user_ids: Sequence[int],
             surface[row, slot] = _check_surface(item.surface, config.product_surface_vocab_size,
                                                 f"candidates[{row}][{slot}]")
     post_hashes, author_hashes = hash_candidates(config.hash, post_ids, author_ids)
-    return RankBatch(**dataclasses.asdict(users), candidate_post_hashes=post_hashes,
-                     candidate_author_hashes=author_hashes, candidate_surface=surface)
+    now = np.asarray(now_ms, np.int64)
+    extra = candidate_inputs(config, post_ids, features, now if now.ndim == 0 else now.reshape(b))
+    return RankBatch(**_fields(users), candidate_post_hashes=post_hashes,
+                     candidate_author_hashes=author_hashes, candidate_surface=surface, **extra)
+
+
+def _fields(batch) -> dict:
+    """A batch dataclass's fields as a shallow dict (dataclasses.asdict would deep-copy arrays)."""
+    return {f.name: getattr(batch, f.name) for f in dataclasses.fields(batch)}
 
 
 def pad_rank_batch(batch: RankBatch, batch_size: int | None = None, num_candidates: int | None = None) -> RankBatch:
@@ -190,6 +297,9 @@ def pad_rank_batch(batch: RankBatch, batch_size: int | None = None, num_candidat
         raise ValueError("pad_rank_batch can only grow a batch")
     out = {}
     for name in _RANK_FIELDS:
+        if getattr(batch, name) is None:
+            out[name] = None
+            continue
         arr = np.asarray(getattr(batch, name))
         widths = [(0, nb - b)] + [(0, 0)] * (arr.ndim - 1)
         if name.startswith("candidate_"):

@@ -18,7 +18,7 @@ import numpy as np
 from phoenix.actions import NUM_BINARY_ACTIONS
 from phoenix.config import RankerConfig
 from phoenix.embeddings import InputEmbeddings
-from phoenix.features import RankBatch, UserBatch
+from phoenix.features import RankBatch, UserBatch, make_rank_batch
 from phoenix.layers import RMSNorm
 from phoenix.transformer import (LayerKV, Transformer, candidate_positions, prefix_positions, prefix_mask,
                                  recsys_mask)
@@ -43,6 +43,18 @@ class CandidateTables(NamedTuple):
     surface: jax.Array  # [surfaces, D]
 
 
+class CandidateContext(NamedTuple):
+    """The v2 candidate inputs (each None when the model lacks it)."""
+
+    sids: jax.Array | None = None     # [B, C, L]
+    content: jax.Array | None = None  # [B, C, Dc]
+    age: jax.Array | None = None      # [B, C]
+
+    @classmethod
+    def of(cls, batch: RankBatch) -> "CandidateContext":
+        return cls(batch.candidate_sids, batch.candidate_content, batch.candidate_age)
+
+
 class PhoenixRanker(nn.Module):
     config: RankerConfig
 
@@ -50,7 +62,8 @@ class PhoenixRanker(nn.Module):
         cfg, d = self.config, self.config.model.emb_size
         self.dtype = jnp.dtype(cfg.model.dtype)
         h = cfg.hash
-        self.embeddings = InputEmbeddings(h, d, cfg.num_actions, cfg.product_surface_vocab_size, self.dtype)
+        self.embeddings = InputEmbeddings(h, d, cfg.num_actions, cfg.product_surface_vocab_size, self.dtype,
+                                          cfg.inputs)
         self.proj_candidate = self.param(
             "proj_candidate", nn.initializers.lecun_normal(), ((h.num_item_hashes + h.num_author_hashes + 1) * d, d))
         self.transformer = Transformer(cfg.model)
@@ -58,17 +71,21 @@ class PhoenixRanker(nn.Module):
         self.unembeddings = self.param("unembeddings", nn.initializers.lecun_normal(), (d, cfg.num_actions))
 
     def _prefix_inputs(self, users: UserBatch) -> tuple[jax.Array, jax.Array]:
-        x, valid = self.embeddings.prefix(users.user_hashes, users.history_post_hashes,
-                                          users.history_author_hashes, users.history_actions,
-                                          users.history_surface)
+        x, valid = self.embeddings.prefix(users)
         return x.astype(self.dtype), valid
 
     def _candidate_inputs(self, post_hashes: jax.Array, author_hashes: jax.Array,
-                          surface: jax.Array) -> tuple[jax.Array, jax.Array]:
+                          surface: jax.Array, context: "CandidateContext | None" = None) -> tuple[jax.Array, jax.Array]:
         raw = jnp.concatenate([self.embeddings.post_author(post_hashes, author_hashes),
                                self.embeddings.surface(surface)], axis=-1)
         x = jnp.dot(raw.astype(self.dtype), self.proj_candidate.astype(self.dtype))
-        return x, post_hashes[..., 0] != 0
+        x = x + self._candidate_context(context)
+        return x.astype(self.dtype), post_hashes[..., 0] != 0
+
+    def _candidate_context(self, context: "CandidateContext | None"):
+        if context is None:
+            return 0.0
+        return self.embeddings.post_context(context.sids, context.content, context.age)
 
     def candidate_tables(self) -> CandidateTables:
         """Fold the candidate projection into the hash tables (see CandidateTables)."""
@@ -83,8 +100,9 @@ class PhoenixRanker(nn.Module):
         )
 
     def _candidate_inputs_from_tables(self, tables: CandidateTables, post_hashes: jax.Array,
-                                      author_hashes: jax.Array, surface: jax.Array) -> tuple[jax.Array, jax.Array]:
-        x = jnp.take(tables.surface, surface, axis=0)
+                                      author_hashes: jax.Array, surface: jax.Array,
+                                      context: "CandidateContext | None" = None) -> tuple[jax.Array, jax.Array]:
+        x = jnp.take(tables.surface, surface, axis=0) + self._candidate_context(context)
         for k in range(post_hashes.shape[-1]):
             x = x + jnp.take(tables.post[k], post_hashes[..., k], axis=0)
         for k in range(author_hashes.shape[-1]):
@@ -100,7 +118,7 @@ class PhoenixRanker(nn.Module):
         cfg = self.config
         prefix, prefix_valid = self._prefix_inputs(batch)
         cands, cand_valid = self._candidate_inputs(batch.candidate_post_hashes, batch.candidate_author_hashes,
-                                                   batch.candidate_surface)
+                                                   batch.candidate_surface, CandidateContext.of(batch))
         c = cands.shape[1]
         positions = jnp.concatenate([
             prefix_positions(prefix_valid, cfg.position_ids),
@@ -121,15 +139,17 @@ class PhoenixRanker(nn.Module):
 
     def score_candidates(self, cache: PrefixCache, post_hashes: jax.Array, author_hashes: jax.Array,
                          surface: jax.Array, first_slot: jax.Array | int = 0,
-                         tables: CandidateTables | None = None) -> jax.Array:
+                         tables: CandidateTables | None = None,
+                         context: "CandidateContext | None" = None) -> jax.Array:
         """Logits [B, C, num_actions] of candidates against a cached prefix. `first_slot` is the
         slot index of the first candidate (matters only for sequential positions, when chunking);
-        `tables` (from `candidate_tables`) replaces the per-candidate input projection."""
+        `tables` (from `candidate_tables`) replaces the per-candidate input projection; `context`
+        holds the v2 candidate inputs."""
         cfg = self.config
         if tables is None:
-            x, valid = self._candidate_inputs(post_hashes, author_hashes, surface)
+            x, valid = self._candidate_inputs(post_hashes, author_hashes, surface, context)
         else:
-            x, valid = self._candidate_inputs_from_tables(tables, post_hashes, author_hashes, surface)
+            x, valid = self._candidate_inputs_from_tables(tables, post_hashes, author_hashes, surface, context)
         positions = candidate_positions(cache.valid, x.shape[1], cfg.candidate_positions, cfg.position_ids,
                                         first_slot, period=cfg.num_candidates)
         return self._logits(self.transformer.extend(x, positions, cache.layers, cache.valid, valid))
@@ -138,17 +158,7 @@ class PhoenixRanker(nn.Module):
 # Pure functions ------------------------------------------------------------------------------
 
 def _example_batch(config: RankerConfig, num_candidates: int = 1) -> RankBatch:
-    h, s = config.hash, config.history_len
-    return RankBatch(
-        user_hashes=np.zeros((1, h.num_user_hashes), np.int32),
-        history_post_hashes=np.zeros((1, s, h.num_item_hashes), np.int32),
-        history_author_hashes=np.zeros((1, s, h.num_author_hashes), np.int32),
-        history_actions=np.zeros((1, s, NUM_BINARY_ACTIONS), np.float32),
-        history_surface=np.zeros((1, s), np.int32),
-        candidate_post_hashes=np.zeros((1, num_candidates, h.num_item_hashes), np.int32),
-        candidate_author_hashes=np.zeros((1, num_candidates, h.num_author_hashes), np.int32),
-        candidate_surface=np.zeros((1, num_candidates), np.int32),
-    )
+    return make_rank_batch(config, [0], [[]], [[]], num_candidates=num_candidates)
 
 
 @functools.lru_cache(maxsize=8)
@@ -172,9 +182,10 @@ def ranker_prefix(params: Params, config: RankerConfig, users: UserBatch) -> Pre
 
 def ranker_score_candidates(params: Params, config: RankerConfig, cache: PrefixCache, post_hashes: jax.Array,
                             author_hashes: jax.Array, surface: jax.Array, first_slot: jax.Array | int = 0,
-                            tables: CandidateTables | None = None) -> jax.Array:
+                            tables: CandidateTables | None = None,
+                            context: CandidateContext | None = None) -> jax.Array:
     return PhoenixRanker(config).apply(params, cache, post_hashes, author_hashes, surface, first_slot, tables,
-                                       method=PhoenixRanker.score_candidates)
+                                       context, method=PhoenixRanker.score_candidates)
 
 
 def ranker_candidate_tables(params: Params, config: RankerConfig) -> CandidateTables:
@@ -186,7 +197,8 @@ def ranker_logits_prefix_path(params: Params, config: RankerConfig, batch: RankB
     """Same numbers as `ranker_logits` (to float rounding), computed through the prefix cache."""
     cache = ranker_prefix(params, config, batch.user_batch())
     return ranker_score_candidates(params, config, cache, batch.candidate_post_hashes,
-                                   batch.candidate_author_hashes, batch.candidate_surface, 0, tables)
+                                   batch.candidate_author_hashes, batch.candidate_surface, 0, tables,
+                                   CandidateContext.of(batch))
 
 
 def predictions(logits: jax.Array) -> jax.Array:

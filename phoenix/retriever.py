@@ -12,10 +12,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from phoenix.actions import NUM_BINARY_ACTIONS
 from phoenix.config import RetrieverConfig
 from phoenix.embeddings import InputEmbeddings, lookup
-from phoenix.features import UserBatch
+from phoenix.features import UserBatch, make_user_batch
 from phoenix.transformer import Transformer, prefix_mask, prefix_positions
 
 Params = Any
@@ -34,36 +33,52 @@ class PhoenixRetriever(nn.Module):
         cfg, d = self.config, self.config.model.emb_size
         self.dtype = jnp.dtype(cfg.model.dtype)
         h = cfg.hash
-        self.embeddings = InputEmbeddings(h, d, cfg.num_actions, cfg.product_surface_vocab_size, self.dtype)
+        self.embeddings = InputEmbeddings(h, d, cfg.num_actions, cfg.product_surface_vocab_size, self.dtype,
+                                          cfg.inputs)
         self.transformer = Transformer(cfg.model)
         lecun = nn.initializers.lecun_normal()
-        self.tower_1 = self.param("candidate_tower_1", lecun,
-                                  ((h.num_item_hashes + h.num_author_hashes) * d, cfg.candidate_hidden))
+        self.tower_1 = self.param("candidate_tower_1", lecun, (candidate_input_size(cfg), cfg.candidate_hidden))
         self.tower_2 = self.param("candidate_tower_2", lecun, (cfg.candidate_hidden, d))
 
     def user_embedding(self, users: UserBatch) -> jax.Array:
         """[B, D] unit-norm user representations."""
         cfg = self.config
-        x, valid = self.embeddings.prefix(users.user_hashes, users.history_post_hashes,
-                                          users.history_author_hashes, users.history_actions,
-                                          users.history_surface)
+        x, valid = self.embeddings.prefix(users)
         mask = prefix_mask(valid, cfg.prefix_attention == "causal")
         out, _ = self.transformer(x.astype(self.dtype), prefix_positions(valid, cfg.position_ids), mask)
         weights = valid.astype(jnp.float32)[..., None]
         mean = jnp.sum(out.astype(jnp.float32) * weights, axis=1) / jnp.maximum(jnp.sum(weights, axis=1), 1.0)
         return l2_normalize(mean)
 
-    def candidate_embedding(self, post_hashes: jax.Array, author_hashes: jax.Array) -> jax.Array:
-        """[..., D] unit-norm candidate representations; padding hashes contribute zeros (reference)."""
-        emb = self.embeddings
-        post = lookup(emb.post_tables, post_hashes) * _hash_mask(post_hashes, emb.post_tables.shape[-1])
-        author = lookup(emb.author_tables, author_hashes) * _hash_mask(author_hashes, emb.author_tables.shape[-1])
-        x = jnp.concatenate([post, author], axis=-1).astype(self.dtype)
+    def candidate_embedding(self, post_hashes: jax.Array, author_hashes: jax.Array,
+                            sids: jax.Array | None = None, content: jax.Array | None = None) -> jax.Array:
+        """[..., D] unit-norm candidate representations; padding hashes contribute zeros (reference).
+        v2 (`candidate_post_ids` off) uses no post-id embedding: the post is its semantic ids and
+        content (plus its author), so a post never seen in training lands next to its content."""
+        emb, inputs = self.embeddings, self.config.inputs
+        parts = []
+        if inputs.candidate_post_ids:
+            parts.append(lookup(emb.post_tables, post_hashes) * _hash_mask(post_hashes, emb.post_tables.shape[-1]))
+        parts.append(lookup(emb.author_tables, author_hashes) * _hash_mask(author_hashes, emb.author_tables.shape[-1]))
+        if inputs.sid_levels:
+            parts.append(emb.sid_sum(sids if sids is not None else
+                                     jnp.zeros((*author_hashes.shape[:-1], inputs.sid_levels), jnp.int32)))
+        if inputs.content_dim:
+            c = content if content is not None else jnp.zeros((*author_hashes.shape[:-1], inputs.content_dim))
+            parts.append(jnp.dot(c.astype(self.dtype), emb.content_projection.astype(self.dtype)))
+        x = jnp.concatenate([p.astype(self.dtype) for p in parts], axis=-1)
         hidden = jax.nn.silu(jnp.dot(x, self.tower_1.astype(self.dtype)))
         return l2_normalize(jnp.dot(hidden, self.tower_2.astype(self.dtype)))
 
-    def __call__(self, users: UserBatch, post_hashes: jax.Array, author_hashes: jax.Array) -> tuple[jax.Array, jax.Array]:
-        return self.user_embedding(users), self.candidate_embedding(post_hashes, author_hashes)
+    def __call__(self, users: UserBatch, post_hashes: jax.Array, author_hashes: jax.Array,
+                 sids: jax.Array | None = None, content: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
+        return self.user_embedding(users), self.candidate_embedding(post_hashes, author_hashes, sids, content)
+
+
+def candidate_input_size(cfg: RetrieverConfig) -> int:
+    h, d, i = cfg.hash, cfg.model.emb_size, cfg.inputs
+    size = (h.num_item_hashes * i.candidate_post_ids + h.num_author_hashes) * d
+    return size + d * bool(i.sid_levels) + d * bool(i.content_dim)
 
 
 def _hash_mask(hashes: jax.Array, emb_size: int) -> jax.Array:
@@ -72,14 +87,7 @@ def _hash_mask(hashes: jax.Array, emb_size: int) -> jax.Array:
 
 
 def _example_users(config: RetrieverConfig) -> UserBatch:
-    h, s = config.hash, config.history_len
-    return UserBatch(
-        user_hashes=np.zeros((1, h.num_user_hashes), np.int32),
-        history_post_hashes=np.zeros((1, s, h.num_item_hashes), np.int32),
-        history_author_hashes=np.zeros((1, s, h.num_author_hashes), np.int32),
-        history_actions=np.zeros((1, s, NUM_BINARY_ACTIONS), np.float32),
-        history_surface=np.zeros((1, s), np.int32),
-    )
+    return make_user_batch(config, [0], [[]])
 
 
 @functools.lru_cache(maxsize=8)
@@ -100,6 +108,7 @@ def retriever_user_embeddings(params: Params, config: RetrieverConfig, users: Us
 
 
 def retriever_candidate_embeddings(params: Params, config: RetrieverConfig, post_hashes: jax.Array,
-                                   author_hashes: jax.Array) -> jax.Array:
-    return PhoenixRetriever(config).apply(params, post_hashes, author_hashes,
+                                   author_hashes: jax.Array, sids: jax.Array | None = None,
+                                   content: jax.Array | None = None) -> jax.Array:
+    return PhoenixRetriever(config).apply(params, post_hashes, author_hashes, sids, content,
                                           method=PhoenixRetriever.candidate_embedding)

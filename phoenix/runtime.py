@@ -12,11 +12,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from foryou import snowflake
 from phoenix.config import RankerConfig, RetrieverConfig
+from phoenix.content import ContentStore, PostFeatureView
 from phoenix.features import (MAX_CANDIDATE_CHUNK, CandidateItem, HistoryItem, RankBatch, batch_bucket,
-                              candidate_bucket, hash_candidates, make_rank_batch, make_user_batch)
-from phoenix.ranker import (PrefixCache, predictions, ranker_candidate_tables, ranker_init_params, ranker_logits,
-                            ranker_logits_prefix_path, ranker_prefix, ranker_score_candidates)
+                              candidate_bucket, candidate_inputs, hash_candidates, make_rank_batch, make_user_batch)
+from phoenix.ranker import (CandidateContext, PrefixCache, predictions, ranker_candidate_tables, ranker_init_params,
+                            ranker_logits, ranker_logits_prefix_path, ranker_prefix, ranker_score_candidates)
+from phoenix.sid import Codebook
 from phoenix.retriever import retriever_candidate_embeddings, retriever_init_params, retriever_user_embeddings
 
 Request = tuple[int, Sequence[HistoryItem], Sequence[CandidateItem]]
@@ -32,9 +35,12 @@ class RankerRuntime:
     """The ranker's serving surface: `rank` uses the prefix cache; `rank_full_sequence` is the plain
     reference-style pass (passes of `config.num_candidates`), kept for tests and benchmarks."""
 
-    def __init__(self, config: RankerConfig, params: Any):
+    def __init__(self, config: RankerConfig, params: Any, codebook: Codebook | None = None,
+                 store: ContentStore | None = None):
         self.config = config
         cfg = config
+        self.codebook = codebook
+        self.features = PostFeatureView(store or ContentStore(), codebook)
         # Serving keeps the candidate projection folded into the hash tables (one extra copy of
         # the post/author tables), so scoring a candidate starts from summed rows.
         self._tables_fn = jax.jit(lambda p: ranker_candidate_tables(p, cfg))
@@ -42,8 +48,12 @@ class RankerRuntime:
         self._rank_fn = jax.jit(lambda p, t, b: predictions(ranker_logits_prefix_path(p, cfg, b, t)))
         self._full_fn = jax.jit(lambda p, b: predictions(ranker_logits(p, cfg, b)))
         self._prefix_fn = jax.jit(lambda p, users: ranker_prefix(p, cfg, users))
-        self._score_fn = jax.jit(lambda p, t, cache, post, author, surface, first: predictions(
-            ranker_score_candidates(p, cfg, cache, post, author, surface, first, t)))
+        self._score_fn = jax.jit(lambda p, t, cache, post, author, surface, first, context: predictions(
+            ranker_score_candidates(p, cfg, cache, post, author, surface, first, t, context)))
+
+    def use_store(self, store: ContentStore) -> None:
+        """Read content vectors (and this model's semantic ids) from `store` (the server's corpus)."""
+        self.features = PostFeatureView(store, self.codebook)
 
     @property
     def params(self) -> Any:
@@ -59,65 +69,72 @@ class RankerRuntime:
     def init(cls, config: RankerConfig, seed: int = 0) -> "RankerRuntime":
         return cls(config, ranker_init_params(config, seed))
 
+    def _batch(self, user_ids, histories, candidates, num_candidates=None, now_ms=None) -> RankBatch:
+        now = snowflake.now_ms() if now_ms is None else now_ms
+        return make_rank_batch(self.config, user_ids, histories, candidates, num_candidates,
+                               features=self.features, now_ms=now)
+
     @property
     def num_outputs(self) -> int:
         return self.config.num_actions
 
-    def rank(self, user_id: int, history: Sequence[HistoryItem], candidates: Sequence[CandidateItem]) -> np.ndarray:
-        """[len(candidates), 19] float32: 18 action probabilities, then dwell time."""
+    def rank(self, user_id: int, history: Sequence[HistoryItem], candidates: Sequence[CandidateItem],
+             now_ms: int | None = None) -> np.ndarray:
+        """[len(candidates), 19] float32: 18 action probabilities, then dwell time. `now_ms` is
+        the impression time for the post-age input (default: now)."""
         n = len(candidates)
         if n == 0:
             return np.zeros((0, self.num_outputs), np.float32)
+        now_ms = snowflake.now_ms() if now_ms is None else now_ms
         if n <= FUSED_MAX_CANDIDATES:
-            batch = make_rank_batch(self.config, [user_id], [history], [candidates])
+            batch = self._batch([user_id], [history], [candidates], now_ms=now_ms)
             return np.asarray(self._rank_fn(self.params, self._tables, batch))[0, :n]
-        return self._rank_chunked(user_id, history, candidates)
+        return self._rank_chunked(user_id, history, candidates, now_ms)
 
     def _rank_chunked(self, user_id: int, history: Sequence[HistoryItem],
-                      candidates: Sequence[CandidateItem]) -> np.ndarray:
+                      candidates: Sequence[CandidateItem], now_ms: int) -> np.ndarray:
         """The prefix once, then chunks of up to MAX_CANDIDATE_CHUNK candidates against its K/V."""
-        users = make_user_batch(self.config, [user_id], [history])
+        users = make_user_batch(self.config, [user_id], [history], self.features)
         cache: PrefixCache = self._prefix_fn(self.params, users)
         outputs = []
         for start in range(0, len(candidates), MAX_CANDIDATE_CHUNK):
             chunk = candidates[start:start + MAX_CANDIDATE_CHUNK]
-            post, author, surface = self._candidate_arrays(chunk, candidate_bucket(len(chunk)))
-            out = self._score_fn(self.params, self._tables, cache, post, author, surface, jnp.int32(start))
+            batch = self._batch([0], [[]], [chunk], candidate_bucket(len(chunk)), now_ms)
+            out = self._score_fn(self.params, self._tables, cache, batch.candidate_post_hashes,
+                                 batch.candidate_author_hashes, batch.candidate_surface, jnp.int32(start),
+                                 CandidateContext.of(batch))
             outputs.append(np.asarray(out)[0, :len(chunk)])
         return np.concatenate(outputs)
 
-    def _candidate_arrays(self, items: Sequence[CandidateItem], width: int) -> tuple[np.ndarray, ...]:
-        batch = make_rank_batch(self.config, [0], [[]], [items], num_candidates=width)
-        return batch.candidate_post_hashes, batch.candidate_author_hashes, batch.candidate_surface
-
-    def rank_many(self, requests: Sequence[Request]) -> list[np.ndarray]:
+    def rank_many(self, requests: Sequence[Request], now_ms: int | None = None) -> list[np.ndarray]:
         """Several users in one call (server micro-batching); same numbers as `rank` per request."""
         if not requests:
             return []
+        now_ms = snowflake.now_ms() if now_ms is None else now_ms
         longest = max(len(c) for _, _, c in requests)
         if len(requests) == 1 or longest > MAX_CANDIDATE_CHUNK or longest == 0:
-            return [self.rank(*request) for request in requests]
+            return [self.rank(*request, now_ms=now_ms) for request in requests]
         padded = list(requests) + [(0, (), ())] * (batch_bucket(len(requests)) - len(requests))
-        batch = make_rank_batch(self.config, [r[0] for r in padded], [r[1] for r in padded],
-                                [r[2] for r in padded])
+        batch = self._batch([r[0] for r in padded], [r[1] for r in padded], [r[2] for r in padded],
+                            now_ms=now_ms)
         out = np.asarray(self._rank_fn(self.params, self._tables, batch))
         return [out[i, :len(c)] for i, (_, _, c) in enumerate(requests)]
 
     def rank_full_sequence(self, user_id: int, history: Sequence[HistoryItem],
-                           candidates: Sequence[CandidateItem]) -> np.ndarray:
+                           candidates: Sequence[CandidateItem], now_ms: int | None = None) -> np.ndarray:
         """The plain pass: candidates in passes of `num_candidates`, each pass recomputing the
         prefix (the passes run as one batch, bucketed to a power of two)."""
         n, per_pass = len(candidates), self.config.num_candidates
         if n == 0:
             return np.zeros((0, self.num_outputs), np.float32)
         passes = batch_bucket(-(-n // per_pass))
-        one = make_rank_batch(self.config, [user_id], [history], [candidates], num_candidates=passes * per_pass)
-        tiled = {name: np.repeat(value, passes, axis=0) for name, value in dataclasses.asdict(one.user_batch()).items()}
-        batch = RankBatch(**tiled, **{
-            name: value.reshape(passes, per_pass, *value.shape[2:])
-            for name, value in (("candidate_post_hashes", one.candidate_post_hashes),
-                                ("candidate_author_hashes", one.candidate_author_hashes),
-                                ("candidate_surface", one.candidate_surface))})
+        one = self._batch([user_id], [history], [candidates], passes * per_pass, now_ms)
+        fields = {f.name: getattr(one, f.name) for f in dataclasses.fields(RankBatch)}
+        batch = RankBatch(**{
+            name: None if value is None else
+            value.reshape(passes, per_pass, *value.shape[2:]) if name.startswith("candidate_") else
+            np.repeat(value, passes, axis=0)
+            for name, value in fields.items()})
         return np.asarray(self._full_fn(self.params, batch)).reshape(-1, self.num_outputs)[:n]
 
     def warmup(self, buckets: Sequence[int] = WARMUP_BUCKETS, batch_sizes: Sequence[int] = (1,)) -> None:
@@ -129,12 +146,19 @@ class RankerRuntime:
 
 
 class RetrieverRuntime:
-    def __init__(self, config: RetrieverConfig, params: Any):
+    def __init__(self, config: RetrieverConfig, params: Any, codebook: Codebook | None = None,
+                 store: ContentStore | None = None):
         self.config = config
         self.params = jax.device_put(params)
+        self.codebook = codebook
+        self.features = PostFeatureView(store or ContentStore(), codebook)
         cfg = config
         self._user_fn = jax.jit(lambda p, users: retriever_user_embeddings(p, cfg, users))
-        self._candidate_fn = jax.jit(lambda p, post, author: retriever_candidate_embeddings(p, cfg, post, author))
+        self._candidate_fn = jax.jit(lambda p, post, author, sids, content: retriever_candidate_embeddings(
+            p, cfg, post, author, sids, content))
+
+    def use_store(self, store: ContentStore) -> None:
+        self.features = PostFeatureView(store, self.codebook)
 
     @classmethod
     def init(cls, config: RetrieverConfig, seed: int = 0) -> "RetrieverRuntime":
@@ -150,7 +174,8 @@ class RetrieverRuntime:
         if b == 0:
             return np.zeros((0, self.embedding_dim), np.float32)
         pad = batch_bucket(b) - b
-        users = make_user_batch(self.config, list(user_ids) + [0] * pad, list(histories) + [[]] * pad)
+        users = make_user_batch(self.config, list(user_ids) + [0] * pad, list(histories) + [[]] * pad,
+                                self.features)
         return np.asarray(self._user_fn(self.params, users))[:b]
 
     def candidate_embeddings(self, post_ids: np.ndarray, author_ids: np.ndarray) -> np.ndarray:
@@ -168,7 +193,10 @@ class RetrieverRuntime:
             author = np.zeros(width, np.uint64)
             post[:stop - start], author[:stop - start] = post_ids[start:stop], author_ids[start:stop]
             post_h, author_h = hash_candidates(self.config.hash, post, author)
-            out[start:stop] = np.asarray(self._candidate_fn(self.params, post_h, author_h))[:stop - start]
+            extra = candidate_inputs(self.config, post, self.features)
+            out[start:stop] = np.asarray(self._candidate_fn(self.params, post_h, author_h,
+                                                            extra.get("candidate_sids"),
+                                                            extra.get("candidate_content")))[:stop - start]
         return out
 
 

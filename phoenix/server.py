@@ -23,6 +23,7 @@ from foryou.grpc_server import ServiceServer
 from foryou.logs import request_id_var
 from foryou_protos import phoenix_pb2, phoenix_pb2_grpc
 from phoenix.actions import ACTION_NAMES
+from phoenix.content import ContentStore
 from phoenix.features import CandidateItem
 from phoenix.index import DEFAULT_ANN_THRESHOLD, CorpusIndex, Exclusions, ScoredPost
 from phoenix.server_batching import MicroBatcher
@@ -73,6 +74,8 @@ class PhoenixServer:
         self._tasks: list[asyncio.Task] = []
         self._corpus_lock = asyncio.Lock()
         self.ready = False  # Rank and Retrieve are refused until SERVING
+        # Post content vectors (from the posts topic), shared by both models and their reloads.
+        self.content = ContentStore()
 
     # ---- lifecycle ------------------------------------------------------------------------
 
@@ -97,11 +100,13 @@ class PhoenixServer:
         s = self.settings
         loop = asyncio.get_running_loop()
         models = await loop.run_in_executor(None, load_models, s.preset, s.checkpoint_dir, s.seed)
+        self._attach(models)
         self._serving = (models, self._new_index(models))
         await self.grpc.start()
         if s.kafka_bootstrap:  # the replay runs while the model compiles
             self.feeder = CorpusFeeder(s.kafka_bootstrap, self._feed_target,
-                                       max_age_ms=int(s.max_age_hours * 3600 * 1000), lock=self._corpus_lock)
+                                       max_age_ms=int(s.max_age_hours * 3600 * 1000), lock=self._corpus_lock,
+                                       content=self.content)
             await self.feeder.start()
         await loop.run_in_executor(None, self._warmup, models, s.warm_every_bucket)
         if self.feeder is not None:
@@ -127,6 +132,12 @@ class PhoenixServer:
         await self.grpc.stop()
         await self.rank_batcher.close()
         await self.retrieve_batcher.close()
+
+    def _attach(self, models: Models) -> None:
+        """Point the models at the server's content store (a new codebook gets its codes assigned
+        to every stored post here, before the models serve)."""
+        models.ranker.use_store(self.content)
+        models.retriever.use_store(self.content)
 
     def _new_index(self, models: Models) -> CorpusIndex:
         return CorpusIndex(models.retriever.embedding_dim, ann_threshold=self.settings.ann_threshold)
@@ -166,6 +177,7 @@ class PhoenixServer:
         if found is None:
             return False
         models, retriever_changed = found
+        await loop.run_in_executor(None, self._attach, models)
         await loop.run_in_executor(None, self._warmup, models, True)
         if retriever_changed:
             async with self._corpus_lock:  # no feeder writes into the old index meanwhile
@@ -187,7 +199,9 @@ class PhoenixServer:
 
     def _rank_batch(self, inputs: list[RankInput]) -> list[tuple[np.ndarray, str]]:
         models = self.models
-        outputs = models.ranker.rank_many([(i.user_id, i.history, i.candidates) for i in inputs])
+        # Post ages are taken at the time of the request (one clock reading per batch).
+        outputs = models.ranker.rank_many([(i.user_id, i.history, i.candidates) for i in inputs],
+                                          now_ms=snowflake.now_ms())
         return [(out, models.checkpoint_id) for out in outputs]
 
     def _retrieve_batch(self, inputs: list[RetrieveInput]) -> list[tuple[list[ScoredPost], int, str]]:

@@ -18,6 +18,7 @@ import prometheus_client
 
 from foryou import event_rules, snowflake, topics
 from foryou.kafka import ReplayConsumer, security_options
+from phoenix.content import ContentStore
 from phoenix.index import CorpusIndex
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,9 @@ class CorpusFeeder:
     caught_up: asyncio.Event = field(default_factory=asyncio.Event)
     verify_interval_s: float = 5.0
     _reader: ReplayConsumer | None = field(default=None, init=False)
+    # Content vectors (and semantic ids) of the posts, encoded from their text on arrival,
+    # before the candidate tower embeds them (a v2 tower reads them).
+    content: ContentStore | None = None
     _task: asyncio.Task | None = field(default=None, init=False)
 
     async def start(self) -> None:
@@ -105,6 +109,7 @@ class CorpusFeeder:
     async def apply(self, records) -> None:
         """Decode one poll's records and apply them to the index, in record order per post."""
         created: dict[int, int] = {}   # post id -> author id, insertion-ordered
+        texts: dict[int, tuple[str, int]] = {}  # post id -> (text, reposted post id)
         deleted: list[int] = []
         now = snowflake.now_ms()
         oldest_kept = snowflake.make_id(max(now - self.max_age_ms, snowflake.TWITTER_EPOCH_MS))
@@ -122,13 +127,21 @@ class CorpusFeeder:
                 post = event.created
                 if post.post_id >= oldest_kept and not post.deleted:
                     created[post.post_id] = post.author_id
+                    texts[post.post_id] = (post.text, post.repost_of_post_id)
             elif kind == "deleted":
                 created.pop(event.deleted.post_id, None)
+                texts.pop(event.deleted.post_id, None)
                 deleted.append(event.deleted.post_id)
         async with self.lock:
             index, embed = self.target()
             if deleted:
                 index.delete(deleted)  # tombstoned: a create arriving later is ignored
+                if self.content is not None:
+                    self.content.remove(deleted)
+            if created and self.content is not None:
+                ids = list(created)
+                await asyncio.get_running_loop().run_in_executor(
+                    None, self.content.add_posts, ids, [texts[p][0] for p in ids], [texts[p][1] for p in ids])
             if created:
                 await self._embed_into(index, embed, np.fromiter(created.keys(), np.uint64, len(created)),
                                        np.fromiter(created.values(), np.uint64, len(created)))
@@ -146,6 +159,8 @@ class CorpusFeeder:
         async with self.lock:
             index, _ = self.target()
             dropped = index.expire(snowflake.now_ms(), self.max_age_ms)
+            if self.content is not None:
+                self.content.expire(snowflake.now_ms(), self.max_age_ms)
             CORPUS_SIZE.set(len(index))
         if dropped:
             log.info("corpus: expired %d posts older than %.1f h", dropped, self.max_age_ms / 3.6e6)

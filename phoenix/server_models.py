@@ -13,7 +13,7 @@ from phoenix.runtime import RankerRuntime, RetrieverRuntime
 
 log = logging.getLogger(__name__)
 
-PRESETS = ("tiny", "small", "demo", "serving")
+PRESETS = ("tiny", "small", "demo", "serving", "small-v1")
 # "small": the tiny transformer with hash tables big enough that a few hundred users and a
 # few thousand posts rarely collide: trains in well under a minute on 2 cores, and learns
 # the synthetic world nearly as well as "demo" (phoenix/training/README.md).
@@ -24,14 +24,19 @@ def preset_configs(preset: str):
     """(RankerConfig, RetrieverConfig) of a preset name."""
     if preset == "tiny":
         return model_config.tiny_ranker_config(), model_config.tiny_retriever_config()
+    v2 = model_config.V2_INPUTS
     if preset == "small":
+        return (model_config.tiny_ranker_config(hash=_SMALL_HASH, history_len=32, num_candidates=8, inputs=v2),
+                model_config.tiny_retriever_config(hash=_SMALL_HASH, history_len=32, inputs=v2))
+    if preset == "small-v1":  # the ids-only models the small preset trained before v2, for comparison
         return (model_config.tiny_ranker_config(hash=_SMALL_HASH, history_len=32, num_candidates=8),
                 model_config.tiny_retriever_config(hash=_SMALL_HASH, history_len=32))
     if preset == "demo":
-        return model_config.demo_ranker_config(), model_config.demo_retriever_config()
+        return (replace(model_config.demo_ranker_config(), inputs=v2),
+                replace(model_config.demo_retriever_config(), inputs=v2))
     if preset == "serving":
         retriever = getattr(model_config, "serving_retriever_config", model_config.demo_retriever_config)
-        return model_config.serving_ranker_config(), retriever()
+        return replace(model_config.serving_ranker_config(), inputs=v2), replace(retriever(), inputs=v2)
     raise ValueError(f"unknown preset {preset!r}; choose one of {PRESETS}")
 
 
@@ -54,12 +59,12 @@ class Models:
 
 def load_ranker(ref: CheckpointRef) -> RankerRuntime:
     cfg, params = checkpoints.load(ref)
-    return RankerRuntime(cfg, params)
+    return RankerRuntime(cfg, params, checkpoints.load_codebook(ref))
 
 
 def load_retriever(ref: CheckpointRef) -> RetrieverRuntime:
     cfg, params = checkpoints.load(ref)
-    return RetrieverRuntime(cfg, params)
+    return RetrieverRuntime(cfg, params, checkpoints.load_codebook(ref))
 
 
 def load_freshness(ref: CheckpointRef | None) -> Freshness:

@@ -73,8 +73,12 @@ def _history(items, limits: Limits) -> tuple[HistoryItem, ...]:
                 raise ValidationError(f"history[{i}].actions[{j}]: unknown action id {action} (1..{_MAX_ACTION})")
             actions.append(action - 1)  # model action index = enum value - 1
         surface = _surface(item.surface, f"history[{i}].surface", limits)
+        if item.timestamp_ms < 0 or item.dwell_time_ms < 0:
+            field = "timestamp_ms" if item.timestamp_ms < 0 else "dwell_time_ms"
+            raise ValidationError(f"history[{i}].{field} must be >= 0")
         out.append(HistoryItem(post_id=item.post_id, author_id=item.author_id,
-                               actions=tuple(sorted(set(actions))), surface=surface))
+                               actions=tuple(sorted(set(actions))), surface=surface,
+                               time_ms=item.timestamp_ms, dwell_ms=item.dwell_time_ms))
     return tuple(out)
 
 

@@ -27,11 +27,13 @@ def merge_engagements(engagements: Iterable[common_pb2.Engagement], window_ms: i
             continue
         index = open_entry.get(engagement.post_id)
         if index is not None and engagement.timestamp_ms - entries[index].timestamp_ms <= window_ms:
-            entries[index] = dataclasses.replace(entries[index], actions=entries[index].actions | actions)
+            entries[index] = dataclasses.replace(entries[index], actions=entries[index].actions | actions,
+                                                 dwell_time_ms=max(entries[index].dwell_time_ms,
+                                                                   engagement.dwell_time_ms))
             continue
         open_entry[engagement.post_id] = len(entries)
         entries.append(HistoryEntry(engagement.post_id, engagement.post_author_id, actions,
-                                    engagement.surface, engagement.timestamp_ms))
+                                    engagement.surface, engagement.timestamp_ms, engagement.dwell_time_ms))
     return tuple(entries[-max_entries:]) if max_entries else ()
 
 

@@ -71,7 +71,6 @@ def evaluate_checkpoints(checkpoint_dir: str, events, test_fraction: float = 0.2
     from phoenix.actions import NUM_BINARY_ACTIONS
     from phoenix.evaluation.evaluate import Extras, evaluate_ranker, evaluate_retriever
     from phoenix.index import Freshness
-    from phoenix.runtime import RetrieverRuntime
     from phoenix.training import ranker, retriever
     from phoenix.training.data import post_created_ms
 
@@ -81,8 +80,9 @@ def evaluate_checkpoints(checkpoint_dir: str, events, test_fraction: float = 0.2
     ref = checkpoints.latest(checkpoint_dir, checkpoints.RANKER)
     if ref is not None:
         cfg, params = checkpoints.load(ref)
+        codebook = checkpoints.load_codebook(ref)  # semantic ids of a v2 model (None for v1)
         split = ranker.ranker_split(log, cfg, test_fraction)
-        probs = ranker.predict(params, cfg, split.test)[:, :NUM_BINARY_ACTIONS]
+        probs = ranker.predict(params, cfg, split.test, ranker.features_for(cfg, log, codebook))[:, :NUM_BINARY_ACTIONS]
         results["ranker"] = {"checkpoint": ref.checkpoint_id, **evaluate_ranker(probs, log, split, extras, seed)}
     ref = checkpoints.latest(checkpoint_dir, checkpoints.RETRIEVER)
     if ref is not None:
@@ -90,7 +90,7 @@ def evaluate_checkpoints(checkpoint_dir: str, events, test_fraction: float = 0.2
         split = retriever.retriever_split(log, cfg, test_fraction)
         freshness = Freshness.from_dict(checkpoints.load_scoring(ref))  # as Phoenix serves it
         corpus_ids, corpus_authors = retriever.corpus_of(log)
-        runtime = RetrieverRuntime(cfg, params)
+        runtime = retriever.runtime_for(params, cfg, log, checkpoints.load_codebook(ref))
         model_fn = retriever.model_score_fn(runtime, runtime.candidate_embeddings(corpus_ids, corpus_authors),
                                             post_created_ms(corpus_ids), freshness)
         results["retriever"] = {"checkpoint": ref.checkpoint_id, "freshness_weight": freshness.weight,

@@ -21,8 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                   f"(default when no --events-file: {foryou_config.KAFKA_SETTING.default})")
     parser.add_argument("--checkpoint-dir", required=True, help="save DIR/<model>/<step>/ here")
     parser.add_argument("--steps", type=int, default=400, help="optimisation steps (default 400)")
-    parser.add_argument("--preset", choices=("tiny", "small", "demo", "serving"), default="small",
-                        help="model sizes (default small: tiny model, roomy hash tables; quick on a laptop CPU)")
+    parser.add_argument("--preset", choices=("tiny", "small", "demo", "serving", "small-v1"), default="small",
+                        help="model sizes (default small: tiny model, roomy hash tables; quick on a laptop CPU; "
+                             "v2 inputs except tiny and small-v1, the ids-only v1 models)")
     parser.add_argument("--batch-size", type=int, default=None, help="default: the model's (256 ranker, 128 retriever)")
     parser.add_argument("--learning-rate", type=float, default=None)
     parser.add_argument("--test-fraction", type=float, default=0.2, help="held-out share of the timeline")

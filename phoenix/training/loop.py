@@ -29,6 +29,13 @@ class TrainSettings:
     test_fraction: float = 0.2
     seed: int = 0
     log_every: int = 50
+    # Early stopping: the last `validation_fraction` of the training window (by time; never the
+    # held-out split) is set aside; every `eval_every` steps its loss is measured, the best
+    # parameters are kept, and training stops after `patience` checks without improvement.
+    # `steps` is then the maximum. validation_fraction 0 trains exactly `steps` steps.
+    validation_fraction: float = 0.1
+    eval_every: int = 25
+    patience: int = 4
 
 
 def print_progress(line: str) -> None:
@@ -44,9 +51,12 @@ def optimizer(settings: TrainSettings) -> optax.GradientTransformation:
 
 
 def fit(loss_fn: Callable[[Any, Any], tuple[jax.Array, dict]], params: Any, data: Any, num_examples: int,
-        settings: TrainSettings, name: str, progress: Callable[[str], None] = print_progress) -> tuple[Any, dict]:
+        settings: TrainSettings, name: str, progress: Callable[[str], None] = print_progress,
+        validation: Any = None, num_validation: int = 0) -> tuple[Any, dict]:
     """Minimise `loss_fn(params, minibatch)`; `data` is a pytree of arrays with `num_examples`
-    rows, minibatches are random rows of it. Returns (params, training summary)."""
+    rows, minibatches are random rows of it. With `validation` (a pytree of `num_validation`
+    rows) training stops early on its loss and returns the best parameters seen.
+    Returns (params, training summary)."""
     if num_examples == 0:
         raise ValueError(f"{name}: no training examples (are the engagements/served topics empty?)")
     opt = optimizer(settings)
@@ -63,6 +73,16 @@ def fit(loss_fn: Callable[[Any, Any], tuple[jax.Array, dict]], params: Any, data
     recent: list[float] = []
     start = window_start = time.perf_counter()
     first_loss = last_loss = float("nan")
+    val_loss = jax.jit(lambda p, b: loss_fn(p, b)[0])
+    val_rows = [np.arange(lo, min(lo + batch_size, num_validation)) for lo in range(0, num_validation, batch_size)]
+    val_rows = [r for r in val_rows if len(r) == batch_size] or val_rows[:1]  # one shape: one compile
+
+    def validate(p) -> float:
+        return float(np.mean([float(val_loss(p, jax.tree.map(lambda a: a[r], validation))) for r in val_rows]))
+
+    early = validation is not None and num_validation > 0
+    best_loss, best_params, best_step, since_best, stopped = float("inf"), params, 0, 0, settings.steps
+    history: list[tuple[int, float]] = []
     for i in range(1, settings.steps + 1):
         rows = rng.choice(num_examples, size=batch_size, replace=False)
         batch = jax.tree.map(lambda a: a[rows], data)
@@ -78,10 +98,37 @@ def fit(loss_fn: Callable[[Any, Any], tuple[jax.Array, dict]], params: Any, data
             recent.append(loss)
             extra = " ".join(f"{k} {float(v):.4f}" for k, v in metrics.items() if k != "loss")
             progress(f"[{name}] step {i}/{settings.steps} loss {loss:.4f} {extra} examples/s {rate:,.0f}")
+        if early and (i % settings.eval_every == 0 or i == settings.steps):
+            v = validate(params)
+            history.append((i, v))
+            if v < best_loss:
+                best_loss, best_params, best_step, since_best = v, params, i, 0
+            else:
+                since_best += 1
+            if since_best >= settings.patience:
+                progress(f"[{name}] early stop at step {i}: validation loss {v:.4f}, best {best_loss:.4f} "
+                         f"at step {best_step}")
+                stopped = i
+                break
     elapsed = time.perf_counter() - start
-    return params, {"steps": settings.steps, "batch_size": batch_size, "train_examples": num_examples,
-                    "first_loss": first_loss, "final_loss": last_loss, "seconds": elapsed,
-                    "examples_per_s": settings.steps * batch_size / max(elapsed, 1e-9)}
+    summary = {"steps": stopped, "max_steps": settings.steps, "batch_size": batch_size,
+               "train_examples": num_examples, "first_loss": first_loss, "final_loss": last_loss,
+               "seconds": elapsed, "examples_per_s": stopped * batch_size / max(elapsed, 1e-9)}
+    if early:
+        params = best_params
+        summary.update(validation_examples=num_validation, best_step=best_step, best_validation_loss=best_loss,
+                       validation_curve=history)
+    return params, summary
+
+
+def validation_split(train: list, fraction: float) -> tuple[list, list]:
+    """(fit, validation): the last `fraction` of a time-ordered training list is the validation
+    slice (none when fraction is 0 or the list is too short to spare it)."""
+    n = int(len(train) * fraction)
+    if fraction <= 0 or n < 1 or len(train) - n < 1:
+        return train, []
+    ordered = sorted(train, key=lambda ex: ex.time_ms)
+    return ordered[:-n], ordered[-n:]
 
 
 def to_device(data: Any) -> Any:

@@ -16,8 +16,10 @@ from phoenix.evaluation.ranking import per_action_metrics, test_labels
 from phoenix.features import make_rank_batch
 from phoenix.losses import ranker_init_params, ranker_loss
 from phoenix.ranker import predictions, ranker_logits
-from phoenix.training.data import EventLog, RankExample, Split, collect, rank_examples, split_by_time
-from phoenix.training.loop import TrainSettings, fit, fresh_params, print_progress
+from phoenix.content import PostFeatureView
+from phoenix.training.data import (EventLog, RankExample, Split, collect, fit_codebook_for, rank_examples,
+                                   split_by_time)
+from phoenix.training.loop import TrainSettings, fit, fresh_params, print_progress, validation_split
 
 EVAL_BATCH = 256
 
@@ -40,13 +42,26 @@ def as_log(events: EventLog | Iterable) -> EventLog:
 
 
 def ranker_split(log: EventLog, config: RankerConfig, test_fraction: float) -> Split:
-    return split_by_time(rank_examples(log, config.history_len, config.num_candidates), test_fraction)
+    return split_by_time(rank_examples(log, config.history_len, config.num_candidates), test_fraction, log)
 
 
-def example_arrays(config: RankerConfig, examples: list[RankExample]) -> RankerData:
+def features_for(config: RankerConfig, log: EventLog | None, codebook) -> PostFeatureView | None:
+    """The post content a v2 model reads (None for an ids-only model)."""
+    inputs = config.inputs
+    if not (inputs.content_dim or inputs.sid_levels):
+        return None
+    if log is None:
+        raise ValueError("a model with content inputs needs the event log's post texts")
+    if inputs.sid_levels and codebook is None:
+        raise ValueError("a model with semantic-id inputs needs its codebook")
+    return PostFeatureView(log.content_store(), codebook)
+
+
+def example_arrays(config: RankerConfig, examples: list[RankExample], features=None) -> RankerData:
     c = config.num_candidates
     batch = make_rank_batch(config, [ex.user_id for ex in examples], [ex.history for ex in examples],
-                            [ex.candidates for ex in examples], num_candidates=c)
+                            [ex.candidates for ex in examples], num_candidates=c, features=features,
+                            now_ms=[ex.time_ms for ex in examples])
     labels = np.zeros((len(examples), c, NUM_BINARY_ACTIONS), np.float32)
     dwell = np.zeros((len(examples), c), np.float32)
     for row, ex in enumerate(examples):
@@ -55,24 +70,27 @@ def example_arrays(config: RankerConfig, examples: list[RankExample]) -> RankerD
     return RankerData(batch, labels, dwell, batch.candidate_mask)
 
 
-def predict(params, config: RankerConfig, examples: list[RankExample]) -> np.ndarray:
+def predict(params, config: RankerConfig, examples: list[RankExample], features=None) -> np.ndarray:
     """[total candidates, 19] predictions for the examples' candidates, in order."""
     forward = jax.jit(lambda p, b: predictions(ranker_logits(p, config, b)))
     out = []
     for lo in range(0, len(examples), EVAL_BATCH):
         part = examples[lo:lo + EVAL_BATCH]
         padded = part + [part[-1]] * (EVAL_BATCH - len(part)) if len(examples) > EVAL_BATCH else part
-        data = example_arrays(config, padded)
+        data = example_arrays(config, padded, features)
         probs = np.asarray(forward(params, data.batch))
         out.extend(probs[row, :len(ex.candidates)] for row, ex in enumerate(part))
     return np.concatenate(out) if out else np.zeros((0, config.num_actions), np.float32)
 
 
-def evaluate(params, config: RankerConfig, split: Split) -> dict:
-    """Per-action AUC / log-loss of the model and of every baseline on the held-out examples."""
+def evaluate(params, config: RankerConfig, split: Split, codebook=None) -> dict:
+    """Per-action AUC / log-loss of the model and of every baseline on the held-out examples;
+    the model's calibration (sum of predictions / sum of labels) per action."""
     labels = test_labels(split.test)
-    probs = predict(params, config, split.test)[:, :NUM_BINARY_ACTIONS]
+    probs = predict(params, config, split.test, features_for(config, split.log, codebook))[:, :NUM_BINARY_ACTIONS]
     results = {"model": per_action_metrics(labels, probs, probs)}
+    for a, metrics in enumerate(results["model"].values()):
+        metrics["calibration"] = float(probs[:, a].sum() / max(labels[:, a].sum(), 1e-9))
     for name, (scores, base_probs) in ranker_baselines(split.train, split.test).items():
         results[name] = per_action_metrics(labels, scores, base_probs)
     return {"test_candidates": int(len(labels)), "cutoff_ms": split.cutoff_ms, "methods": results}
@@ -86,19 +104,27 @@ def train(events: EventLog | Iterable, config: RankerConfig, steps: int = 400,
     settings = replace(settings or default_settings(steps), steps=steps)
     log = as_log(events)
     split = ranker_split(log, config, settings.test_fraction)
-    progress(f"[ranker] {len(split.train)} training / {len(split.test)} held-out examples "
-             f"(served before / after {split.cutoff_ms})")
-    data = example_arrays(config, split.train)
+    fit_part, validation = validation_split(split.train, settings.validation_fraction)
+    progress(f"[ranker] {len(fit_part)} training / {len(validation)} validation / {len(split.test)} held-out "
+             f"examples (served before / after {split.cutoff_ms})")
+    codebook = fit_codebook_for(log, config.inputs, settings.test_fraction, settings.seed)
+    features = features_for(config, log, codebook)
+    data = example_arrays(config, fit_part, features)
+    val_data = example_arrays(config, validation, features) if validation else None
     params = fresh_params(ranker_init_params(config, settings.seed)) if params is None else params
 
     def loss_fn(p, b: RankerData):
         return ranker_loss(p, config, b.batch, b.labels, b.dwell, b.mask)
 
-    params, summary = fit(loss_fn, params, data, len(split.train), settings, "ranker", progress)
-    evaluation = evaluate(params, config, split)
+    params, summary = fit(loss_fn, params, data, len(fit_part), settings, "ranker", progress,
+                          val_data, len(validation))
+    evaluation = evaluate(params, config, split, codebook)
     fav = {m: r["favorite"]["auc"] for m, r in evaluation["methods"].items()}
     progress("[ranker] held-out favorite AUC: " + ", ".join(f"{m} {v:.3f}" for m, v in fav.items()))
-    return params, {"train": summary, "eval": evaluation}
+    metrics = {"train": summary, "eval": evaluation}
+    if codebook is not None:
+        metrics["codebook"] = codebook  # checkpoints.save writes it beside the parameters
+    return params, metrics
 
 
 jax.tree_util.register_dataclass(RankerData, data_fields=["batch", "labels", "dwell", "mask"], meta_fields=[])

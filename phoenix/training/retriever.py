@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from phoenix.config import RetrieverConfig
@@ -21,11 +22,14 @@ from phoenix.evaluation.baselines import retrieval_baseline_scores
 from phoenix.evaluation.retrieval import retrieval_metrics, target_ranks
 from phoenix.features import hash_candidates, make_user_batch
 from phoenix.index import NO_FRESHNESS, Freshness
-from phoenix.losses import retriever_init_params, retriever_loss
+from foryou_protos import common_pb2
+from phoenix.content import PostFeatureView
+from phoenix.features import candidate_inputs
+from phoenix.losses import retriever_init_params, retriever_loss, retriever_loss_v2
 from phoenix.runtime import RetrieverRuntime
-from phoenix.training.data import (EventLog, RetrieveExample, Split, collect, post_created_ms, retrieve_examples,
-                                   split_by_time)
-from phoenix.training.loop import TrainSettings, fit, fresh_params, print_progress
+from phoenix.training.data import (EventLog, HardNegatives, RetrieveExample, Split, collect, fit_codebook_for,
+                                   post_created_ms, retrieve_examples, split_by_time)
+from phoenix.training.loop import TrainSettings, fit, fresh_params, print_progress, validation_split
 
 DEFAULT_BATCH = 128       # in-batch negatives (512 measured no better on a 500-user world)
 TEMPERATURE = 0.2         # 0.2 >= 0.05 > 0.1 in held-out recall@100 on a 500-user world
@@ -57,7 +61,97 @@ def as_log(events: EventLog | Iterable) -> EventLog:
 
 
 def retriever_split(log: EventLog, config: RetrieverConfig, test_fraction: float) -> Split:
-    return split_by_time(retrieve_examples(log, config.history_len), test_fraction)
+    return split_by_time(retrieve_examples(log, config.history_len), test_fraction, log)
+
+
+# v2 training (a model without post-id embeddings in its candidate tower) -------------------
+POSITIVE_ACTIONS = frozenset({common_pb2.FAVORITE})  # what counts as a positive by default
+GLOBAL_NEGATIVES_PER_EXAMPLE = 2  # sampled corpus posts per example: 2 x batch global negatives
+HARD_NEGATIVES = 4                # the user's most recent negative-feedback posts per example
+
+
+def is_v2(config: RetrieverConfig) -> bool:
+    return not config.inputs.candidate_post_ids
+
+
+def _tower_inputs(config: RetrieverConfig, features, post_ids: np.ndarray, author_ids: np.ndarray) -> dict:
+    post, author = hash_candidates(config.hash, post_ids, author_ids)
+    extra = candidate_inputs(config, post_ids, features)
+    out = {"post_hashes": post, "author_hashes": author}
+    if "candidate_sids" in extra:
+        out["sids"] = extra["candidate_sids"]
+    if "candidate_content" in extra:
+        out["content"] = extra["candidate_content"].astype(np.float16)  # half the memory; cast in the model
+    return out
+
+
+def v2_example_arrays(config: RetrieverConfig, log: EventLog, examples: list[RetrieveExample], features,
+                      seed: int) -> dict:
+    """Columnar arrays for the v2 loss: users, positives, sampled global negatives, hard
+    negatives and each positive's log-Q (log share of the training positives)."""
+    rng = np.random.default_rng(seed)
+    n = len(examples)
+    users = make_user_batch(config, [ex.user_id for ex in examples], [ex.history for ex in examples], features)
+    pos_ids = np.asarray([ex.post_id for ex in examples], np.uint64)
+    pos = _tower_inputs(config, features, pos_ids, np.asarray([ex.author_id for ex in examples], np.uint64))
+    uniq, inverse, freq = np.unique(pos_ids, return_inverse=True, return_counts=True)
+    log_q = np.log(freq[inverse] / max(n, 1)).astype(np.float32)
+    corpus_ids, corpus_authors = corpus_of(log)
+    pick = rng.integers(0, max(len(corpus_ids), 1), size=n * GLOBAL_NEGATIVES_PER_EXAMPLE)
+    neg = _tower_inputs(config, features, corpus_ids[pick], corpus_authors[pick])
+    neg = {k: v.reshape(n, GLOBAL_NEGATIVES_PER_EXAMPLE, *v.shape[1:]) for k, v in neg.items()}
+    hard_ids = np.zeros((n, HARD_NEGATIVES), np.uint64)
+    hard_authors = np.zeros((n, HARD_NEGATIVES), np.uint64)
+    negatives = HardNegatives(log)
+    for row, ex in enumerate(examples):
+        for slot, (p, a) in enumerate(negatives.before(ex.user_id, ex.time_ms, HARD_NEGATIVES)):
+            hard_ids[row, slot], hard_authors[row, slot] = p, a
+    hard = _tower_inputs(config, features, hard_ids.reshape(-1), hard_authors.reshape(-1))
+    hard = {k: v.reshape(n, HARD_NEGATIVES, *v.shape[1:]) for k, v in hard.items()}
+    # log(G / corpus size) per example: G = the batch's pooled samples, known only per batch, so
+    # this holds log(samples per example / corpus size) and the loss adds log(batch size).
+    neg_log_q = np.full(n, np.log(GLOBAL_NEGATIVES_PER_EXAMPLE / max(len(corpus_ids), 1)), np.float32)
+    return {"users": users, "pos": pos, "neg": neg, "hard": hard, "log_q": log_q, "neg_log_q": neg_log_q}
+
+
+def _v2_loss(config: RetrieverConfig, temperature: float):
+    def loss_fn(p, b):
+        # the rows' global negatives, pooled: every row sees the whole batch's samples
+        neg = {k: v.reshape(-1, *v.shape[2:]) for k, v in b["neg"].items()}
+        neg_log_q = b["neg_log_q"][0] + jnp.log(b["log_q"].shape[0])
+        return retriever_loss_v2(p, config, b["users"], b["pos"], neg, b["hard"], b["log_q"], neg_log_q, temperature)
+    return loss_fn
+
+
+def _fit_v2(log: EventLog, examples: list[RetrieveExample], config: RetrieverConfig, settings: TrainSettings,
+            temperature: float, name: str, progress: Callable[[str], None], features, params=None):
+    positives = [ex for ex in examples if ex.actions & POSITIVE_ACTIONS]
+    fit_part, validation = validation_split(positives, settings.validation_fraction)
+    data = v2_example_arrays(config, log, fit_part, features, settings.seed)
+    val = v2_example_arrays(config, log, validation, features, settings.seed + 1) if validation else None
+    model = fresh_params(retriever_init_params(config, settings.seed)) if params is None else params
+    trainable = {"model": model, "temperature": np.zeros((), np.float32)}
+    trained, summary = fit(_v2_loss(config, temperature), trainable, data, len(fit_part), settings, name,
+                           progress, val, len(validation))
+    summary["temperature"] = float(temperature * np.exp(np.asarray(trained["temperature"])))
+    summary["positives"] = "+".join(sorted(common_pb2.Action.Name(a).lower() for a in POSITIVE_ACTIONS))
+    return trained["model"], summary
+
+
+def features_for(config: RetrieverConfig, log: EventLog | None, codebook) -> PostFeatureView | None:
+    inputs = config.inputs
+    if not (inputs.content_dim or inputs.sid_levels):
+        return None
+    if log is None:
+        raise ValueError("a model with content inputs needs the event log's post texts")
+    if inputs.sid_levels and codebook is None:
+        raise ValueError("a model with semantic-id inputs needs its codebook")
+    return PostFeatureView(log.content_store(), codebook)
+
+
+def runtime_for(params, config: RetrieverConfig, log: EventLog, codebook=None) -> RetrieverRuntime:
+    features = features_for(config, log, codebook)
+    return RetrieverRuntime(config, params, codebook, features.store if features else None)
 
 
 def example_arrays(config: RetrieverConfig, examples: list[RetrieveExample]) -> RetrieverData:
@@ -88,11 +182,11 @@ def model_score_fn(runtime: RetrieverRuntime, corpus: np.ndarray, corpus_created
 
 
 def evaluate(params, config: RetrieverConfig, log: EventLog, split: Split, seed: int = 0,
-             freshness: Freshness = NO_FRESHNESS) -> dict:
+             freshness: Freshness = NO_FRESHNESS, codebook=None) -> dict:
     """recall@K and NDCG@K of the model and every baseline on the held-out engagements."""
     corpus_ids, corpus_authors = corpus_of(log)
     queries = split.test[:MAX_EVAL_QUERIES]
-    runtime = RetrieverRuntime(config, params)
+    runtime = runtime_for(params, config, log, codebook)
     corpus = runtime.candidate_embeddings(corpus_ids, corpus_authors)
     created = post_created_ms(corpus_ids)
     model = model_score_fn(runtime, corpus, created, freshness)
@@ -107,11 +201,11 @@ def evaluate(params, config: RetrieverConfig, log: EventLog, split: Split, seed:
 
 
 def fit_freshness(params, config: RetrieverConfig, log: EventLog, validation: list[RetrieveExample],
-                  weights=FRESHNESS_WEIGHTS) -> tuple[Freshness, dict[float, float]]:
+                  weights=FRESHNESS_WEIGHTS, codebook=None) -> tuple[Freshness, dict[float, float]]:
     """The weight with the best recall@100 of `params` on the validation engagements, and the
     recall of every weight tried."""
     corpus_ids, corpus_authors = corpus_of(log)
-    runtime = RetrieverRuntime(config, params)
+    runtime = runtime_for(params, config, log, codebook)
     corpus = runtime.candidate_embeddings(corpus_ids, corpus_authors)
     created = post_created_ms(corpus_ids)
     queries = validation[:MAX_EVAL_QUERIES]
@@ -147,17 +241,29 @@ def train(events: EventLog | Iterable, config: RetrieverConfig, steps: int = 400
     split = retriever_split(log, config, settings.test_fraction)
     progress(f"[retriever] {len(split.train)} training / {len(split.test)} held-out engagements "
              f"(before / after {split.cutoff_ms})")
+    codebook = fit_codebook_for(log, config.inputs, settings.test_fraction, settings.seed)
+    v2 = is_v2(config)
+    features = features_for(config, log, codebook)
+
+    def fit_on(examples, name, start=None):
+        if v2:
+            return _fit_v2(log, examples, config, settings, temperature, name, progress, features, start)
+        no_early = replace(settings, validation_fraction=0.0)  # v1 keeps its fixed-step recipe
+        return _fit_params(examples, config, no_early, temperature, name, progress, start)
+
     freshness, tried = NO_FRESHNESS, {}
     inner = split_by_time(split.train, VALIDATION_FRACTION)
     if freshness_weights and inner.train and inner.test:
-        validation_params, _ = _fit_params(inner.train, config, settings, temperature, "retriever-validation",
-                                           progress)
-        freshness, tried = fit_freshness(validation_params, config, log, inner.test, freshness_weights)
+        validation_params, _ = fit_on(inner.train, "retriever-validation")
+        freshness, tried = fit_freshness(validation_params, config, log, inner.test, freshness_weights, codebook)
         progress("[retriever] freshness weight " + f"{freshness.weight} (validation recall@100 "
                  + ", ".join(f"{w}: {r:.3f}" for w, r in tried.items()) + ")")
-    params, summary = _fit_params(split.train, config, settings, temperature, "retriever", progress, params)
-    evaluation = evaluate(params, config, log, split, settings.seed, freshness)
+    params, summary = fit_on(split.train, "retriever", params)
+    evaluation = evaluate(params, config, log, split, settings.seed, freshness, codebook)
     recall = {m: r["recall@100"] for m, r in evaluation["methods"].items()}
     progress("[retriever] held-out recall@100: " + ", ".join(f"{m} {v:.3f}" for m, v in recall.items()))
-    return params, {"train": summary, "eval": evaluation, "scoring": freshness.to_dict(),
-                    "freshness_validation_recall@100": {str(w): r for w, r in tried.items()}}
+    metrics = {"train": summary, "eval": evaluation, "scoring": freshness.to_dict(),
+               "freshness_validation_recall@100": {str(w): r for w, r in tried.items()}}
+    if codebook is not None:
+        metrics["codebook"] = codebook
+    return params, metrics

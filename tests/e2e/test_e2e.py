@@ -249,6 +249,62 @@ async def test_served_posts_are_not_served_again(stack, world, feeds):
     assert not first & {p.post_id for p in again.scored_posts}
 
 
+FRESH_POSTS = 5
+FEED_SIZE = 35
+
+
+async def _publish_posts(bootstrap: str, posts: list) -> None:
+    from foryou import topics
+    from foryou.seed import publish_events
+    from foryou_protos import events_pb2
+    await publish_events(bootstrap, [(topics.POSTS, events_pb2.PostEvent(created=p)) for p in posts], len(posts))
+
+
+async def test_fresh_posts_on_a_loved_topic_make_the_feed(stack, world, feeds):
+    """Phoenix v2: a ranker with content inputs trained here, then 5 posts by followed authors
+    on the viewer's loved topic, published after training (ids never seen by the model), all
+    land in the viewer's 35-post feed: content vectors, not post ids, carry them."""
+    from phoenix import checkpoints
+    from phoenix.server_models import preset_configs
+    from phoenix.training import ranker as ranker_training
+
+    state, env = stack["state"], stack["env"]
+    config = preset_configs("small")[0]
+    params, metrics = await asyncio.to_thread(ranker_training.train, world.events(), config, 300, None,
+                                              lambda line: None)
+    ref = checkpoints.save(stack["root"] / "checkpoints", checkpoints.RANKER, 10_000, params, config, metrics)
+
+    async def reloaded():
+        return ref.checkpoint_id in (await _model_info(state["phoenix"])).checkpoint_id.split("+")
+    await _until(reloaded, "phoenix to hot-reload the v2 ranker", timeout_s=180)
+
+    # the viewer: a user following at least 5 authors; the loved topic: their highest hidden taste
+    viewer = max(world.users, key=lambda u: (len(world.follows[u.user_id]) >= FRESH_POSTS, u.taste.max()))
+    topic = int(np.argmax(viewer.taste))
+    authors = sorted(world.follows[viewer.user_id] - world.blocks[viewer.user_id]
+                     - world.mutes[viewer.user_id])[:FRESH_POSTS]
+    words = world.topic_words[topic]
+    now = snowflake.now_ms()
+    posts = [common_pb2.Post(post_id=snowflake.make_id(now, 700 + i), author_id=a, created_at_ms=now,
+                             text=f"Fresh thread on {words[i % 6]} and {words[(i + 2) % 6]}, {words[(i + 4) % 6]} "
+                                  f"#{world.topic_names[topic]}")
+             for i, a in enumerate(authors)]
+    before = (await _model_info(state["phoenix"])).corpus_size
+    await _publish_posts(state["kafka_bootstrap"], posts)
+
+    async def ingested():  # Thunder serves them in-network; Phoenix has their content vectors
+        async with grpc.aio.insecure_channel(state["thunder"]) as channel:
+            found = await thunder_pb2_grpc.ThunderServiceStub(channel).GetPosts(
+                thunder_pb2.GetPostsRequest(post_ids=[p.post_id for p in posts]), timeout=10)
+        return not found.missing_post_ids and (await _model_info(state["phoenix"])).corpus_size >= before + FRESH_POSTS
+    await _until(ingested, "thunder and phoenix to ingest the new posts")
+    feed = await get_feed(state["home_mixer"], viewer.user_id)
+    ids = [p.post_id for p in feed.scored_posts][:FEED_SIZE]
+    assert not feed.degraded, feed.degraded
+    missing = [p.post_id for p in posts if p.post_id not in ids]
+    assert not missing, (missing, len(feed.scored_posts))
+
+
 def test_stop_leaves_nothing_running(stack, feeds):
     proc, state = stack["proc"], stack["state"]
     proc.send_signal(signal.SIGINT)

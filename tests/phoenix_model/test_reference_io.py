@@ -2,10 +2,12 @@
 semantics (checked against an independent numpy implementation of the spec)."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
-from phoenix.config import tiny_ranker_config, tiny_retriever_config
+from phoenix.config import REFERENCE_INPUTS, InputsConfig, tiny_ranker_config, tiny_retriever_config
 from phoenix.features import make_rank_batch
 from phoenix.reference_io import (export_ranker_reference, export_retriever_reference, import_ranker_reference,
                                   import_retriever_reference, load_npz, save_npz)
@@ -101,9 +103,12 @@ def _reference_logits(tree, tables, cfg, batch, row):
     t = {k: v.astype(np.float64) for k, v in tree.items()}
     look = lambda name, hashes: np.concatenate([tables[name][i][h] for i, h in enumerate(hashes)])  # noqa: E731
     seq = [look("foryou/user_hash_tables", batch.user_hashes[row]) @ t["phoenix_model/proj_mat_1"]]
-    valid = [True]
+    # The reference: the user slot is padding when its first hash is 0; its history input has all
+    # 19 action columns (the last the dwell). A v1 model (18 columns, user always valid) differs.
+    valid = [batch.user_hashes[row, 0] != 0 if cfg.inputs.pad_user_slot else True]
     for s in range(batch.history_post_hashes.shape[1]):
-        actions = np.concatenate([batch.history_actions[row, s], [0.0]])
+        actions = batch.history_actions[row, s]
+        actions = np.concatenate([actions, np.zeros(cfg.num_actions - actions.shape[0])])
         act = (2 * actions - 1) @ t["phoenix_model/action_projection"] * float(actions.any())
         surf = t["phoenix_model/product_surface_embedding_table"][batch.history_surface[row, s]]
         x = np.concatenate([look("foryou/post_hash_tables", batch.history_post_hashes[row, s]),
@@ -141,17 +146,30 @@ def _reference_logits(tree, tables, cfg, batch, row):
     return _rms(h, t["phoenix_model/rms_norm/scale"])[start:] @ t["phoenix_model/unembeddings"]
 
 
-def test_imported_checkpoint_reproduces_the_reference_forward_pass():
-    """Reference settings: sequential candidate positions by slot index, causal prefix."""
-    cfg = tiny_ranker_config(candidate_positions="sequential", position_ids="slot")
+@pytest.mark.parametrize("inputs", ["v1", "reference"])
+def test_imported_checkpoint_reproduces_the_reference_forward_pass(inputs):
+    """Reference settings: sequential candidate positions by slot index, causal prefix. With the
+    reference's inputs, histories carry non-zero dwell and one user slot is padding."""
+    cfg = tiny_ranker_config(candidate_positions="sequential", position_ids="slot",
+                             inputs=REFERENCE_INPUTS if inputs == "reference" else InputsConfig())
     tree = {k: v * 0.5 for k, v in _reference_tree(cfg, seed=5).items()}
     params = import_ranker_reference(tree, cfg, base_params=params_for(cfg))
     tables = {k: np.asarray(v, np.float64)
               for k, v in export_ranker_reference(params, cfg, include_tables=True).items() if k.startswith("foryou/")}
     rng = np.random.default_rng(6)
-    batch = make_rank_batch(cfg, [11, 12, 13], [random_history(rng, 8), random_history(rng, 3), []],
+    histories = [random_history(rng, 8), random_history(rng, 3), random_history(rng, 2)]
+    users = [11, 12, 13]
+    if inputs == "reference":
+        histories = [[dataclasses.replace(item, dwell_ms=int(rng.integers(0, 90_000))) for item in h]
+                     for h in histories]
+        histories[2] = [dataclasses.replace(item, actions=()) for item in histories[2]]  # dwell only
+        users = [11, 0, 13]  # user 0: hash 0, a padded user slot
+    batch = make_rank_batch(cfg, users, histories,
                             [random_candidates(rng, 8), random_candidates(rng, 5), random_candidates(rng, 1)],
                             num_candidates=8)
+    if inputs == "reference":
+        assert batch.history_actions.shape[-1] == 19 and (batch.history_actions[..., 18] > 0).sum() >= 8
+        assert batch.user_hashes[1, 0] == 0
     full, fast, _ = compiled(cfg)
     ours = np.asarray(full(params, batch))
     for row, count in enumerate((8, 5, 1)):

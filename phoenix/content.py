@@ -1,0 +1,268 @@
+"""Content vectors: every post's text -> a 256-d unit vector, and the store that keeps them.
+
+The encoder is `wordllama` (a static token-embedding model, mean-pooled) with its `l2_supercat`
+weights at 256 dimensions, which ship inside the wheel together with the tokenizer. Its loader
+looks for the tokenizer under `<package>/tokenizer/` while the wheel installs it under
+`<package>/tokenizers/`; pointing its cache directory at the installed package finds both files
+there (`<cache>/weights/`, `<cache>/tokenizers/`), and downloads stay disabled, so nothing is
+ever fetched (tests/phoenix_model/test_content.py loads it with the network refused).
+
+`ContentStore` maps post id -> content vector (float16, so a million posts take 0.5 GB) for
+the posts Phoenix has ingested. A repost takes the vector of its original (its text is the
+original's wrapped in "RT @handle:"; the store looks the original up when it has it).
+"""
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from phoenix.sid import Codebook
+
+CONTENT_DIM = 256
+MAX_CODEBOOKS = 4  # codebooks whose codes the store keeps (ranker + retriever, and one reload each)
+WORDLLAMA_CONFIG = "l2_supercat"
+ENCODE_BATCH = 4096  # texts per wordllama call: large batches amortise the tokenizer's overhead
+
+
+@functools.lru_cache(maxsize=1)
+def _model():
+    import wordllama
+    from wordllama import WordLlama
+
+    package = Path(wordllama.__file__).parent
+    return WordLlama.load(WORDLLAMA_CONFIG, dim=CONTENT_DIM, cache_dir=package, disable_download=True)
+
+
+class _ChunkCache:
+    """wordllama's mean pooling, computed from cached per-chunk sums.
+
+    The tokenizer (Llama's SentencePiece BPE) turns every space into "▁" and prepends one,
+    and no token spans a "▁" inside a chunk, so a text's tokens are the concatenation of its
+    space-separated chunks' tokens (an empty chunk, from a double space, is the lone "▁").
+    Posts repeat words, so each distinct chunk is tokenized once and its token-embedding sum
+    and token count are kept; a text's vector is the sum of its chunks' sums over the total
+    count: the same mean wordllama's `embed` computes (tests/phoenix_model/test_content.py
+    checks equality), at a fraction of the tokenizer's cost per post."""
+
+    MAX_CHUNKS = 500_000  # distinct chunks kept; the cache starts over beyond this
+
+    def __init__(self, model) -> None:
+        from tokenizers import Tokenizer
+
+        self._embedding = np.asarray(model.embedding, np.float32)
+        self._tokenizer = Tokenizer.from_str(model.tokenizer.to_str())  # own copy: no padding
+        self._tokenizer.no_padding()
+        self._space = self._tokenizer.encode(" x", add_special_tokens=False).ids[0]  # the lone "▁"
+        self._reset()
+        self._lock = threading.Lock()
+
+    def _reset(self) -> None:
+        self._index: dict[str, int] = {}
+        self._sums = np.zeros((1024, CONTENT_DIM), np.float32)
+        self._counts = np.zeros(1024, np.float32)
+
+    def _add(self, chunks: list[str]) -> None:
+        encoded = iter(self._tokenizer.encode_batch([c for c in chunks if c], add_special_tokens=False))
+        tokens = [next(encoded).ids if c else [self._space] for c in chunks]
+        n = len(self._index)
+        need = n + len(chunks)
+        if need > self._sums.shape[0]:
+            cap = max(need, 2 * self._sums.shape[0])
+            self._sums = np.concatenate([self._sums, np.zeros((cap - self._sums.shape[0], CONTENT_DIM), np.float32)])
+            self._counts = np.concatenate([self._counts, np.zeros(cap - self._counts.shape[0], np.float32)])
+        lengths = np.fromiter((len(t) for t in tokens), np.int64, len(tokens))
+        flat = np.fromiter((i for t in tokens for i in t), np.int64, int(lengths.sum()))
+        flat = np.clip(flat, 0, self._embedding.shape[0] - 1)
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        self._sums[n:need] = np.add.reduceat(self._embedding[flat], starts, axis=0)
+        self._counts[n:need] = lengths
+        self._index.update(zip(chunks, range(n, need)))
+
+    def mean_pool(self, texts: Sequence[str]) -> np.ndarray:
+        """[N, 256] unnormalised mean token embeddings (texts must be non-empty). A text with
+        runs of spaces or spaces at its ends is kept whole (BPE merges runs of "▁")."""
+        split = [[t] if ("  " in t or t[0] == " " or t[-1] == " ") else t.split(" ") for t in texts]
+        with self._lock:
+            if len(self._index) > self.MAX_CHUNKS:
+                self._reset()
+            new = list({c for chunks in split for c in chunks if c not in self._index})
+            if new:
+                self._add(new)
+            index = self._index
+            rows = np.fromiter((index[c] for chunks in split for c in chunks), np.int64)
+            sums, counts = self._sums, self._counts
+        lengths = np.fromiter((len(chunks) for chunks in split), np.int64, len(split))
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        total = np.add.reduceat(sums[rows], starts, axis=0)
+        return total / np.maximum(np.add.reduceat(counts[rows], starts), 1.0)[:, None]
+
+
+@functools.lru_cache(maxsize=1)
+def _chunks() -> _ChunkCache:
+    return _ChunkCache(_model())
+
+
+def encode_texts(texts: Sequence[str]) -> np.ndarray:
+    """[N, 256] float32 unit vectors; an empty text gets a zero vector (= "no content")."""
+    n = len(texts)
+    out = np.zeros((n, CONTENT_DIM), np.float32)
+    present = [i for i, t in enumerate(texts) if t and t.strip()]
+    if not present:
+        return out
+    cache = _chunks()
+    for lo in range(0, len(present), ENCODE_BATCH):
+        rows = present[lo:lo + ENCODE_BATCH]
+        vectors = cache.mean_pool([texts[i] for i in rows])
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        ok = norms[:, 0] > 1e-9
+        out[np.asarray(rows)[ok]] = vectors[ok] / norms[ok]
+    return out
+
+
+class ContentStore:
+    """Thread-safe post id -> content vector (a growable float16 matrix and a free-slot list),
+    plus each registered codebook's semantic ids of every stored post, assigned on arrival (so
+    serving reads codes instead of computing nearest centroids per request)."""
+
+    def __init__(self, initial_capacity: int = 1024) -> None:
+        self._vectors = np.zeros((max(1, initial_capacity), CONTENT_DIM), np.float16)
+        self._slot: dict[int, int] = {}
+        self._free: list[int] = []
+        self._high = 0
+        self._codes: dict[int, tuple[Codebook, np.ndarray]] = {}  # fingerprint -> (codebook, [cap, L])
+        self._lock = threading.RLock()
+
+    def __len__(self) -> int:
+        return len(self._slot)
+
+    def __contains__(self, post_id: int) -> bool:
+        return int(post_id) in self._slot
+
+    def _grow(self, need: int) -> None:
+        cap = self._vectors.shape[0]
+        if need > cap:
+            new_cap = max(need, 2 * cap)
+            bigger = np.zeros((new_cap, CONTENT_DIM), np.float16)
+            bigger[:self._high] = self._vectors[:self._high]
+            self._vectors = bigger
+            for fp, (book, codes) in list(self._codes.items()):
+                grown = np.zeros((new_cap, codes.shape[1]), codes.dtype)
+                grown[:self._high] = codes[:self._high]
+                self._codes[fp] = (book, grown)
+
+    def register(self, codebook: Codebook) -> None:
+        """Assign `codebook`'s codes to every stored post, and to every post added from now on."""
+        with self._lock:
+            fp = codebook.fingerprint
+            if fp in self._codes:
+                self._codes[fp] = self._codes.pop(fp)  # most recently used last
+                return
+            codes = np.zeros((self._vectors.shape[0], codebook.levels), np.int16)
+            codes[:self._high] = codebook.assign(self._vectors[:self._high].astype(np.float32))
+            self._codes[fp] = (codebook, codes)
+            while len(self._codes) > MAX_CODEBOOKS:
+                self._codes.pop(next(iter(self._codes)))
+
+    def sids(self, post_ids, codebook: Codebook) -> np.ndarray:
+        """[N, L] int32 codes of `codebook` (registered on first use); zeros for unknown posts."""
+        ids = np.asarray(post_ids, np.uint64).reshape(-1)
+        with self._lock:
+            if codebook.fingerprint not in self._codes:
+                self.register(codebook)
+            codes = self._codes[codebook.fingerprint][1]
+            slots = np.fromiter((self._slot.get(int(p), -1) for p in ids), np.int64, len(ids))
+            out = codes[np.maximum(slots, 0)].astype(np.int32)
+        out[slots < 0] = 0
+        return out
+
+    def put(self, post_ids: Sequence[int], vectors: np.ndarray) -> None:
+        vectors = np.asarray(vectors, np.float32).reshape(len(post_ids), CONTENT_DIM)
+        with self._lock:
+            slots = np.empty(len(post_ids), np.int64)
+            for i, pid in enumerate(post_ids):
+                pid = int(pid)
+                slot = self._slot.get(pid)
+                if slot is None:
+                    if self._free:
+                        slot = self._free.pop()
+                    else:
+                        self._grow(self._high + 1)
+                        slot = self._high
+                        self._high += 1
+                    self._slot[pid] = slot
+                slots[i] = slot
+            self._vectors[slots] = vectors
+            for book, codes in self._codes.values():
+                codes[slots] = book.assign(vectors)
+
+    def add_posts(self, post_ids: Sequence[int], texts: Sequence[str],
+                  repost_of: Sequence[int] | None = None) -> np.ndarray:
+        """Encode and store a batch of posts; a repost whose original is known (stored, or
+        earlier in this batch) takes the original's vector. Returns the [N, 256] vectors."""
+        vectors = encode_texts(texts)
+        if repost_of is not None:
+            in_batch = {int(p): i for i, p in enumerate(post_ids)}
+            for i, original in enumerate(repost_of):
+                original = int(original)
+                if not original:
+                    continue
+                j = in_batch.get(original)
+                if j is not None and j < i:
+                    vectors[i] = vectors[j]
+                elif original in self:
+                    vectors[i] = self.get([original])[0]
+        self.put(post_ids, vectors)
+        return vectors
+
+    def get(self, post_ids) -> np.ndarray:
+        """[N, 256] float32 vectors; zeros for unknown posts (and for post id 0, padding)."""
+        ids = np.asarray(post_ids, np.uint64).reshape(-1)
+        with self._lock:
+            slots = np.fromiter((self._slot.get(int(p), -1) for p in ids), np.int64, len(ids))
+            out = self._vectors[np.maximum(slots, 0)].astype(np.float32)
+        out[slots < 0] = 0.0
+        return out
+
+    def remove(self, post_ids) -> None:
+        with self._lock:
+            for pid in post_ids:
+                slot = self._slot.pop(int(pid), None)
+                if slot is not None:
+                    self._vectors[slot] = 0
+                    for _, codes in self._codes.values():
+                        codes[slot] = 0
+                    self._free.append(slot)
+
+    def expire(self, now_ms: int, max_age_ms: int) -> int:
+        """Drop posts created more than `max_age_ms` before `now_ms` (age read from the id)."""
+        from foryou import snowflake
+        ids = self.post_ids()
+        created = (ids >> np.uint64(22)).astype(np.int64) + snowflake.TWITTER_EPOCH_MS
+        old = ids[created < now_ms - max_age_ms]
+        self.remove(old.tolist())
+        return len(old)
+
+    def post_ids(self) -> np.ndarray:
+        with self._lock:
+            return np.fromiter(self._slot.keys(), np.uint64, len(self._slot))
+
+
+class PostFeatureView:
+    """What a model reads per post (phoenix.features.PostFeatures): the store's content vectors
+    and the semantic ids of the model's own codebook."""
+
+    def __init__(self, store: ContentStore, codebook: Codebook | None) -> None:
+        self.store = store
+        self.codebook = codebook
+        if codebook is not None:
+            store.register(codebook)
+
+    def content(self, post_ids: np.ndarray) -> np.ndarray:
+        return self.store.get(post_ids)
+
+    def sids(self, post_ids: np.ndarray) -> np.ndarray | None:
+        return None if self.codebook is None else self.store.sids(post_ids, self.codebook)
