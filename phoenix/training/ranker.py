@@ -113,6 +113,8 @@ def train(events: EventLog | Iterable, config: RankerConfig, steps: int = 400,
     """Train on the events (an EventLog or (topic, message) pairs); returns (params, metrics)
     where metrics has the training summary and the held-out evaluation."""
     settings = replace(settings or default_settings(steps), steps=steps)
+    if not (config.inputs.content_dim or config.inputs.sid_levels):
+        settings = replace(settings, validation_fraction=0.0)  # v1 keeps its fixed-step recipe
     log = as_log(events)
     split = ranker_split(log, config, settings.test_fraction)
     fit_part, validation = validation_split(split.train, settings.validation_fraction)
