@@ -39,6 +39,10 @@ class PhoenixRetriever(nn.Module):
         lecun = nn.initializers.lecun_normal()
         self.tower_1 = self.param("candidate_tower_1", lecun, (candidate_input_size(cfg), cfg.candidate_hidden))
         self.tower_2 = self.param("candidate_tower_2", lecun, (cfg.candidate_hidden, d))
+        if cfg.inputs.content_dim:
+            # v2: the mean content of the history, projected, joins the user representation
+            # directly, so a burst of engagements on one topic moves retrieval at once.
+            self.user_content = self.param("user_content_projection", lecun, (cfg.inputs.content_dim, d))
 
     def user_embedding(self, users: UserBatch) -> jax.Array:
         """[B, D] unit-norm user representations."""
@@ -48,6 +52,10 @@ class PhoenixRetriever(nn.Module):
         out, _ = self.transformer(x.astype(self.dtype), prefix_positions(valid, cfg.position_ids), mask)
         weights = valid.astype(jnp.float32)[..., None]
         mean = jnp.sum(out.astype(jnp.float32) * weights, axis=1) / jnp.maximum(jnp.sum(weights, axis=1), 1.0)
+        if cfg.inputs.content_dim and users.history_content is not None:
+            w = valid[:, 1:].astype(jnp.float32)[..., None]
+            content = jnp.sum(users.history_content.astype(jnp.float32) * w, axis=1) / jnp.maximum(jnp.sum(w, axis=1), 1.0)
+            mean = mean + content @ self.user_content
         return l2_normalize(mean)
 
     def candidate_embedding(self, post_hashes: jax.Array, author_hashes: jax.Array,

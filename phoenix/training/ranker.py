@@ -13,7 +13,7 @@ from phoenix.actions import NUM_BINARY_ACTIONS
 from phoenix.config import RankerConfig
 from phoenix.evaluation.baselines import ranker_baselines
 from phoenix.evaluation.ranking import per_action_metrics, test_labels
-from phoenix.features import make_rank_batch
+from phoenix.features import hash_candidates, make_rank_batch
 from phoenix.losses import ranker_init_params, ranker_loss
 from phoenix.ranker import predictions, ranker_logits
 from phoenix.content import PostFeatureView
@@ -22,6 +22,11 @@ from phoenix.training.data import (EventLog, RankExample, Split, collect, fit_co
 from phoenix.training.loop import TrainSettings, fit, fresh_params, print_progress, validation_split
 
 EVAL_BATCH = 256
+# Share of training candidates whose post id is replaced by a random, never-seen one (content,
+# semantic ids and age stay the post's own), so the model learns to rank posts it has no id row
+# for. Off: on a 150-user world 0.5 moved fresh on-topic posts up only slightly and cost held-out
+# favorite AUC (0.762 -> 0.713); not yet measured on larger worlds.
+POST_ID_DROPOUT = 0.0
 
 
 def default_settings(steps: int) -> TrainSettings:
@@ -57,11 +62,17 @@ def features_for(config: RankerConfig, log: EventLog | None, codebook) -> PostFe
     return PostFeatureView(log.content_store(), codebook)
 
 
-def example_arrays(config: RankerConfig, examples: list[RankExample], features=None) -> RankerData:
+def example_arrays(config: RankerConfig, examples: list[RankExample], features=None,
+                   id_dropout: float = 0.0, seed: int = 0) -> RankerData:
     c = config.num_candidates
     batch = make_rank_batch(config, [ex.user_id for ex in examples], [ex.history for ex in examples],
                             [ex.candidates for ex in examples], num_candidates=c, features=features,
                             now_ms=[ex.time_ms for ex in examples])
+    if id_dropout > 0:
+        rng = np.random.default_rng(seed)
+        drop = batch.candidate_mask & (rng.random(batch.candidate_mask.shape) < id_dropout)
+        random_ids = rng.integers(1, 2**62, size=int(drop.sum()), dtype=np.uint64)
+        batch.candidate_post_hashes[drop] = hash_candidates(config.hash, random_ids, random_ids)[0]
     labels = np.zeros((len(examples), c, NUM_BINARY_ACTIONS), np.float32)
     dwell = np.zeros((len(examples), c), np.float32)
     for row, ex in enumerate(examples):
@@ -102,6 +113,8 @@ def train(events: EventLog | Iterable, config: RankerConfig, steps: int = 400,
     """Train on the events (an EventLog or (topic, message) pairs); returns (params, metrics)
     where metrics has the training summary and the held-out evaluation."""
     settings = replace(settings or default_settings(steps), steps=steps)
+    if not (config.inputs.content_dim or config.inputs.sid_levels):
+        settings = replace(settings, validation_fraction=0.0)  # v1 keeps its fixed-step recipe
     log = as_log(events)
     split = ranker_split(log, config, settings.test_fraction)
     fit_part, validation = validation_split(split.train, settings.validation_fraction)
@@ -109,7 +122,7 @@ def train(events: EventLog | Iterable, config: RankerConfig, steps: int = 400,
              f"examples (served before / after {split.cutoff_ms})")
     codebook = fit_codebook_for(log, config.inputs, settings.test_fraction, settings.seed)
     features = features_for(config, log, codebook)
-    data = example_arrays(config, fit_part, features)
+    data = example_arrays(config, fit_part, features, POST_ID_DROPOUT, settings.seed)
     val_data = example_arrays(config, validation, features) if validation else None
     params = fresh_params(ranker_init_params(config, settings.seed)) if params is None else params
 
