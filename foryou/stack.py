@@ -7,6 +7,10 @@ exponential back-off, its restarts counted (logged, and in the state file). The 
 restarted too when its log is durable; a broker on memory storage that exits took the whole
 log with it, so the stack stops and says so.
 
+With `--replicas thunder=2,phoenix=2` it runs that many Thunder and Phoenix processes (the
+extra ones on free ports, named thunder-2, phoenix-2, ...), each reading every Kafka
+partition, and HomeMixer balances over them (docs/scaling.md); each replica is supervised.
+
 Stop order is HomeMixer, Phoenix, Thunder, broker (callers first, so nothing logs errors about
 vanished dependencies); children are also stopped on any other exit path (atexit).
 """
@@ -31,6 +35,22 @@ from foryou.process import RestartPolicy, ServiceProcess
 log = logging.getLogger(__name__)
 
 STATE_FILE = "stack.json"
+REPLICATED = ("thunder", "phoenix")
+
+
+def parse_replicas(text: str) -> dict[str, int]:
+    """ "thunder=2,phoenix=2" -> {"thunder": 2, "phoenix": 2}."""
+    out: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in (text or "").split(","))):
+        name, sep, count = part.partition("=")
+        if not sep or name not in REPLICATED or not count.isdigit() or int(count) < 1:
+            raise ValueError(f"--replicas: {part!r} is not thunder=N or phoenix=N (N >= 1)")
+        out[name] = int(count)
+    return out
+
+
+def replica_name(service: str, index: int) -> str:
+    return service if index == 0 else f"{service}-{index + 1}"
 
 
 def state_dir() -> Path:
@@ -89,6 +109,7 @@ class StackConfig:
     storage: str = "durable"
     data_dir: str | None = None                    # durable log; default: <state dir>/data
     restart_max_backoff_s: float = 30.0
+    replicas: dict[str, int] = field(default_factory=dict)  # thunder/phoenix -> processes (default 1)
 
     @staticmethod
     def free_ports(metrics: bool = False, **overrides) -> "StackConfig":
@@ -143,18 +164,36 @@ class Stack:
         Path(self.cfg.log_dir).mkdir(parents=True, exist_ok=True)
         return str(Path(self.cfg.log_dir) / f"{name}.log")
 
-    def _service(self, command: str, port: int, metrics_port: int, extra: list[str]) -> ServiceProcess:
+    def _service(self, command: str, port: int, metrics_port: int, extra: list[str],
+                 name: str | None = None) -> ServiceProcess:
         address = f"{self.cfg.host}:{port}"
         args = ["--host", self.cfg.host, "--port", str(port), "--metrics-port", str(metrics_port),
                 "--kafka-bootstrap", self.kafka_bootstrap, "--log-level", self.cfg.log_level.upper(), *extra]
         return ServiceProcess(command, args, address, env=dict(self.cfg.extra_env),
-                              log_path=self._log_path(command))
+                              log_path=self._log_path(name or command))
 
-    def phoenix_process(self) -> ServiceProcess:
+    def _replica_ports(self, service: str, index: int) -> tuple[int, int]:
+        """Replica 1 on the configured ports; the others on free ones (metrics off if off)."""
+        port, metrics = ((self.cfg.thunder_port, self.cfg.thunder_metrics_port) if service == "thunder"
+                         else (self.cfg.phoenix_port, self.cfg.phoenix_metrics_port))
+        if index == 0:
+            return port, metrics
+        return free_port(), (free_port() if metrics else 0)
+
+    def replica_names(self, service: str) -> list[str]:
+        return [replica_name(service, i) for i in range(self.cfg.replicas.get(service, 1))]
+
+    def thunder_process(self, index: int = 0) -> ServiceProcess:
+        port, metrics = self._replica_ports("thunder", index)
+        return self._service("thunder", port, metrics, [], name=replica_name("thunder", index))
+
+    def phoenix_process(self, index: int = 0, port: int | None = None, metrics: int | None = None) -> ServiceProcess:
         extra = ["--preset", self.cfg.preset]
         if self.cfg.checkpoint_dir:
             extra += ["--checkpoint-dir", str(self.cfg.checkpoint_dir)]
-        return self._service("phoenix", self.cfg.phoenix_port, self.cfg.phoenix_metrics_port, extra)
+        if port is None:
+            port, metrics = self._replica_ports("phoenix", index)
+        return self._service("phoenix", port, metrics, extra, name=replica_name("phoenix", index))
 
     async def start(self) -> "Stack":
         atexit.register(self.stop)
@@ -163,12 +202,15 @@ class Stack:
             # (PR_SET_PDEATHSIG), and start() only blocks until the port accepts (well under 1 s).
             self.broker.start()
             await create_topics(self.kafka_bootstrap)
-            thunder = self._service("thunder", self.cfg.thunder_port, self.cfg.thunder_metrics_port, [])
-            phoenix = self.phoenix_process()
+            thunders = {replica_name("thunder", i): self.thunder_process(i)
+                        for i in range(self.cfg.replicas.get("thunder", 1))}
+            phoenixes = {replica_name("phoenix", i): self.phoenix_process(i)
+                         for i in range(self.cfg.replicas.get("phoenix", 1))}
             home_mixer = self._service(
                 "home-mixer", self.cfg.home_mixer_port, self.cfg.home_mixer_metrics_port,
-                ["--thunder-address", thunder.address, "--phoenix-address", phoenix.address])
-            self.services = {"thunder": thunder, "phoenix": phoenix, "home-mixer": home_mixer}
+                ["--thunder-address", ",".join(t.address for t in thunders.values()),
+                 "--phoenix-address", ",".join(p.address for p in phoenixes.values())])
+            self.services = {**thunders, **phoenixes, "home-mixer": home_mixer}
             self.restarts = {name: RestartPolicy(max_s=self.cfg.restart_max_backoff_s)
                              for name in ("broker", *self.services)}
             for service in self.services.values():  # all start in parallel, JAX warms meanwhile
@@ -182,10 +224,16 @@ class Stack:
         return self
 
     async def restart_phoenix(self) -> None:
-        """Restart Phoenix (e.g. with a new checkpoint directory) and wait until it serves."""
-        self.services["phoenix"].stop()
-        self.services["phoenix"] = self.phoenix_process().start()
-        await self.services["phoenix"].wait_ready(self.cfg.ready_timeout_s)
+        """Restart Phoenix, every replica on its port (e.g. with a new checkpoint directory),
+        and wait until they serve."""
+        for index, name in enumerate(self.replica_names("phoenix")):
+            old = self.services[name]
+            old.stop()
+            port = int(old.address.rsplit(":", 1)[1])
+            metrics = int(old.args[old.args.index("--metrics-port") + 1])
+            self.services[name] = self.phoenix_process(index, port, metrics).start()
+        await _all_or_nothing([self.services[n].wait_ready(self.cfg.ready_timeout_s)
+                               for n in self.replica_names("phoenix")])
         if self.write_state:
             self._write_state()
 
@@ -196,6 +244,7 @@ class Stack:
             "pids": {"broker": self.broker.pid,
                      **{name: s.proc.pid for name, s in self.services.items() if s.proc is not None}},
             "metrics": {name: f"{self.cfg.host}:{port}" for name, port in self.metrics_ports().items() if port},
+            "replicas": {name: [self.services[n].address for n in self.replica_names(name)] for name in REPLICATED},
             "storage": self.cfg.storage,
             "data_dir": self.cfg.log_data_dir() if self.cfg.storage == "durable" else None,
             "restarts": {name: policy.restarts for name, policy in self.restarts.items()},
@@ -205,8 +254,9 @@ class Stack:
         }
 
     def metrics_ports(self) -> dict[str, int]:
-        return {"thunder": self.cfg.thunder_metrics_port, "phoenix": self.cfg.phoenix_metrics_port,
-                "home-mixer": self.cfg.home_mixer_metrics_port}
+        ports = {name: int(s.args[s.args.index("--metrics-port") + 1]) for name, s in self.services.items()}
+        return ports or {"thunder": self.cfg.thunder_metrics_port, "phoenix": self.cfg.phoenix_metrics_port,
+                         "home-mixer": self.cfg.home_mixer_metrics_port}
 
     # ---- supervision ---------------------------------------------------------------------
 
@@ -262,7 +312,8 @@ class Stack:
         if self._stopped:
             return
         self._stopped = True
-        for name in ("home-mixer", "phoenix", "thunder"):
+        order = ["home-mixer", *self.replica_names("phoenix"), *self.replica_names("thunder")]
+        for name in order:
             service = self.services.get(name)
             if service is not None:
                 service.stop()
@@ -297,12 +348,16 @@ def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-level", default=d.log_level)
     parser.add_argument("--log-dir", default=None, help="service logs go here (default: temp files)")
     parser.add_argument("--ready-timeout", type=float, default=d.ready_timeout_s, help="seconds to wait for health")
+    parser.add_argument("--replicas", type=parse_replicas, default={},
+                        help="Thunder/Phoenix processes, e.g. thunder=2,phoenix=2 (default 1 each); HomeMixer "
+                             "balances over them (docs/scaling.md)")
 
 
 def stack_config_from_args(args: argparse.Namespace) -> StackConfig:
     common = dict(host=args.host, preset=args.preset, checkpoint_dir=args.checkpoint_dir,
                   log_level=args.log_level, log_dir=args.log_dir, ready_timeout_s=args.ready_timeout,
-                  storage=getattr(args, "storage", "durable"), data_dir=getattr(args, "data_dir", None))
+                  storage=getattr(args, "storage", "durable"), data_dir=getattr(args, "data_dir", None),
+                  replicas=getattr(args, "replicas", None) or {})
     if args.free_ports:
         return StackConfig.free_ports(metrics=True, **common)
     return StackConfig(kafka_port=args.kafka_port, thunder_port=args.thunder_port, phoenix_port=args.phoenix_port,

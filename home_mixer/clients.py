@@ -3,11 +3,20 @@ deadline: the dependency's own short timeout, cut to what is left of the request
 so a slow or dead dependency costs at most that and no request hangs. Every call goes through
 the dependency's circuit breaker (foryou/circuit_breaker.py): after repeated failures, or
 while the dependency's health says NOT_SERVING, calls fail at once instead of waiting.
-Thunder's answers also refresh the safety cache (home_mixer/safety_cache.py)."""
+Thunder's answers also refresh the safety cache (home_mixer/safety_cache.py).
+
+Replicas (docs/scaling.md): an address may name several replicas, "h1:p1,h2:p2" or a
+"dns:///name:port" resolving to several. The channel then balances calls over the replicas
+gRPC's own health checking reports SERVING (round_robin + healthCheckConfig), and retries a
+call that found its replica gone (UNAVAILABLE) on another; the dependency counts as not
+serving only when no replica is."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import json
 import logging
+import socket
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -33,6 +42,55 @@ CHANNEL_OPTIONS = [
     ("grpc.initial_reconnect_backoff_ms", 200),
     ("grpc.max_reconnect_backoff_ms", 1000),
 ]
+
+
+def service_config(service_name: str) -> str:
+    """Balance over the replicas that are SERVING (client-side health checking), and retry a
+    call whose replica vanished (all the retried methods are reads)."""
+    return json.dumps({
+        "loadBalancingConfig": [{"round_robin": {}}],
+        "healthCheckConfig": {"serviceName": service_name},
+        "methodConfig": [{
+            "name": [{"service": service_name}],
+            "retryPolicy": {"maxAttempts": 3, "initialBackoff": "0.01s", "maxBackoff": "0.05s",
+                            "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"]},
+        }],
+    })
+
+
+def _ipv4(host: str) -> str:
+    try:
+        return str(ipaddress.IPv4Address(host))
+    except ValueError:
+        return socket.getaddrinfo(host, None, socket.AF_INET)[0][4][0]
+
+
+@dataclass(frozen=True)
+class Target:
+    """What one address setting names: the channel target and, for a list, each replica."""
+    target: str
+    replicas: tuple[str, ...] = ()   # host:port of each listed replica (empty: one, or a resolver's)
+
+    @staticmethod
+    def parse(address: str) -> "Target":
+        """ "host:port" as it is; "dns:///name:port" (or any gRPC scheme) as it is, balanced over
+        what the name resolves to; "h1:p1,h2:p2" as one ipv4: target over the listed replicas
+        (hosts resolved once, at start)."""
+        parts = [a.strip() for a in address.split(",") if a.strip()]
+        if not parts:
+            raise ValueError("empty dependency address")
+        if len(parts) == 1:
+            return Target(parts[0])
+        resolved = []
+        for part in parts:
+            host, sep, port = part.rpartition(":")
+            if not sep or not port.isdigit() or "/" in part:
+                raise ValueError(f"replica address {part!r} is not host:port")
+            try:
+                resolved.append(f"{_ipv4(host)}:{port}")
+            except OSError as exc:
+                raise ValueError(f"replica host {host!r} does not resolve to IPv4: {exc}") from exc
+        return Target("ipv4:" + ",".join(resolved), tuple(parts))
 
 
 class DeadlineExhausted(TimeoutError):
@@ -67,7 +125,10 @@ class Dependency:
     service_name = ""
 
     def _connect(self, name: str, address: str, breaker: BreakerSettings) -> None:
-        self.channel = tls.channel(address, CHANNEL_OPTIONS)  # TLS when configured (foryou/tls.py)
+        self.target = Target.parse(address)
+        options = [*CHANNEL_OPTIONS, ("grpc.service_config", service_config(self.service_name))]
+        self.channel = tls.channel(self.target.target, options)  # TLS when configured (foryou/tls.py)
+        self.replica_serving: dict[str, bool | None] = {r: None for r in self.target.replicas}
         self.breaker = CircuitBreaker(name, breaker.failure_threshold, breaker.reset_timeout_s,
                                       is_failure=dependency_failure)
         self._health_every_s = breaker.health_every_s
@@ -81,22 +142,51 @@ class Dependency:
         """Follow the dependency's health (a Health.Watch stream, so a change is seen at once):
         NOT_SERVING (e.g. replaying Kafka after a restart) is routed around like an open
         breaker. A silent or refusing dependency is the breaker's business, not the
-        watcher's; a broken stream is reopened every `health_every_s`."""
+        watcher's; a broken stream is reopened every `health_every_s`. Listed replicas are
+        watched one by one and the dependency is serving while any replica is."""
         if self._health_every_s > 0 and self._health_task is None:
-            self._health_task = asyncio.get_running_loop().create_task(self._watch(), name=f"health-{self.service_name}")
+            watchers = ([self._watch_replica(r) for r in self.target.replicas] if self.target.replicas
+                        else [self._watch(self.channel)])
+            self._health_task = asyncio.get_running_loop().create_task(
+                _all(watchers), name=f"health-{self.service_name}")
 
-    async def _watch(self) -> None:
-        stub = health_pb2_grpc.HealthStub(self.channel)
+    async def _watch(self, channel: grpc.aio.Channel, replica: str | None = None) -> None:
+        stub = health_pb2_grpc.HealthStub(channel)
         request = health_pb2.HealthCheckRequest(service=self.service_name)
         while True:
             try:
                 async for reply in stub.Watch(request):
-                    self.breaker.set_serving(reply.status == health_pb2.HealthCheckResponse.SERVING)
+                    serving = reply.status == health_pb2.HealthCheckResponse.SERVING
+                    if replica is not None:
+                        self._replica_state(replica, serving)
+                    else:
+                        self.breaker.set_serving(serving)
+                        if not serving:
+                            break  # reopen: a balanced channel may find a replica that serves
             except grpc.aio.AioRpcError:
                 pass  # down or restarting: the breaker sees the failed calls
             except Exception:  # never let the watcher die
                 log.exception("health watch of %s failed", self.service_name)
+            if replica is not None:
+                self._replica_state(replica, None)  # stream gone: this replica says nothing
             await asyncio.sleep(self._health_every_s)
+
+    async def _watch_replica(self, replica: str) -> None:
+        channel = tls.channel(replica, CHANNEL_OPTIONS)
+        try:
+            await self._watch(channel, replica)
+        finally:
+            await channel.close()
+
+    def _replica_state(self, replica: str, serving: bool | None) -> None:
+        """Serving while any replica is; not serving once none is and one says so; replicas
+        that all say nothing (unreachable) leave it to the breaker."""
+        self.replica_serving[replica] = serving
+        states = self.replica_serving.values()
+        if any(s is True for s in states):
+            self.breaker.set_serving(True)
+        elif any(s is False for s in states):
+            self.breaker.set_serving(False)
 
     async def close(self) -> None:
         if self._health_task is not None:
@@ -104,6 +194,10 @@ class Dependency:
             await asyncio.gather(self._health_task, return_exceptions=True)
             self._health_task = None
         await self.channel.close()
+
+
+async def _all(coroutines) -> None:
+    await asyncio.gather(*coroutines)
 
 
 def call_timeout(query: ScoredPostsQuery, timeout_s: float) -> float:

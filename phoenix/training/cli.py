@@ -3,6 +3,7 @@ the held-out comparison with the baselines, save an orbax checkpoint Phoenix can
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import logging
 import time
@@ -28,6 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--learning-rate", type=float, default=None)
     parser.add_argument("--test-fraction", type=float, default=0.2, help="held-out share of the timeline")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--mesh", default="", help="train on a device mesh, e.g. data=4 or data=2,model=2 "
+                                                   "(docs/scaling.md; default: one device)")
     parser.add_argument("--log-level", default="INFO")
 
 
@@ -54,7 +57,12 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size or defaults.batch_size,
         learning_rate=args.learning_rate or defaults.learning_rate,
     )
-    params, metrics = module.train(events, cfg, steps=args.steps, settings=settings)
+    from phoenix.training import mesh as mesh_lib
+    with contextlib.ExitStack() as stack:
+        if args.mesh:
+            stack.enter_context(mesh_lib.use_mesh(mesh_lib.make_mesh(mesh_lib.parse_mesh(args.mesh))))
+        params, metrics = module.train(events, cfg, steps=args.steps, settings=settings)
+    params = mesh_lib.gather(params)
     ref = checkpoints.save(args.checkpoint_dir, args.model, args.steps, params, cfg, metrics)
     print("\n" + table(metrics["eval"]) + "\n")
     print(f"saved {ref.checkpoint_id} to {ref.path} ({time.monotonic() - started:.0f}s in all)", flush=True)

@@ -14,6 +14,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from phoenix.training import mesh as mesh_lib
+
 
 @dataclass(frozen=True)
 class TrainSettings:
@@ -60,13 +62,14 @@ def fit(loss_fn: Callable[[Any, Any], tuple[jax.Array, dict]], params: Any, data
     if num_examples == 0:
         raise ValueError(f"{name}: no training examples (are the engagements/served topics empty?)")
     opt = optimizer(settings)
+    params = mesh_lib.place_params(params)  # identity unless training on a mesh (mesh.py)
     opt_state = opt.init(params)
 
     @jax.jit
     def step(params, opt_state, batch):
         (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, batch)
         updates, opt_state = opt.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, metrics
+        return mesh_lib.constrain(optax.apply_updates(params, updates)), opt_state, metrics
 
     rng = np.random.default_rng(settings.seed)
     batch_size = min(settings.batch_size, num_examples)
@@ -85,7 +88,7 @@ def fit(loss_fn: Callable[[Any, Any], tuple[jax.Array, dict]], params: Any, data
     history: list[tuple[int, float]] = []
     for i in range(1, settings.steps + 1):
         rows = rng.choice(num_examples, size=batch_size, replace=False)
-        batch = jax.tree.map(lambda a: a[rows], data)
+        batch = mesh_lib.place_batch(jax.tree.map(lambda a: a[rows], data))
         params, opt_state, metrics = step(params, opt_state, batch)
         if i == 1 or i % settings.log_every == 0 or i == settings.steps:
             loss = float(metrics["loss"])

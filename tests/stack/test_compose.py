@@ -42,6 +42,14 @@ def published(service: str) -> set[int]:
     return {int(p.split(":")[-1]) for p in SERVICES[service].get("ports", [])}
 
 
+REPLICATED = {"thunder", "phoenix"}
+
+
+def exposed(service: str) -> set[int]:
+    """Replicas expose their ports on the compose network (host ports would clash)."""
+    return published(service) | {int(p) for p in SERVICES[service].get("expose", [])}
+
+
 def test_compose_has_kafka_topics_services_and_a_seed_job():
     assert {"kafka", "kafka-init", "thunder", "phoenix", "home-mixer", "seed"} <= set(SERVICES)
     kafka = SERVICES["kafka"]
@@ -68,14 +76,20 @@ def test_each_service_parses_to_the_ports_it_publishes_and_checks(service, monke
     args = parse_as_container(service, monkeypatch)
     assert args.host == "0.0.0.0"
     assert args.port == GRPC[service] and args.metrics_port == METRICS[service]
-    assert published(service) == {GRPC[service], METRICS[service]}
+    assert exposed(service) == {GRPC[service], METRICS[service]}
+    if service in REPLICATED:
+        assert SERVICES[service]["deploy"]["replicas"] == 2 and not published(service)
     assert args.kafka_bootstrap == KAFKA_BOOTSTRAP
     health = " ".join(SERVICES[service]["healthcheck"]["test"])
     assert "foryou.health" in health and "FORYOU_PORT" in health
     deps = SERVICES[service]["depends_on"]
     if service == "home-mixer":
-        assert args.thunder_address == f"thunder:{config.THUNDER_PORT}"
-        assert args.phoenix_address == f"phoenix:{config.PHOENIX_PORT}"
+        # balanced over every replica the service name resolves to (docs/scaling.md)
+        assert args.thunder_address == f"dns:///thunder:{config.THUNDER_PORT}"
+        assert args.phoenix_address == f"dns:///phoenix:{config.PHOENIX_PORT}"
+        from home_mixer.clients import Target
+        assert Target.parse(args.thunder_address).target == args.thunder_address
+        assert published(service) == {GRPC[service], METRICS[service]}
         assert deps == {"thunder": {"condition": "service_healthy"}, "phoenix": {"condition": "service_healthy"}}
     else:
         assert deps["kafka-init"]["condition"] == "service_completed_successfully"
