@@ -192,8 +192,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(free_ports=True, preset="tiny", storage="memory")
     parser.add_argument("--fixed-ports", dest="free_ports", action="store_false",
                         help="use the default (or given) ports instead of free ones")
-    parser.add_argument("--ranker-steps", type=int, default=500)
-    parser.add_argument("--retriever-steps", type=int, default=400)
+    parser.add_argument("--ranker-steps", type=int, default=250)
+    parser.add_argument("--retriever-steps", type=int, default=150)
     parser.add_argument("--feeds", type=int, default=3, help="how many users' feeds to print")
     parser.add_argument("--user", type=int, action="append", help="print this user's feed (repeatable)")
     parser.add_argument("--text-width", type=int, default=48)

@@ -1,4 +1,4 @@
-"""The model's outputs, in spec order: 18 action probabilities then the dwell-time regression.
+"""The model's outputs, in the documented order (docs/phoenix.md): 18 action probabilities then the dwell-time regression.
 
 This is the one place the list lives; `foryou_protos.common_pb2.Action` numbers the same
 actions from 1 (model index = enum value - 1), and each name is its enum name in lower case.

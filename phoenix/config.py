@@ -1,6 +1,6 @@
 """Model configuration as data: frozen dataclasses, JSON round-trippable.
 
-Every size in the spec is a field here; presets at the bottom (reference demo, a larger
+Every model size is a field here (docs/phoenix.md); presets at the bottom (reference demo, a larger
 serving config, and tiny configs for tests).
 """
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Reference-layout parameter trees: exact round trips, validation, and the reference forward
-semantics (checked against an independent numpy implementation of the spec)."""
+semantics (checked against an independent numpy implementation of the documented formulas, docs/phoenix.md)."""
 from __future__ import annotations
 
 import dataclasses
