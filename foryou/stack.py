@@ -223,20 +223,6 @@ class Stack:
             self._write_state()
         return self
 
-    async def restart_phoenix(self) -> None:
-        """Restart Phoenix, every replica on its port (e.g. with a new checkpoint directory),
-        and wait until they serve."""
-        for index, name in enumerate(self.replica_names("phoenix")):
-            old = self.services[name]
-            old.stop()
-            port = int(old.address.rsplit(":", 1)[1])
-            metrics = int(old.args[old.args.index("--metrics-port") + 1])
-            self.services[name] = self.phoenix_process(index, port, metrics).start()
-        await _all_or_nothing([self.services[n].wait_ready(self.cfg.ready_timeout_s)
-                               for n in self.replica_names("phoenix")])
-        if self.write_state:
-            self._write_state()
-
     def state(self) -> dict:
         return {
             "kafka_bootstrap": self.kafka_bootstrap,

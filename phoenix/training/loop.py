@@ -134,10 +134,6 @@ def validation_split(train: list, fraction: float) -> tuple[list, list]:
     return ordered[:-n], ordered[-n:]
 
 
-def to_device(data: Any) -> Any:
-    return jax.tree.map(jnp.asarray, data)
-
-
 def fresh_params(params: Any) -> Any:
     """Initial parameters for training from scratch, with the post-hash tables at zero.
 
