@@ -133,7 +133,7 @@ async def demo(args: argparse.Namespace) -> int:
                             posts_per_user_per_day=args.posts_per_user_per_day, num_topics=args.topics,
                             mean_following=args.following, impressions_per_user=args.impressions_per_user)
 
-    say(f"[1/4] starting the stack (broker, thunder, phoenix, home-mixer) ...")
+    say("[1/4] starting the stack (broker, thunder, phoenix, home-mixer) ...")
     stack = Stack(cfg)
     ui = None
     try:
@@ -141,14 +141,14 @@ async def demo(args: argparse.Namespace) -> int:
         print_addresses(stack)
         say(f"      up in {time.monotonic() - started:.0f}s")
 
-        say(f"[2/4] generating and seeding a synthetic world ...")
+        say("[2/4] generating and seeding a synthetic world ...")
         world = generate_world(world_cfg)
         say(f"      {summary(world)}")
         save_world_config(world, state_dir() / WORLD_FILE)
         counts = await publish_world(world, stack.kafka_bootstrap, progress_printer("      publishing", sys.stdout))
         say(f"      published {sum(counts.values())} events to {stack.kafka_bootstrap}")
 
-        say(f"[3/4] training the ranker and the retriever on the seeded events ...")
+        say("[3/4] training the ranker and the retriever on the seeded events ...")
         ids = await asyncio.to_thread(train_models, world, checkpoint_dir, args.ranker_steps, args.retriever_steps)
         serving = await wait_for_checkpoints(stack.address("phoenix"), ids)
         say(f"      phoenix hot-reloaded {serving}")

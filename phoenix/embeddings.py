@@ -12,7 +12,6 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from phoenix.actions import NUM_BINARY_ACTIONS
 from phoenix.config import HashConfig, InputsConfig
 
 HOUR_ROWS = 25  # 24 hours + "unknown"

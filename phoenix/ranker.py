@@ -13,7 +13,6 @@ from typing import Any, NamedTuple
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from phoenix.actions import NUM_BINARY_ACTIONS
 from phoenix.config import RankerConfig

@@ -99,7 +99,7 @@ def _gelu(x):
 
 
 def _reference_logits(tree, tables, cfg, batch, row):
-    m, d = cfg.model, cfg.model.emb_size
+    m = cfg.model
     t = {k: v.astype(np.float64) for k, v in tree.items()}
     look = lambda name, hashes: np.concatenate([tables[name][i][h] for i, h in enumerate(hashes)])  # noqa: E731
     seq = [look("foryou/user_hash_tables", batch.user_hashes[row]) @ t["phoenix_model/proj_mat_1"]]

@@ -4,7 +4,6 @@ the retriever's fitted freshness weight travels with its checkpoint."""
 from __future__ import annotations
 
 import json
-import math
 
 import pytest
 

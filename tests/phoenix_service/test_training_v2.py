@@ -2,7 +2,6 @@
 a v2 retriever's retrieval follows new behaviour (engaging with a topic raises its share)."""
 from __future__ import annotations
 
-import dataclasses
 
 import numpy as np
 import pytest
