@@ -218,6 +218,20 @@ def fit_codebook_for(log: EventLog, inputs, test_fraction: float, seed: int = 0)
     return fit_codebook(store.get(codebook_posts(log, test_fraction)), inputs.sid_levels, inputs.sid_codes, seed)
 
 
+def features_for(config, log: EventLog | None, codebook):
+    """The post content (a PostFeatureView) a v2 ranker or retriever reads; None for an
+    ids-only model."""
+    inputs = config.inputs
+    if not (inputs.content_dim or inputs.sid_levels):
+        return None
+    if log is None:
+        raise ValueError("a model with content inputs needs the event log's post texts")
+    if inputs.sid_levels and codebook is None:
+        raise ValueError("a model with semantic-id inputs needs its codebook")
+    from phoenix.content import PostFeatureView
+    return PostFeatureView(log.content_store(), codebook)
+
+
 def post_created_ms(post_ids: np.ndarray) -> np.ndarray:
     """Creation times read from snowflake ids, vectorised."""
     return (np.asarray(post_ids, np.uint64) >> np.uint64(22)).astype(np.int64) + snowflake.TWITTER_EPOCH_MS

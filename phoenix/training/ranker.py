@@ -16,8 +16,7 @@ from phoenix.evaluation.ranking import per_action_metrics, test_labels
 from phoenix.features import hash_candidates, make_rank_batch
 from phoenix.losses import ranker_init_params, ranker_loss
 from phoenix.ranker import predictions, ranker_logits
-from phoenix.content import PostFeatureView
-from phoenix.training.data import (EventLog, RankExample, Split, collect, fit_codebook_for, rank_examples,
+from phoenix.training.data import (EventLog, RankExample, Split, collect, features_for, fit_codebook_for, rank_examples,
                                    split_by_time)
 from phoenix.training.loop import TrainSettings, fit, fresh_params, print_progress, validation_split
 
@@ -48,18 +47,6 @@ def as_log(events: EventLog | Iterable) -> EventLog:
 
 def ranker_split(log: EventLog, config: RankerConfig, test_fraction: float) -> Split:
     return split_by_time(rank_examples(log, config.history_len, config.num_candidates), test_fraction, log)
-
-
-def features_for(config: RankerConfig, log: EventLog | None, codebook) -> PostFeatureView | None:
-    """The post content a v2 model reads (None for an ids-only model)."""
-    inputs = config.inputs
-    if not (inputs.content_dim or inputs.sid_levels):
-        return None
-    if log is None:
-        raise ValueError("a model with content inputs needs the event log's post texts")
-    if inputs.sid_levels and codebook is None:
-        raise ValueError("a model with semantic-id inputs needs its codebook")
-    return PostFeatureView(log.content_store(), codebook)
 
 
 def example_arrays(config: RankerConfig, examples: list[RankExample], features=None,

@@ -23,12 +23,11 @@ from phoenix.evaluation.retrieval import retrieval_metrics, target_ranks
 from phoenix.features import hash_candidates, make_user_batch
 from phoenix.index import NO_FRESHNESS, Freshness
 from foryou_protos import common_pb2
-from phoenix.content import PostFeatureView
 from phoenix.features import candidate_inputs
 from phoenix.losses import retriever_init_params, retriever_loss, retriever_loss_v2
 from phoenix.runtime import RetrieverRuntime
-from phoenix.training.data import (EventLog, HardNegatives, RetrieveExample, Split, collect, fit_codebook_for,
-                                   post_created_ms, retrieve_examples, split_by_time)
+from phoenix.training.data import (EventLog, HardNegatives, RetrieveExample, Split, collect, features_for,
+                                   fit_codebook_for, post_created_ms, retrieve_examples, split_by_time)
 from phoenix.training.loop import TrainSettings, fit, fresh_params, print_progress, validation_split
 
 DEFAULT_BATCH = 128       # in-batch negatives (512 measured no better on a 500-user world)
@@ -136,17 +135,6 @@ def _fit_v2(log: EventLog, examples: list[RetrieveExample], config: RetrieverCon
     summary["temperature"] = float(temperature * np.exp(np.asarray(trained["temperature"])))
     summary["positives"] = "+".join(sorted(common_pb2.Action.Name(a).lower() for a in POSITIVE_ACTIONS))
     return trained["model"], summary
-
-
-def features_for(config: RetrieverConfig, log: EventLog | None, codebook) -> PostFeatureView | None:
-    inputs = config.inputs
-    if not (inputs.content_dim or inputs.sid_levels):
-        return None
-    if log is None:
-        raise ValueError("a model with content inputs needs the event log's post texts")
-    if inputs.sid_levels and codebook is None:
-        raise ValueError("a model with semantic-id inputs needs its codebook")
-    return PostFeatureView(log.content_store(), codebook)
 
 
 def runtime_for(params, config: RetrieverConfig, log: EventLog, codebook=None) -> RetrieverRuntime:
