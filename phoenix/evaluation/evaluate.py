@@ -13,9 +13,9 @@ import numpy as np
 
 from phoenix.actions import BINARY_ACTION_NAMES
 from phoenix.evaluation.baselines import ranker_baselines, retrieval_baseline_scores
-from phoenix.evaluation.metrics import (calibration, lift_share, log_loss, per_user_ndcg, pr_auc, rce,
-                                        recall_at_k, roc_auc, ndcg_at_k)
-from phoenix.evaluation.retrieval import Seen, leave_last_out_queries, sample_queries, target_ranks
+from phoenix.evaluation.metrics import calibration, lift_share, log_loss, per_user_ndcg, pr_auc, rce, roc_auc
+from phoenix.evaluation.retrieval import (Seen, leave_last_out_queries, retrieval_metrics, sample_queries,
+                                         target_ranks)
 from phoenix.training.data import EventLog, Split
 
 SEGMENTS = ("all", "warm", "cold")
@@ -102,18 +102,9 @@ def _rank_table(methods: dict, queries, corpus_ids, seen: Seen) -> dict[str, np.
     return {name: target_ranks(fn, queries, corpus_ids, seen=seen) for name, fn in methods.items()}
 
 
-def _metrics(ranks: np.ndarray, ks) -> dict[str, float]:
-    out = {}
-    for k in ks:
-        out[f"recall@{k}"] = recall_at_k(ranks, k)
-        out[f"ndcg@{k}"] = ndcg_at_k(ranks, k)
-    out["queries"] = int(len(ranks))
-    return out
-
-
 def _segmented(ranks: dict[str, np.ndarray], cold: np.ndarray, ks) -> dict:
     masks = {"all": np.ones(len(cold), bool), "warm": ~cold, "cold": cold}
-    return {seg: {m: _metrics(r[mask], ks) for m, r in ranks.items()} for seg, mask in masks.items()}
+    return {seg: {m: retrieval_metrics(r[mask], ks) for m, r in ranks.items()} for seg, mask in masks.items()}
 
 
 def evaluate_retriever(model_fn, log: EventLog, split: Split, corpus_ids: np.ndarray, history_len: int,
