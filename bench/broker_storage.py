@@ -18,9 +18,8 @@ import asyncio
 import tempfile
 import time
 
-from aiokafka import AIOKafkaProducer
-
 from bench.common import print_table
+from bench.thunder_store import produce
 from foryou import topics
 from foryou.broker import EmbeddedBroker, create_topics
 from foryou.snowflake import make_id, now_ms
@@ -44,23 +43,6 @@ def _events(n: int) -> list[tuple[bytes, bytes]]:
                                                created_at_ms=created, text=f"benchmark post number {i} " * 3))
         out.append((topics.key_for(topics.POSTS, event), topics.encode(event)))
     return out
-
-
-async def _produce(bootstrap: str, events, batch: int) -> float:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=256 * 1024)
-    await producer.start()
-    start = time.perf_counter()
-    try:
-        pending = []
-        for key, value in events:
-            pending.append(await producer.send(topics.POSTS, value, key=key))
-            if len(pending) >= batch:
-                await asyncio.gather(*pending)
-                pending = []
-        await asyncio.gather(*pending)
-    finally:
-        await producer.stop()
-    return time.perf_counter() - start
 
 
 async def _ingest(bootstrap: str) -> tuple[float, int]:
@@ -90,7 +72,7 @@ async def _one(storage: str, events, batch: int) -> list[object]:
         start_s = time.perf_counter() - started
         try:
             await create_topics(broker.bootstrap_servers)
-            produce_s = await _produce(broker.bootstrap_servers, events, batch)
+            produce_s = await produce(broker.bootstrap_servers, events, batch, linger_ms=5, max_batch_size=256 * 1024)
             ingest_s, ingested = await _ingest(broker.bootstrap_servers)
             restart = ["-", "-"]
             if storage == "durable":

@@ -78,17 +78,19 @@ def generate(n_posts: int, n_authors: int, rng: random.Random, now: int) -> list
     return records
 
 
-async def produce(bootstrap: str, records: list[tuple[bytes, bytes]]) -> float:
+async def produce(bootstrap: str, records, batch: int = 20_000, linger_ms: int = 20,
+                  max_batch_size: int = 1 << 20) -> float:
+    """Publish (key, value) records to `posts`, awaiting every `batch` sends; seconds taken."""
     from aiokafka import AIOKafkaProducer
 
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=1 << 20)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=linger_ms, max_batch_size=max_batch_size)
     await producer.start()
     start = time.perf_counter()
     try:
         pending = []
         for key, value in records:
             pending.append(await producer.send(topics.POSTS, value, key=key))
-            if len(pending) >= 20_000:
+            if len(pending) >= batch:
                 await asyncio.gather(*pending)
                 pending = []
         await asyncio.gather(*pending)
