@@ -85,25 +85,21 @@ class Backends:
     def _thunder(self) -> thunder_pb2_grpc.ThunderServiceStub:
         return thunder_pb2_grpc.ThunderServiceStub(self._channel("thunder"))
 
-    async def authors(self, user_ids: list[int]) -> dict[int, thunder_pb2.Author]:
-        stub, out = self._thunder(), {}
-        ids = list(dict.fromkeys(user_ids))
+    async def _lookup(self, method, make_request, ids: list[int], items, key) -> dict[int, object]:
+        """Thunder lookups by id, deduplicated, in chunks the server accepts."""
+        ids, out = list(dict.fromkeys(ids)), {}
         for start in range(0, len(ids), LOOKUP_CHUNK):
-            reply = await self._call("thunder", stub.GetAuthors,
-                                     thunder_pb2.GetAuthorsRequest(user_ids=ids[start:start + LOOKUP_CHUNK]),
-                                     self.timeout_s)
-            out.update({a.user_id: a for a in reply.authors})
+            reply = await self._call("thunder", method, make_request(ids[start:start + LOOKUP_CHUNK]), self.timeout_s)
+            out.update({key(item): item for item in items(reply)})
         return out
 
+    async def authors(self, user_ids: list[int]) -> dict[int, thunder_pb2.Author]:
+        return await self._lookup(self._thunder().GetAuthors, lambda ids: thunder_pb2.GetAuthorsRequest(user_ids=ids),
+                                  user_ids, lambda reply: reply.authors, lambda author: author.user_id)
+
     async def posts(self, post_ids: list[int]) -> dict[int, object]:
-        stub, out = self._thunder(), {}
-        ids = list(dict.fromkeys(post_ids))
-        for start in range(0, len(ids), LOOKUP_CHUNK):
-            reply = await self._call("thunder", stub.GetPosts,
-                                     thunder_pb2.GetPostsRequest(post_ids=ids[start:start + LOOKUP_CHUNK]),
-                                     self.timeout_s)
-            out.update({p.post_id: p for p in reply.posts})
-        return out
+        return await self._lookup(self._thunder().GetPosts, lambda ids: thunder_pb2.GetPostsRequest(post_ids=ids),
+                                  post_ids, lambda reply: reply.posts, lambda post: post.post_id)
 
     async def user_context(self, user_id: int, max_engagements: int = 0) -> thunder_pb2.UserContext:
         request = thunder_pb2.GetUserContextRequest(user_id=user_id, max_engagements=max_engagements)
