@@ -22,8 +22,10 @@ import subprocess
 import sys
 import tempfile
 import time
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from foryou import topics as topics_mod
 from foryou.process import pdeathsig_prefix
@@ -68,7 +70,8 @@ def resolve_binary() -> str:
         raise BrokerError(f"tansu broker binary not found: {exc}") from exc
 
 
-STORAGES = ("durable", "memory")
+Storage = Literal["durable", "memory"]
+STORAGES: tuple[str, ...] = typing.get_args(Storage)
 _BUCKET = "tansu"
 # Credentials of the loopback-only object store: it listens on 127.0.0.1 and is reached by the
 # broker alone, so fixed local credentials protect nothing and need no configuration.

@@ -7,31 +7,43 @@ import signal
 import threading
 from pathlib import Path
 
+from pydantic import Field
+
 from foryou import config
-from foryou.broker import STORAGES, BrokerError, EmbeddedBroker, create_topics
+from foryou.broker import BrokerError, EmbeddedBroker, Storage, create_topics
+
+
+class BrokerSettings(config.Settings):
+    """`foryou broker` (and the broker `foryou up` starts)."""
+
+    model_config = config.prefixed("broker")
+    host: str = Field(config.DEFAULT_HOST, description="listen address")
+    port: int = config.shared(config.KAFKA_PORT, "broker port (0 = a free port)", "KAFKA_PORT")
+    storage: Storage = Field("durable", description="durable (the log is kept in data_dir across restarts) or "
+                                                    "memory (fast, lost when the broker stops)")
+    data_dir: str | None = Field(None, description="durable log directory (default: <state dir>/data)")
+    topics: bool = Field(True, description="create the foryou topics")
+
+
+SETTINGS = BrokerSettings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default=config.DEFAULT_HOST)
-    parser.add_argument("--port", type=int, default=config.env_int("KAFKA_PORT", config.KAFKA_PORT),
-                        help=f"listen port (env FORYOU_KAFKA_PORT, default {config.KAFKA_PORT}; 0 = free port)")
-    parser.add_argument("--no-topics", action="store_true", help="do not create the foryou topics")
-    parser.add_argument("--storage", default="durable", choices=STORAGES,
-                        help="durable (the log is kept in --data-dir, default) or memory (lost on stop)")
-    parser.add_argument("--data-dir", default=None, help="durable log directory (default: <state dir>/data)")
+    config.add_settings(parser, SETTINGS)
 
 
 def run(args: argparse.Namespace) -> int:
-    data_dir = args.data_dir or str(Path(config.env("STATE_DIR", ".foryou")) / "data")
-    broker = EmbeddedBroker(host=args.host, port=args.port, storage=args.storage,
-                            data_dir=data_dir if args.storage == "durable" else None)
+    s = config.from_args(SETTINGS, args)
+    data_dir = s.data_dir or str(Path(config.StateSettings().state_dir) / "data")
+    broker = EmbeddedBroker(host=s.host, port=s.port, storage=s.storage,
+                            data_dir=data_dir if s.storage == "durable" else None)
     try:
         broker.start()
     except BrokerError as exc:
         print(f"error: {exc}")
         return 1
     try:
-        if not args.no_topics:
+        if s.topics:
             asyncio.run(create_topics(broker.bootstrap_servers))
         where = f"durable log in {data_dir}" if broker.durable else "memory storage: lost on stop"
         print(f"broker ready on {broker.bootstrap_servers} ({where}; Ctrl-C to stop)", flush=True)

@@ -7,6 +7,8 @@ import argparse
 import importlib
 import sys
 
+import pydantic
+
 from foryou.process import die_with_parent_if_asked
 
 # name -> (module, one-line help)
@@ -46,10 +48,28 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if argv else 2
     name, rest = argv[0], argv[1:]
     module = importlib.import_module(COMMANDS[name][0])
-    parser = argparse.ArgumentParser(prog=f"foryou {name}", description=COMMANDS[name][1])
+    parser = argparse.ArgumentParser(prog=f"foryou {name}", description=COMMANDS[name][1],
+                                     epilog=environment_only_help() if {"-h", "--help"} & set(rest) else None,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     module.add_arguments(parser)
     args = parser.parse_args(rest)
-    return int(module.run(args) or 0)
+    try:
+        return int(module.run(args) or 0)
+    except pydantic.ValidationError as exc:  # a bad FORYOU_ variable (flags are checked by argparse)
+        parser.error(_settings_error(exc))
+
+
+def environment_only_help() -> str:
+    """The settings every process reads from the environment only (docs/settings.md)."""
+    from foryou.config import environment_help
+    from foryou.kafka import KafkaSecurity
+    from foryou.tls import TlsSettings
+
+    return environment_help(TlsSettings, KafkaSecurity)
+
+
+def _settings_error(exc: pydantic.ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']} (got {e.get('input')!r})" for e in exc.errors())
 
 
 if __name__ == "__main__":

@@ -12,11 +12,16 @@ import sys
 import time
 from pathlib import Path
 
-from foryou import tls
+from typing import Literal
+
+from pydantic import Field
+
+from foryou import config, tls
 from foryou.feed import format_feed, get_feed
-from foryou.seed import add_world_arguments, progress_printer, publish_world, save_world_config, summary, WORLD_FILE
-from foryou.stack import Stack, add_stack_arguments, print_addresses, stack_config_from_args, state_dir
-from foryou.world import World, WorldConfig, generate_world
+from foryou.seed import (WORLD_FILE, WorldSettings, add_world_arguments, progress_printer, publish_world,
+                         save_world_config, summary)
+from foryou.stack import Stack, StackConfig, add_stack_arguments, print_addresses, stack_config_from_args, state_dir
+from foryou.world import World, generate_world
 from foryou_protos import phoenix_pb2, phoenix_pb2_grpc
 
 
@@ -128,10 +133,8 @@ async def demo(args: argparse.Namespace) -> int:
     checkpoint_dir = Path(args.checkpoint_dir or state_dir() / "demo-checkpoints").absolute()
     shutil.rmtree(checkpoint_dir, ignore_errors=True)  # every demo trains afresh
     checkpoint_dir.mkdir(parents=True)
-    cfg.checkpoint_dir = str(checkpoint_dir)
-    world_cfg = WorldConfig(num_users=args.users, days=args.days, seed=args.seed, now_ms=args.now_ms,
-                            posts_per_user_per_day=args.posts_per_user_per_day, num_topics=args.topics,
-                            mean_following=args.following, impressions_per_user=args.impressions_per_user)
+    cfg = cfg.model_copy(update={"checkpoint_dir": str(checkpoint_dir)})
+    world_cfg = config.from_args(WorldSettings, args).world_config()
 
     say("[1/4] starting the stack (broker, thunder, phoenix, home-mixer) ...")
     stack = Stack(cfg)
@@ -185,27 +188,35 @@ async def _wait_for_signal() -> None:
     await stop.wait()
 
 
+class DemoSettings(config.Settings):
+    model_config = config.prefixed("demo")
+    free_ports: bool = Field(True, description="free ports for every service (--no-free-ports: the port settings)")
+    ranker_steps: int = Field(250, description="ranker training steps")
+    retriever_steps: int = Field(150, description="retriever training steps")
+    feeds: int = Field(3, description="how many users' feeds to print")
+    user: list[int] = Field(default_factory=list, description="print this user's feed")
+    text_width: int = Field(48, description="characters of post text shown")
+    keep_running: bool = Field(False, description="leave the stack up after the demo")
+    ui: bool = Field(False, description="then serve the feed explorer web page and keep the stack running "
+                                        "(implies --keep-running)")
+    dataset: Literal["movielens-100k"] | None = Field(None, description="serve real users on a real data set "
+                                                                        "instead of a synthetic world (foryou import)")
+    dataset_dir: str | None = Field(None, description="with --dataset: its files (default: the installed package's)")
+
+
+# a small world; a memory log: every demo seeds a fresh world, a durable log would pile up
+# earlier runs' worlds
+DEMO_DEFAULTS = {"users": 400, "preset": "tiny", "storage": "memory"}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_world_arguments(parser, users=400, days=1.0)
-    add_stack_arguments(parser)
-    # memory log: every demo seeds a fresh world; a durable log would pile up earlier runs' worlds
-    parser.set_defaults(free_ports=True, preset="tiny", storage="memory")
-    parser.add_argument("--fixed-ports", dest="free_ports", action="store_false",
-                        help="use the default (or given) ports instead of free ones")
-    parser.add_argument("--ranker-steps", type=int, default=250)
-    parser.add_argument("--retriever-steps", type=int, default=150)
-    parser.add_argument("--feeds", type=int, default=3, help="how many users' feeds to print")
-    parser.add_argument("--user", type=int, action="append", help="print this user's feed (repeatable)")
-    parser.add_argument("--text-width", type=int, default=48)
-    parser.add_argument("--keep-running", action="store_true", help="leave the stack up after the demo")
-    parser.add_argument("--ui", action="store_true",
-                        help="then serve the feed explorer web page and keep the stack running (implies --keep-running)")
-    parser.add_argument("--dataset", choices=("movielens-100k",), default=None,
-                        help="serve real users on a real data set instead of a synthetic world (foryou import)")
-    parser.add_argument("--dataset-dir", default=None, help="with --dataset: its files (default: the installed package's)")
+    add_world_arguments(parser, DEMO_DEFAULTS)
+    add_stack_arguments(parser, DEMO_DEFAULTS)
+    config.add_settings(parser, DemoSettings)
 
 
 def run(args: argparse.Namespace) -> int:
+    args = config.resolve(args, WorldSettings, StackConfig, DemoSettings)
     try:
         return asyncio.run(demo(args))
     except KeyboardInterrupt:

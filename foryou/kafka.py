@@ -25,11 +25,14 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 import prometheus_client
 import tenacity
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError, OffsetOutOfRangeError
+
+from foryou import config
 
 log = logging.getLogger(__name__)
 
@@ -298,26 +301,32 @@ class ReplayConsumer:
         return lag
 
 
-def security_options() -> dict:
-    """SSL/SASL settings for every aiokafka client, from the environment; none by default
-    (loopback). FORYOU_KAFKA_SECURITY_PROTOCOL = PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL;
-    FORYOU_KAFKA_SSL_CAFILE / _SSL_CERTFILE / _SSL_KEYFILE; FORYOU_KAFKA_SASL_MECHANISM,
-    _SASL_USERNAME, _SASL_PASSWORD. See docs/durability.md."""
-    import os
+class KafkaSecurity(config.Settings):
+    """SSL/SASL of every aiokafka client; environment-only, none by default (loopback). See
+    docs/durability.md."""
 
-    protocol = os.environ.get("FORYOU_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT").upper()
-    if protocol == "PLAINTEXT":
+    protocol: config.upper_case(Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]) = config.shared(  # type: ignore[valid-type]
+        "PLAINTEXT", "Kafka security protocol", "KAFKA_SECURITY_PROTOCOL")
+    ssl_cafile: str = config.shared("", "CA bundle the brokers are verified against (SSL)", "KAFKA_SSL_CAFILE")
+    ssl_certfile: str = config.shared("", "client certificate (SSL with client authentication)", "KAFKA_SSL_CERTFILE")
+    ssl_keyfile: str = config.shared("", "key of the client certificate", "KAFKA_SSL_KEYFILE")
+    sasl_mechanism: str = config.shared("PLAIN", "SASL mechanism", "KAFKA_SASL_MECHANISM")
+    sasl_username: str = config.shared("", "SASL user name", "KAFKA_SASL_USERNAME")
+    sasl_password: str = config.shared("", "SASL password", "KAFKA_SASL_PASSWORD")
+
+
+def security_options(settings: KafkaSecurity | None = None) -> dict:
+    """aiokafka keyword arguments for the SSL/SASL settings; {} for PLAINTEXT."""
+    s = settings or KafkaSecurity()
+    if s.protocol == "PLAINTEXT":
         return {}
-    options: dict = {"security_protocol": protocol}
-    if "SSL" in protocol:
+    options: dict = {"security_protocol": s.protocol}
+    if "SSL" in s.protocol:
         from aiokafka.helpers import create_ssl_context
 
-        options["ssl_context"] = create_ssl_context(
-            cafile=os.environ.get("FORYOU_KAFKA_SSL_CAFILE") or None,
-            certfile=os.environ.get("FORYOU_KAFKA_SSL_CERTFILE") or None,
-            keyfile=os.environ.get("FORYOU_KAFKA_SSL_KEYFILE") or None)
-    if protocol.startswith("SASL"):
-        options.update(sasl_mechanism=os.environ.get("FORYOU_KAFKA_SASL_MECHANISM", "PLAIN"),
-                       sasl_plain_username=os.environ.get("FORYOU_KAFKA_SASL_USERNAME"),
-                       sasl_plain_password=os.environ.get("FORYOU_KAFKA_SASL_PASSWORD"))
+        options["ssl_context"] = create_ssl_context(cafile=s.ssl_cafile or None, certfile=s.ssl_certfile or None,
+                                                    keyfile=s.ssl_keyfile or None)
+    if s.protocol.startswith("SASL"):
+        options.update(sasl_mechanism=s.sasl_mechanism, sasl_plain_username=s.sasl_username or None,
+                       sasl_plain_password=s.sasl_password or None)
     return options

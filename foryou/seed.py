@@ -15,8 +15,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from google.protobuf.message import Message
+from pydantic import Field
 
-from foryou import topics
+from foryou import config, topics
 from foryou.stack import resolve_kafka_bootstrap, state_dir
 from foryou.world import World, WorldConfig, generate_world
 
@@ -90,32 +91,42 @@ def progress_printer(label: str, out=sys.stderr) -> Progress:
     return show
 
 
-def add_world_arguments(parser: argparse.ArgumentParser, users: int = 500, days: float = 1.0) -> None:
-    d = WorldConfig()
-    parser.add_argument("--users", type=int, default=users, help="number of users")
-    parser.add_argument("--topics", type=int, default=d.num_topics, help="number of hidden topics")
-    parser.add_argument("--days", type=float, default=days, help="history length in days (<= 2: Thunder retention)")
-    parser.add_argument("--posts-per-user-per-day", type=float, default=d.posts_per_user_per_day)
-    parser.add_argument("--following", type=int, default=d.mean_following, help="mean accounts followed")
-    parser.add_argument("--impressions-per-user", type=int, default=d.impressions_per_user)
-    parser.add_argument("--seed", type=int, default=d.seed)
-    parser.add_argument("--now-ms", type=int, default=None, help="the world's 'now' (default: the clock)")
+class WorldSettings(config.Settings):
+    """The synthetic world `foryou seed` and `foryou demo` generate (foryou/world.py)."""
+
+    model_config = config.prefixed("world")
+    users: int = Field(500, description="number of users")
+    topics: int = Field(WorldConfig.num_topics, description="number of hidden topics")
+    days: float = Field(1.0, description="history length in days (<= 2: Thunder retention)")
+    posts_per_user_per_day: float = Field(WorldConfig.posts_per_user_per_day, description="mean posts per user per day")
+    following: int = Field(WorldConfig.mean_following, description="mean accounts followed")
+    impressions_per_user: int = Field(WorldConfig.impressions_per_user, description="mean served posts per user")
+    seed: int = Field(WorldConfig.seed, description="random seed of the world")
+    now_ms: int | None = Field(None, description="the world's 'now', ms since the epoch (default: the clock)")
+
+    def world_config(self) -> WorldConfig:
+        return WorldConfig(num_users=self.users, num_topics=self.topics, days=self.days,
+                           posts_per_user_per_day=self.posts_per_user_per_day, mean_following=self.following,
+                           impressions_per_user=self.impressions_per_user, seed=self.seed, now_ms=self.now_ms)
 
 
-def world_config_from_args(args: argparse.Namespace) -> WorldConfig:
-    return WorldConfig(num_users=args.users, num_topics=args.topics, days=args.days,
-                       posts_per_user_per_day=args.posts_per_user_per_day, mean_following=args.following,
-                       impressions_per_user=args.impressions_per_user, seed=args.seed, now_ms=args.now_ms)
+class SeedSettings(config.Settings):
+    model_config = config.prefixed("seed")
+    kafka_bootstrap: str | None = config.shared(None, "Kafka bootstrap servers (default: the running `foryou up` "
+                                                      "stack's, else :9092)", "KAFKA_BOOTSTRAP")
+    export: str | None = Field(None, description="also write the events to this event file")
+    publish: bool = Field(True, description="publish the events (--no-publish: only generate, and export)")
+    world_file: str | None = Field(None, description=f"where to save the world config (default: state dir/{WORLD_FILE})")
+    quiet: bool = Field(False, description="print nothing but errors")
+
+
+def add_world_arguments(parser: argparse.ArgumentParser, overrides: dict | None = None) -> None:
+    config.add_settings(parser, WorldSettings, overrides)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_world_arguments(parser)
-    parser.add_argument("--kafka-bootstrap", default=None,
-                        help="default: $FORYOU_KAFKA_BOOTSTRAP, else the running `foryou up` stack, else :9092")
-    parser.add_argument("--export", metavar="FILE", default=None, help="also write the events to an event file")
-    parser.add_argument("--no-publish", action="store_true", help="only generate (and export), do not publish")
-    parser.add_argument("--world-file", default=None, help=f"where to save the world config (default: state dir/{WORLD_FILE})")
-    parser.add_argument("--quiet", action="store_true")
+    config.add_settings(parser, SeedSettings)
 
 
 def summary(world: World) -> str:
@@ -126,7 +137,8 @@ def summary(world: World) -> str:
 
 def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
-    world = generate_world(world_config_from_args(args))
+    world = generate_world(config.from_args(WorldSettings, args).world_config())
+    args = config.resolve(args, SeedSettings)
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr, flush=True))
     say(f"world: {summary(world)} in {time.monotonic() - started:.1f}s")
     save_world_config(world, Path(args.world_file) if args.world_file else state_dir() / WORLD_FILE)
@@ -136,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
         from foryou.world import oracle_path
         world.oracle.save(oracle_path(args.export))  # the true probabilities, for `foryou eval`
         say(f"exported {n} events to {args.export} (and its oracle to {oracle_path(args.export)})")
-    if args.no_publish:
+    if not args.publish:
         return 0
     bootstrap = resolve_kafka_bootstrap(args.kafka_bootstrap)
     progress = None if args.quiet else progress_printer(f"seeding {bootstrap}")

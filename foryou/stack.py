@@ -25,17 +25,25 @@ import os
 import signal
 import sys
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
 
 from foryou import config
-from foryou.broker import STORAGES, EmbeddedBroker, create_topics, free_port
+from foryou.broker import EmbeddedBroker, Storage, create_topics, free_port
+from foryou.broker_cli import BrokerSettings
 from foryou.process import RestartPolicy, ServiceProcess
+from home_mixer.settings import HomeMixerSettings
+from phoenix.settings import PhoenixSettings
+from thunder.settings import ThunderSettings
 
 log = logging.getLogger(__name__)
 
 STATE_FILE = "stack.json"
 REPLICATED = ("thunder", "phoenix")
+_PORTS = ("kafka_port", "thunder_port", "phoenix_port", "home_mixer_port", "thunder_metrics_port",
+          "phoenix_metrics_port", "home_mixer_metrics_port")
 
 
 def parse_replicas(text: str) -> dict[str, int]:
@@ -55,7 +63,7 @@ def replica_name(service: str, index: int) -> str:
 
 def state_dir() -> Path:
     """Where the running stack's state lives: $FORYOU_STATE_DIR, else ./.foryou."""
-    return Path(config.env("STATE_DIR", ".foryou"))
+    return Path(config.StateSettings().state_dir)
 
 
 def read_state(directory: Path | None = None) -> dict | None:
@@ -72,7 +80,7 @@ def resolve_kafka_bootstrap(flag_value: str | None) -> str:
     the default port."""
     if flag_value:
         return flag_value
-    if "FORYOU_KAFKA_BOOTSTRAP" in os.environ:
+    if "FORYOU_KAFKA_BOOTSTRAP" in os.environ:  # set, not defaulted: it wins over the stack's
         return os.environ["FORYOU_KAFKA_BOOTSTRAP"]
     state = read_state()
     if state:
@@ -89,27 +97,42 @@ def resolve_home_mixer_address(flag_value: str | None) -> str:
     return f"{config.DEFAULT_HOST}:{config.HOME_MIXER_PORT}"
 
 
-@dataclass
-class StackConfig:
-    host: str = config.DEFAULT_HOST
-    kafka_port: int = config.KAFKA_PORT            # 0 = any free port (tests)
-    thunder_port: int = config.THUNDER_PORT
-    phoenix_port: int = config.PHOENIX_PORT
-    home_mixer_port: int = config.HOME_MIXER_PORT
-    thunder_metrics_port: int = config.THUNDER_METRICS_PORT    # 0 = off
-    phoenix_metrics_port: int = config.PHOENIX_METRICS_PORT
-    home_mixer_metrics_port: int = config.HOME_MIXER_METRICS_PORT
-    preset: str = "demo"
-    checkpoint_dir: str | None = None
-    log_level: str = "INFO"
-    log_dir: str | None = None                     # default: temp files
-    ready_timeout_s: float = 180.0
-    extra_env: dict[str, str] = field(default_factory=dict)
-    # "durable" (default: the log is the system of record, it survives restarts) or "memory"
-    storage: str = "durable"
-    data_dir: str | None = None                    # durable log; default: <state dir>/data
-    restart_max_backoff_s: float = 30.0
-    replicas: dict[str, int] = field(default_factory=dict)  # thunder/phoenix -> processes (default 1)
+class StackConfig(config.Settings):
+    """The settings of `foryou up`. Each service's own settings keep their variables: the
+    stack's thunder_port is FORYOU_THUNDER_PORT, its preset FORYOU_PHOENIX_PRESET, and every
+    other FORYOU_THUNDER_* / _PHOENIX_* / _HOME_MIXER_* variable reaches the services as is."""
+
+    model_config = config.prefixed("stack")
+    host: str = Field(config.DEFAULT_HOST, description="address every service and the broker listen on")
+    kafka_port: int = config.same_as(BrokerSettings, "port")
+    thunder_port: int = config.same_as(ThunderSettings, "port", "Thunder's gRPC port")
+    phoenix_port: int = config.same_as(PhoenixSettings, "port", "Phoenix's gRPC port")
+    home_mixer_port: int = config.same_as(HomeMixerSettings, "port", "HomeMixer's gRPC port")
+    thunder_metrics_port: int = config.same_as(ThunderSettings, "metrics_port", "Thunder's metrics port (0 = off)")
+    phoenix_metrics_port: int = config.same_as(PhoenixSettings, "metrics_port", "Phoenix's metrics port (0 = off)")
+    home_mixer_metrics_port: int = config.same_as(HomeMixerSettings, "metrics_port",
+                                                  "HomeMixer's metrics port (0 = off)")
+    # str, not PhoenixSettings' choices: Phoenix itself refuses an unknown preset at start.
+    preset: str = config.same_as(PhoenixSettings, "preset")
+    checkpoint_dir: str | None = config.same_as(PhoenixSettings, "checkpoint_dir")
+    log_level: config.LogLevel = config.log_level_field()
+    log_dir: str | None = Field(None, description="service logs go here (default: temp files)")
+    ready_timeout_s: float = Field(180.0, description="seconds to wait for every health check")
+    # the log is the system of record: durable by default, it survives restarts
+    storage: Storage = config.same_as(BrokerSettings, "storage")
+    data_dir: str | None = config.same_as(BrokerSettings, "data_dir")
+    restart_max_backoff_s: float = Field(30.0, description="longest wait before restarting a service that exited")
+    replicas: dict[str, int] = Field(default_factory=dict, description="Thunder/Phoenix processes, e.g. "
+                                     "thunder=2,phoenix=2 (default 1 each); HomeMixer balances over them "
+                                     "(docs/scaling.md)")
+    # in-process only (tests): extra environment of every service process
+    extra_env: dict[str, str] = Field(default_factory=dict, description="extra environment of every service",
+                                      json_schema_extra={"flag": False})
+
+    @field_validator("replicas", mode="before")
+    @classmethod
+    def _replicas(cls, value: Any) -> Any:
+        return parse_replicas(value) if isinstance(value, str) else value
 
     @staticmethod
     def free_ports(metrics: bool = False, **overrides) -> "StackConfig":
@@ -122,6 +145,9 @@ class StackConfig:
                      home_mixer_port=free_port(), thunder_metrics_port=metrics_port(),
                      phoenix_metrics_port=metrics_port(), home_mixer_metrics_port=metrics_port())
         return StackConfig(**{**ports, **overrides})
+
+    def with_free_ports(self, metrics: bool = False) -> "StackConfig":
+        return StackConfig.free_ports(metrics, **self.model_dump(exclude={*_PORTS}))
 
     def log_data_dir(self) -> str:
         return self.data_dir or str(state_dir() / "data")
@@ -164,11 +190,13 @@ class Stack:
         Path(self.cfg.log_dir).mkdir(parents=True, exist_ok=True)
         return str(Path(self.cfg.log_dir) / f"{name}.log")
 
-    def _service(self, command: str, port: int, metrics_port: int, extra: list[str],
-                 name: str | None = None) -> ServiceProcess:
+    def _service(self, command: str, settings: type[config.Settings], port: int, metrics_port: int,
+                 name: str | None = None, **values) -> ServiceProcess:
+        """A service process with the flags of its own settings class (the rest of its settings
+        come from its FORYOU_<SERVICE>_ variables, inherited)."""
         address = f"{self.cfg.host}:{port}"
-        args = ["--host", self.cfg.host, "--port", str(port), "--metrics-port", str(metrics_port),
-                "--kafka-bootstrap", self.kafka_bootstrap, "--log-level", self.cfg.log_level.upper(), *extra]
+        args = config.to_argv(settings, host=self.cfg.host, port=port, metrics_port=metrics_port,
+                              kafka_bootstrap=self.kafka_bootstrap, log_level=self.cfg.log_level, **values)
         return ServiceProcess(command, args, address, env=dict(self.cfg.extra_env),
                               log_path=self._log_path(name or command))
 
@@ -185,15 +213,13 @@ class Stack:
 
     def thunder_process(self, index: int = 0) -> ServiceProcess:
         port, metrics = self._replica_ports("thunder", index)
-        return self._service("thunder", port, metrics, [], name=replica_name("thunder", index))
+        return self._service("thunder", ThunderSettings, port, metrics, name=replica_name("thunder", index))
 
     def phoenix_process(self, index: int = 0, port: int | None = None, metrics: int | None = None) -> ServiceProcess:
-        extra = ["--preset", self.cfg.preset]
-        if self.cfg.checkpoint_dir:
-            extra += ["--checkpoint-dir", str(self.cfg.checkpoint_dir)]
         if port is None:
             port, metrics = self._replica_ports("phoenix", index)
-        return self._service("phoenix", port, metrics, extra, name=replica_name("phoenix", index))
+        return self._service("phoenix", PhoenixSettings, port, metrics, name=replica_name("phoenix", index),
+                             preset=self.cfg.preset, checkpoint_dir=self.cfg.checkpoint_dir)
 
     async def start(self) -> "Stack":
         atexit.register(self.stop)
@@ -207,9 +233,9 @@ class Stack:
             phoenixes = {replica_name("phoenix", i): self.phoenix_process(i)
                          for i in range(self.cfg.replicas.get("phoenix", 1))}
             home_mixer = self._service(
-                "home-mixer", self.cfg.home_mixer_port, self.cfg.home_mixer_metrics_port,
-                ["--thunder-address", ",".join(t.address for t in thunders.values()),
-                 "--phoenix-address", ",".join(p.address for p in phoenixes.values())])
+                "home-mixer", HomeMixerSettings, self.cfg.home_mixer_port, self.cfg.home_mixer_metrics_port,
+                thunder_address=",".join(t.address for t in thunders.values()),
+                phoenix_address=",".join(p.address for p in phoenixes.values()))
             self.services = {**thunders, **phoenixes, "home-mixer": home_mixer}
             self.restarts = {name: RestartPolicy(max_s=self.cfg.restart_max_backoff_s)
                              for name in ("broker", *self.services)}
@@ -236,7 +262,7 @@ class Stack:
             "restarts": {name: policy.restarts for name, policy in self.restarts.items()},
             "owner_pid": os.getpid(),
             "started_at_ms": int(time.time() * 1000),
-            "config": asdict(self.cfg),
+            "config": self.cfg.model_dump(),
         }
 
     def metrics_ports(self) -> dict[str, int]:
@@ -312,50 +338,28 @@ class Stack:
 # ----------------------------------------------------------------------------- CLI
 
 
-def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
-    d = StackConfig()
-    parser.add_argument("--host", default=d.host)
-    parser.add_argument("--kafka-port", type=int, default=d.kafka_port, help="broker port (0 = any free)")
-    parser.add_argument("--thunder-port", type=int, default=d.thunder_port)
-    parser.add_argument("--phoenix-port", type=int, default=d.phoenix_port)
-    parser.add_argument("--home-mixer-port", type=int, default=d.home_mixer_port)
-    parser.add_argument("--thunder-metrics-port", type=int, default=d.thunder_metrics_port, help="0 = off")
-    parser.add_argument("--phoenix-metrics-port", type=int, default=d.phoenix_metrics_port, help="0 = off")
-    parser.add_argument("--home-mixer-metrics-port", type=int, default=d.home_mixer_metrics_port, help="0 = off")
-    parser.add_argument("--free-ports", action="store_true",
-                        help="use free ports for every service and metrics endpoint (ignores the port flags; "
-                             "the state file lists them)")
-    parser.add_argument("--storage", default=d.storage, choices=STORAGES,
-                        help="broker log: durable (kept in --data-dir across restarts, default) or memory (fast, "
-                             "lost when the broker stops)")
-    parser.add_argument("--data-dir", default=None, help="durable log directory (default: <state dir>/data)")
-    parser.add_argument("--preset", default=d.preset, choices=["tiny", "demo", "serving"], help="Phoenix model preset")
-    parser.add_argument("--checkpoint-dir", default=None, help="Phoenix loads (and hot-reloads) checkpoints from here")
-    parser.add_argument("--log-level", default=d.log_level)
-    parser.add_argument("--log-dir", default=None, help="service logs go here (default: temp files)")
-    parser.add_argument("--ready-timeout", type=float, default=d.ready_timeout_s, help="seconds to wait for health")
-    parser.add_argument("--replicas", type=parse_replicas, default={},
-                        help="Thunder/Phoenix processes, e.g. thunder=2,phoenix=2 (default 1 each); HomeMixer "
-                             "balances over them (docs/scaling.md)")
+class UpSettings(config.Settings):
+    """`foryou up`'s own switches, next to the StackConfig settings."""
+
+    model_config = config.prefixed("up")
+    free_ports: bool = Field(False, description="free ports for every service and metrics endpoint (the port "
+                                                "settings are ignored; the state file lists them)")
+    ui: bool = Field(False, description="also serve the feed explorer web page (foryou ui)")
+    ui_port: int = Field(8050, description="explorer HTTP port with --ui (0 = any free)")
+
+
+def add_stack_arguments(parser: argparse.ArgumentParser, overrides: dict | None = None) -> None:
+    config.add_settings(parser, StackConfig, overrides)
 
 
 def stack_config_from_args(args: argparse.Namespace) -> StackConfig:
-    common = dict(host=args.host, preset=args.preset, checkpoint_dir=args.checkpoint_dir,
-                  log_level=args.log_level, log_dir=args.log_dir, ready_timeout_s=args.ready_timeout,
-                  storage=getattr(args, "storage", "durable"), data_dir=getattr(args, "data_dir", None),
-                  replicas=getattr(args, "replicas", None) or {})
-    if args.free_ports:
-        return StackConfig.free_ports(metrics=True, **common)
-    return StackConfig(kafka_port=args.kafka_port, thunder_port=args.thunder_port, phoenix_port=args.phoenix_port,
-                       home_mixer_port=args.home_mixer_port, thunder_metrics_port=args.thunder_metrics_port,
-                       phoenix_metrics_port=args.phoenix_metrics_port,
-                       home_mixer_metrics_port=args.home_mixer_metrics_port, **common)
+    cfg = config.from_args(StackConfig, args)
+    return cfg.with_free_ports(metrics=True) if getattr(args, "free_ports", False) else cfg
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_stack_arguments(parser)
-    parser.add_argument("--ui", action="store_true", help="also serve the feed explorer web page (foryou ui)")
-    parser.add_argument("--ui-port", type=int, default=8050, help="explorer HTTP port with --ui (0 = any free)")
+    config.add_settings(parser, UpSettings)
 
 
 def print_addresses(stack: Stack, out=sys.stdout) -> None:
@@ -417,4 +421,6 @@ async def _serve(cfg: StackConfig, ui_port: int | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING)
-    return asyncio.run(_serve(stack_config_from_args(args), (0 if args.free_ports else args.ui_port) if args.ui else None))
+    up = config.from_args(UpSettings, args)
+    ui_port = (0 if up.free_ports else up.ui_port) if up.ui else None
+    return asyncio.run(_serve(stack_config_from_args(args), ui_port))

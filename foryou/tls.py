@@ -1,22 +1,15 @@
 """TLS for the gRPC servers and clients, off by default (loopback). See docs/durability.md.
 
-Configured from the environment, so that one setting reaches every service process `foryou up`
-starts and every client (HomeMixer's, the health checks, `foryou feed`):
-- FORYOU_TLS_CERT, FORYOU_TLS_KEY: this process's certificate chain and key (PEM). A server
-  with them serves TLS only; a client presents them when the server asks (mutual TLS).
-- FORYOU_TLS_CA: the CA bundle that peers are verified against. Clients verify the server with
-  it (default: the system roots); a server with FORYOU_TLS_CLIENT_AUTH=1 requires a client
-  certificate signed by it (mutual TLS).
-- FORYOU_TLS_SERVER_NAME: the name clients expect in the server certificate when it differs from
-  the host they dial (e.g. dialling an IP).
-- FORYOU_TLS=1 turns client-side TLS on without a client certificate.
+Configured from the environment only (`TlsSettings`, FORYOU_TLS_*), so that one setting reaches
+every service process `foryou up` starts and every client (HomeMixer's, the health checks,
+`foryou feed`). A server with a certificate and key serves TLS only; with FORYOU_TLS_CLIENT_AUTH
+it also requires a client certificate signed by FORYOU_TLS_CA (mutual TLS).
 """
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
-
 import grpc
+
+from foryou import config
 
 
 def _read(path: str) -> bytes | None:
@@ -29,25 +22,19 @@ def _read(path: str) -> bytes | None:
         raise ValueError(f"cannot read TLS file {path!r}: {exc}") from exc
 
 
-@dataclass(frozen=True)
-class TlsSettings:
-    cert_file: str = ""
-    key_file: str = ""
-    ca_file: str = ""
-    client_auth: bool = False      # servers: require a client certificate signed by ca_file
-    server_name: str = ""          # clients: expected server certificate name override
-    client_tls: bool = False       # clients: TLS even without a certificate of their own
+class TlsSettings(config.Settings):
+    """Environment-only: one setting reaches every process and every client."""
 
-    @staticmethod
-    def from_env(env: dict[str, str] | None = None) -> "TlsSettings":
-        env = os.environ if env is None else env
-
-        def flag(name: str) -> bool:
-            return env.get(name, "").lower() in ("1", "true", "yes", "on")
-
-        return TlsSettings(cert_file=env.get("FORYOU_TLS_CERT", ""), key_file=env.get("FORYOU_TLS_KEY", ""),
-                           ca_file=env.get("FORYOU_TLS_CA", ""), client_auth=flag("FORYOU_TLS_CLIENT_AUTH"),
-                           server_name=env.get("FORYOU_TLS_SERVER_NAME", ""), client_tls=flag("FORYOU_TLS"))
+    cert_file: str = config.shared("", "this process's certificate chain (PEM); a server with it and a key "
+                                       "serves TLS only, a client presents it (mutual TLS)", "TLS_CERT")
+    key_file: str = config.shared("", "the key of FORYOU_TLS_CERT (PEM)", "TLS_KEY")
+    ca_file: str = config.shared("", "CA bundle peers are verified against (clients: default the system roots)",
+                                 "TLS_CA")
+    client_auth: bool = config.shared(False, "servers: require a client certificate signed by FORYOU_TLS_CA",
+                                      "TLS_CLIENT_AUTH")
+    server_name: str = config.shared("", "clients: the name expected in the server certificate when it differs "
+                                         "from the host dialled", "TLS_SERVER_NAME")
+    client_tls: bool = config.shared(False, "clients: TLS even without a certificate of their own", "TLS")
 
     @property
     def server_enabled(self) -> bool:
@@ -60,7 +47,7 @@ class TlsSettings:
 
 def server_credentials(settings: TlsSettings | None = None) -> grpc.ServerCredentials | None:
     """Credentials for `server.add_secure_port`, or None when TLS is off."""
-    s = settings or TlsSettings.from_env()
+    s = settings or TlsSettings()
     if not s.server_enabled:
         return None
     if s.client_auth and not s.ca_file:
@@ -81,7 +68,7 @@ def add_port(server: grpc.aio.Server, address: str, settings: TlsSettings | None
 def channel(address: str, options: list | tuple = (), settings: TlsSettings | None = None) -> grpc.aio.Channel:
     """A client channel to `address`: TLS (with this process's certificate for mutual TLS) when
     configured, else plaintext."""
-    s = settings or TlsSettings.from_env()
+    s = settings or TlsSettings()
     if not s.client_enabled:
         return grpc.aio.insecure_channel(address, options=list(options))
     credentials = grpc.ssl_channel_credentials(root_certificates=_read(s.ca_file),

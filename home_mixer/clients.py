@@ -30,6 +30,7 @@ from foryou_protos import phoenix_pb2, phoenix_pb2_grpc, thunder_pb2, thunder_pb
 from home_mixer.params import ACTION_NAMES
 from home_mixer.query import HistoryEntry, ScoredPostsQuery
 from home_mixer.safety_cache import SafetyCache
+from home_mixer.settings import HomeMixerSettings as _S
 
 log = logging.getLogger(__name__)
 
@@ -114,9 +115,9 @@ def dependency_failure(exc: BaseException) -> bool:
 
 @dataclass
 class BreakerSettings:
-    failure_threshold: int = 5
-    reset_timeout_s: float = 1.0
-    health_every_s: float = 0.5  # 0 = do not watch the dependency's health
+    failure_threshold: int = _S.default("breaker_failures")
+    reset_timeout_s: float = _S.default("breaker_reset_s")
+    health_every_s: float = _S.default("health_every_s")  # 0 = do not watch the dependency's health
 
 
 class Dependency:
@@ -221,7 +222,7 @@ async def memoized(query: ScoredPostsQuery, key: str, make: Callable[[], Awaitab
 @dataclass(eq=False)
 class ThunderClient(Dependency):
     address: str
-    timeout_s: float = 0.2
+    timeout_s: float = _S.default("thunder_timeout_s")
     cache: SafetyCache = field(default_factory=SafetyCache)
     breaker_settings: BreakerSettings = field(default_factory=BreakerSettings)
     service_name = "foryou.ThunderService"
@@ -274,7 +275,7 @@ def history_items(history: Iterable[HistoryEntry], max_items: int | None = None)
 @dataclass(eq=False)
 class PhoenixClient(Dependency):
     address: str
-    timeout_s: float = 0.5
+    timeout_s: float = _S.default("phoenix_timeout_s")
     breaker_settings: BreakerSettings = field(default_factory=BreakerSettings)
     service_name = "foryou.PhoenixService"
 

@@ -2,7 +2,8 @@
 
 It reports SERVING as soon as its server is up: it may start before Thunder and Phoenix, and
 serves degraded (smaller, never unsafe) feeds until they are reachable. The call deadlines,
-circuit breakers, health watching and safety cache are described in docs/reliability.md."""
+circuit breakers, health watching and safety cache are described in docs/reliability.md; the
+settings are home_mixer/settings.py."""
 from __future__ import annotations
 
 import argparse
@@ -17,39 +18,22 @@ from foryou_protos import home_mixer_pb2_grpc
 from home_mixer.clients import BreakerSettings, PhoenixClient, ThunderClient
 from home_mixer.pipeline import build_pipeline
 from home_mixer.safety_cache import SafetyCache
-from home_mixer.service import DEFAULT_REQUEST_BUDGET_S, ScoredPostsServicer
+from home_mixer.service import ScoredPostsServicer
+from home_mixer.settings import HomeMixerSettings
 from home_mixer.side_effects.record_served import ServedPublisher
 
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = "foryou.ScoredPostsService"
 
-SETTINGS = [
-    config.Setting("host", config.DEFAULT_HOST, "address to listen on"),
-    config.Setting("port", config.HOME_MIXER_PORT, "gRPC port"),
-    config.Setting("metrics_port", config.HOME_MIXER_METRICS_PORT, "Prometheus port (0 = off)"),
-    config.KAFKA_SETTING,
-    config.Setting("thunder_address", f"{config.DEFAULT_HOST}:{config.THUNDER_PORT}", "Thunder host:port, or several comma-separated, or dns:///name:port (replicas, docs/scaling.md)"),
-    config.Setting("phoenix_address", f"{config.DEFAULT_HOST}:{config.PHOENIX_PORT}", "Phoenix host:port, or several comma-separated, or dns:///name:port (replicas, docs/scaling.md)"),
-    config.Setting("thunder_timeout_s", 0.2, "deadline of each Thunder call, seconds"),
-    config.Setting("phoenix_timeout_s", 0.5, "deadline of each Phoenix call (Rank, Retrieve), seconds"),
-    config.Setting("breaker_failures", 5, "consecutive failed calls that open a dependency's circuit breaker"),
-    config.Setting("breaker_reset_s", 1.0, "seconds an open breaker waits before a probe call"),
-    config.Setting("health_every_s", 0.5, "seconds between health checks of each dependency (0 = off)"),
-    config.Setting("cache_ttl_s", 300.0, "life of the cached user features and post facts, seconds (0 = no cache)"),
-    config.Setting("cache_max_users", 100_000, "viewers whose user features are cached"),
-    config.Setting("cache_max_posts", 500_000, "posts whose core data and labels are cached"),
-    config.Setting("request_budget_s", DEFAULT_REQUEST_BUDGET_S, "longest a request may take when the client sets no deadline"),
-    config.Setting("max_concurrent_rpcs", 64, "beyond it requests get RESOURCE_EXHAUSTED at once"),
-    config.Setting("log_level", "INFO", "log level"),
-]
+SETTINGS = HomeMixerSettings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     config.add_settings(parser, SETTINGS)
 
 
-async def serve(args: argparse.Namespace) -> None:
+async def serve(args: HomeMixerSettings) -> None:
     breaker = BreakerSettings(args.breaker_failures, args.breaker_reset_s, args.health_every_s)
     cache = SafetyCache(args.cache_ttl_s, args.cache_max_users, args.cache_max_posts)
     thunder = ThunderClient(args.thunder_address, args.thunder_timeout_s, cache, breaker)
@@ -80,7 +64,8 @@ async def serve(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    logs.setup("home_mixer", args.log_level)
-    start_metrics_server(args.metrics_port, args.host)
-    asyncio.run(serve(args))
+    settings = config.from_args(SETTINGS, args)
+    logs.setup("home_mixer", settings.log_level)
+    start_metrics_server(settings.metrics_port, settings.host)
+    asyncio.run(serve(settings))
     return 0

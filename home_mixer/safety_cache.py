@@ -17,6 +17,7 @@ import prometheus_client
 
 from foryou_protos import common_pb2
 from home_mixer.query import UserFeatures
+from home_mixer.settings import HomeMixerSettings as _S
 
 USERS, POSTS = "user_features", "posts"
 
@@ -46,9 +47,9 @@ class _CountingTTLCache(cachetools.TTLCache):
 
 @dataclass
 class SafetyCache:
-    ttl_s: float = 300.0
-    max_users: int = 100_000
-    max_posts: int = 500_000
+    ttl_s: float = _S.default("cache_ttl_s")
+    max_users: int = _S.default("cache_max_users")
+    max_posts: int = _S.default("cache_max_posts")
     timer: object = None  # a clock for tests; default time.monotonic
     _users: cachetools.TTLCache = field(init=False, repr=False)
     _posts: cachetools.TTLCache = field(init=False, repr=False)

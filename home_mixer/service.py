@@ -17,6 +17,7 @@ from home_mixer.candidate import PostCandidate
 from home_mixer.params import ParamError, Params, parse_params
 from home_mixer.pipeline import component_names
 from home_mixer.query import ScoredPostsQuery
+from home_mixer.settings import HomeMixerSettings
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,7 @@ MAX_BLOOM_FILTERS = 16
 # request_id is copied into every post of the reply and into the served event: bounded.
 MAX_REQUEST_ID_CHARS = 128
 MAX_CLIENT_FIELD_CHARS = 64  # client_app_id, country_code, language_code
-DEFAULT_REQUEST_BUDGET_S = 5.0  # when the client sets no deadline
+DEFAULT_REQUEST_BUDGET_S = HomeMixerSettings.default("request_budget_s")  # when the client sets no deadline
 
 # Degradation messages, keyed by the component whose failure causes them. A degraded feed
 # is smaller or less well ranked, never less safe (docs/reliability.md).

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
 
 import grpc
 import numpy as np
@@ -25,47 +24,26 @@ from foryou_protos import phoenix_pb2, phoenix_pb2_grpc
 from phoenix.actions import ACTION_NAMES
 from phoenix.content import ContentStore
 from phoenix.features import CandidateItem
-from phoenix.index import DEFAULT_ANN_THRESHOLD, CorpusIndex, Exclusions, ScoredPost
+from phoenix.index import CorpusIndex, Exclusions, ScoredPost
 from phoenix.server_batching import MicroBatcher
 from phoenix.server_corpus import CorpusFeeder, reembed
 from phoenix.server_models import Models, load_models, newer_models
 from phoenix.server_validation import (Limits, RankInput, RetrieveInput, ValidationError, rank_input,
                                        retrieve_input)
+from phoenix.settings import PhoenixSettings
 
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = "foryou.PhoenixService"
 
 
-@dataclass(frozen=True)
-class PhoenixSettings:
-    host: str = "127.0.0.1"
-    port: int = 0
-    kafka_bootstrap: str = ""          # "" = no corpus feed (benchmarks fill the index directly)
-    preset: str = "demo"
-    checkpoint_dir: str | None = None
-    max_age_hours: float = 48.0
-    reload_every_s: float = 3.0
-    max_batch: int = 32
-    max_wait_ms: float = 2.0
-    max_candidates: int = 4096
-    max_k: int = 2000
-    ann_threshold: int = DEFAULT_ANN_THRESHOLD
-    max_concurrent_rpcs: int | None = 1000
-    seed: int = 0
-    # Compile every candidate bucket before SERVING (else the first feeds of each new shape
-    # pay seconds of compilation); False: only the smallest (quick starts for tests, benches).
-    warm_every_bucket: bool = True
-
-
 class PhoenixServer:
     def __init__(self, settings: PhoenixSettings) -> None:
         self.settings = settings
         self._serving: tuple[Models, CorpusIndex] | None = None
-        # 1 MiB: a Rank of max_candidates with a full history, or a Retrieve with the most
-        # exclusions, is a few hundred KB.
         self.grpc = ServiceServer("phoenix", [SERVICE_NAME], settings.host, settings.port,
-                                  settings.max_concurrent_rpcs, max_request_bytes=1024 * 1024)
+                                  settings.max_concurrent_rpcs or None,
+                                  max_request_bytes=settings.max_request_bytes)
         phoenix_pb2_grpc.add_PhoenixServiceServicer_to_server(PhoenixServicer(self), self.grpc.server)
         self.rank_batcher = MicroBatcher("rank", self._rank_batch, settings.max_batch, settings.max_wait_ms)
         self.retrieve_batcher = MicroBatcher("retrieve", self._retrieve_batch, settings.max_batch,

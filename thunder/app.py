@@ -22,8 +22,9 @@ log = logging.getLogger(__name__)
 
 
 class ThunderApp:
-    def __init__(self, settings: ThunderSettings = ThunderSettings(),
+    def __init__(self, settings: ThunderSettings | None = None,
                  clock: Callable[[], int] = now_ms) -> None:
+        settings = settings or ThunderSettings()
         self.settings = settings
         self.clock = clock
         self.posts = PostStore(settings.store, settings.query)

@@ -7,47 +7,17 @@ import logging
 import signal
 
 from foryou import config, logs
-from foryou.config import Setting, add_settings
 from foryou.metrics import start_metrics_server
 from thunder.app import ThunderApp
-from thunder.settings import HOUR_MS, QueryLimits, StoreLimits, ThunderSettings
+from thunder.settings import ThunderSettings
 
 log = logging.getLogger(__name__)
 
-_D = ThunderSettings()
-_Q = QueryLimits()
-_S = StoreLimits()
-
-SETTINGS = [
-    Setting("host", _D.host, "address to bind"),
-    Setting("port", config.THUNDER_PORT, "gRPC port"),
-    Setting("metrics_port", config.THUNDER_METRICS_PORT, "Prometheus metrics port, 0 = off"),
-    config.KAFKA_SETTING,
-    Setting("retention_hours", _S.retention_ms / HOUR_MS, "keep posts and engagements this long"),
-    Setting("max_concurrent_rpcs", _D.max_concurrent_rpcs, "beyond it requests get RESOURCE_EXHAUSTED"),
-    Setting("trim_interval_s", _D.trim_interval_s, "seconds between trims of expired state"),
-    Setting("stats_interval_s", _D.stats_interval_s, "seconds between store-size exports"),
-    Setting("group_id", _D.group_id, "consumer group id (partitions are assigned manually; names the consumer only)"),
-    Setting("client_id", _D.client_id, "Kafka client id"),
-    Setting("fetch_max_records", _D.fetch_max_records, "records per fetch batch"),
-    Setting("max_results", _Q.max_results, "GetInNetworkPosts default and maximum results"),
-    Setting("log_level", "INFO", "log level"),
-]
+SETTINGS = ThunderSettings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_settings(parser, SETTINGS)
-
-
-def settings_from_args(args: argparse.Namespace) -> ThunderSettings:
-    return ThunderSettings(
-        host=args.host, port=args.port, metrics_port=args.metrics_port,
-        kafka_bootstrap=args.kafka_bootstrap, max_concurrent_rpcs=args.max_concurrent_rpcs,
-        trim_interval_s=args.trim_interval_s, stats_interval_s=args.stats_interval_s,
-        fetch_max_records=args.fetch_max_records, client_id=args.client_id, group_id=args.group_id,
-        query=QueryLimits(max_results=args.max_results),
-        store=StoreLimits(retention_ms=int(args.retention_hours * HOUR_MS)),
-    )
+    config.add_settings(parser, SETTINGS)
 
 
 async def serve(settings: ThunderSettings) -> None:
@@ -64,8 +34,8 @@ async def serve(settings: ThunderSettings) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    logs.setup("thunder", args.log_level)
-    settings = settings_from_args(args)
+    settings = config.from_args(SETTINGS, args)
+    logs.setup("thunder", settings.log_level)
     start_metrics_server(settings.metrics_port, settings.host)
     asyncio.run(serve(settings))
     return 0

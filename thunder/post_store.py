@@ -212,9 +212,9 @@ class InNetworkQuery:
 
 
 class PostStore:
-    def __init__(self, limits: StoreLimits = StoreLimits(), query: QueryLimits = QueryLimits()) -> None:
-        self.limits = limits
-        self.query_limits = query
+    def __init__(self, limits: StoreLimits | None = None, query: QueryLimits | None = None) -> None:
+        self.limits = limits or StoreLimits()
+        self.query_limits = query or QueryLimits()
         self.posts: dict[int, StoredPost] = {}
         self.originals: dict[int, Timeline] = {}
         self.secondary: dict[int, Timeline] = {}

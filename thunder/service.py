@@ -35,11 +35,11 @@ def _require_at_most(field: str, values, limit: int) -> None:
 
 
 class ThunderHandlers:
-    def __init__(self, posts: PostStore, users: UserStore, limits: QueryLimits = QueryLimits(),
+    def __init__(self, posts: PostStore, users: UserStore, limits: QueryLimits | None = None,
                  clock: Callable[[], int] = now_ms) -> None:
         self.posts = posts
         self.users = users
-        self.limits = limits
+        self.limits = limits or QueryLimits()
         self.clock = clock
 
     def in_network_query(self, request: thunder_pb2.GetInNetworkPostsRequest) -> InNetworkQuery:

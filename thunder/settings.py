@@ -1,58 +1,60 @@
-"""Every Thunder default, in one place. The CLI (thunder/main.py) exposes each as a flag and a
-FORYOU_<NAME> environment variable; tests and in-process users build `ThunderSettings` directly."""
+"""Every Thunder setting, once (docs/settings.md): `foryou thunder --help` lists each as a flag
+and a FORYOU_THUNDER_<NAME> environment variable; tests and in-process users build
+`ThunderSettings` directly."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from pydantic import Field
 
 from foryou import config
 from foryou.event_rules import MAX_FOLLOWING
 
 HOUR_MS = 3_600_000
+_THUNDER = config.prefixed("thunder")
 
 
-@dataclass(frozen=True)
-class QueryLimits:
+class QueryLimits(config.Settings):
     """Limits of the in-network query and of request sizes."""
 
-    max_results: int = 1200              # GetInNetworkPosts default and ceiling
-    max_originals_per_author: int = 10   # per followed author, newest originals
-    max_secondary_per_author: int = 5    # per followed author, newest replies and reposts
-    max_videos_per_author: int = 10      # per followed author, in a video request
-    # Entries walked per author list before giving up (bounds the work when most of an
-    # author's recent posts are excluded, deleted or ineligible replies).
-    max_scan_per_author: int = 64
-    # Entries kept per author beyond each cap in the query's in-memory heads, so that a few
-    # excluded or ineligible posts are skipped without walking the author's timeline.
-    head_spare_per_author: int = 6
-    max_following: int = MAX_FOLLOWING   # longer following lists: the most recent this many are read
-    max_exclusions: int = 10_000         # exclude_post_ids longer than this: INVALID_ARGUMENT
-    max_lookup_ids: int = 5_000          # GetPosts / GetAuthors ids longer than this: INVALID_ARGUMENT
+    model_config = _THUNDER
+    max_results: int = Field(1200, description="GetInNetworkPosts default and ceiling of max_results")
+    max_originals_per_author: int = Field(10, description="per followed author, newest originals")
+    max_secondary_per_author: int = Field(5, description="per followed author, newest replies and reposts")
+    max_videos_per_author: int = Field(10, description="per followed author, in a video request")
+    # Bounds the work when most of an author's recent posts are excluded, deleted or ineligible.
+    max_scan_per_author: int = Field(64, description="entries walked per author list before giving up")
+    # So that a few excluded or ineligible posts are skipped without walking the timeline.
+    head_spare_per_author: int = Field(6, description="entries kept per author beyond each cap in the query's heads")
+    max_following: int = Field(MAX_FOLLOWING, description="longer following lists: the most recent this many are read")
+    max_exclusions: int = Field(10_000, description="exclude_post_ids longer than this: INVALID_ARGUMENT")
+    max_lookup_ids: int = Field(5_000, description="GetPosts / GetAuthors ids longer than this: INVALID_ARGUMENT")
 
 
-@dataclass(frozen=True)
-class StoreLimits:
-    retention_ms: int = 48 * HOUR_MS      # posts, engagements and served ids older than this go
-    future_skew_ms: int = 60_000          # posts created further in the future are refused
-    max_engagements_per_user: int = 512   # newest kept, served oldest first
-    max_served_per_user: int = 2_000      # newest kept, served newest first
+class StoreLimits(config.Settings):
+    model_config = _THUNDER
+    retention_ms: int = Field(48 * HOUR_MS, description="posts, engagements and served ids older than this go, ms")
+    future_skew_ms: int = Field(60_000, description="posts created further in the future are refused, ms")
+    max_engagements_per_user: int = Field(512, description="engagements kept per user (newest), served oldest first")
+    max_served_per_user: int = Field(2_000, description="served post ids kept per user (newest)")
 
 
-@dataclass(frozen=True)
-class ThunderSettings:
-    host: str = config.DEFAULT_HOST
-    port: int = config.THUNDER_PORT               # 0 = a free port (tests)
-    metrics_port: int = config.THUNDER_METRICS_PORT  # 0 = no metrics endpoint
-    kafka_bootstrap: str = f"{config.DEFAULT_HOST}:{config.KAFKA_PORT}"
-    max_concurrent_rpcs: int = 256               # beyond it: RESOURCE_EXHAUSTED at once
-    trim_interval_s: float = 60.0                # how often expired state is dropped
-    stats_interval_s: float = 10.0               # how often store sizes are exported and logged
-    fetch_max_records: int = 5_000               # records per getmany during the start-up replay
-    live_fetch_max_records: int = 500            # once serving: bounds event-loop stalls (~5 ms)
-    fetch_max_bytes: int = 64 * 1024 * 1024
-    verify_interval_s: float = 5.0               # how often the log is checked for a reset (foryou/kafka.py)
-    client_id: str = "thunder"
+class ThunderSettings(config.Settings):
+    model_config = _THUNDER
+    host: str = Field(config.DEFAULT_HOST, description="address to bind (gRPC and metrics)")
+    port: int = Field(config.THUNDER_PORT, description="gRPC port (0 = a free port)")
+    metrics_port: int = Field(config.THUNDER_METRICS_PORT, description="Prometheus metrics port (0 = off)")
+    kafka_bootstrap: str = config.kafka_bootstrap_field()
+    max_concurrent_rpcs: int = Field(256, description="beyond it requests get RESOURCE_EXHAUSTED at once")
+    trim_interval_s: float = Field(60.0, description="seconds between drops of expired state")
+    stats_interval_s: float = Field(10.0, description="seconds between store-size exports and logs")
+    fetch_max_records: int = Field(5_000, description="records per fetch during the start-up replay")
+    # Once serving, smaller fetches bound event-loop stalls.
+    live_fetch_max_records: int = Field(500, description="records per fetch once serving")
+    fetch_max_bytes: int = Field(64 * 1024 * 1024, description="bytes per fetch")
+    verify_interval_s: float = Field(5.0, description="seconds between checks of the log for a reset (foryou/kafka.py)")
+    client_id: str = Field("thunder", description="Kafka client id")
     # Partitions are always assigned manually (every replica reads every partition and holds
-    # the full state), so a group id only names the consumer in broker tools; "" = none.
-    group_id: str = ""
-    query: QueryLimits = QueryLimits()
-    store: StoreLimits = StoreLimits()
+    # the full state), so a group id only names the consumer in broker tools.
+    group_id: str = Field("", description="Kafka consumer group id, names the consumer only ('' = none)")
+    log_level: config.LogLevel = config.log_level_field()
+    query: QueryLimits = Field(default_factory=QueryLimits)
+    store: StoreLimits = Field(default_factory=StoreLimits)

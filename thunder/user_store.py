@@ -102,8 +102,8 @@ def normalize_keyword(keyword: str) -> str:
 
 
 class UserStore:
-    def __init__(self, limits: StoreLimits = StoreLimits()) -> None:
-        self.limits = limits
+    def __init__(self, limits: StoreLimits | None = None) -> None:
+        self.limits = limits or StoreLimits()
         self.users: dict[int, UserState] = {}
         self.follower_counts: dict[int, int] = {}
         self.refused_engagements = 0

@@ -45,7 +45,7 @@ async def dataset_demo(args: argparse.Namespace) -> int:
     checkpoint_dir = Path(args.checkpoint_dir or state_dir() / "demo-checkpoints").absolute()
     shutil.rmtree(checkpoint_dir, ignore_errors=True)
     checkpoint_dir.mkdir(parents=True)
-    cfg.checkpoint_dir = str(checkpoint_dir)
+    cfg = cfg.model_copy(update={"checkpoint_dir": str(checkpoint_dir)})
     try:
         data = movielens.load(args.dataset_dir, now_ms=args.now_ms)
     except (FileNotFoundError, ValueError) as exc:

@@ -9,6 +9,7 @@ from aiokafka import AIOKafkaProducer
 
 from candidate_pipeline import PipelineResult, SideEffect
 from foryou import topics
+from foryou.kafka import security_options
 from foryou.snowflake import now_ms
 from foryou_protos import events_pb2
 from home_mixer.candidate import PostCandidate
@@ -29,7 +30,9 @@ class ServedPublisher:
     async def _started(self) -> AIOKafkaProducer:
         async with self._lock:
             if self._producer is None:
-                producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap_servers, linger_ms=5)
+                # the same SSL/SASL settings as every consumer (foryou/kafka.py)
+                producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap_servers, linger_ms=5,
+                                            **security_options())
                 try:
                     await producer.start()
                 except Exception:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import itertools
 import time
 
@@ -69,4 +68,4 @@ async def publish(producer, topic: str, *messages) -> None:
 def thunder_settings(kafka: str, **overrides) -> ThunderSettings:
     base = ThunderSettings(port=0, metrics_port=0, kafka_bootstrap=kafka, trim_interval_s=0.2,
                            stats_interval_s=0.5)
-    return dataclasses.replace(base, **overrides)
+    return base.model_copy(update=overrides)

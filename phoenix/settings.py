@@ -1,0 +1,42 @@
+"""Every Phoenix model-server setting, once (docs/settings.md): `foryou phoenix --help` lists
+each as a flag and a FORYOU_PHOENIX_<NAME> environment variable. Importing it does not import
+JAX."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from foryou import config
+from phoenix.index import DEFAULT_ANN_THRESHOLD
+
+Preset = Literal["tiny", "small", "demo", "serving", "small-v1"]  # phoenix/server_models.py PRESETS
+
+
+class PhoenixSettings(config.Settings):
+    model_config = config.prefixed("phoenix")
+    host: str = Field(config.DEFAULT_HOST, description="address to listen on (gRPC and metrics)")
+    port: int = Field(config.PHOENIX_PORT, description="gRPC port (0 = a free port)")
+    metrics_port: int = Field(config.PHOENIX_METRICS_PORT, description="Prometheus metrics port (0 = off)")
+    # "" = no corpus feed (benchmarks fill the index directly)
+    kafka_bootstrap: str = config.kafka_bootstrap_field()
+    preset: Preset = Field("demo", description="model sizes when no checkpoint is found (random init)")
+    checkpoint_dir: str | None = Field(None, description="load the newest ranker/retriever checkpoints here and "
+                                                         "hot-reload newer ones")
+    max_age_hours: float = Field(48.0, description="corpus retention: posts older than this are not retrievable")
+    reload_every_s: float = Field(3.0, description="seconds between polls of the checkpoint directory")
+    max_batch: int = Field(32, description="most requests in one model micro-batch")
+    max_wait_ms: float = Field(2.0, description="longest a request waits for its micro-batch to fill, ms")
+    max_candidates: int = Field(4096, description="Rank candidates per request beyond this: INVALID_ARGUMENT")
+    max_k: int = Field(2000, description="Retrieve k beyond this: INVALID_ARGUMENT")
+    ann_threshold: int = Field(DEFAULT_ANN_THRESHOLD, description="corpus size from which Retrieve uses the "
+                                                                  "approximate (HNSW) index instead of exact search")
+    max_concurrent_rpcs: int = Field(1000, description="beyond it requests get RESOURCE_EXHAUSTED at once (0 = no limit)")
+    # A Rank of max_candidates with a full history, or a Retrieve with the most exclusions, is
+    # a few hundred KB.
+    max_request_bytes: int = Field(1024 * 1024, description="larger requests are refused (RESOURCE_EXHAUSTED)")
+    seed: int = Field(0, description="seed of the random initialisation when no checkpoint is found")
+    # Else the first feeds of each new shape pay seconds of compilation; off: quick starts.
+    warm_every_bucket: bool = Field(True, description="compile every candidate bucket before SERVING "
+                                                      "(--no-warm-every-bucket: only the smallest)")
+    log_level: config.LogLevel = config.log_level_field()
