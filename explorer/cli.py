@@ -5,25 +5,34 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pydantic import Field
+
 from foryou import config
 
-DEFAULT_PORT = 8050
+STACK_DEFAULT = "(default: the running stack's, else the default port)"
+
+
+class UiSettings(config.Settings):
+    model_config = config.prefixed("ui")
+    host: str = Field(config.DEFAULT_HOST, description="listen address (loopback by default)")
+    port: int = Field(8050, description="HTTP port (0 = any free)")
+    home_mixer_address: str | None = Field(None, description=f"HomeMixer host:port {STACK_DEFAULT}")
+    thunder_address: str | None = Field(None, description=f"Thunder host:port {STACK_DEFAULT}")
+    phoenix_address: str | None = Field(None, description=f"Phoenix host:port {STACK_DEFAULT}")
+    world_file: str | None = Field(None, description="the seeded world's config, for hidden tastes and handle "
+                                                     "search (default: the state directory's world.json, written "
+                                                     "by foryou seed / demo)")
+    eval_dir: str | None = Field(None, description="a `foryou eval --out` directory to show on the Model page")
+    timeout: float = Field(10.0, description="seconds per Thunder / Phoenix call")
+    feed_timeout: float = Field(30.0, description="seconds per feed request")
+    log_level: config.LogLevel = Field("WARNING", description="log level")
+
+
+DEFAULT_PORT = UiSettings.default("port")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default=config.DEFAULT_HOST, help="listen address (loopback by default)")
-    parser.add_argument("--port", type=int, default=config.env_int("UI_PORT", DEFAULT_PORT),
-                        help=f"HTTP port (env FORYOU_UI_PORT, default {DEFAULT_PORT})")
-    parser.add_argument("--home-mixer-address", default=None, help="default: the running stack's, else :50051")
-    parser.add_argument("--thunder-address", default=None, help="default: the running stack's, else :50052")
-    parser.add_argument("--phoenix-address", default=None, help="default: the running stack's, else :50053")
-    parser.add_argument("--world-file", default=None,
-                        help="the seeded world's config, for hidden tastes and handle search "
-                             "(default: the state directory's world.json, written by foryou seed / demo)")
-    parser.add_argument("--eval-dir", default=None, help="a `foryou eval --out` directory to show on the Model page")
-    parser.add_argument("--timeout", type=float, default=10.0, help="seconds per Thunder / Phoenix call")
-    parser.add_argument("--feed-timeout", type=float, default=30.0, help="seconds per feed request")
-    parser.add_argument("--log-level", default="warning")
+    config.add_settings(parser, UiSettings)
 
 
 def addresses_from(args: argparse.Namespace):
@@ -53,6 +62,7 @@ def config_from(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    args = config.resolve(args, UiSettings)
     import uvicorn
 
     from explorer.app import create_app

@@ -119,6 +119,8 @@ def _flag_type(annotation: Any) -> tuple[Any, tuple | None]:
 
 
 def _shown(field: FieldInfo) -> str:
+    if field.is_required():
+        return "none: required"
     default = field.get_default(call_default_factory=True)
     return "none" if default is None else repr(default) if default == "" else str(default)
 

@@ -16,6 +16,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from explorer.cli import UiSettings
 from foryou import config, tls
 from foryou.feed import format_feed, get_feed
 from foryou.seed import (WORLD_FILE, WorldSettings, add_world_arguments, progress_printer, publish_world,
@@ -167,7 +168,7 @@ async def demo(args: argparse.Namespace) -> int:
         say(f"\ndemo finished in {time.monotonic() - started:.0f}s")
         if args.ui:  # the explorer needs the stack: --ui keeps it running
             from explorer.launch import start_ui
-            ui, ui_url = await start_ui(stack, 0 if args.free_ports else 8050)
+            ui, ui_url = await start_ui(stack, 0 if args.free_ports else UiSettings.default("port"))
             say(f"explorer    {ui_url}feed/{users[0]}")
         if args.keep_running or args.ui:
             say("the stack keeps running: try `foryou feed USER_ID` or `foryou ui`; Ctrl-C stops it")

@@ -7,8 +7,9 @@ import asyncio
 import sys
 
 import grpc
+from pydantic import Field
 
-from foryou import tls
+from foryou import config, tls
 from foryou.stack import resolve_home_mixer_address
 from foryou_protos import home_mixer_pb2, home_mixer_pb2_grpc
 
@@ -62,16 +63,22 @@ def format_debug(response: home_mixer_pb2.ScoredPostsResponse) -> str:
     return "\n".join(lines)
 
 
+class FeedSettings(config.Settings):
+    model_config = config.prefixed("feed")
+    address: str | None = Field(None, description="HomeMixer host:port (default: the running `foryou up` "
+                                                  "stack's, else :50051)")
+    debug: bool = Field(False, description="also show removed candidates and stage timings")
+    in_network_only: bool = Field(False, description="only posts of followed accounts")
+    timeout: float = Field(30.0, description="seconds")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("user_id", type=int, help="the viewer's user id")
-    parser.add_argument("--address", default=None,
-                        help="HomeMixer host:port (default: the running `foryou up` stack, else :50051)")
-    parser.add_argument("--debug", action="store_true", help="also show removed candidates and stage timings")
-    parser.add_argument("--in-network-only", action="store_true")
-    parser.add_argument("--timeout", type=float, default=30.0, help="seconds")
+    config.add_settings(parser, FeedSettings)
 
 
 def run(args: argparse.Namespace) -> int:
+    args = config.resolve(args, FeedSettings)
     if args.user_id <= 0:
         print("foryou feed: USER_ID must be a positive id", file=sys.stderr)
         return 2

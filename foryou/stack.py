@@ -30,6 +30,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
+from explorer.cli import UiSettings
 from foryou import config
 from foryou.broker import EmbeddedBroker, Storage, create_topics, free_port
 from foryou.broker_cli import BrokerSettings
@@ -345,7 +346,7 @@ class UpSettings(config.Settings):
     free_ports: bool = Field(False, description="free ports for every service and metrics endpoint (the port "
                                                 "settings are ignored; the state file lists them)")
     ui: bool = Field(False, description="also serve the feed explorer web page (foryou ui)")
-    ui_port: int = Field(8050, description="explorer HTTP port with --ui (0 = any free)")
+    ui_port: int = config.same_as(UiSettings, "port", "explorer HTTP port with --ui (0 = any free)")
 
 
 def add_stack_arguments(parser: argparse.ArgumentParser, overrides: dict | None = None) -> None:

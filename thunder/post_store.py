@@ -234,6 +234,7 @@ class PostStore:
         self._rows = RowIndex()
         self._row_authors: list[int] = []
         self._dirty: set[int] = set()
+        query = self.query_limits
         spare = max(0, query.head_spare_per_author)
         self.original_heads = Heads(max(1, query.max_originals_per_author + spare), reposts=False, replies=False)
         self.secondary_heads = Heads(max(1, query.max_secondary_per_author + spare), reposts=True, replies=True)

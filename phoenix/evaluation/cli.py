@@ -11,24 +11,31 @@ import logging
 import os
 from pathlib import Path
 
+from pydantic import Field
+
 from foryou import config as foryou_config
 from foryou import logs
+from phoenix.training.cli import TrainSettings
+
+
+class EvalSettings(foryou_config.Settings):
+    model_config = foryou_config.prefixed("eval")
+    checkpoint_dir: str = Field(description="evaluate the newest checkpoints found here")
+    events_file: str | None = Field(None, description="evaluate on this event file (foryou/event_file.py format) "
+                                                       "instead of Kafka")
+    kafka_bootstrap: str = foryou_config.kafka_bootstrap_field()
+    out: str = Field(description="directory for eval.md, eval.json and eval.png")
+    test_fraction: float = foryou_config.same_as(TrainSettings, "test_fraction")  # the split training held out
+    oracle: str | None = Field(None, description="true probabilities of a synthetic world (default: "
+                                                 "EVENTS_FILE.oracle.npz when it exists; `foryou seed --export` writes it)")
+    content: bool = Field(True, description="run the content-only (wordllama) baseline (--no-content: skip it)")
+    max_queries: int = Field(3000, description="time-split retrieval queries sampled")
+    seed: int = Field(0, description="seed of the query sample and the random baseline")
+    log_level: foryou_config.LogLevel = foryou_config.log_level_field()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint-dir", required=True, help="evaluate the newest checkpoints found here")
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument("--events-file", help="an event file (foryou/event_file.py format)")
-    source.add_argument("--kafka-bootstrap", help="read all topics of this Kafka to their end "
-                                                  f"(default when no --events-file: {foryou_config.KAFKA_SETTING.default})")
-    parser.add_argument("--out", required=True, help="directory for eval.md, eval.json and eval.png")
-    parser.add_argument("--test-fraction", type=float, default=0.2, help="held-out share of the timeline")
-    parser.add_argument("--oracle", help="true probabilities of a synthetic world (default: EVENTS_FILE.oracle.npz "
-                                         "when it exists; `foryou seed --export` writes it)")
-    parser.add_argument("--no-content", action="store_true", help="skip the content-only (wordllama) baseline")
-    parser.add_argument("--max-queries", type=int, default=3000, help="time-split retrieval queries sampled")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the query sample and the random baseline")
-    parser.add_argument("--log-level", default="INFO")
+    foryou_config.add_settings(parser, EvalSettings)
 
 
 def load_events(events_file: str | None, kafka_bootstrap: str | None):
@@ -113,10 +120,11 @@ def write_report(results: dict, out: str | Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    args = foryou_config.resolve(args, EvalSettings)
     logs.setup("eval", args.log_level, json_lines=False)
     logging.getLogger("absl").setLevel(logging.WARNING)  # orbax logs every file it touches
 
-    bootstrap = args.kafka_bootstrap or (None if args.events_file else foryou_config.KAFKA_SETTING.default)
+    bootstrap = None if args.events_file else args.kafka_bootstrap
     log, texts = load_events(args.events_file, bootstrap)
     oracle = None
     oracle_file = args.oracle or (f"{args.events_file}.oracle.npz" if args.events_file else None)
@@ -126,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.oracle:
         print(f"no oracle file {args.oracle}")
         return 2
-    extras = make_extras(texts, oracle=oracle, content=not args.no_content)
+    extras = make_extras(texts, oracle=oracle, content=args.content)
     results = evaluate_checkpoints(args.checkpoint_dir, log, args.test_fraction, extras, args.seed, args.max_queries)
     if not results:
         print(f"no ranker or retriever checkpoint under {args.checkpoint_dir}")

@@ -8,33 +8,40 @@ import dataclasses
 import logging
 import time
 
+from pydantic import Field
+
 from foryou import config as foryou_config
 from foryou import logs
+from phoenix.settings import Preset
 
 log = logging.getLogger(__name__)
 
 
+class TrainSettings(foryou_config.Settings):
+    model_config = foryou_config.prefixed("train")
+    events_file: str | None = Field(None, description="train on this event file (foryou/event_file.py format) "
+                                                       "instead of Kafka")
+    kafka_bootstrap: str = foryou_config.kafka_bootstrap_field()
+    checkpoint_dir: str = Field(description="save DIR/<model>/<step>/ here")
+    steps: int = Field(400, description="optimisation steps")
+    preset: Preset = Field("small", description="model sizes (small: tiny model, roomy hash tables; quick on a "
+                                                "laptop CPU; v2 inputs except tiny and small-v1, the ids-only v1 models)")
+    batch_size: int | None = Field(None, description="default: the model's (256 ranker, 128 retriever)")
+    learning_rate: float | None = Field(None, description="default: the model's")
+    test_fraction: float = Field(0.2, description="held-out share of the timeline (newest events)")
+    seed: int = Field(0, description="seed of the initialisation and the batches")
+    mesh: str = Field("", description="train on a device mesh, e.g. data=4 or data=2,model=2 (docs/scaling.md; "
+                                      "'': one device)")
+    log_level: foryou_config.LogLevel = foryou_config.log_level_field()
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", choices=("ranker", "retriever"), help="which model to train")
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument("--events-file", help="an event file (foryou/event_file.py format)")
-    source.add_argument("--kafka-bootstrap", help="read all topics of this Kafka to their end "
-                                                  f"(default when no --events-file: {foryou_config.KAFKA_SETTING.default})")
-    parser.add_argument("--checkpoint-dir", required=True, help="save DIR/<model>/<step>/ here")
-    parser.add_argument("--steps", type=int, default=400, help="optimisation steps (default 400)")
-    parser.add_argument("--preset", choices=("tiny", "small", "demo", "serving", "small-v1"), default="small",
-                        help="model sizes (default small: tiny model, roomy hash tables; quick on a laptop CPU; "
-                             "v2 inputs except tiny and small-v1, the ids-only v1 models)")
-    parser.add_argument("--batch-size", type=int, default=None, help="default: the model's (256 ranker, 128 retriever)")
-    parser.add_argument("--learning-rate", type=float, default=None)
-    parser.add_argument("--test-fraction", type=float, default=0.2, help="held-out share of the timeline")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--mesh", default="", help="train on a device mesh, e.g. data=4 or data=2,model=2 "
-                                                   "(docs/scaling.md; default: one device)")
-    parser.add_argument("--log-level", default="INFO")
+    foryou_config.add_settings(parser, TrainSettings)
 
 
 def run(args: argparse.Namespace) -> int:
+    args = foryou_config.resolve(args, TrainSettings)
     logs.setup("train", args.log_level, json_lines=False)
     logging.getLogger("absl").setLevel(logging.WARNING)  # orbax logs every file it touches
     from phoenix import checkpoints
@@ -43,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from phoenix.training import ranker, retriever
     from phoenix.training.sources import load_event_log
 
-    bootstrap = args.kafka_bootstrap or (None if args.events_file else foryou_config.KAFKA_SETTING.default)
+    bootstrap = None if args.events_file else args.kafka_bootstrap
     started = time.monotonic()
     events = load_event_log(args.events_file, bootstrap)
     print(f"read {len(events.post_author)} posts, {len(events.engagements)} engagements, "
