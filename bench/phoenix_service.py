@@ -126,7 +126,8 @@ def compile_batches(server, args, max_history: int) -> None:
 async def bench_size(size: int, args, rng) -> list[list]:
     from phoenix.server import PhoenixServer, PhoenixSettings
 
-    server = await PhoenixServer(PhoenixSettings(preset=args.preset, ann_threshold=10**12)).start()
+    server = await PhoenixServer(PhoenixSettings(port=0, kafka_bootstrap="", preset=args.preset,
+                                                 ann_threshold=10**12)).start()
     rows = []
     try:
         dim = server.models.retriever.embedding_dim

@@ -68,7 +68,8 @@ async def seeded_posts(producer):
 async def phoenix(kafka, seeded_posts, tmp_path_factory):
     from phoenix.server import PhoenixServer, PhoenixSettings
 
-    settings = PhoenixSettings(kafka_bootstrap=kafka, preset="tiny", max_wait_ms=20.0, max_batch=64,
+    settings = PhoenixSettings(port=0, metrics_port=0, kafka_bootstrap=kafka, preset="tiny", max_wait_ms=20.0,
+                               max_batch=64,
                                max_candidates=64, max_k=500,
                                checkpoint_dir=str(tmp_path_factory.mktemp("phoenix-ckpt")), reload_every_s=0.3)
     server = await PhoenixServer(settings).start()

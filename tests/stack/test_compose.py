@@ -1,6 +1,8 @@
-"""docker-compose.yml and the Dockerfile agree with the code (Docker cannot run here): the
-services exist as `foryou` commands, and each one, given its compose environment and command,
-parses to the ports, addresses and Kafka bootstrap that the rest of the file expects."""
+"""docker-compose.yml, docker-compose.tls.yml and the Dockerfile agree with the code (Docker
+cannot run here): the services exist as `foryou` commands, and each one, given its compose
+environment and command, resolves its settings classes to the ports, addresses and Kafka
+bootstrap that the rest of the file expects; every FORYOU_ variable the files set is one that a
+settings class reads."""
 from __future__ import annotations
 
 import argparse
@@ -14,28 +16,46 @@ import pytest
 import yaml
 
 from foryou import cli, config, topics
+from foryou.kafka import KafkaSecurity
+from foryou.seed import SeedSettings, WorldSettings
+from foryou.tls import TlsSettings
+from home_mixer.settings import HomeMixerSettings
+from phoenix.settings import PhoenixSettings
+from phoenix.training.cli import TrainSettings
+from thunder.settings import ThunderSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+TLS_OVERRIDE = yaml.safe_load((ROOT / "docker-compose.tls.yml").read_text())
 SERVICES = COMPOSE["services"]
+# the settings classes each compose command resolves (its module's flags)
+COMMAND_SETTINGS = {"thunder": (ThunderSettings,), "phoenix": (PhoenixSettings,), "home-mixer": (HomeMixerSettings,),
+                    "seed": (WorldSettings, SeedSettings), "train": (TrainSettings,)}
+ENVIRONMENT_ONLY = (TlsSettings, KafkaSecurity, config.StateSettings)
+
+
+def known_variables() -> set[str]:
+    classes = [c for group in COMMAND_SETTINGS.values() for c in group] + list(ENVIRONMENT_ONLY)
+    return {config.env_name(owner, name, field) for cls in classes for owner, name, field in config.leaves(cls)}
 KAFKA_BOOTSTRAP = f"kafka:{config.KAFKA_PORT}"
 GRPC = {"thunder": config.THUNDER_PORT, "phoenix": config.PHOENIX_PORT, "home-mixer": config.HOME_MIXER_PORT}
 METRICS = {"thunder": config.THUNDER_METRICS_PORT, "phoenix": config.PHOENIX_METRICS_PORT,
            "home-mixer": config.HOME_MIXER_METRICS_PORT}
 
 
-def parse_as_container(service: str, monkeypatch) -> argparse.Namespace:
-    """The service's command line as `foryou` inside its container would parse it."""
+def parse_as_container(service: str, monkeypatch, extra_env: dict | None = None) -> argparse.Namespace:
+    """The service's settings as `foryou` inside its container resolves them (flags, then its
+    environment, then the defaults)."""
     spec = SERVICES[service]
     for name in [n for n in os.environ if n.startswith("FORYOU_")]:
         monkeypatch.delenv(name)
-    for name, value in spec["environment"].items():
+    for name, value in {**spec.get("environment", {}), **(extra_env or {})}.items():
         monkeypatch.setenv(name, str(value))
     command, *argv = spec["command"]
     assert command in cli.COMMANDS
     parser = argparse.ArgumentParser()
     importlib.import_module(cli.COMMANDS[command][0]).add_arguments(parser)
-    return parser.parse_args(argv)
+    return config.resolve(parser.parse_args(argv), *COMMAND_SETTINGS[command])
 
 
 def published(service: str) -> set[int]:
@@ -81,7 +101,8 @@ def test_each_service_parses_to_the_ports_it_publishes_and_checks(service, monke
         assert SERVICES[service]["deploy"]["replicas"] == 2 and not published(service)
     assert args.kafka_bootstrap == KAFKA_BOOTSTRAP
     health = " ".join(SERVICES[service]["healthcheck"]["test"])
-    assert "foryou.health" in health and "FORYOU_PORT" in health
+    port_variable = config.env_name(COMMAND_SETTINGS[service][0], "port", COMMAND_SETTINGS[service][0].model_fields["port"])
+    assert "foryou.health" in health and f"os.environ['{port_variable}']" in health  # the port it listens on
     deps = SERVICES[service]["depends_on"]
     if service == "home-mixer":
         # balanced over every replica the service name resolves to (docs/scaling.md)
@@ -133,3 +154,33 @@ def test_one_dockerfile_builds_every_package_of_the_project():
         assert SERVICES[service]["build"] == "." and SERVICES[service]["image"] == "foryou:latest"
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".git", ".venv"} <= set(ignored)
+
+
+def test_every_variable_the_compose_files_set_is_a_setting():
+    """A misspelt or retired name (the services once shared FORYOU_PORT) would be ignored."""
+    known = known_variables()
+    for document in (COMPOSE, TLS_OVERRIDE):
+        for name, spec in document["services"].items():
+            unknown = {v for v in spec.get("environment", {}) if v.startswith("FORYOU_")} - known
+            assert not unknown, f"{name}: {unknown} are not settings (docs/settings.md)"
+
+
+def test_services_have_their_own_variables_and_share_only_kafka_and_log_level():
+    names = {s: {v for v in SERVICES[s]["environment"] if v.startswith("FORYOU_")}
+             for s in ("thunder", "phoenix", "home-mixer")}
+    shared = names["thunder"] & names["phoenix"] & names["home-mixer"]
+    assert shared == {"FORYOU_KAFKA_BOOTSTRAP", "FORYOU_LOG_LEVEL"}
+    for service, variables in names.items():
+        prefix = f"FORYOU_{service.upper().replace('-', '_')}_"
+        assert all(v.startswith(prefix) for v in variables - shared), variables
+
+
+@pytest.mark.parametrize("service", ["thunder", "phoenix", "home-mixer"])
+def test_tls_override_turns_on_mutual_tls_with_mounted_certificates(service, monkeypatch):
+    spec = TLS_OVERRIDE["services"][service]
+    parse_as_container(service, monkeypatch, extra_env=spec["environment"])  # still parses with them
+    tls = TlsSettings()  # as the container's process reads them
+    assert tls.server_enabled and tls.client_enabled and tls.client_auth
+    mounts = {v.split(":")[1] for v in spec["volumes"]}
+    for path in (tls.cert_file, tls.key_file, tls.ca_file):
+        assert any(path.startswith(m + "/") for m in mounts), f"{path} is not in a mounted volume"
