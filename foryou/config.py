@@ -35,12 +35,13 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_KAFKA_BOOTSTRAP = f"{DEFAULT_HOST}:{KAFKA_PORT}"
 
 
-def upper_case(choices: Any) -> Any:
-    """A Literal of upper-case names that also accepts any case from the environment ("info")."""
-    return Annotated[choices, BeforeValidator(lambda v: str(v).upper())]
+def _upper(value: Any) -> str:
+    return str(value).upper()
 
 
-LogLevel = upper_case(Literal["DEBUG", "INFO", "WARNING", "ERROR"])
+# For a Literal of upper-case names that also takes any case from the environment ("info").
+UPPER = BeforeValidator(_upper)
+LogLevel = Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], UPPER]
 
 
 class Settings(BaseSettings):

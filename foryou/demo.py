@@ -48,7 +48,7 @@ def train_models(world: World | None, checkpoint_dir: Path, ranker_steps: int, r
     ranker_config, retriever_config = preset_configs("small")
     jobs = [(checkpoints.RANKER, "phoenix.training.ranker", ranker_config, ranker_steps),
             (checkpoints.RETRIEVER, "phoenix.training.retriever", retriever_config, retriever_steps)]
-    for kind, module_name, config, steps in jobs:
+    for kind, module_name, model_cfg, steps in jobs:
         if steps <= 0:
             continue
         try:
@@ -57,8 +57,8 @@ def train_models(world: World | None, checkpoint_dir: Path, ranker_steps: int, r
             say(f"  {module_name} is not available: phoenix keeps its initial {kind}")
             continue
         started = time.monotonic()
-        params, metrics = module.train(log, config, steps=steps, progress=quiet)
-        ref = checkpoints.save(checkpoint_dir, kind, steps, params, config, metrics)
+        params, metrics = module.train(log, model_cfg, steps=steps, progress=quiet)
+        ref = checkpoints.save(checkpoint_dir, kind, steps, params, model_cfg, metrics)
         say(f"  trained {kind}: {steps} steps in {time.monotonic() - started:.0f}s; held-out {headline(kind, metrics)}")
         ids.append(ref.checkpoint_id)
     return ids

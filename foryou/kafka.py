@@ -25,7 +25,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Annotated, Literal
 
 import prometheus_client
 import tenacity
@@ -305,7 +305,7 @@ class KafkaSecurity(config.Settings):
     """SSL/SASL of every aiokafka client; environment-only, none by default (loopback). See
     docs/durability.md."""
 
-    protocol: config.upper_case(Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]) = config.shared(  # type: ignore[valid-type]
+    protocol: Annotated[Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"], config.UPPER] = config.shared(
         "PLAINTEXT", "Kafka security protocol", "KAFKA_SECURITY_PROTOCOL")
     ssl_cafile: str = config.shared("", "CA bundle the brokers are verified against (SSL)", "KAFKA_SSL_CAFILE")
     ssl_certfile: str = config.shared("", "client certificate (SSL with client authentication)", "KAFKA_SSL_CERTFILE")

@@ -111,3 +111,25 @@ def test_the_stack_passes_each_service_its_own_flags(tmp_path, monkeypatch):
     assert parsed.preset == "tiny" and parsed.checkpoint_dir == str(tmp_path) and parsed.port == cfg.phoenix_port
     with pytest.raises(TypeError, match="no setting"):
         config.to_argv(ThunderSettings, preset="tiny")
+
+
+async def test_home_mixers_served_producer_uses_the_kafka_security_settings(monkeypatch):
+    """Like every consumer (foryou/kafka.py security_options): SSL/SASL from the environment."""
+    from home_mixer.side_effects import record_served
+
+    made = {}
+
+    class Recorder:  # records the producer's options; no broker is needed to check them
+        def __init__(self, **options):
+            made.update(options)
+
+        async def start(self):
+            pass
+
+    monkeypatch.setattr(record_served, "AIOKafkaProducer", Recorder)
+    monkeypatch.setenv("FORYOU_KAFKA_SECURITY_PROTOCOL", "sasl_plaintext")
+    monkeypatch.setenv("FORYOU_KAFKA_SASL_USERNAME", "home-mixer")
+    monkeypatch.setenv("FORYOU_KAFKA_SASL_PASSWORD", "secret")
+    await record_served.ServedPublisher("127.0.0.1:1")._started()
+    assert made["security_protocol"] == "SASL_PLAINTEXT"
+    assert (made["sasl_plain_username"], made["sasl_plain_password"]) == ("home-mixer", "secret")
