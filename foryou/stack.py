@@ -26,9 +26,10 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator
+from pydantic_settings import NoDecode
 
 from explorer.cli import UiSettings
 from foryou import config
@@ -123,7 +124,7 @@ class StackConfig(config.Settings):
     storage: Storage = config.same_as(BrokerSettings, "storage")
     data_dir: str | None = config.same_as(BrokerSettings, "data_dir")
     restart_max_backoff_s: float = Field(30.0, description="longest wait before restarting a service that exited")
-    replicas: dict[str, int] = Field(default_factory=dict, description="Thunder/Phoenix processes, e.g. "
+    replicas: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict, description="Thunder/Phoenix processes, e.g. "
                                      "thunder=2,phoenix=2 (default 1 each); HomeMixer balances over them "
                                      "(docs/scaling.md)")
     # in-process only (tests): extra environment of every service process

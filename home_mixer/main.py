@@ -41,7 +41,8 @@ async def serve(args: HomeMixerSettings) -> None:
     publisher = ServedPublisher(args.kafka_bootstrap)
     pipeline = build_pipeline(thunder, phoenix, publisher)
     server = ServiceServer("home_mixer", [SERVICE_NAME], host=args.host, port=args.port,
-                           max_concurrent_rpcs=args.max_concurrent_rpcs or None)
+                           max_concurrent_rpcs=args.max_concurrent_rpcs or None,
+                           max_request_bytes=args.max_request_bytes)
     home_mixer_pb2_grpc.add_ScoredPostsServiceServicer_to_server(
         ScoredPostsServicer(pipeline, request_budget_s=args.request_budget_s), server.server)
     stop = asyncio.Event()

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from foryou import config
+from foryou.grpc_server import DEFAULT_MAX_REQUEST_BYTES
 
 REPLICAS_HELP = "host:port, or several comma-separated, or dns:///name:port (replicas, docs/scaling.md)"
 
@@ -29,4 +30,6 @@ class HomeMixerSettings(config.Settings):
     cache_max_posts: int = Field(500_000, description="posts whose core data and labels are cached")
     request_budget_s: float = Field(5.0, description="longest a request may take when the client sets no deadline")
     max_concurrent_rpcs: int = Field(64, description="beyond it requests get RESOURCE_EXHAUSTED at once (0 = no limit)")
+    max_request_bytes: int = Field(DEFAULT_MAX_REQUEST_BYTES, description="larger requests are refused "
+                                                                         "(RESOURCE_EXHAUSTED)")
     log_level: config.LogLevel = config.log_level_field()

@@ -173,7 +173,9 @@ class PhoenixServer:
     def limits(self) -> Limits:
         ranker = self.models.ranker.config
         return Limits(max_history=ranker.history_len, max_candidates=self.settings.max_candidates,
-                      max_k=self.settings.max_k, surface_vocab=ranker.product_surface_vocab_size)
+                      max_k=self.settings.max_k, surface_vocab=ranker.product_surface_vocab_size,
+                      max_exclude_post_ids=self.settings.max_exclude_post_ids,
+                      max_exclude_author_ids=self.settings.max_exclude_author_ids)
 
     def _rank_batch(self, inputs: list[RankInput]) -> list[tuple[np.ndarray, str]]:
         models = self.models

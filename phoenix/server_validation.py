@@ -6,12 +6,13 @@ from dataclasses import dataclass
 
 from foryou_protos import common_pb2, phoenix_pb2
 from phoenix.features import CandidateItem, HistoryItem
+from phoenix.settings import PhoenixSettings
 
 _MAX_ACTION = max(common_pb2.Action.values())
 # Bounds that match the work: a Retrieve excluding millions of ids costs hundreds of MB and
 # stalls the event loop; request_id is copied into logs.
-MAX_EXCLUDE_POST_IDS = 20_000
-MAX_EXCLUDE_AUTHOR_IDS = 10_000
+MAX_EXCLUDE_POST_IDS = PhoenixSettings.default("max_exclude_post_ids")
+MAX_EXCLUDE_AUTHOR_IDS = PhoenixSettings.default("max_exclude_author_ids")
 MAX_REQUEST_ID_CHARS = 128
 
 
@@ -25,6 +26,8 @@ class Limits:
     max_candidates: int     # per Rank request (candidates are isolated, so chunked freely)
     max_k: int              # per Retrieve request
     surface_vocab: int      # product-surface table size of the model
+    max_exclude_post_ids: int = MAX_EXCLUDE_POST_IDS
+    max_exclude_author_ids: int = MAX_EXCLUDE_AUTHOR_IDS
 
 
 @dataclass(frozen=True)
@@ -100,7 +103,8 @@ def rank_input(request: phoenix_pb2.RankRequest, limits: Limits) -> RankInput:
 
 def retrieve_input(request: phoenix_pb2.RetrieveRequest, limits: Limits) -> RetrieveInput:
     _request_id(request)
-    for field, limit in (("exclude_post_ids", MAX_EXCLUDE_POST_IDS), ("exclude_author_ids", MAX_EXCLUDE_AUTHOR_IDS)):
+    for field, limit in (("exclude_post_ids", limits.max_exclude_post_ids),
+                         ("exclude_author_ids", limits.max_exclude_author_ids)):
         if len(getattr(request, field)) > limit:
             raise ValidationError(f"{field} has {len(getattr(request, field))} ids; at most {limit} allowed")
     user_id = _user(request.user_id)

@@ -29,6 +29,9 @@ class PhoenixSettings(config.Settings):
     max_wait_ms: float = Field(2.0, description="longest a request waits for its micro-batch to fill, ms")
     max_candidates: int = Field(4096, description="Rank candidates per request beyond this: INVALID_ARGUMENT")
     max_k: int = Field(2000, description="Retrieve k beyond this: INVALID_ARGUMENT")
+    max_exclude_post_ids: int = Field(20_000, description="Retrieve exclude_post_ids beyond this: INVALID_ARGUMENT")
+    max_exclude_author_ids: int = Field(10_000, description="Retrieve exclude_author_ids beyond this: "
+                                                            "INVALID_ARGUMENT")
     ann_threshold: int = Field(DEFAULT_ANN_THRESHOLD, description="corpus size from which Retrieve uses the "
                                                                   "approximate (HNSW) index instead of exact search")
     max_concurrent_rpcs: int = Field(1000, description="beyond it requests get RESOURCE_EXHAUSTED at once (0 = no limit)")

@@ -32,7 +32,8 @@ class ThunderApp:
         self.ingestor = Ingestor(settings, self.posts, self.users, clock, on_reset=self._on_log_reset)
         self.handlers = ThunderHandlers(self.posts, self.users, settings.query, clock)
         self.server = ServiceServer("thunder", [SERVICE_NAME], host=settings.host, port=settings.port,
-                                    max_concurrent_rpcs=settings.max_concurrent_rpcs)
+                                    max_concurrent_rpcs=settings.max_concurrent_rpcs or None,
+                                    max_request_bytes=settings.max_request_bytes)
         self.ready = asyncio.Event()   # set once caught up and SERVING
         add_to_server(ThunderServicer(self.handlers, self.ready.is_set), self.server.server)
         self._tasks: list[asyncio.Task] = []

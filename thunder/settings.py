@@ -7,6 +7,7 @@ from pydantic import Field
 
 from foryou import config
 from foryou.event_rules import MAX_FOLLOWING
+from foryou.grpc_server import DEFAULT_MAX_REQUEST_BYTES
 
 HOUR_MS = 3_600_000
 _THUNDER = config.prefixed("thunder")
@@ -43,7 +44,9 @@ class ThunderSettings(config.Settings):
     port: int = Field(config.THUNDER_PORT, description="gRPC port (0 = a free port)")
     metrics_port: int = Field(config.THUNDER_METRICS_PORT, description="Prometheus metrics port (0 = off)")
     kafka_bootstrap: str = config.kafka_bootstrap_field()
-    max_concurrent_rpcs: int = Field(256, description="beyond it requests get RESOURCE_EXHAUSTED at once")
+    max_concurrent_rpcs: int = Field(256, description="beyond it requests get RESOURCE_EXHAUSTED at once (0 = no limit)")
+    max_request_bytes: int = Field(DEFAULT_MAX_REQUEST_BYTES, description="larger requests are refused "
+                                                                         "(RESOURCE_EXHAUSTED)")
     trim_interval_s: float = Field(60.0, description="seconds between drops of expired state")
     stats_interval_s: float = Field(10.0, description="seconds between store-size exports and logs")
     fetch_max_records: int = Field(5_000, description="records per fetch during the start-up replay")

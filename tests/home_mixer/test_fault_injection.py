@@ -22,21 +22,20 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from foryou_protos import home_mixer_pb2, phoenix_pb2, phoenix_pb2_grpc, thunder_pb2
 from hm_helpers import NEVER
 from hm_stack import running_stack
-from home_mixer.main import SETTINGS
 from home_mixer.service import CACHED, DEGRADED
+from home_mixer.settings import HomeMixerSettings
 from reliability.grpc_checks import assert_bad_bytes_refused, list_services
 
 pytestmark = pytest.mark.slow
 
-DEFAULTS = {s.name: s.default for s in SETTINGS}
-THUNDER_DEADLINE_S = DEFAULTS["thunder_timeout_s"]
-PHOENIX_DEADLINE_S = DEFAULTS["phoenix_timeout_s"]
+THUNDER_DEADLINE_S = HomeMixerSettings.default("thunder_timeout_s")
+PHOENIX_DEADLINE_S = HomeMixerSettings.default("phoenix_timeout_s")
 MARGIN_S = 0.1
 BACK_WITHIN_S = 5.0
 REQUESTS = 20
 # 20 requests this far apart span about two breaker cool-downs, so the measured window holds
 # the probe calls (which do wait for the frozen dependency's deadline), not only skipped calls.
-PROBE_SPACING_S = 2 * DEFAULTS["breaker_reset_s"] / REQUESTS
+PROBE_SPACING_S = 2 * HomeMixerSettings.default("breaker_reset_s") / REQUESTS
 CLIENT_TIMEOUT_S = 30
 
 
