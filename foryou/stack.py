@@ -355,6 +355,8 @@ def add_stack_arguments(parser: argparse.ArgumentParser, overrides: dict | None 
 
 
 def stack_config_from_args(args: argparse.Namespace) -> StackConfig:
+    """The stack's settings; every port a free one when `args.free_ports` (resolved by `foryou
+    up` and `foryou demo` from their own settings)."""
     cfg = config.from_args(StackConfig, args)
     return cfg.with_free_ports(metrics=True) if getattr(args, "free_ports", False) else cfg
 
@@ -423,6 +425,6 @@ async def _serve(cfg: StackConfig, ui_port: int | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING)
-    up = config.from_args(UpSettings, args)
-    ui_port = (0 if up.free_ports else up.ui_port) if up.ui else None
+    args = config.resolve(args, UpSettings)  # free_ports from its flag or variable
+    ui_port = (0 if args.free_ports else args.ui_port) if args.ui else None
     return asyncio.run(_serve(stack_config_from_args(args), ui_port))

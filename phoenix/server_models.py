@@ -3,6 +3,7 @@ with random weights when there is none; and the check for newer checkpoints (hot
 from __future__ import annotations
 
 import logging
+import typing
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -10,10 +11,11 @@ from phoenix import checkpoints, config as model_config
 from phoenix.checkpoints import CheckpointRef
 from phoenix.index import NO_FRESHNESS, Freshness
 from phoenix.runtime import RankerRuntime, RetrieverRuntime
+from phoenix.settings import Preset
 
 log = logging.getLogger(__name__)
 
-PRESETS = ("tiny", "small", "demo", "serving", "small-v1")
+PRESETS: tuple[str, ...] = typing.get_args(Preset)
 # "small": the tiny transformer with hash tables big enough that a few hundred users and a
 # few thousand posts rarely collide: trains in well under a minute on 2 cores, and learns
 # the synthetic world nearly as well as "demo" (phoenix/training/README.md).

@@ -10,7 +10,7 @@ from pydantic import Field
 from foryou import config
 from phoenix.index import DEFAULT_ANN_THRESHOLD
 
-Preset = Literal["tiny", "small", "demo", "serving", "small-v1"]  # phoenix/server_models.py PRESETS
+Preset = Literal["tiny", "small", "demo", "serving", "small-v1"]  # built by phoenix/server_models.py
 
 
 class PhoenixSettings(config.Settings):
