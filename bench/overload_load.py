@@ -165,12 +165,14 @@ async def drive(address: str, target: Target, clients: int, duration_s: float, c
 
 
 @contextlib.asynccontextmanager
-async def running(service: str, kafka: str, log_path: Path | None = None, metrics_port: int = 0):
-    """(process, target) of a started service."""
+async def running(service: str, kafka: str, log_path: Path | None = None, metrics_port: int = 0,
+                  start_timeout_s: float = 600.0):
+    """(process, target) of a started service (Phoenix compiles its model first: minutes on a
+    loaded 2-core machine)."""
     target = TARGETS[service]()
     process = ServiceProcess(service, target, kafka, log_path, metrics_port)
     try:
-        await process.start()
+        await process.start(start_timeout_s)
         yield process, target
     finally:
         process.stop()

@@ -106,7 +106,8 @@ async def overload(service: str, kafka: str, sustained: int, record_property) ->
 
 def assert_bounded(unloaded, loaded, refused, rss_growth, after) -> None:
     assert set(loaded.codes) <= ALLOWED_REAL, loaded.codes
-    assert refused == loaded.count(REFUSED)                              # every refusal counted
+    # Every refusal is counted; a call refused just as its caller gave up reads DEADLINE_EXCEEDED.
+    assert loaded.count(REFUSED) <= refused <= loaded.count(REFUSED) + loaded.count("DEADLINE_EXCEEDED")
     assert rss_growth < RSS_GROWTH_MB
     assert set(after.codes) == {OK}, after.codes                         # nothing left queued
     assert after.p(OK, 50) <= 2 * max(unloaded.p(OK, 50), 1.0), (after.p(OK, 50), unloaded.p(OK, 50))
