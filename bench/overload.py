@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 
 from bench.common import print_table
@@ -20,7 +21,8 @@ from bench.overload_load import OK, REFUSED, TARGETS, drive, running
 async def ramp(service: str, kafka: str, levels: list[int], duration_s: float) -> list[list[object]]:
     rows = []
     async with running(service, kafka) as (process, target):
-        await drive(process.address, target, 1, 1.0)          # warm-up
+        # Warm-up with a long deadline: a shape's first call may compile (Phoenix).
+        await drive(process.address, dataclasses.replace(target, timeout_s=300.0), 1, 2.0)
         for clients in levels:
             level = await drive(process.address, target, clients, duration_s)
             others = {c: n for c, n in level.codes.items() if c not in (OK, REFUSED)}

@@ -11,6 +11,7 @@ server back to its unloaded latency right after. Their latencies are recorded
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 import urllib.request
 
@@ -89,7 +90,7 @@ def metric(port: int, name: str, **labels) -> float:
 async def overload(service: str, kafka: str, sustained: int, record_property) -> tuple:
     metrics_port = free_port()
     async with running(service, kafka, metrics_port=metrics_port) as (process, target):
-        await drive(process.address, target, 1, 0.5)                  # warm-up
+        await drive(process.address, dataclasses.replace(target, timeout_s=60.0), 1, 0.5)  # warm-up
         unloaded = await drive(process.address, target, 1, 1.0)
         rss_before = process.rss_mb()
         refused_before = metric(metrics_port, "foryou_grpc_admission_refused_total")
