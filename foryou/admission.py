@@ -73,7 +73,7 @@ class ServiceTime:
 class AdmissionLimits:
     concurrency: int | None = None   # handlers running at once; None = no bound
     queue_factor: float = 0.5        # longest wait for a turn, in service times of the method
-    min_queue_s: float = 0.002       # ... but never under this (the loop's own jitter)
+    min_queue_s: float = 0.01        # ... but never under this: a burst of a few calls (one feed's fan-out) queues
     # For handlers that do not yield: after one finishes, the next starts only once no new call
     # has arrived for this long (or after about one service time of accepting), so the calls
     # that queued in gRPC meanwhile reach `check`. 0 = off (handlers that await let the loop
@@ -88,7 +88,7 @@ class AdmissionLimits:
 SERVICE_LIMITS = {
     "thunder": AdmissionLimits(accept_window_s=0.001),
     "home_mixer": AdmissionLimits(concurrency=4),
-    "phoenix": AdmissionLimits(concurrency=8),
+    "phoenix": AdmissionLimits(concurrency=64),   # two full micro-batches (max_batch 32): one running, one forming
 }
 
 
