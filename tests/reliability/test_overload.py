@@ -24,7 +24,7 @@ from foryou.admission import AdmissionLimits
 from foryou.broker import free_port
 from foryou.grpc_server import ServiceServer
 
-SERVICE_S = 0.2                    # long against the timer jitter of a loaded 2-core machine
+SERVICE_S = 0.3                    # long against the timer jitter of a loaded 2-core machine
 SUSTAINED = 2                      # handlers the in-process server runs at once
 RSS_GROWTH_MB = 64                 # stated bound: a server's RSS grows less than this under 4x load
 ALLOWED = {OK, REFUSED}            # no DEADLINE_EXCEEDED, UNAVAILABLE, ...
@@ -56,7 +56,7 @@ async def test_gate_refuses_beyond_the_queue_bound_and_keeps_admitted_latency():
             codes: dict[str, list[float]] = {}
 
             async def client() -> None:
-                stop_at = time.monotonic() + 2.0
+                stop_at = time.monotonic() + 2.4
                 while time.monotonic() < stop_at:
                     started = time.perf_counter()
                     try:
@@ -74,7 +74,7 @@ async def test_gate_refuses_beyond_the_queue_bound_and_keeps_admitted_latency():
     assert float(np.percentile(codes[OK], 95)) <= 2 * p99(unloaded), (sorted(codes[OK])[-5:], p99(unloaded))
     # Refused at arrival, or at the latest once it has waited the bound (half a service time):
     # never after a wait as long as a service.
-    assert p99(codes[REFUSED]) < SERVICE_S, p99(codes[REFUSED])
+    assert p99(codes[REFUSED]) < SERVICE_S, sorted(codes[REFUSED])[-5:]
 
 
 def metric(port: int, name: str, **labels) -> float:
