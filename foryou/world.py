@@ -317,9 +317,9 @@ def _make_posts(rng: np.random.Generator, cfg: WorldConfig, us: _Users, start: i
         if i == 0:
             kind[i] = 0
             continue
-        lo = max(0, i - int(back[i]) * 4)
+        lo = max(0, int(i) - int(back[i]) * 4)
         same = np.flatnonzero(topic[lo:i] == topic[i])
-        j = lo + (same[-1 - int(back[i]) % len(same)] if len(same) else int(back[i]) % (i - lo))
+        j = lo + (int(same[-1 - int(back[i]) % len(same)]) if len(same) else int(back[i]) % (int(i) - lo))
         while parent[j] >= 0 and kind[j] == 2:    # repost/quote/reply of a repost: of its original
             j = parent[j]
         if author[j] == author[i] and kind[i] == 2:  # no self-reposts
@@ -377,7 +377,12 @@ def _make_impressions(rng: np.random.Generator, cfg: WorldConfig, us: _Users, ps
     per_user = np.maximum(1, rng.poisson(cfg.impressions_per_user * rng.lognormal(0, 0.5, n) / np.exp(0.125)))
     n_sessions = np.maximum(1, np.round(per_user / cfg.session_size).astype(int))
     author_weight = np.exp(0.5 * us.popularity[ps.author]) if p else np.zeros(0)
-    rows_user, rows_post, rows_time, rows_fol, rows_sess, sessions = [], [], [], [], [], []
+    rows_user: list[np.ndarray] = []
+    rows_post: list[np.ndarray] = []
+    rows_time: list[np.ndarray] = []
+    rows_fol: list[np.ndarray] = []
+    rows_sess: list[np.ndarray] = []
+    sessions: list = []
     for u in range(n):
         followed = np.zeros(n, dtype=bool)
         followed[follows[u]] = True
@@ -385,8 +390,9 @@ def _make_impressions(rng: np.random.Generator, cfg: WorldConfig, us: _Users, ps
         eligible = (ps.author != u) & (~ps.sub_only | np.isin(ps.author, list(subs[u])))
         if excluded_authors[u]:
             eligible &= ~np.isin(ps.author, list(excluded_authors[u]))
-        if muted_posts[u] is not None:
-            eligible &= ~muted_posts[u]
+        muted = muted_posts[u]
+        if muted is not None:
+            eligible &= ~muted
         times = np.sort(rng.integers(start + (end - start) // 4, end - MINUTE_MS, size=n_sessions[u]))
         for s_time in times:
             lo, hi = np.searchsorted(ps.time, [s_time - lookback, s_time])
@@ -414,7 +420,9 @@ def _make_impressions(rng: np.random.Generator, cfg: WorldConfig, us: _Users, ps
             rows_time.append(np.full(len(chosen), s_time))
             rows_fol.append(post_followed[chosen])
             rows_sess.append(np.full(len(chosen), sess))
-    cat = (lambda rows, dt: np.concatenate(rows).astype(dt) if rows else np.zeros(0, dt))
+    def cat(rows: list[np.ndarray], dt: type) -> np.ndarray:
+        return np.concatenate(rows).astype(dt) if rows else np.zeros(0, dt)
+
     return _Impressions(cat(rows_user, np.int64), cat(rows_post, np.int64), cat(rows_time, np.int64),
                         cat(rows_fol, bool), cat(rows_sess, np.int64), sessions)
 
@@ -453,7 +461,7 @@ def _draw_actions(rng: np.random.Generator, cfg: WorldConfig, us: _Users, ps: _P
     neg_idx = [action_index(a) for a in NEGATIVE_ACTIONS]
     negative = actions[:, neg_idx].any(axis=1)
     pos_idx = [action_index(a) for a in POSITIVE_ACTIONS]
-    actions[np.ix_(negative, pos_idx)] = False
+    actions[np.ix_(negative, np.array(pos_idx))] = False
     probs[:, pos_idx] *= np.prod(1.0 - probs[:, neg_idx], axis=1, keepdims=True)
     dwell = np.exp(8.0 + 0.5 * interest + rng.normal(0, 0.5, i)).astype(np.int64)  # ~3 s typical
     dwell = np.where(actions[:, action_index("DWELL")], dwell * 3, dwell)
@@ -463,10 +471,10 @@ def _draw_actions(rng: np.random.Generator, cfg: WorldConfig, us: _Users, ps: _P
 def _user_setup(rng: np.random.Generator, cfg: WorldConfig, us: _Users, follows: list[np.ndarray]):
     """Up-front blocks, mutes, muted keywords (a word of the disliked topic) and subscriptions."""
     n = cfg.num_users
-    blocks = [set() for _ in range(n)]
-    mutes = [set() for _ in range(n)]
+    blocks: list[set[int]] = [set() for _ in range(n)]
+    mutes: list[set[int]] = [set() for _ in range(n)]
     words: list[set[tuple[int, int]]] = [set() for _ in range(n)]
-    subs = [set() for _ in range(n)]
+    subs: list[set[int]] = [set() for _ in range(n)]
     disliked_topic = np.argmin(us.taste, axis=1)
     for u in np.flatnonzero(rng.random(n) < cfg.block_fraction):
         blocks[u] = {int(a) for a in rng.choice(n, size=3, replace=False) if a != u}
@@ -477,7 +485,7 @@ def _user_setup(rng: np.random.Generator, cfg: WorldConfig, us: _Users, follows:
     for u in np.flatnonzero(rng.random(n) < cfg.subscribe_fraction):
         if len(follows[u]):
             subs[u] = {int(a) for a in rng.choice(follows[u], size=min(2, len(follows[u])), replace=False)}
-    for u in range(n):  # a followed author is never blocked or muted up front
+    for u in range(n):  # type: ignore[assignment]  # a followed author is never blocked or muted up front
         fol = set(int(a) for a in follows[u])
         blocks[u] -= fol
         mutes[u] -= fol
@@ -538,7 +546,8 @@ def generate_world(config: WorldConfig) -> World:
         acts = action_values[actions[i]]
         engagements.append(common_pb2.Engagement(
             user_id=user_id, post_id=post_ids[pi], post_author_id=author_id, actions=acts.tolist(),
-            surface=int(surfaces[i]), dwell_time_ms=int(dwell[i]), timestamp_ms=ts))
+            surface=int(surfaces[i]),  # type: ignore[arg-type]
+            dwell_time_ms=int(dwell[i]), timestamp_ms=ts))
         reaction_events.extend(_graph_reactions(user_id, author_id, set(acts.tolist()), min(ts + 1, now),
                                                 follow_sets, block_sets, mute_sets))
     engagements.sort(key=lambda e: e.timestamp_ms)
@@ -608,7 +617,8 @@ def _post_messages(ps: _Posts, post_ids: list[int], uid: np.ndarray, texts: list
         if ps.labelled_at[i] != never:
             final.labels.append(int(ps.label[i]))
             events.append(events_pb2.PostEvent(labelled=events_pb2.PostLabelled(
-                post_id=pid, labels=[int(ps.label[i])], labelled_at_ms=int(ps.labelled_at[i]))))
+                post_id=pid, labels=[int(ps.label[i])],  # type: ignore[list-item]
+                labelled_at_ms=int(ps.labelled_at[i]))))
         posts.append(final)
     events.sort(key=_post_event_ms)
     return posts, events

@@ -11,8 +11,9 @@ import asyncio
 import grpc
 from aiokafka import AIOKafkaProducer
 
-from durability.conftest import restart, start_consumers
-from durability.helpers import eventually, post_event, sample
+from tests.durability.conftest import restart, start_consumers
+from tests.durability.helpers import post_event, sample
+from tests.waiting import eventually
 from foryou import topics
 from foryou.broker import create_topics
 from foryou_protos import thunder_pb2, thunder_pb2_grpc

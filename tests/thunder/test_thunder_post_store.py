@@ -12,7 +12,7 @@ from thunder.id_tables import IdSet, RowIndex
 from thunder.post_store import InNetworkQuery, PostStore, decode_wire
 from thunder.reference import reference_in_network
 from thunder.settings import HOUR_MS, QueryLimits, StoreLimits
-from thunder_helpers import created, deleted, labelled, post, reply, repost
+from tests.thunder.thunder_helpers import created, deleted, labelled, post, reply, repost
 
 NOW = 1_790_000_000_000
 VIEWER = 1
