@@ -22,6 +22,7 @@ from google.protobuf.message import Message
 
 from foryou import snowflake, topics
 from foryou_protos import common_pb2, events_pb2
+from phoenix.actions import NUM_BINARY_ACTIONS, action_index_of
 
 DAY_MS = 24 * 3600 * 1000
 MINUTE_MS = 60 * 1000
@@ -56,7 +57,7 @@ POSITIVE_ACTIONS = (
     "SHARE", "SHARE_VIA_DM", "SHARE_VIA_COPY_LINK", "DWELL", "QUOTE", "QUOTED_CLICK", "FOLLOW_AUTHOR",
 )
 NEGATIVE_ACTIONS = ("NOT_INTERESTED", "BLOCK_AUTHOR", "MUTE_AUTHOR", "REPORT")
-NUM_ACTIONS = 18
+NUM_ACTIONS = NUM_BINARY_ACTIONS   # the world draws engagement actions, not dwell_time
 # action -> (logit bias, slope on the hidden interest). Negative actions use -slope.
 _ACTION_LOGITS: dict[str, tuple[float, float]] = {
     "FAVORITE": (-4.8, 1.6), "REPLY": (-6.0, 1.2), "REPOST": (-5.4, 1.3),
@@ -71,9 +72,7 @@ _LABELS = (common_pb2.SPAM, common_pb2.VIOLENCE, common_pb2.GORE, common_pb2.NSF
            common_pb2.HATE, common_pb2.ABUSE, common_pb2.MISINFORMATION)
 
 
-def action_index(name: str) -> int:
-    """Model action index of an Action enum name (enum value - 1)."""
-    return common_pb2.Action.Value(name) - 1
+action_index = action_index_of
 
 
 @dataclass(frozen=True)
@@ -131,7 +130,7 @@ class Oracle:
     the world's labels: its AUC is the ceiling of the evaluation (phoenix/evaluation)."""
     user_ids: np.ndarray   # [I] uint64
     post_ids: np.ndarray   # [I] uint64
-    probs: np.ndarray      # [I, 18] float32, model action order
+    probs: np.ndarray      # [I, NUM_ACTIONS] float32, model action order
 
     def save(self, path) -> None:
         """An .npz beside an exported event file (`foryou eval` picks up FILE.oracle.npz)."""
@@ -438,7 +437,7 @@ def interest_logit(cfg: WorldConfig, us: _Users, ps: _Posts, user: np.ndarray, p
 
 def _draw_actions(rng: np.random.Generator, cfg: WorldConfig, us: _Users, ps: _Posts,
                   imp: _Impressions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Multi-hot actions [I, 18], dwell times [I] and the probability [I, 18] with which each
+    """Multi-hot actions [I, NUM_ACTIONS], dwell times [I] and the probability [I, NUM_ACTIONS] with which each
     action was drawn, after the rules below (the oracle: the best any model could predict).
     The probabilities use no random draws, so the world's events do not depend on them."""
     i = len(imp.post)
@@ -524,7 +523,7 @@ def generate_world(config: WorldConfig) -> World:
     uid = us.ids
     users = [UserSpec(int(uid[u]), handles[u], f"{_FIRST_NAMES[first[u]].title()} {u + 1}", bool(us.verified[u]),
                       us.taste[u].copy(), int(us.primary_topic[u]), float(us.rate[u])) for u in range(cfg.num_users)]
-    post_ids = [snowflake.make_id(int(t), i) for i, t in enumerate(ps.time)]
+    post_ids = snowflake.make_ids(ps.time, np.arange(len(ps.time))).tolist()
 
     posts, post_events = _post_messages(ps, post_ids, uid, texts)
     user_events = _setup_events(cfg, users, follows, blocks, mutes, muted_words, subs, topic_words, start, uid)

@@ -10,7 +10,9 @@ from collections.abc import Container, Iterable, Iterator
 
 import numpy as np
 
-FIBONACCI = np.uint64(0x9E3779B97F4A7C15)   # Fibonacci hashing: spreads ids whatever their low bits
+from foryou.hash64 import GOLDEN_GAMMA
+
+FIBONACCI = GOLDEN_GAMMA   # Fibonacci hashing: spreads ids whatever their low bits
 
 
 class RowIndex:
