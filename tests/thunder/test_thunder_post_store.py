@@ -4,11 +4,10 @@ from __future__ import annotations
 import itertools
 import random
 
-import numpy as np
 import pytest
 
 from foryou_protos import common_pb2
-from thunder.id_tables import IdSet, RowIndex
+from thunder.id_tables import IdSet
 from thunder.post_store import InNetworkQuery, PostStore, decode_wire
 from thunder.reference import reference_in_network
 from thunder.settings import HOUR_MS, QueryLimits, StoreLimits
@@ -390,22 +389,3 @@ def test_bulk_load_in_any_order_ends_in_the_same_state():
     assert bulk.snapshot() == ordered.snapshot()
     for author in (10, 11, 12):
         assert list(bulk.originals[author].times) == sorted(bulk.originals[author].times)
-
-
-def test_row_index_finds_every_author_across_growth():
-    index = RowIndex(bits=2)
-    rng = random.Random(7)
-    keys = [0, 2**64 - 1] + rng.sample(range(1, 2**63), 500)
-    for row, key in enumerate(keys):
-        index.add(key, row)
-    unknown = [k + 1 for k in keys[2:50] if k + 1 not in set(keys)]
-    got = index.lookup(np.array(keys + unknown, dtype=np.uint64)).tolist()
-    assert got == list(range(len(keys))) + [-1] * len(unknown)
-
-
-def test_id_set_is_a_set_of_the_ids():
-    ids = IdSet([5, 2**64 - 1, 5, 0, 7])
-    assert list(ids) == [0, 5, 7, 2**64 - 1] and len(ids) == 4
-    assert 7 in ids and 6 not in ids and 2**64 - 1 in ids
-    assert ids.contains(np.array([0, 1, 7, 2**64 - 1, 8], np.uint64)).tolist() == [True, False, True, True, False]
-    assert not IdSet([]).contains(np.array([0], np.uint64)).any() and 0 not in IdSet([])
