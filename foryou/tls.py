@@ -14,6 +14,7 @@ starts and every client (HomeMixer's, the health checks, `foryou feed`):
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import grpc
@@ -39,8 +40,8 @@ class TlsSettings:
     client_tls: bool = False       # clients: TLS even without a certificate of their own
 
     @staticmethod
-    def from_env(env: dict[str, str] | None = None) -> "TlsSettings":
-        env = os.environ if env is None else env
+    def from_env(environ: Mapping[str, str] | None = None) -> "TlsSettings":
+        env = os.environ if environ is None else environ
 
         def flag(name: str) -> bool:
             return env.get(name, "").lower() in ("1", "true", "yes", "on")

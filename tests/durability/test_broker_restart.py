@@ -14,8 +14,9 @@ import asyncio
 import grpc
 from aiokafka import AIOKafkaProducer
 
-from durability.conftest import restart, start_consumers
-from durability.helpers import eventually, follow, post_event, sample
+from tests.durability.conftest import restart, start_consumers
+from tests.durability.helpers import follow, post_event, sample
+from tests.waiting import eventually
 from foryou import topics
 from foryou.broker import create_topics
 from foryou.broker import free_port
