@@ -17,7 +17,6 @@ import urllib.request
 
 import grpc
 import numpy as np
-import pytest
 
 from bench.overload_load import OK, REFUSED, drive, running
 from foryou.admission import AdmissionLimits
