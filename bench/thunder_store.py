@@ -176,17 +176,17 @@ def main(argv: list[str]) -> int:
     print(f"generating {args.posts:,} posts over {n_authors:,} authors ...", flush=True)
     records = generate(args.posts, n_authors, rng, now_ms())
     with EmbeddedBroker() as broker:
-        async def run():
+        async def run(records):
             await create_topics(broker.bootstrap_servers)
             produce_s = await produce(broker.bootstrap_servers, records)
             print(f"published in {produce_s:.1f}s; ingesting ...", flush=True)
             return produce_s, await ingest(broker.bootstrap_servers, args.posts)
 
-        produce_s, (posts, users, settings, ingest_s, ingest_cpu, rss_delta) = asyncio.run(run())
+        produce_s, (posts, users, settings, ingest_s, ingest_cpu, rss_delta) = asyncio.run(run(records))
     del records
     sizes = posts.sizes()
     load = os.getloadavg()[0]
-    rows = [
+    rows: list[list[object]] = [
         ["publish to broker (aiokafka producer)", f"{args.posts / produce_s:,.0f} posts/s", ""],
         ["ingestion, Kafka -> store (end to end)", f"{args.posts / ingest_s:,.0f} posts/s wall",
          f"{args.posts:,} posts in {ingest_s:.2f}s"],

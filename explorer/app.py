@@ -100,56 +100,60 @@ def _templates() -> Jinja2Templates:
     return templates
 
 
-def create_app(config: ExplorerConfig) -> Starlette:
-    explorer = Explorer(config)
-    templates = _templates()
+class _Pages:
+    """The explorer's pages and error pages, over one Explorer."""
 
-    def page(request: Request, name: str, status_code: int = 200, **context) -> Response:
-        context.setdefault("addresses", config.addresses)
-        return templates.TemplateResponse(request, name, context, status_code=status_code)
+    def __init__(self, config: ExplorerConfig) -> None:
+        self.config = config
+        self.explorer = Explorer(config)
+        self.templates = _templates()
 
-    async def resolved(request: Request, route: str) -> tuple[int, Response | None]:
+    def page(self, request: Request, name: str, status_code: int = 200, **context) -> Response:
+        context.setdefault("addresses", self.config.addresses)
+        return self.templates.TemplateResponse(request, name, context, status_code=status_code)
+
+    async def resolved(self, request: Request, route: str) -> tuple[int, Response | None]:
         """The path's user id; a redirect to the id URL when a handle was given."""
         who = request.path_params["who"]
-        user_id = await explorer.user_id_of(who)
+        user_id = await self.explorer.user_id_of(who)
         if str(user_id) != who:
             query = f"?{request.url.query}" if request.url.query else ""
             return user_id, RedirectResponse(f"/{route}/{user_id}{query}", status_code=303)
         return user_id, None
 
-    def tuning_of(request: Request) -> views.Tuning:
+    def tuning_of(self, request: Request) -> views.Tuning:
         return views.parse_tuning(request.query_params, request.query_params.getlist("off"))
 
-    async def home(request: Request) -> Response:
+    async def home(self, request: Request) -> Response:
         q = request.query_params.get("q", "").strip()
         if q:
-            user_id = await explorer.user_id_of(q)
+            user_id = await self.explorer.user_id_of(q)
             return RedirectResponse(f"/feed/{user_id}", status_code=303)
-        world = await explorer.world.get()
+        world = await self.explorer.world.get()
         users = world.world.users[:60] if world else []
-        return page(request, "home.html", users=users, world=world)
+        return self.page(request, "home.html", users=users, world=world)
 
-    async def feed(request: Request) -> Response:
-        user_id, redirect = await resolved(request, "feed")
+    async def feed(self, request: Request) -> Response:
+        user_id, redirect = await self.resolved(request, "feed")
         if redirect:
             return redirect
-        tuning = tuning_of(request)
+        tuning = self.tuning_of(request)
         query = views.build_query(user_id, tuning if not tuning.errors else None)
-        user, response, world = await asyncio.gather(explorer.user(user_id), explorer.backends.feed(query),
-                                                     explorer.world.get())
+        user, response, world = await asyncio.gather(self.explorer.user(user_id), self.explorer.backends.feed(query),
+                                                     self.explorer.world.get())
         cards = views.cards_from(response, views.weights_of(query.params), world.topic_of if world else None)
-        return page(request, "feed.html", user=user, cards=cards, response=response, tuning=tuning, tab="feed")
+        return self.page(request, "feed.html", user=user, cards=cards, response=response, tuning=tuning, tab="feed")
 
-    async def tune(request: Request) -> Response:
-        user_id, redirect = await resolved(request, "tune")
+    async def tune(self, request: Request) -> Response:
+        user_id, redirect = await self.resolved(request, "tune")
         if redirect:
             return redirect
-        tuning = tuning_of(request)
+        tuning = self.tuning_of(request)
         baseline_query = views.build_query(user_id, debug=True)
         tuned_query = views.build_query(user_id, tuning)
-        calls = [explorer.user(user_id), explorer.backends.feed(baseline_query), explorer.world.get()]
+        calls = [self.explorer.user(user_id), self.explorer.backends.feed(baseline_query), self.explorer.world.get()]
         if tuning.active and not tuning.errors:
-            calls.append(explorer.backends.feed(tuned_query))
+            calls.append(self.explorer.backends.feed(tuned_query))
         results = await asyncio.gather(*calls, return_exceptions=True)
         for result in results[:3]:
             if isinstance(result, BaseException):
@@ -166,48 +170,48 @@ def create_app(config: ExplorerConfig) -> Starlette:
         before = views.cards_from(baseline, views.DEFAULT_WEIGHTS, topic_of)
         cards = views.cards_from(tuned, views.weights_of(tuning.overrides), topic_of) if tuned is not baseline else before
         left = views.apply_moves(before, cards) if tuned is not baseline else []
-        body, command = views.reproduce(tuned_query, config.addresses.home_mixer)
+        body, command = views.reproduce(tuned_query, self.config.addresses.home_mixer)
         components = views.component_names(baseline.debug.timings)
-        return page(request, "tune.html", status_code=status, user=user, cards=cards, left=left, response=tuned,
-                    tuning=tuning, tunables=views.SCALAR_TUNABLES, weights=views.WEIGHT_TUNABLES,
-                    components=components, body=body, command=command, tab="tune")
+        return self.page(request, "tune.html", status_code=status, user=user, cards=cards, left=left, response=tuned,
+                         tuning=tuning, tunables=views.SCALAR_TUNABLES, weights=views.WEIGHT_TUNABLES,
+                         components=components, body=body, command=command, tab="tune")
 
-    async def pipeline(request: Request) -> Response:
-        user_id, redirect = await resolved(request, "pipeline")
+    async def pipeline(self, request: Request) -> Response:
+        user_id, redirect = await self.resolved(request, "pipeline")
         if redirect:
             return redirect
-        tuning = tuning_of(request)
+        tuning = self.tuning_of(request)
         query = views.build_query(user_id, tuning if not tuning.errors else None, debug=True)
-        user, response = await asyncio.gather(explorer.user(user_id), explorer.backends.feed(query))
+        user, response = await asyncio.gather(self.explorer.user(user_id), self.explorer.backends.feed(query))
         removed_ids = [r.post_id for r in response.debug.removed]
-        posts = await explorer.backends.posts(removed_ids) if removed_ids else {}
-        authors = await explorer.backends.authors([p.author_id for p in posts.values()]) if posts else {}
-        groups = views.group_removed(response.debug.removed, posts, explorer.remember(authors.values()))
+        posts = await self.explorer.backends.posts(removed_ids) if removed_ids else {}
+        authors = await self.explorer.backends.authors([p.author_id for p in posts.values()]) if posts else {}
+        groups = views.group_removed(response.debug.removed, posts, self.explorer.remember(authors.values()))
         bars, total = views.timing_bars(response.debug.timings)
-        return page(request, "pipeline.html", user=user, response=response, groups=groups, bars=bars,
-                    total=total, tuning=tuning, tab="pipeline")
+        return self.page(request, "pipeline.html", user=user, response=response, groups=groups, bars=bars,
+                         total=total, tuning=tuning, tab="pipeline")
 
-    async def user_page(request: Request) -> Response:
-        user_id, redirect = await resolved(request, "user")
+    async def user_page(self, request: Request) -> Response:
+        user_id, redirect = await self.resolved(request, "user")
         if redirect:
             return redirect
         user, context, response, world = await asyncio.gather(
-            explorer.user(user_id), explorer.backends.user_context(user_id),
-            explorer.backends.feed(views.build_query(user_id)), explorer.world.get())
+            self.explorer.user(user_id), self.explorer.backends.user_context(user_id),
+            self.explorer.backends.feed(views.build_query(user_id)), self.explorer.world.get())
         recent = list(context.engagements)[::-1][:RECENT_ENGAGEMENTS]
-        posts = await explorer.backends.posts([e.post_id for e in recent]) if recent else {}
+        posts = await self.explorer.backends.posts([e.post_id for e in recent]) if recent else {}
         people = [*context.following_user_ids, *(e.post_author_id for e in recent)]
-        handles = explorer.remember((await explorer.backends.authors(people)).values()) if people else {}
+        handles = self.explorer.remember((await self.explorer.backends.authors(people)).values()) if people else {}
         topics = None
         if world is not None and world.has_user(user_id) and world.handle(user_id) == user.handle:
             topics = world.topic_rows(user_id, [p.post_id for p in response.scored_posts])
-        return page(request, "user.html", user=user, context=context, recent=recent, posts=posts, handles=handles,
-                    topics=topics, world=world, feed_size=len(response.scored_posts), tab="user",
-                    action_names=_action_names())
+        return self.page(request, "user.html", user=user, context=context, recent=recent, posts=posts, handles=handles,
+                         topics=topics, world=world, feed_size=len(response.scored_posts), tab="user",
+                         action_names=_action_names())
 
-    async def model(request: Request) -> Response:
-        info = await explorer.backends.model_info()
-        eval_dir = config.eval_dir
+    async def model(self, request: Request) -> Response:
+        info = await self.explorer.backends.model_info()
+        eval_dir = self.config.eval_dir
         eval_md = eval_png = None
         if eval_dir is not None:
             with contextlib.suppress(OSError):
@@ -215,51 +219,56 @@ def create_app(config: ExplorerConfig) -> Starlette:
             eval_png = (eval_dir / "eval.png").is_file()
         configs = {name: _pretty_json(text) for name, text in
                    (("ranker", info.ranker_config_json), ("retriever", info.retriever_config_json))}
-        return page(request, "model.html", info=info, configs=configs, eval_dir=eval_dir, eval_md=eval_md,
-                    eval_png=eval_png, tab="model")
+        return self.page(request, "model.html", info=info, configs=configs, eval_dir=eval_dir, eval_md=eval_md,
+                         eval_png=eval_png, tab="model")
 
-    async def eval_png(request: Request) -> Response:
-        path = config.eval_dir / "eval.png" if config.eval_dir else None
+    async def eval_png(self, request: Request) -> Response:
+        path = self.config.eval_dir / "eval.png" if self.config.eval_dir else None
         if path is None or not path.is_file():
             raise HTTPException(404, "no eval.png (start `foryou ui` with --eval-dir)")
         return FileResponse(path, media_type="image/png")
 
-    async def healthz(request: Request) -> Response:
+    async def healthz(self, request: Request) -> Response:
         return PlainTextResponse("ok")
 
-    # ------------------------------------------------------------------ error pages
+    # ---- error pages
 
-    async def unknown_user(request: Request, exc: UnknownUser) -> Response:
-        return page(request, "error.html", status_code=404, title="Unknown user",
-                    message=f"No user {exc.who!r}.", detail=exc.reason)
+    async def unknown_user(self, request: Request, exc: UnknownUser) -> Response:
+        return self.page(request, "error.html", status_code=404, title="Unknown user",
+                         message=f"No user {exc.who!r}.", detail=exc.reason)
 
-    async def service_down(request: Request, exc: ServiceDown) -> Response:
-        return page(request, "error.html", status_code=503, title=f"{exc.service} is down",
-                    message=f"{exc.service} at {exc.address} did not answer ({exc.code}).", detail=exc.details,
-                    service=exc.service)
+    async def service_down(self, request: Request, exc: ServiceDown) -> Response:
+        return self.page(request, "error.html", status_code=503, title=f"{exc.service} is down",
+                         message=f"{exc.service} at {exc.address} did not answer ({exc.code}).", detail=exc.details,
+                         service=exc.service)
 
-    async def invalid(request: Request, exc: InvalidArgument) -> Response:
-        return page(request, "error.html", status_code=400, title="Bad request",
-                    message=f"{exc.service.replace('_', '-')} rejected the request.", detail=exc.message)
+    async def invalid(self, request: Request, exc: InvalidArgument) -> Response:
+        return self.page(request, "error.html", status_code=400, title="Bad request",
+                         message=f"{exc.service.replace('_', '-')} rejected the request.", detail=exc.message)
 
-    async def http_error(request: Request, exc: HTTPException) -> Response:
-        return page(request, "error.html", status_code=exc.status_code, title=f"Error {exc.status_code}",
-                    message=exc.detail, detail="")
+    async def http_error(self, request: Request, exc: HTTPException) -> Response:
+        return self.page(request, "error.html", status_code=exc.status_code, title=f"Error {exc.status_code}",
+                         message=exc.detail, detail="")
+
+
+def create_app(config: ExplorerConfig) -> Starlette:
+    pages = _Pages(config)
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
         yield
-        await explorer.backends.close()
+        await pages.explorer.backends.close()
 
     routes = [
-        Route("/", home), Route("/feed/{who}", feed), Route("/tune/{who}", tune),
-        Route("/pipeline/{who}", pipeline), Route("/user/{who}", user_page), Route("/model", model),
-        Route("/model/eval.png", eval_png), Route("/healthz", healthz),
+        Route("/", pages.home), Route("/feed/{who}", pages.feed), Route("/tune/{who}", pages.tune),
+        Route("/pipeline/{who}", pages.pipeline), Route("/user/{who}", pages.user_page), Route("/model", pages.model),
+        Route("/model/eval.png", pages.eval_png), Route("/healthz", pages.healthz),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={
-        UnknownUser: unknown_user, ServiceDown: service_down, InvalidArgument: invalid, HTTPException: http_error})
-    app.state.explorer = explorer
+        UnknownUser: pages.unknown_user, ServiceDown: pages.service_down, InvalidArgument: pages.invalid,
+        HTTPException: pages.http_error})
+    app.state.explorer = pages.explorer
     return app
 
 

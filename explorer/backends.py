@@ -4,6 +4,7 @@ or `InvalidArgument` (the server's message), which the app renders as error page
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 from dataclasses import dataclass, field
 
 import grpc
@@ -85,7 +86,7 @@ class Backends:
     def _thunder(self) -> thunder_pb2_grpc.ThunderServiceStub:
         return thunder_pb2_grpc.ThunderServiceStub(self._channel("thunder"))
 
-    async def _lookup(self, method, make_request, ids: list[int], items, key) -> dict[int, object]:
+    async def _lookup(self, method, make_request, ids: list[int], items, key) -> dict[int, Any]:
         """Thunder lookups by id, deduplicated, in chunks the server accepts."""
         ids, out = list(dict.fromkeys(ids)), {}
         for start in range(0, len(ids), LOOKUP_CHUNK):

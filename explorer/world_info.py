@@ -13,6 +13,10 @@ import logging
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from foryou.world import World
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +32,7 @@ class TopicRow:
 @dataclass
 class WorldSummary:
     path: Path
-    world: object                       # foryou.world.World
+    world: World
     handles: dict[str, int]             # lower-cased handle -> user id
     corpus_share: dict[int, float]      # topic index -> share of posts
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import types
 import typing
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BeforeValidator, Field
 from pydantic.fields import FieldInfo
@@ -153,7 +153,10 @@ def add_settings(parser: argparse.ArgumentParser, cls: type[Settings], overrides
     parser.set_defaults(**{k: v for k, v in overrides.items() if k in {n for _, n, _ in leaves(cls)}})
 
 
-def from_args(cls: type[Settings], args: argparse.Namespace | dict) -> Settings:
+S = TypeVar("S", bound="Settings")
+
+
+def from_args(cls: type[S], args: argparse.Namespace | dict) -> S:
     """`cls` from the flags given (wins), else its FORYOU_ variables, else its defaults."""
     given = vars(args) if isinstance(args, argparse.Namespace) else dict(args)
     values: dict[str, Any] = {}

@@ -10,6 +10,7 @@ import asyncio
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from typing import Literal
@@ -104,6 +105,28 @@ async def warm_up(address: str, user_id: int, timeout_s: float = 120.0) -> None:
         await asyncio.sleep(1.0)
 
 
+async def train_and_reload(stack, world: World | None, checkpoint_dir: Path, args: argparse.Namespace,
+                           events=None) -> None:
+    """Train both models (on the world's events, or `events`) and wait until Phoenix serves them."""
+    ids = await asyncio.to_thread(train_models, world, checkpoint_dir, args.ranker_steps, args.retriever_steps, events)
+    serving = await wait_for_checkpoints(stack.address("phoenix"), ids)
+    say(f"      phoenix hot-reloaded {serving}")
+
+
+async def show_feeds(stack, users: list[int], heading: str, title: Callable[[int], str],
+                     notes: Callable[[int, object], list[str]], text_width: int) -> None:
+    """Warm HomeMixer up, then print each user's feed: `title(user)` above it, `notes(user,
+    feed)` below."""
+    await warm_up(stack.address("home-mixer"), users[0])
+    say(heading)
+    for user_id in users:
+        feed = await get_feed(stack.address("home-mixer"), user_id)
+        say("")
+        say(format_feed(feed, title(user_id), text_width=text_width))
+        for line in notes(user_id, feed):
+            say(line)
+
+
 def showcase_users(world: World, count: int) -> list[int]:
     """Active users with clear tastes: many engagements, and following a fair number of accounts."""
     engaged: dict[int, int] = {}
@@ -153,18 +176,11 @@ async def demo(args: argparse.Namespace) -> int:
         say(f"      published {sum(counts.values())} events to {stack.kafka_bootstrap}")
 
         say("[3/4] training the ranker and the retriever on the seeded events ...")
-        ids = await asyncio.to_thread(train_models, world, checkpoint_dir, args.ranker_steps, args.retriever_steps)
-        serving = await wait_for_checkpoints(stack.address("phoenix"), ids)
-        say(f"      phoenix hot-reloaded {serving}")
-
+        await train_and_reload(stack, world, checkpoint_dir, args)
         users = args.user or showcase_users(world, args.feeds)
-        await warm_up(stack.address("home-mixer"), users[0])
-        say(f"[4/4] For You feeds ({time.monotonic() - started:.0f}s so far)")
-        for user_id in users:
-            feed = await get_feed(stack.address("home-mixer"), user_id)
-            say("")
-            say(format_feed(feed, f"@{world.user(user_id).handle} (user {user_id})", text_width=args.text_width))
-            say(taste_line(world, user_id, feed))
+        await show_feeds(stack, users, f"[4/4] For You feeds ({time.monotonic() - started:.0f}s so far)",
+                         lambda user_id: f"@{world.user(user_id).handle} (user {user_id})",
+                         lambda user_id, feed: [taste_line(world, user_id, feed)], args.text_width)
         say(f"\ndemo finished in {time.monotonic() - started:.0f}s")
         if args.ui:  # the explorer needs the stack: --ui keeps it running
             from explorer.launch import start_ui

@@ -1,6 +1,7 @@
 """A grpc.aio server factory: health checking (NOT_SERVING until the service says it is
 ready), server reflection (grpc.reflection.v1 and v1alpha), request metrics, graceful stop,
-admission by deadline (a call that cannot finish in time is refused at once), and request
+admission with a queue bounded by time (foryou/admission.py: a call that would wait too long
+or cannot finish in its deadline is refused at once), and request
 decoding that answers corrupt bytes with INVALID_ARGUMENT and a plain message
 (grpc's own deserializer failure is UNKNOWN with a Python class name in it)."""
 from __future__ import annotations
@@ -11,11 +12,12 @@ import time
 from dataclasses import dataclass, field
 
 import grpc
-import prometheus_client
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
 
 from foryou import tls
+from foryou.admission import (ADMISSION_REFUSED, SERVICE_TIME, AdmissionLimits, Gate, Refused, ServiceTime,
+                              limits_for)
 from foryou.metrics import GRPC_LATENCY, GRPC_REQUESTS
 
 log = logging.getLogger(__name__)
@@ -141,42 +143,15 @@ class _MetricsInterceptor(grpc.aio.ServerInterceptor):
         )
 
 
-ADMISSION_REFUSED = prometheus_client.Counter(
-    "foryou_grpc_admission_refused", "Calls refused at once because the caller's deadline was shorter than "
-    "the method's recent service time", ["service", "method"])
-SERVICE_TIME = prometheus_client.Gauge(
-    "foryou_grpc_service_time_seconds", "Moving average of a method's handler time, as admission sees it",
-    ["service", "method"])
-
-
-@dataclass
-class ServiceTime:
-    """A method's recent handler time (exponential moving average). Each refusal decays it, so
-    one slow outlier cannot keep every short-deadline caller out: after a few refusals calls
-    are admitted again and measured afresh."""
-    alpha: float = 0.2
-    decay_on_refusal: float = 0.9
-    estimate_s: float = 0.0
-
-    def observe(self, seconds: float) -> None:
-        self.estimate_s = seconds if self.estimate_s == 0.0 else (
-            self.alpha * seconds + (1 - self.alpha) * self.estimate_s)
-
-    def admits(self, remaining_s: float | None) -> bool:
-        if remaining_s is None or remaining_s >= self.estimate_s:
-            return True
-        self.estimate_s *= self.decay_on_refusal
-        return False
-
-
 class _AdmissionInterceptor(grpc.aio.ServerInterceptor):
-    """Refuses a unary call with RESOURCE_EXHAUSTED at once when what is left of the caller's
-    deadline (which already includes the time it waited in gRPC's queue) is less than the
-    method's recent service time: it would only fail later, after taking its share of the
-    server. Health and reflection are always admitted."""
+    """Every unary call passes the server's `Gate` (foryou/admission.py): refused with
+    RESOURCE_EXHAUSTED at once when the queue's wait is over its time bound or longer than the
+    caller's deadline leaves, else it waits for its turn (accepting new calls has priority over
+    starting handlers). Health and reflection are always admitted, without a turn."""
 
-    def __init__(self, service: str) -> None:
+    def __init__(self, service: str, limits: AdmissionLimits) -> None:
         self._service = service
+        self.gate = Gate(service, limits)
         self._times: dict[str, ServiceTime] = {}
 
     async def intercept_service(self, continuation, handler_call_details):
@@ -186,20 +161,21 @@ class _AdmissionInterceptor(grpc.aio.ServerInterceptor):
             return handler
         method = full.rsplit("/", 1)[-1]
         times = self._times.setdefault(method, ServiceTime())
-        inner, service = handler.unary_unary, self._service
+        inner, service, gate = handler.unary_unary, self._service, self.gate
 
         async def admitted(request, context):
-            estimate_s = times.estimate_s
-            if not times.admits(context.time_remaining()):
-                ADMISSION_REFUSED.labels(service, method).inc()
-                await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
-                                    f"overloaded: {method} takes about {estimate_s * 1000:.0f} ms now, "
-                                    "more than the caller's deadline leaves")
+            try:
+                await gate.turn(method, gate.check(method, times, context.time_remaining()))
+            except Refused as refused:
+                ADMISSION_REFUSED.labels(service, method, refused.reason).inc()
+                await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(refused))
             start = time.perf_counter()
             try:
                 return await inner(request, context)
             finally:
-                times.observe(time.perf_counter() - start)
+                took = time.perf_counter() - start
+                gate.done(took)
+                times.observe(took)
                 SERVICE_TIME.labels(service, method).set(times.estimate_s)
 
         return grpc.unary_unary_rpc_method_handler(admitted, request_deserializer=handler.request_deserializer,
@@ -215,7 +191,8 @@ class ServiceServer:
     service_names: list[str]                   # full names, e.g. "foryou.ThunderService"
     host: str = "127.0.0.1"
     port: int = 0                              # 0 = pick a free port
-    max_concurrent_rpcs: int | None = None     # beyond it grpc answers RESOURCE_EXHAUSTED
+    max_concurrent_rpcs: int | None = None     # calls held at once (running or queued); beyond: RESOURCE_EXHAUSTED
+    admission: AdmissionLimits | None = None   # the queue's time bound; None: the service's (foryou/admission.py)
     # Largest request accepted (gRPC refuses a bigger one with RESOURCE_EXHAUSTED before
     # buffering it); sized per service to its largest valid request (docs/reliability.md).
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
@@ -223,9 +200,10 @@ class ServiceServer:
     health: health.aio.HealthServicer = field(init=False)
 
     def __post_init__(self) -> None:
+        self._admission = _AdmissionInterceptor(self.name, self.admission or limits_for(self.name))
         self.server = grpc.aio.server(
             # Metrics outermost: refusals (overload, corrupt bytes) are counted by their code.
-            interceptors=[_MetricsInterceptor(self.name), _AdmissionInterceptor(self.name), _DecodeInterceptor()],
+            interceptors=[_MetricsInterceptor(self.name), self._admission, _DecodeInterceptor()],
             maximum_concurrent_rpcs=self.max_concurrent_rpcs,
             options=[
                 ("grpc.max_receive_message_length", self.max_request_bytes),

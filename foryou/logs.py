@@ -28,9 +28,44 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+class RateLimitFilter(logging.Filter):
+    """Lets through one record per `interval_s` for each (logger, message template, level) of
+    the given loggers, and adds to it how many like it were dropped since the last one.
+
+    aiokafka logs each failed connection attempt, metadata refresh and fetch as its own ERROR
+    or WARNING while a broker is down: dozens of lines a second per service, which bury
+    everything else. The outage stays visible (a line every `interval_s`, with its count)."""
+
+    def __init__(self, prefixes: tuple[str, ...] = ("aiokafka", "kafka"), interval_s: float = 10.0,
+                 clock=time.monotonic) -> None:
+        super().__init__()
+        self.prefixes = prefixes
+        self.interval_s = interval_s
+        self.clock = clock
+        self._seen: dict[tuple[str, str, int], tuple[float, int]] = {}  # key -> (last let through, dropped)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(self.prefixes):
+            return True
+        key = (record.name, str(record.msg), record.levelno)
+        now = self.clock()
+        last, dropped = self._seen.get(key, (None, 0))
+        if last is not None and now - last < self.interval_s:
+            self._seen[key] = (last, dropped + 1)
+            return False
+        if dropped:
+            record.msg = f"{record.msg} ({dropped} more like this in the last {now - last:.0f}s)"
+        self._seen[key] = (now, 0)
+        if len(self._seen) > 1000:                      # bounded: forget the oldest keys
+            for old in sorted(self._seen, key=lambda k: self._seen[k][0])[:500]:
+                del self._seen[old]
+        return True
+
+
 def setup(service: str, level: str = "INFO", json_lines: bool = True) -> None:
     """Configure the root logger once per process."""
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RateLimitFilter())
     if json_lines:
         handler.setFormatter(JsonFormatter())
     else:

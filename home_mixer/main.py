@@ -12,6 +12,7 @@ import logging
 import signal
 
 from foryou import config, logs
+from foryou.admission import limits_for
 from foryou.grpc_server import ServiceServer
 from foryou.metrics import start_metrics_server
 from foryou_protos import home_mixer_pb2_grpc
@@ -42,7 +43,8 @@ async def serve(args: HomeMixerSettings) -> None:
     pipeline = build_pipeline(thunder, phoenix, publisher)
     server = ServiceServer("home_mixer", [SERVICE_NAME], host=args.host, port=args.port,
                            max_concurrent_rpcs=args.max_concurrent_rpcs or None,
-                           max_request_bytes=args.max_request_bytes)
+                           max_request_bytes=args.max_request_bytes,
+                           admission=limits_for("home_mixer", args.max_running))
     home_mixer_pb2_grpc.add_ScoredPostsServiceServicer_to_server(
         ScoredPostsServicer(pipeline, request_budget_s=args.request_budget_s), server.server)
     stop = asyncio.Event()

@@ -24,12 +24,10 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from foryou_protos import common_pb2
+from phoenix import actions
 
-# Phoenix outputs, in model order: the 18 actions (Action enum value - 1), then dwell_time.
-ACTION_NAMES: tuple[str, ...] = tuple(
-    name.lower() for name, value in sorted(common_pb2.Action.items(), key=lambda kv: kv[1]) if value
-) + ("dwell_time",)
+# Phoenix outputs, in model order: the actions (Action enum value - 1), then dwell_time.
+ACTION_NAMES = actions.ACTION_NAMES
 # The continuous output: weighted per unit, not a probability, so not part of the weight sums.
 CONTINUOUS_OUTPUTS = frozenset({"dwell_time"})
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from foryou import config
+from foryou.admission import default_running
 from foryou.grpc_server import DEFAULT_MAX_REQUEST_BYTES
 
 REPLICAS_HELP = "host:port, or several comma-separated, or dns:///name:port (replicas, docs/scaling.md)"
@@ -29,6 +30,8 @@ class HomeMixerSettings(config.Settings):
     cache_max_users: int = Field(100_000, description="viewers whose user features are cached")
     cache_max_posts: int = Field(500_000, description="posts whose core data and labels are cached")
     request_budget_s: float = Field(5.0, description="longest a request may take when the client sets no deadline")
+    max_running: int = Field(default_running("home_mixer"), description="handlers running at once, beyond it calls "
+                                                               "queue for a bounded time (foryou/admission.py; 0 = no bound)")
     max_concurrent_rpcs: int = Field(64, description="beyond it requests get RESOURCE_EXHAUSTED at once (0 = no limit)")
     max_request_bytes: int = Field(DEFAULT_MAX_REQUEST_BYTES, description="larger requests are refused "
                                                                          "(RESOURCE_EXHAUSTED)")

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import numpy as np
 
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+from foryou.hash64 import GOLDEN_GAMMA
+
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
 _HASH_STRIDE = np.uint64(0xD6E8FEB86659FD93)
 
 
 def _splitmix64(x: np.ndarray) -> np.ndarray:
-    x = x + _GOLDEN
+    x = x + GOLDEN_GAMMA
     x = (x ^ (x >> np.uint64(30))) * _MIX1
     x = (x ^ (x >> np.uint64(27))) * _MIX2
     return x ^ (x >> np.uint64(31))

@@ -85,10 +85,7 @@ class Freshness:
 NO_FRESHNESS = Freshness()
 
 
-def created_ms_of(post_ids) -> np.ndarray:
-    """Creation times (ms) read from snowflake ids, vectorised."""
-    ids = np.asarray(post_ids, np.uint64)
-    return (ids >> np.uint64(22)).astype(np.int64) + snowflake.TWITTER_EPOCH_MS
+created_ms_of = snowflake.created_at_ms_array   # creation times (ms) read from the ids
 
 
 @dataclass

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from foryou import config
+from foryou.admission import default_running
 from phoenix.index import DEFAULT_ANN_THRESHOLD
 
 Preset = Literal["tiny", "small", "demo", "serving", "small-v1"]  # built by phoenix/server_models.py
@@ -34,6 +35,8 @@ class PhoenixSettings(config.Settings):
                                                             "INVALID_ARGUMENT")
     ann_threshold: int = Field(DEFAULT_ANN_THRESHOLD, description="corpus size from which Retrieve uses the "
                                                                   "approximate (HNSW) index instead of exact search")
+    max_running: int = Field(default_running("phoenix"), description="handlers running at once, beyond it calls "
+                                                               "queue for a bounded time (foryou/admission.py; 0 = no bound)")
     max_concurrent_rpcs: int = Field(1000, description="beyond it requests get RESOURCE_EXHAUSTED at once (0 = no limit)")
     # A Rank of max_candidates with a full history, or a Retrieve with the most exclusions, is
     # a few hundred KB.

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import pathlib
-import sys
 
 from grpc_tools import protoc
 import grpc_tools
@@ -45,4 +44,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -55,7 +55,7 @@ class Ingestor:
                                   group_id=s.group_id or None, **security_options()),
         )
         self.caught_up = self.reader.caught_up
-        self._appliers = {
+        self._appliers: dict[str, Callable[..., bool]] = {
             topics.POSTS: posts.apply,
             topics.USERS: users.apply_user_event,
             topics.ENGAGEMENTS: users.add_engagement,
@@ -83,7 +83,9 @@ class Ingestor:
         metrics.CAUGHT_UP.set(0)
         self._end_replay()
         if self._on_reset is not None:
-            await self._on_reset()
+            pending = self._on_reset()
+            if pending is not None:
+                await pending
         self.posts.clear()
         self.users.clear()
 

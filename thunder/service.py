@@ -11,14 +11,17 @@ service with serializers that pass such bytes through; the wire format is the pr
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from typing import Any
 
 import grpc
 
 from foryou.snowflake import now_ms
 from foryou_protos import thunder_pb2, thunder_pb2_grpc
 from thunder import metrics
-from thunder.post_store import IdSet, InNetworkQuery, PostStore
+from thunder.id_tables import IdSet
+from thunder.post_store import PostStore
+from thunder.query import InNetworkQuery
 from thunder.settings import QueryLimits
 from thunder.user_store import UserStore
 
@@ -58,7 +61,7 @@ class ThunderHandlers:
             if len(ids) > limits.max_following:
                 metrics.FOLLOWING_TRUNCATED.inc()
                 ids = ids[-limits.max_following:]
-            following = IdSet(ids)
+            following: Collection[int] = IdSet(ids)
         else:
             following = self.users.following(request.user_id)
             if len(following) > limits.max_following:
@@ -183,7 +186,7 @@ def _serialize(message) -> bytes:
 
 def add_to_server(servicer: ThunderServicer, server: grpc.aio.Server) -> None:
     """Like the generated add_ThunderServiceServicer_to_server, with pass-through serializers."""
-    requests = {
+    requests: dict[str, Any] = {
         "GetInNetworkPosts": thunder_pb2.GetInNetworkPostsRequest,
         "GetPosts": thunder_pb2.GetPostsRequest,
         "GetAuthors": thunder_pb2.GetAuthorsRequest,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from foryou import config
+from foryou.admission import default_running
 from foryou.event_rules import MAX_FOLLOWING
 from foryou.grpc_server import DEFAULT_MAX_REQUEST_BYTES
 
@@ -44,6 +45,8 @@ class ThunderSettings(config.Settings):
     port: int = Field(config.THUNDER_PORT, description="gRPC port (0 = a free port)")
     metrics_port: int = Field(config.THUNDER_METRICS_PORT, description="Prometheus metrics port (0 = off)")
     kafka_bootstrap: str = config.kafka_bootstrap_field()
+    max_running: int = Field(default_running("thunder"), description="handlers running at once, beyond it calls "
+                                                               "queue for a bounded time (foryou/admission.py; 0 = no bound)")
     max_concurrent_rpcs: int = Field(256, description="beyond it requests get RESOURCE_EXHAUSTED at once (0 = no limit)")
     max_request_bytes: int = Field(DEFAULT_MAX_REQUEST_BYTES, description="larger requests are refused "
                                                                          "(RESOURCE_EXHAUSTED)")

@@ -110,7 +110,7 @@ class UserStore:
 
     def clear(self) -> None:
         """Forget everything (the log this store was built from is gone: it is rebuilt)."""
-        self.__init__(self.limits)
+        self.__init__(self.limits)  # type: ignore[misc]
 
     def _state(self, user_id: int) -> UserState:
         state = self.users.get(user_id)

@@ -33,8 +33,7 @@ def recent_loved(data, user_id: int, titles: dict[int, str], n: int = 5) -> list
 
 
 async def dataset_demo(args: argparse.Namespace) -> int:
-    from foryou.demo import train_models, wait_for_checkpoints, warm_up  # the synthetic demo's steps
-    from foryou.feed import format_feed, get_feed
+    from foryou.demo import show_feeds, train_and_reload  # the synthetic demo's steps
     from foryou.importers import movielens
     from foryou.importers.common import publish
     from foryou.seed import progress_printer
@@ -65,20 +64,15 @@ async def dataset_demo(args: argparse.Namespace) -> int:
             say(f"      {note}")
         await asyncio.to_thread(publish, data, stack.kafka_bootstrap, progress_printer("      publishing", sys.stdout))
         say("[3/4] training the ranker and the retriever on the imported events ...")
-        ids = await asyncio.to_thread(train_models, None, checkpoint_dir, args.ranker_steps, args.retriever_steps,
-                                      list(data.events()))
-        serving = await wait_for_checkpoints(stack.address("phoenix"), ids)
-        say(f"      phoenix hot-reloaded {serving}")
+        await train_and_reload(stack, None, checkpoint_dir, args, list(data.events()))
         users = args.user or showcase_users(data, args.feeds)
-        await warm_up(stack.address("home-mixer"), users[0])
-        say(f"[4/4] For You feeds of real users ({time.monotonic() - started:.0f}s so far)")
-        for user_id in users:
-            feed = await get_feed(stack.address("home-mixer"), user_id)
-            say("")
-            say(format_feed(feed, f"@ml_user{user_id} (user {user_id})", text_width=args.text_width))
-            say("  recently rated 4-5: " + "; ".join(recent_loved(data, user_id, titles)))
+
+        def notes(user_id: int, feed) -> list[str]:
             from_data = sum(1 for p in feed.scored_posts if p.post_id in titles)
-            say(f"  {from_data}/{len(feed.scored_posts)} feed posts are MovieLens movies")
+            return ["  recently rated 4-5: " + "; ".join(recent_loved(data, user_id, titles)),
+                    f"  {from_data}/{len(feed.scored_posts)} feed posts are MovieLens movies"]
+        await show_feeds(stack, users, f"[4/4] For You feeds of real users ({time.monotonic() - started:.0f}s so far)",
+                         lambda user_id: f"@ml_user{user_id} (user {user_id})", notes, args.text_width)
         say(f"\ndemo finished in {time.monotonic() - started:.0f}s")
         if args.keep_running:
             from foryou.demo import _wait_for_signal

@@ -13,6 +13,7 @@ A content-only baseline for both lives in content_baseline.py."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 
 import numpy as np
 
@@ -99,7 +100,7 @@ def ranker_baselines(train: list[RankExample], test: list[RankExample], seed: in
     }
 
 
-def item_knn_scorer(train: list[RetrieveExample], corpus_ids: np.ndarray, seen) -> callable:
+def item_knn_scorer(train: list[RetrieveExample], corpus_ids: np.ndarray, seen) -> Callable:
     """fn(queries) -> [Q, corpus] item-kNN scores: the sum, over every post the user engaged
     with before the query, of its co-occurrence cosine with each candidate,
     |U_i & U_j| / sqrt(|U_i| |U_j|), counted over the training engagements' users."""
@@ -134,10 +135,10 @@ def item_knn_scorer(train: list[RetrieveExample], corpus_ids: np.ndarray, seen) 
 
 
 def retrieval_baseline_scores(train: list[RetrieveExample], corpus_ids: np.ndarray, seed: int = 0,
-                              seen=None) -> dict[str, callable]:
+                              seen=None) -> dict[str, Callable]:
     """method -> fn(queries) -> scores [len(queries), len(corpus)]. With `seen` (a
     retrieval.Seen), item-kNN too."""
-    popularity = defaultdict(int)
+    popularity: defaultdict[int, int] = defaultdict(int)
     for ex in train:
         popularity[ex.post_id] += 1
     popular = np.array([popularity.get(int(p), 0) for p in corpus_ids], np.float64)

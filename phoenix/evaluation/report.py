@@ -150,26 +150,28 @@ def plot(ranker_eval: dict | None, retriever_eval: dict | None, path: str | Path
         ax.set_title(title)
         ax.legend(ncol=min(len(methods), 7), fontsize=8)
 
+    ranker: dict = ranker_eval or {}     # (a panel is drawn only for what was evaluated)
+    retriever: dict = retriever_eval or {}
     for ax, panel in zip((a[0] for a in axes), panels):
         if panel == "ranker":
-            methods = _methods(ranker_eval["methods"])
-            actions = [a for a in BINARY_ACTION_NAMES if not math.isnan(ranker_eval["methods"][methods[0]][a]["auc"])]
-            bars(ax, methods, actions, lambda m, a: ranker_eval["methods"][m][a]["auc"], "held-out ROC-AUC",
+            methods = _methods(ranker["methods"])
+            actions = [a for a in BINARY_ACTION_NAMES if not math.isnan(ranker["methods"][methods[0]][a]["auc"])]
+            bars(ax, methods, actions, lambda m, a: ranker["methods"][m][a]["auc"], "held-out ROC-AUC",
                  "Ranker: per-action ROC-AUC (all posts)", 0.5)
             ax.set_ylim(0.3, 1.0)
         elif panel == "ranker_segments":
-            segs = ranker_eval["segments"]
+            segs = ranker["segments"]
             methods = _methods(segs["all"]["methods"])
             bars(ax, methods, list(segs), lambda m, s: segs[s]["methods"][m]["favorite"]["auc"], "favorite ROC-AUC",
                  "Ranker: favorite AUC on all / warm / cold posts", 0.5)
             ax.set_ylim(0.3, 1.0)
         elif panel == "retriever":
-            res = retriever_eval["methods"]
+            res = retriever["methods"]
             methods = list(res)
             keys = [k for k in res[methods[0]] if k != "queries"]
             bars(ax, methods, keys, lambda m, k: res[m][k], "held-out value", "Retriever, time split: recall@K, NDCG@K")
         else:
-            segs = retriever_eval["leave_last_out"]["segments"]
+            segs = retriever["leave_last_out"]["segments"]
             methods = list(segs["all"])
             keys = [k for k in segs["all"][methods[0]] if k != "queries"]
             bars(ax, methods, keys, lambda m, k: segs["all"][m][k], "value",

@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from candidate_pipeline import ComponentError, Pipeline
-from pipeline_fakes import (
+from tests.candidate_pipeline.pipeline_fakes import (
     Cand, FakeFilter, FakeHydrator, FakeQueryHydrator, FakeScorer, FakeSource, Query, TopScore, forever, ids,
 )
 

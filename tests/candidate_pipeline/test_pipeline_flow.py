@@ -6,7 +6,7 @@ import asyncio
 
 from candidate_pipeline import Component, Pipeline, RemovedCandidate
 from foryou.logs import request_id_var
-from pipeline_fakes import (
+from tests.candidate_pipeline.pipeline_fakes import (
     Cand, FakeFilter, FakeHydrator, FakeQueryHydrator, FakeScorer, FakeSource, Query, RecordResult, TopScore, ids,
 )
 

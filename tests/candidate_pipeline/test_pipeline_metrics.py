@@ -5,7 +5,7 @@ from __future__ import annotations
 from prometheus_client import REGISTRY
 
 from candidate_pipeline import Pipeline
-from pipeline_fakes import Cand, FakeFilter, FakeHydrator, FakeScorer, FakeSource, Query, RecordResult, TopScore, forever
+from tests.candidate_pipeline.pipeline_fakes import Cand, FakeFilter, FakeHydrator, FakeScorer, FakeSource, Query, RecordResult, TopScore, forever
 
 
 def sample(name: str, **labels: str) -> float:

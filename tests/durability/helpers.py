@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import time
 
 import prometheus_client
 
@@ -29,21 +28,6 @@ def follow(user: int, author: int, ts: int | None = None) -> events_pb2.UserEven
 async def publish(producer, topic: str, *messages) -> None:
     futures = [await producer.send(topic, topics.encode(m), key=topics.key_for(topic, m)) for m in messages]
     await asyncio.gather(*futures)
-
-
-async def eventually(check, timeout_s: float = 60.0, interval_s: float = 0.1, what="condition"):
-    """Poll `check` until truthy; `what` (a string, or a callable giving one at the timeout) says
-    what was awaited."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s}s waiting for {what() if callable(what) else what}")
-        await asyncio.sleep(interval_s)
 
 
 def sample(name: str, **labels) -> float:

@@ -7,8 +7,9 @@ import copy
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from durability.conftest import start_consumers
-from durability.helpers import eventually, follow, post_event, publish, sample
+from tests.durability.conftest import start_consumers
+from tests.durability.helpers import follow, post_event, publish, sample
+from tests.waiting import eventually
 from foryou import topics
 from foryou.broker import create_topics
 from foryou.event_rules import MAX_TEXT_CHARS

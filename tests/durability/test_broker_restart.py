@@ -1,7 +1,10 @@
 """The embedded broker killed (-9) and restarted under a stream of events and requests.
 
 Durable storage: every event produced before, during and after is in Thunder and in the Phoenix
-corpus afterwards, without a rebuild; no consumer reports lag 0 while behind. Memory storage:
+corpus afterwards, without a rebuild; no consumer reports lag 0 while behind; a HomeMixer in
+front of that Thunder (Phoenix unreachable, its served-event producer on the killed broker)
+answers every feed request during the kill, and its in-network feed has the author's newest
+posts afterwards. Memory storage:
 the restarted broker has lost the log; the consumers notice, say so (metric), and rebuild from
 the log as it now is, instead of silently skipping its first records."""
 from __future__ import annotations
@@ -11,11 +14,20 @@ import asyncio
 import grpc
 from aiokafka import AIOKafkaProducer
 
-from durability.conftest import restart, start_consumers
-from durability.helpers import eventually, post_event, sample
+from tests.durability.conftest import restart, start_consumers
+from tests.durability.helpers import follow, post_event, sample
+from tests.waiting import eventually
 from foryou import topics
 from foryou.broker import create_topics
-from foryou_protos import thunder_pb2, thunder_pb2_grpc
+from foryou.broker import free_port
+from foryou.grpc_server import ServiceServer
+from foryou_protos import home_mixer_pb2, home_mixer_pb2_grpc, thunder_pb2, thunder_pb2_grpc
+from home_mixer.clients import PhoenixClient, ThunderClient
+from home_mixer.pipeline import build_pipeline
+from home_mixer.service import ScoredPostsServicer
+from home_mixer.side_effects.record_served import ServedPublisher
+
+VIEWER = 4343
 
 
 async def _produce_stream(bootstrap: str, author: int, n: int, sent: list[int], pause_s: float = 0.005) -> None:
@@ -38,6 +50,16 @@ async def _produce_stream(bootstrap: str, author: int, n: int, sent: list[int], 
         await producer.stop()
 
 
+async def _follow(bootstrap: str, viewer: int, author: int) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        event = follow(viewer, author)
+        await producer.send_and_wait(topics.USERS, topics.encode(event), key=topics.key_for(topics.USERS, event))
+    finally:
+        await producer.stop()
+
+
 async def _request_stream(address: str, author: int, stop: asyncio.Event, answers: list) -> None:
     async with grpc.aio.insecure_channel(address) as channel:
         stub = thunder_pb2_grpc.ThunderServiceStub(channel)
@@ -51,6 +73,40 @@ async def _request_stream(address: str, author: int, stop: asyncio.Event, answer
             await asyncio.sleep(0.02)
 
 
+
+
+async def _home_mixer(thunder_address: str, bootstrap: str):
+    """An in-process HomeMixer: Thunder at `thunder_address`, Phoenix unreachable, its served
+    events published to the broker under test."""
+    thunder = ThunderClient(thunder_address, timeout_s=2.0)
+    phoenix = PhoenixClient(f"127.0.0.1:{free_port()}", timeout_s=0.2)
+    publisher = ServedPublisher(bootstrap)
+    server = ServiceServer("home_mixer_durability", ["foryou.ScoredPostsService"], port=0)
+    home_mixer_pb2_grpc.add_ScoredPostsServiceServicer_to_server(
+        ScoredPostsServicer(build_pipeline(thunder, phoenix, publisher)), server.server)
+    await server.start()
+    await server.set_serving()
+
+    async def close() -> None:
+        await server.stop(0)
+        await publisher.close()
+        await thunder.close()
+        await phoenix.close()
+    return server.address, close
+
+
+async def _feed_stream(address: str, stop: asyncio.Event, feeds: list) -> None:
+    """The viewer's in-network feed, again and again: post ids, or the error code."""
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = home_mixer_pb2_grpc.ScoredPostsServiceStub(channel)
+        while not stop.is_set():
+            try:
+                reply = await stub.GetScoredPosts(home_mixer_pb2.ScoredPostsQuery(
+                    viewer_id=VIEWER, in_network_only=True), timeout=10)
+                feeds.append([p.post_id for p in reply.scored_posts])
+            except grpc.aio.AioRpcError as exc:
+                feeds.append(exc.code())
+            await asyncio.sleep(0.05)
 
 
 def _caught_up_if_lag_zero(thunder, feeder, index, sent: list[int]) -> bool:
@@ -69,10 +125,13 @@ async def test_durable_broker_killed_under_load_loses_nothing(durable_broker):
     author = 4242
     sent: list[int] = []
     await _produce_stream(bootstrap, author, 150, sent, pause_s=0)  # before the consumers start
+    await _follow(bootstrap, VIEWER, author)
     thunder, feeder, index = await start_consumers(bootstrap)
     resets_before = sample("foryou_kafka_log_resets_total", client="thunder", reason="replaced")
-    stop, answers = asyncio.Event(), []
+    stop, answers, feeds = asyncio.Event(), [], []
     requests = asyncio.create_task(_request_stream(thunder.address, author, stop, answers))
+    mixer_address, close_mixer = await _home_mixer(thunder.address, bootstrap)
+    feeding = asyncio.create_task(_feed_stream(mixer_address, stop, feeds))
     try:
         stream = asyncio.create_task(_produce_stream(bootstrap, author, 300, sent))
         await eventually(lambda: len(sent) >= 100, what="the stream to start")
@@ -85,12 +144,18 @@ async def test_durable_broker_killed_under_load_loses_nothing(durable_broker):
         assert sum(p in index for p in sent) == 450
         assert thunder.ingestor.reader.resets == 0 and feeder._reader.resets == 0  # same log: no rebuild
         assert sample("foryou_kafka_log_resets_total", client="thunder", reason="replaced") == resets_before
+        await eventually(lambda: feeds and isinstance(feeds[-1], list) and sent[-1] in feeds[-1],
+                         what="HomeMixer's feed to hold the newest post")
         stop.set()
         await requests
+        await feeding
         assert any(isinstance(a, int) and a > 0 for a in answers[-5:]), answers[-5:]
+        assert len(feeds) > 20 and all(isinstance(f, list) for f in feeds), [f for f in feeds if not isinstance(f, list)]
+        assert all(set(f) <= set(sent) for f in feeds)                  # only the author's posts
     finally:
         stop.set()
-        await asyncio.gather(requests, return_exceptions=True)
+        await asyncio.gather(requests, feeding, return_exceptions=True)
+        await close_mixer()
         await feeder.stop()
         await thunder.stop()
 

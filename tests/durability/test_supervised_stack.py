@@ -14,8 +14,9 @@ import grpc
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from durability.certs import write_certificates
-from durability.helpers import eventually, follow, post_event, publish
+from tests.durability.certs import write_certificates
+from tests.durability.helpers import follow, post_event, publish
+from tests.waiting import eventually
 from foryou import topics
 from foryou.feed import get_feed
 from foryou.health import check as health_check

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from durability.certs import write_certificates
+from tests.durability.certs import write_certificates
 from foryou.grpc_server import ServiceServer
 from foryou.health import check
 from foryou.tls import TlsSettings, channel, server_credentials

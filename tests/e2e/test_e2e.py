@@ -260,6 +260,13 @@ async def _publish_posts(bootstrap: str, posts: list) -> None:
     await publish_events(bootstrap, [(topics.POSTS, events_pb2.PostEvent(created=p)) for p in posts], len(posts))
 
 
+def _history(ctx: thunder_pb2.UserContext, length: int) -> list[phoenix_pb2.HistoryItem]:
+    """The user's latest `length` engagements as Phoenix history, oldest first."""
+    return [phoenix_pb2.HistoryItem(post_id=e.post_id, author_id=e.post_author_id, actions=list(e.actions),
+                                    surface=e.surface, timestamp_ms=e.timestamp_ms, dwell_time_ms=e.dwell_time_ms)
+            for e in sorted(ctx.engagements, key=lambda e: e.timestamp_ms)][-length:]
+
+
 async def test_fresh_posts_are_ranked_by_their_content(stack, world, feeds):
     """Phoenix v2: a ranker with content inputs trained here; then, published after training
     (ids the model never saw), 5 posts by followed authors on the viewer's loved topic and 5 by
@@ -305,9 +312,7 @@ async def test_fresh_posts_are_ranked_by_their_content(stack, world, feeds):
                 and (await _model_info(state["phoenix"])).corpus_size >= before + 2 * FRESH_POSTS)
     await _until(ingested, "thunder and phoenix to ingest the new posts")
     ctx = await _user_context(state["thunder"], viewer.user_id)
-    history = [phoenix_pb2.HistoryItem(post_id=e.post_id, author_id=e.post_author_id, actions=list(e.actions),
-                                       surface=e.surface, timestamp_ms=e.timestamp_ms, dwell_time_ms=e.dwell_time_ms)
-               for e in sorted(ctx.engagements, key=lambda e: e.timestamp_ms)][-config.history_len:]
+    history = _history(ctx, config.history_len)
     async with grpc.aio.insecure_channel(state["phoenix"]) as channel:
         reply = await phoenix_pb2_grpc.PhoenixServiceStub(channel).Rank(phoenix_pb2.RankRequest(
             user_id=viewer.user_id, history=history,

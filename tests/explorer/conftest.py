@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -22,7 +24,7 @@ from foryou_protos import phoenix_pb2, phoenix_pb2_grpc, thunder_pb2, thunder_pb
 
 # Enough posts that a user following about half the world has well over 35 in-network
 # candidates, and retrieval still brings out-of-network ones.
-WORLD = dict(num_users=60, days=1.0, posts_per_user_per_day=4.0, mean_following=25, impressions_per_user=30,
+WORLD: dict[str, Any] = dict(num_users=60, days=1.0, posts_per_user_per_day=4.0, mean_following=25, impressions_per_user=30,
              seed=5)
 # Generous deadlines: the CI machine has 2 shared cores and Phoenix runs on CPU.
 SLOW_MACHINE_ENV = {"FORYOU_HOME_MIXER_THUNDER_TIMEOUT_S": "5", "FORYOU_HOME_MIXER_PHOENIX_TIMEOUT_S": "20",
@@ -63,7 +65,7 @@ def pick_viewer(world: World) -> int:
 
 
 @pytest.fixture(scope="package")
-async def seeded(tmp_path_factory) -> SeededStack:
+async def seeded(tmp_path_factory) -> AsyncIterator[SeededStack]:
     root = tmp_path_factory.mktemp("explorer")
     stack = Stack(StackConfig.free_ports(preset="tiny", extra_env=SLOW_MACHINE_ENV, log_dir=str(root / "logs"),
                                          ready_timeout_s=240), write_state=False)

@@ -9,7 +9,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from foryou.grpc_server import ServiceServer
 import pytest
 
-from reliability.grpc_checks import CASES, assert_bad_bytes_refused, list_services
+from tests.reliability.grpc_checks import CASES, assert_bad_bytes_refused, list_services
 from foryou_protos import thunder_pb2_grpc
 
 SERVICE = "foryou.ThunderService"

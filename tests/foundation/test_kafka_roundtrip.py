@@ -39,7 +39,7 @@ async def _consume_all(bootstrap: str, topic: str, expected: int) -> list:
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=f"test-{uuid.uuid4()}",
                                 auto_offset_reset="earliest", enable_auto_commit=False)
     await consumer.start()
-    records = []
+    records: list = []
     try:
         async with asyncio.timeout(30):
             while len(records) < expected:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from hm_stack import build_world, running_services, running_stack
+from tests.home_mixer.hm_stack import build_world, running_services, running_stack
 
 
 @pytest.fixture(scope="session")

@@ -20,11 +20,11 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from foryou_protos import home_mixer_pb2, phoenix_pb2, phoenix_pb2_grpc, thunder_pb2
-from hm_helpers import NEVER
-from hm_stack import running_stack
+from tests.home_mixer.hm_helpers import NEVER
+from tests.home_mixer.hm_stack import running_stack
 from home_mixer.service import CACHED, DEGRADED
 from home_mixer.settings import HomeMixerSettings
-from reliability.grpc_checks import assert_bad_bytes_refused, list_services
+from tests.reliability.grpc_checks import assert_bad_bytes_refused, list_services
 
 pytestmark = pytest.mark.slow
 

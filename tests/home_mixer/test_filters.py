@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from foryou.snowflake import make_id, now_ms
 from foryou_protos import common_pb2
-from hm_helpers import VIEWER, cand, ids, query
+from tests.home_mixer.hm_helpers import VIEWER, cand, ids, query
 from home_mixer.bloom import ImpressionBloomFilter
 from home_mixer.filters.age import AgeFilter
 from home_mixer.filters.author_socialgraph import AuthorSocialgraphFilter

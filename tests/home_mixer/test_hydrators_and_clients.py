@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from hm_helpers import cand, query
+from tests.home_mixer.hm_helpers import cand, query
 from home_mixer.clients import DeadlineExhausted, call_timeout
 from home_mixer.hydrators.in_network import InNetworkHydrator
 from home_mixer.query import UserFeatures

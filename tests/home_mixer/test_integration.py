@@ -15,7 +15,7 @@ import grpc
 import pytest
 
 from foryou_protos import home_mixer_pb2, thunder_pb2
-from hm_helpers import NEVER
+from tests.home_mixer.hm_helpers import NEVER
 from home_mixer.clients import PhoenixClient, ThunderClient
 from home_mixer.pipeline import build_pipeline
 from home_mixer.service import CACHED, DEGRADED, RequestValidator, degraded_reasons

@@ -6,7 +6,7 @@ import pytest
 
 from foryou.broker import free_port
 from foryou_protos import common_pb2
-from hm_helpers import VIEWER, cand, query
+from tests.home_mixer.hm_helpers import VIEWER, cand, query
 from home_mixer.clients import ThunderClient
 from home_mixer.hydrators.core_data import CoreDataHydrator
 from home_mixer.hydrators.visibility import VisibilityHydrator

@@ -5,7 +5,7 @@ import pytest
 
 from foryou.snowflake import make_id
 from foryou_protos import common_pb2
-from hm_helpers import cand, ids, query
+from tests.home_mixer.hm_helpers import cand, ids, query
 from home_mixer.params import Params
 from home_mixer.scorers.author_diversity import AuthorDiversityScorer, diversity_multiplier
 from home_mixer.scorers.out_of_network import OutOfNetworkScorer

@@ -5,7 +5,7 @@ import pytest
 
 from phoenix.config import RankerConfig, tiny_ranker_config, tiny_retriever_config
 from phoenix.runtime import RankerRuntime, RetrieverRuntime
-from phoenix_model_helpers import params_for
+from tests.phoenix_model.phoenix_model_helpers import params_for
 
 
 @pytest.fixture(scope="session")

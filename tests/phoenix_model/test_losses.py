@@ -10,7 +10,7 @@ import pytest
 from phoenix.config import tiny_ranker_config
 from phoenix.features import make_rank_batch, make_user_batch
 from phoenix.losses import ranker_loss, retriever_loss
-from phoenix_model_helpers import params_for, random_candidates, random_history
+from tests.phoenix_model.phoenix_model_helpers import params_for, random_candidates, random_history
 
 
 def _train(loss_fn, params, steps=6, lr=1e-2):

@@ -13,7 +13,7 @@ from phoenix.config import tiny_ranker_config
 from phoenix.features import RankBatch, make_rank_batch, pad_rank_batch
 from phoenix.ranker import ranker_logits_prefix_path
 from phoenix.transformer import recsys_mask
-from phoenix_model_helpers import compiled, params_for, random_candidates, random_history
+from tests.phoenix_model.phoenix_model_helpers import compiled, params_for, random_candidates, random_history
 
 
 def _batch(config, seed=0, users=3, cands=(5, 1, 8), hist=(8, 3, 0), width=8) -> RankBatch:

@@ -11,7 +11,7 @@ from phoenix.config import REFERENCE_INPUTS, InputsConfig, tiny_ranker_config, t
 from phoenix.features import make_rank_batch
 from phoenix.reference_io import (export_ranker_reference, export_retriever_reference, import_ranker_reference,
                                   import_retriever_reference, load_npz, save_npz)
-from phoenix_model_helpers import compiled, params_for, random_candidates, random_history
+from tests.phoenix_model.phoenix_model_helpers import compiled, params_for, random_candidates, random_history
 
 
 def _reference_tree(config, seed):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from phoenix.runtime import top_k
-from phoenix_model_helpers import random_history
+from tests.phoenix_model.phoenix_model_helpers import random_history
 
 
 def test_embeddings_are_unit_norm_float32(retriever_runtime):

@@ -15,7 +15,7 @@ from phoenix.features import CandidateItem, HistoryItem, age_buckets, make_rank_
 from phoenix.ranker import predictions
 from phoenix.runtime import RankerRuntime, RetrieverRuntime
 from phoenix.sid import Codebook, fit_codebook
-from phoenix_model_helpers import compiled, params_for
+from tests.phoenix_model.phoenix_model_helpers import compiled, params_for
 
 V2 = dataclasses.replace(V2_INPUTS, sid_levels=2, sid_codes=17)
 NOW = 1_800_000_000_000

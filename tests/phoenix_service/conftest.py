@@ -5,9 +5,7 @@ The session broker is shared with other suites, so the corpus may hold their pos
 tests here use their own author ids and only assert about their own posts."""
 from __future__ import annotations
 
-import asyncio
 import itertools
-import time
 
 import grpc
 import pytest
@@ -46,14 +44,6 @@ async def publish(producer, events: list[events_pb2.PostEvent]) -> None:
     for event in events:
         await producer.send(topics.POSTS, topics.encode(event), key=topics.key_for(topics.POSTS, event))
     await producer.flush()
-
-
-async def wait_until(predicate, timeout_s: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture(scope="module")

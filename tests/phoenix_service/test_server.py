@@ -17,7 +17,8 @@ from phoenix.config import tiny_retriever_config
 from phoenix.index import Freshness
 from phoenix.server_corpus import RECORDS
 
-from .conftest import AUTHOR_BASE, created, deleted, new_post_id, publish, wait_until
+from tests.phoenix_service.conftest import AUTHOR_BASE, created, deleted, new_post_id, publish
+from tests.waiting import eventually
 
 MAX_K = 500
 
@@ -99,11 +100,11 @@ async def test_new_posts_are_indexed_and_deleted_posts_never_returned(stub, phoe
     author = AUTHOR_BASE + 50
     posts = [new_post_id() for _ in range(6)]
     await publish(producer, [created(p, author) for p in posts])
-    await wait_until(lambda: all(p in phoenix.index for p in posts), what="new posts indexed")
+    await eventually(lambda: all(p in phoenix.index for p in posts), what="new posts indexed")
     assert set(posts) <= set(await retrieve_ids(stub))
     gone = posts[:3]
     await publish(producer, [deleted(p, author) for p in gone])
-    await wait_until(lambda: not any(p in phoenix.index for p in gone), what="deletes applied")
+    await eventually(lambda: not any(p in phoenix.index for p in gone), what="deletes applied")
     for user_id in (1, 2, 3):
         assert not set(gone) & set(await retrieve_ids(stub, user_id=user_id))
     assert set(posts[3:]) <= set(await retrieve_ids(stub))
@@ -113,7 +114,7 @@ async def test_expired_posts_are_not_indexed(phoenix, producer):
     old = new_post_id(age_ms=72 * 3600 * 1000)      # older than the 48 h retention
     marker = new_post_id()
     await publish(producer, [created(old, AUTHOR_BASE + 60), created(marker, AUTHOR_BASE + 60)])
-    await wait_until(lambda: marker in phoenix.index, what="marker indexed")
+    await eventually(lambda: marker in phoenix.index, what="marker indexed")
     assert old not in phoenix.index
 
 
@@ -122,7 +123,7 @@ async def test_malformed_posts_record_is_counted_and_skipped(phoenix, producer):
     marker = new_post_id()
     await producer.send_and_wait(topics.POSTS, b"\xff\x00 not a protobuf", key=b"123")
     await publish(producer, [created(marker, AUTHOR_BASE + 61)])
-    await wait_until(lambda: marker in phoenix.index, what="record after the malformed one")
+    await eventually(lambda: marker in phoenix.index, what="record after the malformed one")
     assert RECORDS.labels("malformed")._value.get() == before + 1
 
 
@@ -176,7 +177,7 @@ async def test_new_retriever_checkpoint_is_hot_reloaded_and_corpus_reembedded(st
     old_vector = phoenix.index.vector(seeded_posts[0][0])
     checkpoints.save(phoenix.settings.checkpoint_dir, checkpoints.RETRIEVER, 7, params, config,
                      scoring={"freshness_weight": 0.5})
-    await wait_until(lambda: phoenix.models.retriever_ref is not None, timeout_s=60, what="reload")
+    await eventually(lambda: phoenix.models.retriever_ref is not None, timeout_s=60, what="reload")
     assert phoenix.models.freshness == Freshness(0.5)
     info = await stub.ModelInfo(phoenix_pb2.ModelInfoRequest())
     assert "retriever-7" in info.checkpoint_id and "ranker-init-tiny" in info.checkpoint_id

@@ -10,14 +10,15 @@ import grpc
 import prometheus_client
 import pytest
 
-from foryou.grpc_server import ServiceServer, ServiceTime
+from foryou.admission import ServiceTime
+from foryou.grpc_server import ServiceServer
 
 SLOW_S = 0.3
 
 
 def refused_count() -> float:
     return prometheus_client.REGISTRY.get_sample_value(
-        "foryou_grpc_admission_refused_total", {"service": "admission", "method": "Slow"}) or 0.0
+        "foryou_grpc_admission_refused_total", {"service": "admission", "method": "Slow", "reason": "deadline"}) or 0.0
 
 
 async def test_short_deadlines_are_refused_early_and_counted():

@@ -27,7 +27,9 @@ async def boom():
 
 
 def state_metric(name: str) -> float:
-    return prometheus_client.REGISTRY.get_sample_value("foryou_circuit_breaker_state", {"dependency": name})
+    value = prometheus_client.REGISTRY.get_sample_value("foryou_circuit_breaker_state", {"dependency": name})
+    assert value is not None, name
+    return value
 
 
 async def test_opens_after_consecutive_failures_then_probes_and_closes():

@@ -19,13 +19,13 @@ world = generate_world(WorldConfig(num_users=60, days=1, impressions_per_user=30
 events = list(world.events())
 cfg, _ = preset_configs("tiny")
 settings = TrainSettings(steps=6, batch_size=64, validation_fraction=0.0, log_every=1)
-out = {"devices": len(jax.devices())}
+out: dict[str, object] = {"devices": len(jax.devices())}
 for name, shape in (("one", {"data": 1, "model": 1}), ("four", {"data": 4, "model": 1})):
-    losses = []
+    losses: list[str] = []
     with mesh_lib.use_mesh(mesh_lib.make_mesh(shape)):
         params, metrics = ranker.train(events, cfg, steps=6, settings=settings,
                                        progress=lambda line: losses.append(line))
-    out[name] = [float(l.split(" loss ")[1].split()[0]) for l in losses if " loss " in l and "step" in l]
+    out[name] = [float(line.split(" loss ")[1].split()[0]) for line in losses if " loss " in line and "step" in line]
     tables = [(jax.tree_util.keystr(p), str(leaf.sharding.spec), len(leaf.sharding.device_set))
               for p, leaf in jax.tree_util.tree_leaves_with_path(params) if "tables" in jax.tree_util.keystr(p)]
     out[name + "_tables"] = tables

@@ -29,9 +29,9 @@ COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 TLS_OVERRIDE = yaml.safe_load((ROOT / "docker-compose.tls.yml").read_text())
 SERVICES = COMPOSE["services"]
 # the settings classes each compose command resolves (its module's flags)
-COMMAND_SETTINGS = {"thunder": (ThunderSettings,), "phoenix": (PhoenixSettings,), "home-mixer": (HomeMixerSettings,),
+COMMAND_SETTINGS: dict[str, tuple[type[config.Settings], ...]] = {"thunder": (ThunderSettings,), "phoenix": (PhoenixSettings,), "home-mixer": (HomeMixerSettings,),
                     "seed": (WorldSettings, SeedSettings), "train": (TrainSettings,)}
-ENVIRONMENT_ONLY = (TlsSettings, KafkaSecurity, config.StateSettings)
+ENVIRONMENT_ONLY: tuple[type[config.Settings], ...] = (TlsSettings, KafkaSecurity, config.StateSettings)
 
 
 def known_variables() -> set[str]:

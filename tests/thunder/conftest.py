@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaProducer
 
 from foryou_protos import thunder_pb2_grpc
 from thunder.app import ThunderApp
-from thunder_helpers import thunder_settings
+from tests.thunder.thunder_helpers import thunder_settings
 
 # Each test draws its own ids, so tests sharing the session topics never see each other's data.
 _id_blocks = itertools.count(random.Random().randrange(1, 10_000) * 1_000_000, 1_000_000)

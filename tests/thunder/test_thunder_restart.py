@@ -9,7 +9,8 @@ from foryou.broker import free_port
 from foryou.process import ServiceProcess
 from foryou.snowflake import now_ms
 from foryou_protos import common_pb2, events_pb2, thunder_pb2, thunder_pb2_grpc
-from thunder_helpers import created, deleted, eventually, labelled, post, publish, reply
+from tests.thunder.thunder_helpers import created, deleted, labelled, post, publish, reply
+from tests.waiting import eventually
 
 
 async def snapshot(address: str, viewer: int, authors: list[int], post_ids: list[int]) -> tuple:

@@ -17,7 +17,8 @@ from grpc_health.v1 import health_pb2
 from thunder.app import ThunderApp
 from thunder.post_store import PostStore
 from thunder.settings import HOUR_MS, StoreLimits
-from thunder_helpers import created, deleted, eventually, labelled, post, publish, reply, repost, thunder_settings
+from tests.thunder.thunder_helpers import created, deleted, labelled, post, publish, reply, repost, thunder_settings
+from tests.waiting import eventually
 
 
 def in_network(stub, user, following=(), **kw):

@@ -1,9 +1,7 @@
 """Builders shared by the Thunder tests."""
 from __future__ import annotations
 
-import asyncio
 import itertools
-import time
 
 from foryou import topics
 from foryou.snowflake import make_id
@@ -40,23 +38,9 @@ def deleted(p: common_pb2.Post, at_ms: int) -> events_pb2.PostEvent:
                                                                  deleted_at_ms=at_ms))
 
 
-def labelled(p: common_pb2.Post, labels: list[int], at_ms: int) -> events_pb2.PostEvent:
+def labelled(p: common_pb2.Post, labels: list, at_ms: int) -> events_pb2.PostEvent:
     return events_pb2.PostEvent(labelled=events_pb2.PostLabelled(post_id=p.post_id, labels=labels,
                                                                    labelled_at_ms=at_ms))
-
-
-async def eventually(check, timeout_s: float = 20.0, interval_s: float = 0.05):
-    """Await `check()` (sync or async) until it returns a truthy value; returns that value."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout_s}s (last value {result!r})")
-        await asyncio.sleep(interval_s)
 
 
 async def publish(producer, topic: str, *messages) -> None:
