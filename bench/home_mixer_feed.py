@@ -87,12 +87,6 @@ def world_events(followed: int, oon_authors: int, posts_per_author: int) -> list
     return events
 
 
-async def one_request(stub, request) -> tuple[float, home_mixer_pb2.ScoredPostsResponse]:
-    started = time.perf_counter()
-    reply = await stub.GetScoredPosts(request, timeout=60)
-    return time.perf_counter() - started, reply
-
-
 async def measure(args: argparse.Namespace) -> None:
     with EmbeddedBroker() as broker:
         await create_topics(broker.bootstrap_servers)
