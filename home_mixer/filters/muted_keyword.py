@@ -18,16 +18,26 @@ from home_mixer.query import ScoredPostsQuery
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 
 
+def folded(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
 def tokens(text: str) -> tuple[str, ...]:
-    return tuple(_TOKEN.findall(unicodedata.normalize("NFKC", text).casefold()))
+    return tuple(_TOKEN.findall(folded(text)))
 
 
 class KeywordMatcher:
     def __init__(self, keywords: list[str] | tuple[str, ...]) -> None:
         self.phrases = [t for t in (tokens(k) for k in keywords) if t]
+        # A phrase can only match a text that contains its longest token as a substring: a
+        # cheap test that spares most texts the tokenizing.
+        self.needles = [max(phrase, key=len) for phrase in self.phrases]
 
     def matches(self, text: str) -> bool:
-        words = tokens(text)
+        text = folded(text)
+        if not any(needle in text for needle in self.needles):
+            return False
+        words = tuple(_TOKEN.findall(text))
         for phrase in self.phrases:
             n = len(phrase)
             if any(words[i:i + n] == phrase for i in range(len(words) - n + 1)):
