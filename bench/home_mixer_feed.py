@@ -21,7 +21,8 @@ import os
 import statistics
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 
 import grpc
 
@@ -55,6 +56,7 @@ class Phase:
     errors: int
     degraded: int
     cpu_s: dict[str, float]  # service -> CPU seconds spent during the phase
+    reasons: Counter = field(default_factory=Counter)  # degraded reason -> feeds
 
     @property
     def requests(self) -> int:
@@ -149,6 +151,7 @@ async def phase(name: str, stub, request, pids: dict[str, int], concurrency: int
     `duration_s` seconds."""
     latencies: list[float] = []
     errors = degraded = 0
+    reasons: Counter = Counter()
     started = time.perf_counter()
     sent = 0
 
@@ -163,12 +166,13 @@ async def phase(name: str, stub, request, pids: dict[str, int], concurrency: int
                 continue
             latencies.append(elapsed)
             degraded += bool(reply.degraded)
+            reasons.update(r.split(":", 1)[0] for r in reply.degraded)
 
     before = {service: cpu_seconds(pid) for service, pid in pids.items()}
     await asyncio.gather(*(client() for _ in range(concurrency)))
     wall = time.perf_counter() - started
     cpu = {service: cpu_seconds(pid) - before[service] for service, pid in pids.items()}
-    return Phase(name, latencies, wall, errors, degraded, cpu)
+    return Phase(name, latencies, wall, errors, degraded, cpu, reasons)
 
 
 async def run_load(args: argparse.Namespace, addr: dict[str, str], pids: dict[str, int]) -> None:
@@ -191,17 +195,19 @@ async def run_load(args: argparse.Namespace, addr: dict[str, str], pids: dict[st
             await phoenix.Rank(rank_request, timeout=60)
 
         stage_ms: dict[tuple[str, str], list[float]] = defaultdict(list)
-        sequential_latencies, sequential_degraded = [], 0
+        sequential_latencies, sequential_degraded, sequential_reasons = [], 0, Counter()
         before = {service: cpu_seconds(pid) for service, pid in pids.items()}
         started = time.perf_counter()
         for _ in range(args.requests):
             elapsed, reply = await one_request(stub, debug)
             sequential_latencies.append(elapsed)
             sequential_degraded += bool(reply.degraded)
+            sequential_reasons.update(r.split(":", 1)[0] for r in reply.degraded)
             for t in reply.debug.timings:
                 stage_ms[(t.stage, t.component)].append(t.duration_ms)
         sequential = Phase("sequential", sequential_latencies, time.perf_counter() - started, 0, sequential_degraded,
-                           {service: cpu_seconds(pid) - before[service] for service, pid in pids.items()})
+                           {service: cpu_seconds(pid) - before[service] for service, pid in pids.items()},
+                           sequential_reasons)
         floor = []
         for _ in range(args.requests):
             t0 = time.perf_counter()
@@ -231,6 +237,9 @@ def report(args, counts, phases: list[Phase], stage_ms, floor: list[float]) -> N
         f"deadlines Thunder {args.thunder_timeout_s}s, Phoenix {args.phoenix_timeout_s}s)",
         ["mode", "requests", "p50 ms", "p99 ms", "req/s", "errors", "degraded",
          "CPU ms/req HomeMixer", "CPU ms/req Thunder", "CPU ms/req Phoenix"], rows)
+    for p in phases:
+        if p.reasons:
+            print(f"degraded feeds, {p.name}: " + ", ".join(f"{r} {n}" for r, n in p.reasons.most_common()))
     f50, f99 = percentiles_ms(floor)
     e2e50 = percentiles_ms(phases[0].latencies)[0]
     print_table("Model floor: Phoenix Rank of the same candidates alone, sequential",
