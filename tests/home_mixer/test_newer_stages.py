@@ -1,0 +1,213 @@
+"""The newer ranking stages (home_mixer/stages/), as pure functions over numpy columns. Every
+expected number is worked out by hand in the comments, not by calling the code."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from home_mixer.params import ParamError, Params, parse_params
+from home_mixer.stages.cold_start import cold_start_lift
+from home_mixer.stages.dpp import dpp_alpha, dpp_quality, dpp_select, greedy_dpp, unit_rows
+from home_mixer.stages.mutual_follow import boosted_combined, mutual_follow_mask
+from home_mixer.stages.not_selected import split_at
+from home_mixer.stages.oon_reply_repost import oon_reply_repost_keep
+from home_mixer.stages.served import applies, recent_served_ids, served_keep
+
+
+def test_published_defaults():
+    p = Params()
+    assert (p.served_bottom_only, p.served_window_ms, p.served_max_ids) == (0, 600_000, 100)
+    assert p.mutual_follow_reply_boost == 15.0
+    assert (p.cold_start_target_rank, p.cold_start_max_followers, p.cold_start_max_impressions,
+            p.cold_start_rank_fraction) == (16, 1_000, 1_000, 0.85)
+    assert (p.dpp_window, p.top_k, p.dpp_theta) == (150, 50, 0.65)
+
+
+def test_stage_params_are_overridable_and_checked():
+    p = parse_params({"served_bottom_only": 1, "dpp_theta": 0.5, "cold_start_target_rank": 3})
+    assert (p.served_bottom_only, p.dpp_theta, p.cold_start_target_rank) == (1, 0.5, 3)
+    with pytest.raises(ParamError, match="served_bottom_only"):
+        parse_params({"served_bottom_only": 2})
+    with pytest.raises(ParamError, match="dpp_theta"):
+        parse_params({"dpp_theta": 1.0})  # alpha = theta / (2 (1 - theta)) is infinite at 1
+
+
+# -- OutOfNetworkReplyRepost ----------------------------------------------------------------
+
+def test_oon_reply_repost_drops_strangers_replies_and_reposts_and_orphan_replies():
+    #            0 original  1 reply   2 reply    3 repost   4 repost  5 reply
+    # followed:  no          yes       no         no         yes       yes
+    # ancestors: 0           2         2          0          0         0
+    # 0: an original is kept whoever wrote it; 1: a followed account's reply with context;
+    # 2: a stranger's reply; 3: a stranger's repost; 4: a followed account's repost (a repost
+    # has no ancestors to know); 5: a reply whose context is unknown.
+    keep = oon_reply_repost_keep(
+        is_reply=np.array([0, 1, 1, 0, 0, 1], bool), is_repost=np.array([0, 0, 0, 1, 1, 0], bool),
+        author_followed=np.array([0, 1, 0, 0, 1, 1], bool), ancestor_counts=np.array([0, 2, 2, 0, 0, 0]))
+    assert keep.tolist() == [True, True, False, False, True, False]
+
+
+# -- PreviouslyServedPosts on every request ------------------------------------------------
+
+def test_recent_served_ids_window_then_count():
+    served = np.array([50, 40, 30, 20, 10], np.uint64)      # newest first
+    at = np.array([1_000, 900, 500, 400, 100])
+    # now 1,000, window 500: served at >= 500 -> 50, 40, 30; at most 3 -> all three.
+    assert recent_served_ids(served, at, 1_000, 500, 3).tolist() == [50, 40, 30]
+    # at most 2: the two newest.
+    assert recent_served_ids(served, at, 1_000, 500, 2).tolist() == [50, 40]
+    # no times in the record: only the count limit, newest 4.
+    assert recent_served_ids(served, None, 1_000, 500, 4).tolist() == [50, 40, 30, 20]
+
+
+def test_served_keep_matches_any_related_id_and_never_zero():
+    related = np.array([[1, 0, 0],      # nothing served            -> keep
+                        [2, 30, 0],     # reposts served 30         -> drop
+                        [3, 0, 40],     # replies to served 40      -> drop
+                        [20, 0, 0]],    # 20 not in the recent set  -> keep
+                       np.uint64)
+    assert served_keep(related, np.array([50, 40, 30, 0], np.uint64)).tolist() == [True, False, False, True]
+
+
+def test_served_filter_runs_on_every_request_unless_v1_bottom_only():
+    assert applies(is_bottom_request=False, bottom_only=False)      # the new default
+    assert not applies(is_bottom_request=False, bottom_only=True)   # v1: top of feed shows them again
+    assert applies(is_bottom_request=True, bottom_only=True)
+
+
+# -- MutualFollowReplyBoost -----------------------------------------------------------------
+
+def test_mutual_follow_mask_needs_original_followed_and_following_back():
+    # following {7, 8}, followers {7, 9}: mutual {7}. 0: author 7 original -> boosted;
+    # 1: 8 is followed but does not follow back; 2: 9 follows back but is not followed;
+    # 3: author 7 but a reply, not an original post.
+    mask = mutual_follow_mask(np.array([7, 8, 9, 7], np.uint64), np.array([1, 1, 1, 0], bool),
+                              following=np.array([7, 8]), followers=np.array([7, 9]))
+    assert mask.tolist() == [True, False, False, False]
+
+
+def test_boost_adds_fifteen_times_the_reply_probability():
+    # 1.0 + 15 * 0.1 = 2.5; the others unchanged.
+    out = boosted_combined(np.array([1.0, 2.0, 3.0]), np.array([0.1, 0.2, 0.3]), np.array([1, 0, 0], bool), 15.0)
+    assert out.tolist() == pytest.approx([2.5, 2.0, 3.0])
+
+
+# -- AuthorColdStart --------------------------------------------------------------------------
+
+def _twenty():
+    scores = np.arange(20, 0, -1, dtype=float)      # index i scores 20 - i
+    followers = np.full(20, 5_000)
+    impressions = np.zeros(20, int)
+    original = np.ones(20, bool)
+    followers[16] = 1_000; impressions[16] = 999    # score 4: eligible (<= 1,000 followers, < 1,000 impressions)
+    followers[17] = 10                               # score 3: eligible but below the top 85%
+    followers[10] = 500; impressions[10] = 1_000     # score 10: 1,000 impressions is not fewer than 1,000
+    followers[12] = 200; original[12] = False        # score 8: a reply, not an original post
+    return scores, original, followers, impressions
+
+
+def test_cold_start_lifts_the_best_small_author_post_to_the_sixteenth_score():
+    scores, original, followers, impressions = _twenty()
+    # Target: the 16th-highest score = index 15 = 5. Non-zero scores: 20; top 85% = the
+    # first floor(17.0) = 17 ranks = indices 0..16. Eligible among them: only 16 (score 4).
+    out, lifted = cold_start_lift(scores, original, followers, impressions)
+    assert lifted == 16
+    expected = scores.copy(); expected[16] = 5.0
+    assert out.tolist() == expected.tolist()
+    assert scores[16] == 4.0  # the input is not modified
+
+
+def test_cold_start_keeps_a_post_already_above_the_target():
+    scores, original, followers, _ = _twenty()
+    # Impressions unknown: index 10 (score 10, 500 followers) is eligible and the best; 10 >= 5,
+    # so nothing changes.
+    out, lifted = cold_start_lift(scores, original, followers, None)
+    assert lifted == 10 and out.tolist() == scores.tolist()
+
+
+def test_cold_start_ranks_among_non_zero_scores_only():
+    scores = np.array([*range(14, 0, -1), 0, 0, 0, 0, 0, 0], float)   # 14 non-zero, 6 zeros
+    followers = np.full(20, 5_000); followers[11] = 1                 # index 11 scores 3
+    # Non-zero: 14; top 85% = floor(11.9) = 11 ranks = indices 0..10 (scores 14..4): 11 is out.
+    out, lifted = cold_start_lift(scores, np.ones(20, bool), followers, None)
+    assert lifted == -1 and out.tolist() == scores.tolist()
+
+
+def test_cold_start_needs_sixteen_candidates():
+    out, lifted = cold_start_lift(np.arange(15.0), np.ones(15, bool), np.zeros(15), None)
+    assert lifted == -1 and out.tolist() == list(np.arange(15.0))
+
+
+# -- DPP diversity selection ------------------------------------------------------------------
+
+def test_alpha_and_quality():
+    # alpha = theta / (2 (1 - theta)): 0.65 -> 0.65 / 0.7 = 0.928571...; 0.5 -> 0.5.
+    assert dpp_alpha(0.65) == pytest.approx(0.65 / 0.7)
+    assert dpp_alpha(0.5) == 0.5
+    # scores 3, 2, 1 -> normalised 1, 0.5, 0 -> exp(0.5 r) = e^0.5, e^0.25, 1.
+    assert dpp_quality(np.array([3.0, 2.0, 1.0]), 0.5).tolist() == pytest.approx(
+        [math.exp(0.5), math.exp(0.25), 1.0])
+    assert dpp_quality(np.array([2.0, 2.0]), 0.65).tolist() == [1.0, 1.0]  # all equal: r = 0
+
+
+def test_unit_rows_leave_unknown_content_at_zero():
+    assert unit_rows(np.array([[3.0, 4.0], [0.0, 0.0]])).ravel().tolist() == pytest.approx([0.6, 0.8, 0.0, 0.0])
+
+
+def test_greedy_dpp_skips_a_duplicate_for_an_orthogonal_post():
+    q = np.array([1.0, 0.9, 0.8])
+    v = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])   # 1 says what 0 says
+    # Gains start at q^2 = 1, 0.81, 0.64: take 0. Its kernel row q0 q S0 = 1, 0.9, 0, so
+    # e = (1, 0.9, 0) / sqrt(1) and the gains become 0, 0.81 - 0.81 = 0, 0.64 - 0 = 0.64:
+    # take 2, although 1 scores higher.
+    assert greedy_dpp(q, v, 2).tolist() == [0, 2]
+    # A third pick: 2's row is 0, 0, 0.64, e = (0, 0, 0.64) / 0.8 = (0, 0, 0.8): 1's gain
+    # stays 0, nothing is left to span, so the rest are filled in quality order: 1.
+    assert greedy_dpp(q, v, 3).tolist() == [0, 2, 1]
+
+
+def test_greedy_dpp_trades_quality_against_similarity():
+    # cos(0, 1) = 0.6, cos(0, 2) = 0, cos(1, 2) = 0.8.
+    v = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]])
+    # q = 1, 0.95, 0.5: take 0; then 1's gain = 0.95^2 - (0.95 * 0.6)^2 = 0.9025 - 0.3249
+    # = 0.5776 (= det L_{0,1} = 0.9025 * (1 - 0.36)), 2's gain = 0.25: the similar but much
+    # better post wins.
+    assert greedy_dpp(np.array([1.0, 0.95, 0.5]), v, 2).tolist() == [0, 1]
+    # q2 = 0.8: 2's gain = 0.64 > 0.5776: the orthogonal post wins.
+    assert greedy_dpp(np.array([1.0, 0.95, 0.8]), v, 2).tolist() == [0, 2]
+
+
+def test_dpp_select_takes_the_window_by_score_and_falls_back_without_vectors():
+    scores = np.array([0.1, 0.9, 0.8, 0.7])
+    v = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    # Window 3: posts 1, 2, 3 (0 is out). theta 0.5: r = 1, 0.5, 0, q = e^0.5, e^0.25, 1.
+    # Take 1 (largest q); 2 duplicates it (gain 0), 3 is orthogonal (gain 1): 1, 3.
+    assert dpp_select(scores, v, window=3, k=2, theta=0.5).tolist() == [1, 3]
+    # No content vectors: the top 2 by score.
+    assert dpp_select(scores, None, window=3, k=2, theta=0.5).tolist() == [1, 2]
+    # k larger than the window: the window is all there is.
+    assert len(dpp_select(scores, v, window=3, k=10, theta=0.5)) == 3
+
+
+def test_greedy_dpp_maximises_the_determinant_on_a_random_case():
+    # Not hand-computed: a check of the incremental Cholesky against det L_Y computed
+    # directly: each greedy step must take the post with the largest det of the grown set.
+    rng = np.random.default_rng(0)
+    v = unit_rows(rng.normal(size=(12, 4)))
+    q = np.exp(rng.uniform(size=12))
+    chosen = greedy_dpp(q, v, 4).tolist()
+    kernel = q[:, None] * (v @ v.T) * q[None, :]
+    picked: list[int] = []
+    for step in chosen:
+        dets = {i: np.linalg.det(kernel[np.ix_(picked + [i], picked + [i])]) for i in range(12) if i not in picked}
+        assert step == max(dets, key=dets.get)
+        picked.append(step)
+
+
+# -- not selected -----------------------------------------------------------------------------
+
+def test_split_at_result_size():
+    selected, not_selected = split_at(np.array([5, 3, 1, 4]), 2)
+    assert selected.tolist() == [5, 3] and not_selected.tolist() == [1, 4]
