@@ -9,9 +9,9 @@ import numpy as np
 def mutual_follow_mask(author_ids: np.ndarray, is_original: np.ndarray, following: np.ndarray,
                        followers: np.ndarray) -> np.ndarray:
     """bool [n]: original posts (not a reply, not a repost) whose author the viewer follows
-    and who follows the viewer. author_ids uint64 [n]; following / followers: id arrays."""
-    authors = np.asarray(author_ids, np.uint64)
-    mutual = np.intersect1d(np.asarray(following, np.uint64), np.asarray(followers, np.uint64))
+    and who follows the viewer. author_ids int64 [n]; following / followers: id arrays."""
+    authors = np.asarray(author_ids, np.int64)
+    mutual = np.intersect1d(np.asarray(following, np.int64), np.asarray(followers, np.int64))
     return np.asarray(is_original, bool) & np.isin(authors, mutual)
 
 

@@ -7,13 +7,11 @@ import numpy as np
 
 
 def oon_reply_repost_keep(is_reply: np.ndarray, is_repost: np.ndarray, author_followed: np.ndarray,
-                          ancestor_counts: np.ndarray) -> np.ndarray:
-    """Keep mask, one entry per candidate.
-
-    is_reply / is_repost / author_followed: bool [n]; ancestor_counts: int [n], the number of
-    known ancestors of each candidate (0 for a reply means its context is unknown)."""
+                          ancestors_known: np.ndarray) -> np.ndarray:
+    """Keep mask, one entry per candidate. All arguments bool [n]; `ancestors_known` matters
+    for replies only (false: the post it answers is not known)."""
     is_reply = np.asarray(is_reply, bool)
     is_repost = np.asarray(is_repost, bool)
     stranger = (is_reply | is_repost) & ~np.asarray(author_followed, bool)
-    orphan = is_reply & (np.asarray(ancestor_counts) <= 0)
+    orphan = is_reply & ~np.asarray(ancestors_known, bool)
     return ~(stranger | orphan)

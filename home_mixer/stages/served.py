@@ -15,19 +15,19 @@ def recent_served_ids(served_newest_first: np.ndarray, served_at_ms: np.ndarray 
                       window_ms: int, max_ids: int) -> np.ndarray:
     """The newest `max_ids` ids served within `window_ms` before `now_ms`.
 
-    served_newest_first: uint64 [m]; served_at_ms: int64 [m] (same order) or None when the
+    served_newest_first: int64 [m]; served_at_ms: int64 [m] (same order) or None when the
     record carries no times, in which case only the count limit applies."""
-    ids = np.asarray(served_newest_first, np.uint64)
+    ids = np.asarray(served_newest_first, np.int64)
     if served_at_ms is not None:
         ids = ids[np.asarray(served_at_ms, np.int64) >= now_ms - window_ms]
     return ids[:max_ids]
 
 
 def served_keep(related_ids: np.ndarray, served_ids: np.ndarray) -> np.ndarray:
-    """Keep mask: a candidate goes when any of its related ids (uint64 [n, r]: the post, the
+    """Keep mask: a candidate goes when any of its related ids (int64 [n, r]: the post, the
     post it reposts, the post it replies to; 0 = none) was served. 0 never matches."""
-    related = np.asarray(related_ids, np.uint64)
-    served = np.asarray(served_ids, np.uint64)
+    related = np.asarray(related_ids, np.int64)
+    served = np.asarray(served_ids, np.int64)
     served = served[served != 0]
     hit = np.isin(related, served)
     return ~hit.any(axis=1) if hit.ndim == 2 else ~hit

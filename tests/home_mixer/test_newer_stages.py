@@ -37,22 +37,22 @@ def test_stage_params_are_overridable_and_checked():
 # -- OutOfNetworkReplyRepost ----------------------------------------------------------------
 
 def test_oon_reply_repost_drops_strangers_replies_and_reposts_and_orphan_replies():
-    #            0 original  1 reply   2 reply    3 repost   4 repost  5 reply
-    # followed:  no          yes       no         no         yes       yes
-    # ancestors: 0           2         2          0          0         0
+    #                  0 original  1 reply  2 reply  3 repost  4 repost  5 reply
+    # followed:        no          yes      no       no        yes       yes
+    # ancestors known: -           yes      yes      -         -         no
     # 0: an original is kept whoever wrote it; 1: a followed account's reply with context;
     # 2: a stranger's reply; 3: a stranger's repost; 4: a followed account's repost (a repost
-    # has no ancestors to know); 5: a reply whose context is unknown.
+    # has no ancestors to know); 5: a followed account's reply whose context is unknown.
     keep = oon_reply_repost_keep(
         is_reply=np.array([0, 1, 1, 0, 0, 1], bool), is_repost=np.array([0, 0, 0, 1, 1, 0], bool),
-        author_followed=np.array([0, 1, 0, 0, 1, 1], bool), ancestor_counts=np.array([0, 2, 2, 0, 0, 0]))
+        author_followed=np.array([0, 1, 0, 0, 1, 1], bool), ancestors_known=np.array([0, 1, 1, 0, 0, 0], bool))
     assert keep.tolist() == [True, True, False, False, True, False]
 
 
 # -- PreviouslyServedPosts on every request ------------------------------------------------
 
 def test_recent_served_ids_window_then_count():
-    served = np.array([50, 40, 30, 20, 10], np.uint64)      # newest first
+    served = np.array([50, 40, 30, 20, 10], np.int64)      # newest first
     at = np.array([1_000, 900, 500, 400, 100])
     # now 1,000, window 500: served at >= 500 -> 50, 40, 30; at most 3 -> all three.
     assert recent_served_ids(served, at, 1_000, 500, 3).tolist() == [50, 40, 30]
@@ -67,8 +67,8 @@ def test_served_keep_matches_any_related_id_and_never_zero():
                         [2, 30, 0],     # reposts served 30         -> drop
                         [3, 0, 40],     # replies to served 40      -> drop
                         [20, 0, 0]],    # 20 not in the recent set  -> keep
-                       np.uint64)
-    assert served_keep(related, np.array([50, 40, 30, 0], np.uint64)).tolist() == [True, False, False, True]
+                       np.int64)
+    assert served_keep(related, np.array([50, 40, 30, 0], np.int64)).tolist() == [True, False, False, True]
 
 
 def test_served_filter_runs_on_every_request_unless_v1_bottom_only():
@@ -83,7 +83,7 @@ def test_mutual_follow_mask_needs_original_followed_and_following_back():
     # following {7, 8}, followers {7, 9}: mutual {7}. 0: author 7 original -> boosted;
     # 1: 8 is followed but does not follow back; 2: 9 follows back but is not followed;
     # 3: author 7 but a reply, not an original post.
-    mask = mutual_follow_mask(np.array([7, 8, 9, 7], np.uint64), np.array([1, 1, 1, 0], bool),
+    mask = mutual_follow_mask(np.array([7, 8, 9, 7], np.int64), np.array([1, 1, 1, 0], bool),
                               following=np.array([7, 8]), followers=np.array([7, 9]))
     assert mask.tolist() == [True, False, False, False]
 
