@@ -82,13 +82,14 @@ def dpp_select(scores: np.ndarray, vectors: np.ndarray | None, *, window: int = 
                theta: float = 0.65) -> np.ndarray:
     """Indices into `scores` of the selected posts, in feed order.
 
-    The top `window` by score (ties keep the input order) go into the DPP, which selects k.
+    The top `window` by score (ties keep the input order; never fewer than k) go into the
+    DPP, which selects k.
     `vectors` None (the model has no content vectors): no content diversity is possible, and
     the top k by score are kept (author diversity has already been applied to the scores)."""
     scores = np.asarray(scores, np.float64)
     order = np.argsort(-scores, kind="stable")
     if vectors is None:
         return order[:k]
-    top = order[:window]
+    top = order[:max(window, k)]
     picked = greedy_dpp(dpp_quality(scores[top], theta), unit_rows(np.asarray(vectors)[top]), k)
     return top[picked]

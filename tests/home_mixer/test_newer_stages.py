@@ -187,8 +187,11 @@ def test_dpp_select_takes_the_window_by_score_and_falls_back_without_vectors():
     assert dpp_select(scores, v, window=3, k=2, theta=0.5).tolist() == [1, 3]
     # No content vectors: the top 2 by score.
     assert dpp_select(scores, None, window=3, k=2, theta=0.5).tolist() == [1, 2]
-    # k larger than the window: the window is all there is.
-    assert len(dpp_select(scores, v, window=3, k=10, theta=0.5)) == 3
+    # k larger than the window: the window grows to k. Window 2, k 3: posts 1, 2, 3 again;
+    # take 1, then 3 (orthogonal), then 2 (gain 0, filled in by score): 1, 3, 2.
+    assert dpp_select(scores, v, window=2, k=3, theta=0.5).tolist() == [1, 3, 2]
+    # k >= n keeps every post.
+    assert sorted(dpp_select(scores, v, window=3, k=10, theta=0.5).tolist()) == [0, 1, 2, 3]
 
 
 def test_greedy_dpp_maximises_the_determinant_on_a_random_case():
