@@ -9,8 +9,8 @@ trades relevance (sum of scores) against diversity (the volume the vectors span)
 
 Greedy: start from the best post, then repeatedly add the post with the largest marginal gain
 d_i^2 = L_ii - |c_i|^2, keeping the Cholesky rows c_i of every remaining post up to date
-(one similarity row per step: O(n * (d + k)) per step, O(n * k * (d + k)) in all, no n x n
-matrix). When the gains run out (the remaining posts' vectors lie in the span already
+(one kernel row per step: O(n * (d + k)) per step, O(n * k * (d + k)) in all, no n x n
+matrix unless the window is small). When the gains run out (the remaining posts' vectors lie in the span already
 chosen, e.g. the same text twice), the rest of the k are taken in quality order.
 """
 from __future__ import annotations
@@ -19,6 +19,9 @@ import numpy as np
 
 # A marginal gain below this (relative to the largest quality^2) means "already spanned".
 GAIN_EPSILON = 1e-9
+# Up to this many posts per selected one, the whole kernel is one matrix product (n^2 d work
+# in one call beats k calls of n d work each); beyond it, one kernel row per step.
+GRAM_MAX_RATIO = 4
 
 
 def dpp_alpha(theta: float) -> float:
@@ -50,23 +53,25 @@ def greedy_dpp(quality: np.ndarray, unit_vectors: np.ndarray, k: int) -> np.ndar
     """Indices of the k posts chosen, in the order chosen (the greedy MAP of det L_Y with
     L = diag(q) V V^T diag(q), S_ii = 1). Ties go to the lower index."""
     q = np.asarray(quality, np.float64)
-    v = np.asarray(unit_vectors, np.float32)
     n = len(q)
     k = max(0, min(k, n))
     chosen = np.empty(k, np.int64)
     if k == 0:
         return chosen
+    qv = np.asarray(unit_vectors, np.float32) * q[:, None].astype(np.float32)  # L_ij = qv_i . qv_j
+    # A small window: all of L in one matrix product is cheaper than k row products.
+    kernel = qv @ qv.T if n <= GRAM_MAX_RATIO * k else None
     cholesky = np.zeros((k, n))        # row t: the t-th Cholesky entry of every post
-    gains = q * q                      # d_i^2 = L_ii while nothing is chosen
+    gains = q * q                      # d_i^2 = L_ii (S_ii = 1, also for a post without content)
     floor = GAIN_EPSILON * float(gains.max())
     j = int(np.argmax(gains))
     for t in range(k):
         chosen[t] = j
         if t == k - 1:
             break
-        similarity = v @ v[j]
-        similarity[j] = 1.0            # S_jj = 1 also for a post without content
-        e = (q[j] * q * similarity - cholesky[:t, j] @ cholesky[:t]) / np.sqrt(gains[j])
+        row = (kernel[j] if kernel is not None else qv @ qv[j]).astype(np.float64)
+        row[j] = q[j] * q[j]
+        e = (row - cholesky[:t, j] @ cholesky[:t]) / np.sqrt(gains[j])
         cholesky[t] = e
         gains[j] = -np.inf             # chosen: stays -inf from here on
         gains -= e * e

@@ -166,6 +166,11 @@ def test_greedy_dpp_skips_a_duplicate_for_an_orthogonal_post():
     # A third pick: 2's row is 0, 0, 0.64, e = (0, 0, 0.64) / 0.8 = (0, 0, 0.8): 1's gain
     # stays 0, nothing is left to span, so the rest are filled in quality order: 1.
     assert greedy_dpp(q, v, 3).tolist() == [0, 2, 1]
+    # The same, kernel row by row (9 posts > 4 * 2): three more copies of each of 0 and 2
+    # with lower quality add nothing new; 0, then 2.
+    q9 = np.array([1.0, 0.9, 0.8, 0.5, 0.5, 0.5, 0.4, 0.4, 0.4])
+    v9 = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], *[[1.0, 0.0]] * 3, *[[0.0, 1.0]] * 3])
+    assert greedy_dpp(q9, v9, 2).tolist() == [0, 2]
 
 
 def test_greedy_dpp_trades_quality_against_similarity():
@@ -194,13 +199,15 @@ def test_dpp_select_takes_the_window_by_score_and_falls_back_without_vectors():
     assert sorted(dpp_select(scores, v, window=3, k=10, theta=0.5).tolist()) == [0, 1, 2, 3]
 
 
-def test_greedy_dpp_maximises_the_determinant_on_a_random_case():
+@pytest.mark.parametrize("k", [4, 2])  # 12 <= 4 * 4: the whole kernel at once; 12 > 4 * 2: row by row
+def test_greedy_dpp_maximises_the_determinant_on_a_random_case(k):
     # Not hand-computed: a check of the incremental Cholesky against det L_Y computed
     # directly: each greedy step must take the post with the largest det of the grown set.
     rng = np.random.default_rng(0)
     v = unit_rows(rng.normal(size=(12, 4)))
     q = np.exp(rng.uniform(size=12))
-    chosen = greedy_dpp(q, v, 4).tolist()
+    chosen = greedy_dpp(q, v, k).tolist()
+    assert len(chosen) == k
     kernel = q[:, None] * (v @ v.T) * q[None, :]
     picked: list[int] = []
     for step in chosen:
