@@ -2,10 +2,10 @@
 the query hydrators add (user features, engagement history)."""
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass, field
 
+from foryou_protos import thunder_pb2
 from home_mixer.bloom import ImpressionBloomFilter
 from home_mixer.params import Params
 
@@ -49,11 +49,9 @@ class ScoredPostsQuery:
     deadline: float | None = None  # time.monotonic() by which the response is due
     # Filled by the query hydrators; None when the hydrator failed (the request goes on, and
     # the safety filters remove every candidate whose check needs them).
+    user_context: thunder_pb2.UserContext | None = None  # Thunder's answer (UserContext hydrator)
     user_features: UserFeatures | None = None
     history: tuple[HistoryEntry, ...] = ()
-    # Request-scoped memo of dependency calls shared by components (one GetUserContext, one
-    # GetPosts per request), so parallel components do not repeat the same RPC.
-    memo: dict[str, asyncio.Future] = field(default_factory=dict, repr=False, compare=False)
     # What this request had to take from the safety cache (home_mixer/safety_cache.py) because
     # Thunder did not answer: reported in the response's `degraded`. Shared by query copies.
     notes: set[str] = field(default_factory=set, repr=False, compare=False)

@@ -7,9 +7,10 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from candidate_pipeline import Filter, FilterResult
-from home_mixer.candidate import PostCandidate
-from home_mixer.filters import split
+import numpy as np
+
+from candidate_pipeline import Filter
+from home_mixer.candidates import PostBatch
 from home_mixer.query import ScoredPostsQuery
 
 # Words (Unicode letters/digits/underscore) and single other visible characters ("#", emoji),
@@ -34,14 +35,16 @@ class KeywordMatcher:
         return False
 
 
-class MutedKeywordFilter(Filter[ScoredPostsQuery, PostCandidate]):
+class MutedKeywordFilter(Filter[ScoredPostsQuery, PostBatch]):
     fail_closed = True
+    reads = ("text",)
 
     def enable(self, query: ScoredPostsQuery) -> bool:
         return query.user_features is None or bool(query.user_features.muted_keywords)
 
-    async def filter(self, query: ScoredPostsQuery, candidates: list[PostCandidate]) -> FilterResult[PostCandidate]:
+    async def filter(self, query: ScoredPostsQuery, candidates: PostBatch) -> np.ndarray:
         if query.user_features is None:
-            return FilterResult(kept=[], removed=list(candidates))
+            return np.zeros(len(candidates), dtype=bool)
         matcher = KeywordMatcher(query.features.muted_keywords)
-        return split(candidates, lambda c: not matcher.matches(c.text))
+        return np.fromiter((not matcher.matches(text) for text in candidates["text"].tolist()),
+                           dtype=bool, count=len(candidates))

@@ -3,16 +3,18 @@
 bottom request (paging down): a fresh top-of-feed request may show recent posts again."""
 from __future__ import annotations
 
-from candidate_pipeline import Filter, FilterResult
-from home_mixer.candidate import PostCandidate
-from home_mixer.filters import split
+import numpy as np
+
+from candidate_pipeline import Filter
+from home_mixer.candidates import RELATED_ID_COLUMNS, PostBatch, id_array, related_id_hit
 from home_mixer.query import ScoredPostsQuery
 
 
-class PreviouslyServedPostsFilter(Filter[ScoredPostsQuery, PostCandidate]):
+class PreviouslyServedPostsFilter(Filter[ScoredPostsQuery, PostBatch]):
+    reads = RELATED_ID_COLUMNS
+
     def enable(self, query: ScoredPostsQuery) -> bool:
         return query.is_bottom_request
 
-    async def filter(self, query: ScoredPostsQuery, candidates: list[PostCandidate]) -> FilterResult[PostCandidate]:
-        served = query.all_served_ids()
-        return split(candidates, lambda c: not (c.related_ids & served))
+    async def filter(self, query: ScoredPostsQuery, candidates: PostBatch) -> np.ndarray:
+        return ~related_id_hit(candidates, id_array(query.all_served_ids()))

@@ -1,13 +1,17 @@
 """TopKScoreSelector: sort by final score, descending, keep the top K."""
 from __future__ import annotations
 
+import numpy as np
+
 from candidate_pipeline import Selector
-from home_mixer.candidate import PostCandidate
+from home_mixer.candidates import PostBatch
 from home_mixer.query import ScoredPostsQuery
 
 
-class TopKScoreSelector(Selector[ScoredPostsQuery, PostCandidate]):
-    def select(self, query: ScoredPostsQuery, candidates: list[PostCandidate]) -> list[PostCandidate]:
+class TopKScoreSelector(Selector[ScoredPostsQuery, PostBatch]):
+    reads = ("score", "post_id")
+
+    def select(self, query: ScoredPostsQuery, candidates: PostBatch) -> np.ndarray:
         # Ties: the newer post first (larger snowflake id), so the order is deterministic.
-        ordered = sorted(candidates, key=lambda c: (c.score, c.post_id), reverse=True)
-        return ordered[:query.params.top_k]
+        order = np.lexsort((candidates["post_id"], candidates["score"]))[::-1]
+        return order[:query.params.top_k]
