@@ -14,7 +14,8 @@ from home_mixer.stages.cold_start import cold_start_lift
 from home_mixer.stages.dpp import dpp_select
 from home_mixer.stages.mutual_follow import boosted_combined, mutual_follow_mask
 from home_mixer.stages.oon_reply_repost import oon_reply_repost_keep
-from home_mixer.stages.served import recent_served_ids, served_keep
+from home_mixer.candidates import PostBatch, related_id_hit
+from home_mixer.stages.served import recent_served_ids
 
 
 def timed(fn, repeats: int) -> tuple[float, float]:
@@ -39,14 +40,15 @@ def main(argv: list[str] | None = None) -> int:
     vectors = rng.normal(size=(n, args.dim)).astype(np.float32)
     authors = rng.integers(1, n // 4 + 2, n)
     flags = rng.random((4, n)) < np.array([[0.2], [0.1], [0.5], [0.9]])
-    related = rng.integers(1, 10 * n, (n, 3))
+    related = PostBatch(n, {name: rng.integers(1, 10 * n, n) for name in
+                            ("post_id", "repost_of_post_id", "in_reply_to_post_id")})
     served = rng.integers(1, 10 * n, 2_000)
     following, followers = rng.integers(1, n // 4 + 2, 300), rng.integers(1, n // 4 + 2, 300)
     followers_count = rng.integers(0, 5_000, n)
     stages = [
         ("OutOfNetworkReplyRepost", lambda: oon_reply_repost_keep(flags[0], flags[1], flags[2], flags[3])),
         ("PreviouslyServed (100 recent of 2,000)",
-         lambda: served_keep(related, recent_served_ids(served, None, 0, 600_000, 100))),
+         lambda: ~related_id_hit(related, recent_served_ids(served, None, 0, 600_000, 100))),
         ("MutualFollowReplyBoost", lambda: boosted_combined(
             scores, scores, mutual_follow_mask(authors, ~flags[0], following, followers), 15.0)),
         ("AuthorColdStart", lambda: cold_start_lift(scores, ~flags[0], followers_count, None)),

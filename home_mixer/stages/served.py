@@ -22,12 +22,3 @@ def recent_served_ids(served_newest_first: np.ndarray, served_at_ms: np.ndarray 
         ids = ids[np.asarray(served_at_ms, np.int64) >= now_ms - window_ms]
     return ids[:max_ids]
 
-
-def served_keep(related_ids: np.ndarray, served_ids: np.ndarray) -> np.ndarray:
-    """Keep mask: a candidate goes when any of its related ids (int64 [n, r]: the post, the
-    post it reposts, the post it replies to; 0 = none) was served. 0 never matches."""
-    related = np.asarray(related_ids, np.int64)
-    served = np.asarray(served_ids, np.int64)
-    served = served[served != 0]
-    hit = np.isin(related, served)
-    return ~hit.any(axis=1) if hit.ndim == 2 else ~hit

@@ -2,18 +2,30 @@
 expected number is worked out by hand in the comments, not by calling the code."""
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 import pytest
 
+from candidate_pipeline import Pipeline, SideEffect, Source
+from hm_helpers import batch, cand, ids, post_id, query, split
+from home_mixer.candidates import CORE_FOUND, SCHEMA, PostBatch
+from home_mixer.filters.dpp_diversity import DppDiversityFilter, selection_size
+from home_mixer.filters.oon_reply_repost import OutOfNetworkReplyRepostFilter
+from home_mixer.filters.previously_served_posts import PreviouslyServedPostsFilter
 from home_mixer.params import ParamError, Params, parse_params
+from home_mixer.pipeline import build_pipeline
+from home_mixer.query import ScoredPostsQuery, UserFeatures
+from home_mixer.scorers.author_cold_start import AuthorColdStartScorer
+from home_mixer.scorers.mutual_follow_reply_boost import MutualFollowReplyBoostScorer
+from home_mixer.scorers.weighted import WeightedScorer
 from home_mixer.stages.cold_start import cold_start_lift
 from home_mixer.stages.dpp import dpp_alpha, dpp_quality, dpp_select, greedy_dpp, unit_rows
 from home_mixer.stages.mutual_follow import boosted_combined, mutual_follow_mask
 from home_mixer.stages.not_selected import split_at
 from home_mixer.stages.oon_reply_repost import oon_reply_repost_keep
-from home_mixer.stages.served import applies, recent_served_ids, served_keep
+from home_mixer.stages.served import applies, recent_served_ids
 
 
 def test_published_defaults():
@@ -60,15 +72,6 @@ def test_recent_served_ids_window_then_count():
     assert recent_served_ids(served, at, 1_000, 500, 2).tolist() == [50, 40]
     # no times in the record: only the count limit, newest 4.
     assert recent_served_ids(served, None, 1_000, 500, 4).tolist() == [50, 40, 30, 20]
-
-
-def test_served_keep_matches_any_related_id_and_never_zero():
-    related = np.array([[1, 0, 0],      # nothing served            -> keep
-                        [2, 30, 0],     # reposts served 30         -> drop
-                        [3, 0, 40],     # replies to served 40      -> drop
-                        [20, 0, 0]],    # 20 not in the recent set  -> keep
-                       np.int64)
-    assert served_keep(related, np.array([50, 40, 30, 0], np.int64)).tolist() == [True, False, False, True]
 
 
 def test_served_filter_runs_on_every_request_unless_v1_bottom_only():
@@ -221,3 +224,193 @@ def test_greedy_dpp_maximises_the_determinant_on_a_random_case(k):
 def test_split_at_result_size():
     selected, not_selected = split_at(np.array([5, 3, 1, 4]), 2)
     assert selected.tolist() == [5, 3] and not_selected.tolist() == [1, 4]
+
+
+# == The components (one file each), on batches built with hm_helpers ========================
+
+def with_vectors(candidates: PostBatch, vectors) -> PostBatch:
+    return candidates.with_columns({"content_vector": np.array(vectors, np.float32)})
+
+
+def _features(**fields) -> UserFeatures:
+    return UserFeatures(**fields)
+
+
+async def test_oon_reply_repost_filter_component():
+    rows = [cand(1, in_network=False),                                                   # original: kept
+            cand(2, in_network=True, in_reply_to_post_id=50, in_reply_to_user_id=5, conversation_id=50),
+            cand(3, in_network=False, in_reply_to_post_id=50, in_reply_to_user_id=5, conversation_id=50),
+            cand(4, in_network=False, repost_of_post_id=60),                             # a stranger's repost
+            cand(5, in_network=True, repost_of_post_id=60),
+            cand(6, in_network=True, in_reply_to_post_id=50, in_reply_to_user_id=0, conversation_id=50)]
+    # 3: a stranger's reply; 6: a reply that does not name whom it answers (context unknown).
+    result = await split(OutOfNetworkReplyRepostFilter(), query(), rows)
+    assert result.kept == [1, 2, 5] and result.removed == [3, 4, 6]
+
+
+async def test_previously_served_filter_every_request_newest_hundred():
+    # Thunder's record, newest first: 9, 8, 7; served_max_ids 2 keeps 9 and 8. The request
+    # itself sent 3. A top-of-feed request (not bottom): the filter runs by default.
+    q = query(_features(served_ids=(9, 8, 7)), params={"served_max_ids": 2}, served_ids=frozenset({3}))
+    assert PreviouslyServedPostsFilter().enable(q)
+    rows = [cand(9), cand(7), cand(10, repost_of_post_id=8), cand(11, in_reply_to_post_id=3), cand(12)]
+    # 9 served; 7 served but older than the newest 2; 10 reposts 8; 11 replies to 3.
+    result = await split(PreviouslyServedPostsFilter(), q, rows)
+    assert result.kept == [7, 12] and result.removed == [9, 10, 11]
+    # Default served_max_ids (100): all three of Thunder's ids count, 7 goes too.
+    result = await split(PreviouslyServedPostsFilter(), query(_features(served_ids=(9, 8, 7))), rows)
+    assert result.kept == [11, 12]
+
+
+async def test_mutual_follow_reply_boost_scorer_component():
+    q = query(_features(following=frozenset({7, 8}), followers=frozenset({7})))
+    assert MutualFollowReplyBoostScorer().enable(q)
+    assert not MutualFollowReplyBoostScorer().enable(query(_features(following=frozenset({7}))))  # no followers known
+    liked = {"favorite": 0.5, "reply": 0.1}
+    rows = [cand(1, 7, predictions=liked),                           # mutual, original: boosted
+            cand(2, 8, predictions=liked),                           # followed, not following back
+            cand(3, 7, predictions=liked, in_reply_to_post_id=1),    # a reply, not an original post
+            cand(4, 7, predictions={"not_interested": 0.1, "reply": 0.2})]
+    candidates = batch(*rows)
+    candidates = candidates.with_columns(await WeightedScorer().score(q, candidates))
+    out = await MutualFollowReplyBoostScorer().score(q, candidates)
+    # 0.5 * 0.5 + 5 * 0.1 = 0.75 (+ offset 0.001 = 0.751 unboosted); boosted 0.75 + 15 * 0.1
+    # = 2.25 -> 2.251. Row 4: -43.2 * 0.1 + 5 * 0.2 = -3.32, boosted + 15 * 0.2 = -0.32, still
+    # negative: (-0.32 + 367.2) / (43.05 + 367.2) * 0.001 = 366.88 / 410.25 * 0.001.
+    expected = [2.251, 0.751, 0.751, 366.88 / 410.25 * 0.001]
+    assert out["weighted_score"].tolist() == pytest.approx(expected)
+    assert out["score"].tolist() == pytest.approx(expected)
+
+
+async def test_author_cold_start_scorer_component():
+    scores, original, followers, _ = _twenty()
+    followers[10] = 5_000  # no impression counts reach HomeMixer: make 10 ineligible by followers instead
+    rows = [cand(i + 1, 100 + i, score=float(scores[i]), scored_at_ms=1, author_follower_count=int(followers[i]),
+                 in_reply_to_post_id=0 if original[i] else 99) for i in range(20)]
+    # A recency-ranked row (no predictions), highest score, 0 followers: takes no part.
+    rows.append(cand(21, 200, score=100.0, scored_at_ms=0, author_follower_count=0))
+    out = await AuthorColdStartScorer().score(query(), batch(*rows))
+    # As in the pure test: target 5 (16th of the 20 scored), index 16 (score 4) lifted to 5.
+    expected = [*scores.tolist(), 100.0]
+    expected[16] = 5.0
+    assert out["score"].tolist() == expected
+
+
+async def test_dpp_filter_component_and_selection_size():
+    vectors = [[0.0, 1.0], [1.0, 0.0], [1.0, 0.0], [0.0, 1.0]]
+    plain = batch(*[cand(i + 1, score=s) for i, s in enumerate([0.1, 0.9, 0.8, 0.7])])
+    q = query(params={"top_k": 2, "dpp_window": 3, "dpp_theta": 0.5})
+    # As test_dpp_select_takes_the_window...: rows 1 and 3 (post ids 2 and 4), kept in input order.
+    keep = await DppDiversityFilter().filter(q, with_vectors(plain, vectors))
+    assert ids(plain.mask(keep)) == [2, 4]
+    # No content vectors: the top 2 by score (post ids 2, 3).
+    assert ids(plain.mask(await DppDiversityFilter().filter(q, plain))) == [2, 3]
+    # The selector keeps the DPP's window (150) while the DPP runs, else top_k (50).
+    assert selection_size(query()) == 150
+    assert selection_size(query(params={"top_k": 200})) == 200
+    assert selection_size(query(disabled_components=frozenset({"DppDiversityFilter"}))) == 50
+
+
+# == Through the production pipeline (build_pipeline's order), sources and Phoenix replaced by
+# a fixed batch: filters, scorers, selector, post-selection filters and side effects are the
+# real ones ===================================================================================
+
+class FixedSource(Source[ScoredPostsQuery, PostBatch]):
+    name = "FixedSource"
+    writes = tuple(SCHEMA)
+
+    def __init__(self, candidates: PostBatch) -> None:
+        self.candidates = candidates
+
+    async def get_candidates(self, query: ScoredPostsQuery) -> PostBatch:
+        return self.candidates
+
+
+class Recorder(SideEffect[ScoredPostsQuery, PostBatch]):
+    name = "Recorder"
+
+    def __init__(self) -> None:
+        self.results: list = []
+
+    async def run(self, query: ScoredPostsQuery, result) -> None:
+        self.results.append(result)
+
+
+def _world():
+    """Viewer follows 11 and 12; 12 follows back. Content vectors in 3-d."""
+    p = {label: post_id(60_000 * (i + 1), i) for i, label in enumerate(("p1", "p2", "p3", "p4", "p5", "p6"))}
+    found = {"core_data": CORE_FOUND, "scored_at_ms": 1}
+    rows = [
+        cand(p["p1"], 11, in_network=True, predictions={"favorite": 1.0}, **found),
+        cand(p["p2"], 12, in_network=True, predictions={"favorite": 0.8, "reply": 0.01}, **found),
+        cand(p["p3"], 31, predictions={"favorite": 0.1}, in_reply_to_post_id=p["p1"], in_reply_to_user_id=11,
+             conversation_id=p["p1"], **found),
+        cand(p["p4"], 31, predictions={"favorite": 0.9}, **found),
+        cand(p["p5"], 11, in_network=True, predictions={"favorite": 0.6}, **found),
+        cand(p["p6"], 12, in_network=True, predictions={"favorite": 0.9}, **found),   # served a minute ago
+    ]
+    # p2 says what p1 says; p3 and p4 say one other thing, p5 and p6 a third.
+    vectors = [[1, 0, 0], [1, 0, 0], [0, 1, 0], [0, 1, 0], [0, 0, 1], [0, 0, 1]]
+    features = UserFeatures(following=frozenset({11, 12}), followers=frozenset({12}), served_ids=(p["p6"],))
+    return p, with_vectors(batch(*rows), vectors), features
+
+
+def _pipeline(candidates: PostBatch, recorder: Recorder) -> Pipeline:
+    class Unused:
+        timeout_s = 1.0
+        cache = None
+    real = build_pipeline(Unused(), Unused(), None)
+    return dataclasses.replace(
+        real, query_hydrators=[], sources=[FixedSource(candidates)], hydrators=[],
+        scorers=[s for s in real.scorers if s.name != "PhoenixScorer"], post_selection_hydrators=[],
+        side_effects=[recorder])
+
+
+async def _run(disabled: frozenset[str] = frozenset()):
+    p, candidates, features = _world()
+    recorder = Recorder()
+    pipe = _pipeline(candidates, recorder)
+    q = query(features, params={"top_k": 3, "result_size": 2}, disabled_components=disabled)
+    result = await pipe.execute(q)
+    await pipe.drain_side_effects()
+    name = {v: k for k, v in p.items()}
+    removed = {name[i]: r.removed_by for r in result.removed for i in ids(r.candidates)}
+    return ([name[i] for i in ids(result.selected)], [name[i] for i in ids(recorder.results[0].not_selected)],
+            removed, result)
+
+
+async def test_pipeline_runs_the_newer_stages_in_order():
+    # Weighted (+ offset 0.001): p1 0.5 * 1.0 = 0.501; p2 0.5 * 0.8 + 5 * 0.01 = 0.45, and
+    # MutualFollowReplyBoost (12 follows back) + 15 * 0.01 -> 0.6 -> 0.601; p4 0.451; p5 0.301.
+    # AuthorDiversity: p5 is author 11's second post -> 0.301 * 0.625 = 0.188125.
+    # OutOfNetwork: p4 * 0.75 = 0.33825. AuthorColdStart: fewer than 16 posts, nothing.
+    # Filters: p3 is a stranger's reply (OutOfNetworkReplyRepost), p6 was served
+    # (PreviouslyServed, on a top request). TopKScore keeps max(3, 150): all four.
+    # DPP over p2 0.601, p1 0.501, p4 0.33825, p5 0.188125: take p2 (best quality); p1 has
+    # p2's vector (gain 0), p4 and p5 are orthogonal: take p4 (higher quality), then p5.
+    # p1 is removed. Kept in score order: p2, p4, p5; result size 2: p5 is not selected.
+    selected, not_selected, removed, result = await _run()
+    assert selected == ["p2", "p4"] and not_selected == ["p5"]
+    assert removed == {"p3": "OutOfNetworkReplyRepostFilter", "p6": "PreviouslyServedPostsFilter",
+                       "p1": "DppDiversityFilter"}
+    assert result.selected["score"].tolist() == pytest.approx([0.601, 0.33825])
+
+
+async def test_pipeline_newer_stages_disabled_by_name():
+    # No boost: p2 0.451 < p1 0.501, so the DPP takes p1 first and removes p2 instead.
+    selected, not_selected, removed, _ = await _run(frozenset({"MutualFollowReplyBoostScorer"}))
+    assert selected == ["p1", "p4"] and not_selected == ["p5"] and removed["p2"] == "DppDiversityFilter"
+    # No DPP: TopKScore keeps top_k 3 by score (p2, p1, p4; p5 left out), result size 2 cuts p4.
+    # Side effects get both: the result-size cut first, then what the selector left out.
+    selected, not_selected, removed, _ = await _run(frozenset({"DppDiversityFilter"}))
+    assert selected == ["p2", "p1"] and not_selected == ["p4", "p5"]
+    assert "DppDiversityFilter" not in removed.values()
+    # No reply/repost filter, no served filter: p3 and p6 reach scoring. p6: 0.451, author
+    # 12's second post after p2 -> * 0.625 = 0.281875; p3: 0.051, author 31's second after p4
+    # -> * 0.625 * 0.75 = 0.0239. p3 replies in p1's conversation: DedupConversation keeps
+    # p1, the higher. DPP: p2; then p4 (best of the orthogonal ones); then p1 is spanned
+    # (gain 0) and p6 beats p5 on the third direction. Kept: p2, p4, p6.
+    selected, not_selected, removed, _ = await _run(
+        frozenset({"OutOfNetworkReplyRepostFilter", "PreviouslyServedPostsFilter"}))
+    assert selected == ["p2", "p4"] and not_selected == ["p6"]
+    assert removed == {"p1": "DppDiversityFilter", "p3": "DedupConversationFilter", "p5": "DppDiversityFilter"}
