@@ -1,9 +1,9 @@
 """End to end: real broker, Thunder, Phoenix and HomeMixer processes; a client asks for feeds.
 
-Served-history semantics (docs/home_mixer.md, as the reference): PreviouslyServedPostsFilter runs
-only on bottom requests (`is_bottom_request`, the client paging down). So "a second request
-does not repeat the first" is a bottom request after the first one's ServedEvent reached
-Thunder; a fresh top-of-feed request may show recent posts again.
+Served-history semantics (docs/home_mixer.md): PreviouslyServedPostsFilter runs on every
+request against the newest served ids (the reference's August 2026 default); with
+`served_bottom_only = 1` (v1) only on bottom requests (`is_bottom_request`, the client paging
+down), when a fresh top-of-feed request may show recent posts again.
 
 The degraded-mode tests stop dependencies and run last, in file order."""
 from __future__ import annotations
@@ -43,12 +43,13 @@ async def test_feed_has_in_and_out_of_network_posts_and_nothing_it_must_not(stac
     by_id = {p.post_id: p for p in reply.scored_posts}
     # Followed authors' posts, and strangers' posts from retrieval.
     assert w.ids("a1", "a2", "b1", "sub_ok") <= served
-    assert w.ids("a_served") <= served            # a top request may show served posts again
+    assert not served & w.ids("a_served")         # served already: not shown again, top of feed too
     assert any(not p.in_network and p.source == "PhoenixSource" for p in reply.scored_posts)
     assert all(by_id[i].in_network and by_id[i].source == "ThunderSource" for i in w.ids("a1", "b1"))
     # Never own, blocked, muted, deleted, labelled-unsafe, muted-keyword, paywalled or too old.
     assert not served & w.ids(*NEVER)
     removed = {r.post_id: r.removed_by for r in reply.debug.removed}
+    assert removed[w.posts["a_served"]] == "PreviouslyServedPostsFilter"
     assert removed[w.posts["a_keyword"]] == "MutedKeywordFilter"
     assert removed[w.posts["muted1"]] == "AuthorSocialgraphFilter"
     assert removed[w.posts["sub_paywalled"]] == "IneligibleSubscriptionFilter"
@@ -72,6 +73,15 @@ async def test_client_seen_ids_and_in_network_only(stack):
     served = post_ids(reply)
     assert w.posts["a1"] not in served and w.posts["a2"] in served
     assert all(p.in_network for p in reply.scored_posts)
+
+
+async def test_v1_served_filter_only_on_bottom_requests(stack):
+    w = stack.world
+    v1 = {"served_bottom_only": 1.0}
+    top = set(post_ids(await feed(stack, w.viewer, params=v1)))
+    assert w.ids("a_served") <= top               # v1: a top request may show served posts again
+    bottom = set(post_ids(await feed(stack, w.viewer, is_bottom_request=True, params=v1)))
+    assert not bottom & w.ids("a_served")
 
 
 async def test_bottom_request_skips_served_posts(stack):
