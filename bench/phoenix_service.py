@@ -51,8 +51,8 @@ def history(rng, n: int = 32):
 def rank_request(rng, args, max_history: int) -> phoenix_pb2.RankRequest:
     return phoenix_pb2.RankRequest(
         user_id=int(rng.integers(1, 10**6)), history=history(rng, max_history),
-        candidates=[phoenix_pb2.RankCandidate(post_id=int(rng.integers(1, 2**40)), author_id=int(rng.integers(1, 10_000)))
-                    for _ in range(args.candidates)])
+        post_ids=rng.integers(1, 2**40, size=args.candidates).tolist(),
+        author_ids=rng.integers(1, 10_000, size=args.candidates).tolist())
 
 
 def retrieve_request(rng, args, max_history: int) -> phoenix_pb2.RetrieveRequest:

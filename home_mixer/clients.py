@@ -26,6 +26,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from foryou import tls
 from foryou.circuit_breaker import CircuitBreaker
+from foryou.packed import field_number, packed
 from foryou_protos import common_pb2, phoenix_pb2, phoenix_pb2_grpc, thunder_pb2, thunder_pb2_grpc
 from home_mixer.params import ACTION_NAMES
 from home_mixer.query import HistoryEntry, ScoredPostsQuery
@@ -254,6 +255,19 @@ def history_items(history: Iterable[HistoryEntry], max_items: int | None = None)
     return items[-max_items:] if max_items else items
 
 
+_RANK_IDS = (field_number(phoenix_pb2.RankRequest, "post_ids"), field_number(phoenix_pb2.RankRequest, "author_ids"))
+
+
+def rank_request(query: ScoredPostsQuery, history: list[phoenix_pb2.HistoryItem], post_ids: np.ndarray,
+                 author_ids: np.ndarray) -> phoenix_pb2.RankRequest:
+    request = phoenix_pb2.RankRequest(user_id=query.viewer_id, history=history, request_id=query.request_id,
+                                      surface=common_pb2.HOME_FOR_YOU)
+    # The id columns go in as the arrays' bytes (foryou/packed.py), not id by id.
+    request.MergeFromString(packed(_RANK_IDS[0], post_ids.astype(np.uint64))
+                            + packed(_RANK_IDS[1], author_ids.astype(np.uint64)))
+    return request
+
+
 @dataclass(eq=False)
 class PhoenixClient(Dependency):
     address: str
@@ -310,10 +324,8 @@ class PhoenixClient(Dependency):
         bounds = [(i, min(i + size, n)) for i in range(0, n, size)]
         try:
             replies = await asyncio.gather(*(
-                self._rpc(self.stub.Rank, phoenix_pb2.RankRequest(
-                    user_id=query.viewer_id, history=history, request_id=query.request_id,
-                    post_ids=post_ids[lo:hi].tolist(), author_ids=author_ids[lo:hi].tolist(),
-                    surface=common_pb2.HOME_FOR_YOU), None, timeout)
+                self._rpc(self.stub.Rank, rank_request(query, history, post_ids[lo:hi], author_ids[lo:hi]),
+                          None, timeout)
                 for lo, hi in bounds
             ))
         except (grpc.aio.AioRpcError, ConnectionError):

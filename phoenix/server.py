@@ -21,6 +21,7 @@ import numpy as np
 from foryou import snowflake
 from foryou.grpc_server import ServiceServer
 from foryou.logs import request_id_var
+from foryou.packed import field_number, packed
 from foryou_protos import phoenix_pb2, phoenix_pb2_grpc
 from phoenix.actions import ACTION_NAMES
 from phoenix.content import ContentStore
@@ -35,6 +36,7 @@ from phoenix.server_validation import (Limits, RankInput, RetrieveInput, Validat
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = "foryou.PhoenixService"
+_RANK_FIELDS = {name: field_number(phoenix_pb2.RankResponse, name) for name in ("predictions", "content_vectors")}
 
 
 @dataclass(frozen=True)
@@ -214,6 +216,20 @@ class PhoenixServer:
         return [(posts[:i.k], len(index), models.checkpoint_id) for posts, i in zip(found, inputs)]
 
 
+def rank_response(ranker, candidates, values: np.ndarray, checkpoint_id: str) -> phoenix_pb2.RankResponse:
+    """Predictions (and, for a model with content input, each candidate's content vector as the
+    model reads it) as packed arrays, written from the arrays' bytes (foryou/packed.py)."""
+    response = phoenix_pb2.RankResponse(checkpoint_id=checkpoint_id, num_outputs=values.shape[1])
+    wire = packed(_RANK_FIELDS["predictions"], np.asarray(values, np.float32))
+    if ranker.config.inputs.content_dim:
+        post_ids = np.fromiter((c.post_id for c in candidates), np.uint64, len(candidates))
+        content = np.asarray(ranker.features.content(post_ids), np.float32)
+        response.content_dim = content.shape[1]
+        wire += packed(_RANK_FIELDS["content_vectors"], content)
+    response.MergeFromString(wire)
+    return response
+
+
 class PhoenixServicer(phoenix_pb2_grpc.PhoenixServiceServicer):
     def __init__(self, server: PhoenixServer) -> None:
         self._server = server
@@ -233,11 +249,7 @@ class PhoenixServicer(phoenix_pb2_grpc.PhoenixServiceServicer):
         if not item.candidates:
             return phoenix_pb2.RankResponse(checkpoint_id=self._server.models.checkpoint_id)
         values, checkpoint_id = await self._server.rank_batcher.submit(item)
-        return phoenix_pb2.RankResponse(
-            predictions=[phoenix_pb2.CandidatePrediction(post_id=c.post_id, values=row.tolist())
-                         for c, row in zip(item.candidates, values)],
-            checkpoint_id=checkpoint_id,
-        )
+        return rank_response(self._server.models.ranker, item.candidates, values, checkpoint_id)
 
     async def Retrieve(self, request: phoenix_pb2.RetrieveRequest, context: grpc.aio.ServicerContext):
         request_id_var.set(request.request_id)

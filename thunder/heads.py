@@ -9,13 +9,23 @@ first, a few more than the per-author cap, so the query selects each author's en
 viewer (skipping excluded ones and the like) with a handful of numpy operations over all the
 followed rows at once, and walks a timeline only when a row runs out of cells.
 
-A row is a cache of the author's timelines: the PostStore marks an author dirty whenever
-something its rows depend on changes (its timelines, a post's encoding, the state of a
-replied-to post) and rewrites the row before a query reads it.
+A row is a cache of the author's timelines (HeadCache): the PostStore marks an author dirty
+whenever something its rows depend on changes (its timelines, a post's encoding, the state of
+a replied-to post), and the row is rewritten before a query reads it.
 """
 from __future__ import annotations
 
+from collections.abc import Collection
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+from thunder.id_tables import RowIndex
+from thunder.records import IF_FOLLOWED, INELIGIBLE, Timeline, reply_check
+from thunder.settings import QueryLimits
+
+if TYPE_CHECKING:
+    from thunder.post_store import PostStore
 
 EMPTY_TIME = -np.inf   # an unused cell: older than any bound, so never selected
 
@@ -74,7 +84,7 @@ class Heads:
         wires = np.empty(len(cells.wires), object)
         wires[:] = cells.wires
         self.wires[at] = wires
-        if self.needs_follow is not None:
+        if self.needs_follow is not None and self.addressee is not None:
             self.needs_follow[at] = cells.needs_follow
             self.addressee[at] = cells.addressee
 
@@ -96,12 +106,24 @@ class Cells:
         self.addressee: list[int] = []
         self.incomplete: list[int] = []      # rows whose timeline holds more than the row
 
-    def add_tail(self, row: int, timeline, width: int, reposts: bool) -> None:
+    def add_picked(self, row: int, timeline: Timeline, chosen: list[int], follows: list[bool]) -> None:
+        """These entries (indices) of a timeline, in columns 0.. in the order given."""
+        picked = [timeline.recs[i] for i in chosen]
+        self.rows += [row] * len(chosen)
+        self.columns += range(len(chosen))
+        self.times += [timeline.times[i] for i in chosen]
+        self.ids += [timeline.ids[i] for i in chosen]
+        self.reposted += [timeline.reposted[i] for i in chosen]
+        self.wires += [rec.wire for rec in picked]
+        self.needs_follow += follows
+        self.addressee += [rec.reply_to_user_id for rec in picked]
+
+    def add_tail(self, row: int, timeline: Timeline | None, width: int, reposts: bool) -> None:
         """The newest `width` entries of an ordered timeline (or None), newest first (read
         oldest first, written to the columns in reverse)."""
         n = len(timeline) if timeline is not None else 0
         k = min(n, width)
-        if k:
+        if timeline is not None and k:
             self.rows += [row] * k
             self.columns += range(k - 1, -1, -1)
             self.times += timeline.times[n - k:]
@@ -113,52 +135,74 @@ class Cells:
                 self.incomplete.append(row)
 
 
-FIBONACCI = np.uint64(0x9E3779B97F4A7C15)   # Fibonacci hashing: spreads ids whatever their low bits
+class HeadCache:
+    """The three Heads of a store (originals; secondary = replies and reposts; videos), one row
+    per author in each, and the authors whose rows are stale (`dirty`)."""
 
+    def __init__(self, limits: QueryLimits) -> None:
+        self.index = RowIndex()
+        self.row_authors: list[int] = []
+        self.dirty: set[int] = set()
+        self.max_scan = limits.max_scan_per_author
+        spare = max(0, limits.head_spare_per_author)
+        self.originals = Heads(max(1, limits.max_originals_per_author + spare), reposts=False, replies=False)
+        self.secondary = Heads(max(1, limits.max_secondary_per_author + spare), reposts=True, replies=True)
+        self.videos = Heads(max(1, limits.max_videos_per_author + spare), reposts=True, replies=False)
 
-class RowIndex:
-    """Author id -> head row, an open-addressing hash table in numpy arrays so that the
-    query looks up all followed authors at once (a dict probe per author costs a few cache
-    misses each on a large store). Rows are never removed."""
+    def rows(self, store: PostStore, authors: np.ndarray) -> np.ndarray:
+        """The rows of these authors (uint64 ids) that have one, rewritten first where stale."""
+        if self.dirty:
+            stale = self.dirty.intersection(authors.tolist())
+            if stale:
+                self.refresh(store, stale)
+        rows = self.index.lookup(authors)
+        return rows[rows >= 0]
 
-    __slots__ = ("keys", "rows", "bits", "count")
+    def refresh(self, store: PostStore, authors: Collection[int]) -> None:
+        """Rewrite the rows of these authors from their timelines (which are ordered)."""
+        row_authors = self.row_authors
+        known = self.index.lookup(np.fromiter(authors, np.uint64)).tolist()
+        originals, secondary, videos = Cells(), Cells(), Cells()
+        o_width, v_width = self.originals.width, self.videos.width
+        written = []
+        for author, row in zip(authors, known):
+            if row < 0:
+                row = len(row_authors)
+                self.index.add(author, row)
+                row_authors.append(author)
+                for heads in (self.originals, self.secondary, self.videos):
+                    heads.grow(row + 1)
+            written.append(row)
+            originals.add_tail(row, store.originals.get(author), o_width, reposts=False)
+            videos.add_tail(row, store.videos.get(author), v_width, reposts=True)
+            self._add_secondary(secondary, row, store.secondary.get(author), store)
+        self.originals.write(written, originals)
+        self.secondary.write(written, secondary)
+        self.videos.write(written, videos)
+        self.dirty.difference_update(authors)
 
-    def __init__(self, bits: int = 12) -> None:
-        self.bits = bits
-        self.keys = np.zeros(1 << bits, np.uint64)
-        self.rows = np.full(1 << bits, -1, np.intp)   # -1: empty slot
-        self.count = 0
-
-    def _slot(self, key: int) -> int:
-        return ((key * int(FIBONACCI)) & 0xFFFF_FFFF_FFFF_FFFF) >> (64 - self.bits)  # as `lookup` does
-
-    def add(self, key: int, row: int) -> None:
-        if 2 * (self.count + 1) > len(self.rows):
-            self._grow()
-        mask = len(self.rows) - 1
-        slot = self._slot(key)
-        while self.rows[slot] != -1:
-            slot = (slot + 1) & mask
-        self.keys[slot] = key
-        self.rows[slot] = row
-        self.count += 1
-
-    def _grow(self) -> None:
-        keys, rows = self.keys[self.rows != -1], self.rows[self.rows != -1]
-        self.__init__(self.bits + 1)
-        for key, row in zip(keys.tolist(), rows.tolist()):
-            self.add(key, row)
-
-    def lookup(self, keys: np.ndarray) -> np.ndarray:
-        """Rows of these ids (uint64), -1 where unknown."""
-        out = np.full(len(keys), -1, np.intp)
-        mask = np.uint64(len(self.rows) - 1)
-        slots = (keys * FIBONACCI) >> np.uint64(64 - self.bits)
-        pending = np.arange(len(keys))
-        while len(pending):
-            rows = self.rows[slots]
-            found = (self.keys[slots] == keys[pending]) & (rows != -1)
-            out[pending[found]] = rows[found]
-            probing = ~found & (rows != -1)
-            pending, slots = pending[probing], (slots[probing] + np.uint64(1)) & mask
-        return out
+    def _add_secondary(self, cells: Cells, row: int, timeline: Timeline | None, store: PostStore) -> None:
+        """The newest entries eligible for some viewer, within the scan limit (what a walk
+        takes, for a viewer none of them is excluded for)."""
+        if not timeline:
+            return
+        width, posts = self.secondary.width, store.posts
+        recs, reposted, n = timeline.recs, timeline.reposted, len(timeline)
+        stop = max(-1, n - 1 - self.max_scan)
+        chosen: list[int] = []
+        follows: list[bool] = []
+        for i in range(n - 1, stop, -1):
+            if reposted[i]:
+                follows.append(False)
+            else:
+                check = reply_check(recs[i], posts)
+                if check == INELIGIBLE:
+                    continue
+                follows.append(check == IF_FOLLOWED)
+            chosen.append(i)
+            if len(chosen) == width:
+                if i - 1 > stop:
+                    cells.incomplete.append(row)
+                break
+        if chosen:
+            cells.add_picked(row, timeline, chosen, follows)

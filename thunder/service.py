@@ -18,7 +18,9 @@ import grpc
 from foryou.snowflake import now_ms
 from foryou_protos import thunder_pb2, thunder_pb2_grpc
 from thunder import metrics
-from thunder.post_store import IdSet, InNetworkQuery, PostStore
+from thunder.id_tables import IdSet
+from thunder.post_store import PostStore
+from thunder.query import InNetworkQuery
 from thunder.settings import QueryLimits
 from thunder.user_store import UserStore
 

@@ -310,11 +310,10 @@ async def test_fresh_posts_are_ranked_by_their_content(stack, world, feeds):
                for e in sorted(ctx.engagements, key=lambda e: e.timestamp_ms)][-config.history_len:]
     async with grpc.aio.insecure_channel(state["phoenix"]) as channel:
         reply = await phoenix_pb2_grpc.PhoenixServiceStub(channel).Rank(phoenix_pb2.RankRequest(
-            user_id=viewer.user_id, history=history,
-            candidates=[phoenix_pb2.RankCandidate(post_id=p.post_id, author_id=p.author_id,
-                                                  surface=common_pb2.HOME_FOR_YOU) for p in fresh + other]),
+            user_id=viewer.user_id, history=history, surface=common_pb2.HOME_FOR_YOU,
+            post_ids=[p.post_id for p in fresh + other], author_ids=[p.author_id for p in fresh + other]),
             timeout=30)
-    favorite = np.asarray([p.values[0] for p in reply.predictions])
+    favorite = np.asarray(reply.predictions).reshape(-1, reply.num_outputs)[:, 0]
     assert len(set(np.round(favorite, 6))) == 2 * FRESH_POSTS  # no two unseen posts alike
     print(f"loved-topic post above its author's disliked-topic post: "
           f"{int(np.sum(favorite[:FRESH_POSTS] > favorite[FRESH_POSTS:]))}/{FRESH_POSTS}")
