@@ -25,7 +25,7 @@ The newer ranking stages (the reference authors' August 2026 release; docs/home_
   cold_start_max_impressions ... posts with fewer impressions than this (1,000)
   cold_start_rank_fraction   ... ranked within this top fraction of the non-zero scores (0.85)
   dpp_window             DppDiversity: the top posts by score the DPP chooses from (150); it keeps top_k
-  dpp_theta              DppDiversity: relevance vs diversity, quality exp(theta / (2 (1 - theta)) * score) (0.65)
+  dpp_theta              DppDiversity: relevance vs diversity, quality exp(theta / (2 (1 - theta)) * normalised score) (0.65)
 Any other name is rejected (ParamError -> gRPC INVALID_ARGUMENT naming it).
 """
 from __future__ import annotations

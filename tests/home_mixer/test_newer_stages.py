@@ -23,7 +23,6 @@ from home_mixer.scorers.weighted import WeightedScorer
 from home_mixer.stages.cold_start import cold_start_lift
 from home_mixer.stages.dpp import dpp_alpha, dpp_quality, dpp_select, greedy_dpp, unit_rows
 from home_mixer.stages.mutual_follow import boosted_combined, mutual_follow_mask
-from home_mixer.stages.not_selected import split_at
 from home_mixer.stages.oon_reply_repost import oon_reply_repost_keep
 from home_mixer.stages.served import applies, recent_served_ids
 
@@ -217,13 +216,6 @@ def test_greedy_dpp_maximises_the_determinant_on_a_random_case(k):
         dets = {i: np.linalg.det(kernel[np.ix_(picked + [i], picked + [i])]) for i in range(12) if i not in picked}
         assert step == max(dets, key=dets.get)
         picked.append(step)
-
-
-# -- not selected -----------------------------------------------------------------------------
-
-def test_split_at_result_size():
-    selected, not_selected = split_at(np.array([5, 3, 1, 4]), 2)
-    assert selected.tolist() == [5, 3] and not_selected.tolist() == [1, 4]
 
 
 # == The components (one file each), on batches built with hm_helpers ========================
