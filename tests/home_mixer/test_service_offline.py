@@ -40,6 +40,7 @@ def test_pipeline_order_is_the_specs():
     pipeline = build_pipeline(ThunderClient("127.0.0.1:1"), PhoenixClient("127.0.0.1:1"), None)
     assert [q.name for q in pipeline.query_hydrators] == ["UserContext", "UserActionSequence", "UserFeatures"]
     assert [s.name for s in pipeline.sources] == ["ThunderSource", "PhoenixSource"]
+    assert [h.name for h in pipeline.hydrators] == ["CoreDataHydrator", "InNetworkHydrator", "SubscriptionHydrator"]
     assert [f.name for f in pipeline.filters] == SPEC_FILTER_ORDER
     assert [s.name for s in pipeline.scorers] == [
         "PhoenixScorer", "WeightedScorer", "MutualFollowReplyBoostScorer", "AuthorDiversityScorer",
