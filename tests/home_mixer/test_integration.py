@@ -24,7 +24,12 @@ pytestmark = pytest.mark.slow
 TIMEOUT_S = 60
 
 
-async def feed(stack, viewer, **fields) -> home_mixer_pb2.ScoredPostsResponse:
+async def feed(stack, viewer, record_served: bool = False, **fields) -> home_mixer_pb2.ScoredPostsResponse:
+    """A feed request. Without `record_served` RecordServed is off (as in the explorer): the
+    served filter runs on every request, so recording would hide a1, b1, ... from the later
+    tests of the same viewer."""
+    if not record_served:
+        fields["disabled_components"] = [*fields.get("disabled_components", ()), "RecordServed"]
     return await stack.stub.GetScoredPosts(home_mixer_pb2.ScoredPostsQuery(viewer_id=viewer, **fields),
                                            timeout=TIMEOUT_S)
 
@@ -84,6 +89,18 @@ async def test_v1_served_filter_only_on_bottom_requests(stack):
     assert not bottom & w.ids("a_served")
 
 
+async def test_dpp_selection_names_what_it_removes_and_is_switched_off_by_name(stack):
+    # The tiny model has no content vectors: the DPP falls back to the top_k by score, and the
+    # rest of the selector's window is removed in its name.
+    w = stack.world
+    reply = await feed(stack, w.viewer, debug=True, params={"top_k": 3, "result_size": 2})
+    assert len(reply.scored_posts) == 2
+    assert any(r.removed_by == "DppDiversityFilter" for r in reply.debug.removed)
+    off = await feed(stack, w.viewer, debug=True, params={"top_k": 3, "result_size": 2},
+                     disabled_components=["DppDiversityFilter"])
+    assert len(off.scored_posts) == 2 and all(r.removed_by != "DppDiversityFilter" for r in off.debug.removed)
+
+
 async def test_bottom_request_skips_served_posts(stack):
     w = stack.world
     reply = await feed(stack, w.viewer, is_bottom_request=True, served_ids=[w.posts["a1"]])
@@ -93,7 +110,7 @@ async def test_bottom_request_skips_served_posts(stack):
 
 async def test_second_request_does_not_repeat_the_first(stack):
     w = stack.world
-    first = await feed(stack, w.pager, params={"result_size": 3})
+    first = await feed(stack, w.pager, record_served=True, params={"result_size": 3})
     first_ids = set(post_ids(first))
     assert len(first_ids) == 3
     # RecordServed -> `served` topic -> Thunder's served record.
@@ -105,6 +122,9 @@ async def test_second_request_does_not_repeat_the_first(stack):
         assert time.monotonic() < deadline, "served ids never reached Thunder"
         await asyncio.sleep(0.2)
     second = await feed(stack, w.pager, is_bottom_request=True, params={"result_size": 3})
+    # The served filter now runs on every request: a top-of-feed request skips them too.
+    top = await feed(stack, w.pager, params={"result_size": 3})
+    assert post_ids(top) and not set(post_ids(top)) & first_ids
     assert post_ids(second) and not set(post_ids(second)) & first_ids
 
 
