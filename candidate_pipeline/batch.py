@@ -32,16 +32,19 @@ class ColumnBatch:
     """Candidates as named columns of one length. `SCHEMA` (set by a subclass) lists every
     column a component may read or write; an unknown name is an error, not a silent new column.
 
-    `take` and `mask` are lazy: a column is gathered the first time it is read, so a filter
-    that reads two columns of thirty pays for two."""
+    `take` and `mask` are lazy and cost the same whatever the number of columns: the columns
+    stay in groups that share one row index (`_groups`: (rows, {name: base array})), and a
+    column is gathered the first time it is read, so a filter reading two columns of thirty
+    pays for two."""
 
     SCHEMA: ClassVar[Mapping[str, Column]] = {}
-    __slots__ = ("_columns", "_lazy", "_length")
+    __slots__ = ("_cache", "_columns", "_groups", "_length")
 
     def __init__(self, length: int, columns: Mapping[str, Any] | None = None) -> None:
         self._length = int(length)
-        self._lazy: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # name -> (base, row indices)
-        self._columns: dict[str, np.ndarray] = {}
+        self._groups: tuple[tuple[np.ndarray, Mapping[str, np.ndarray]], ...] = ()
+        self._columns: dict[str, np.ndarray] = {}  # written at this batch's rows
+        self._cache: dict[str, np.ndarray] = {}    # gathered from a group when first read
         for name, values in (columns or {}).items():
             self._columns[name] = self._checked(name, values)
 
@@ -52,22 +55,24 @@ class ColumnBatch:
 
     def __contains__(self, name: str) -> bool:
         """Was the column written (not only readable as its default)?"""
-        return name in self._columns or name in self._lazy
+        return name in self._columns or any(name in group for _, group in self._groups)
 
     def __getitem__(self, name: str) -> np.ndarray:
-        values = self._columns.get(name)
-        if values is None:
-            values = self._materialized(name)
+        values = self.get(name)
         return values if values is not None else self._default(name, self._length)
 
     def get(self, name: str) -> np.ndarray | None:
         """The column if it was written, else None (for columns without a meaningful default)."""
         values = self._columns.get(name)
-        return values if values is not None else self._materialized(name)
+        if values is None:
+            values = self._cache.get(name)
+            if values is None:
+                values = self._gathered(name)
+        return values
 
     @property
     def names(self) -> frozenset[str]:
-        return frozenset(self._columns) | frozenset(self._lazy)
+        return frozenset(self._columns).union(*(group for _, group in self._groups))
 
     def rows(self, *names: str) -> Iterable[tuple]:
         """Python values row by row, for the few places that need a per-candidate loop."""
@@ -77,29 +82,25 @@ class ColumnBatch:
 
     def with_columns(self, columns: Mapping[str, Any]) -> "ColumnBatch":
         new = self._empty_like(self._length)
+        new._groups = self._groups
         new._columns = dict(self._columns)
-        new._lazy = dict(self._lazy)
+        new._cache = {k: v for k, v in self._cache.items() if k not in columns}
         for name, values in columns.items():
-            new._columns[name] = self._checked(name, values)
-            new._lazy.pop(name, None)
+            new._columns[name] = self._checked(name, values)  # wins over any group's older copy
         return new
 
     def take(self, indices: Sequence[int] | np.ndarray) -> "ColumnBatch":
         """The rows at `indices`, in that order."""
         indices = np.asarray(indices, dtype=np.intp)
         new = self._empty_like(len(indices))
-        composed: dict[int, np.ndarray] = {}  # columns taken together share one index array
-        for name, (base, rows) in self._lazy.items():
-            key = id(rows)
-            if key not in composed:
-                composed[key] = rows[indices]
-            new._lazy[name] = (base, composed[key])
-        for name, values in self._columns.items():
-            new._lazy[name] = (values, indices)
+        groups = [(rows[indices], group) for rows, group in self._groups]
+        if self._columns:  # the columns written here become the newest group (read first)
+            groups.append((indices, self._columns))
+        new._groups = tuple(groups)
         return new
 
     def mask(self, keep: np.ndarray) -> "ColumnBatch":
-        return self.take(np.flatnonzero(keep))
+        return self.take(keep.nonzero()[0])
 
     @classmethod
     def empty(cls) -> "ColumnBatch":
@@ -120,19 +121,20 @@ class ColumnBatch:
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _materialized(self, name: str) -> np.ndarray | None:
-        pending = self._lazy.pop(name, None)
-        if pending is None:
-            return None
-        base, rows = pending
-        values = self._columns[name] = base[rows]
-        return values
+    def _gathered(self, name: str) -> np.ndarray | None:
+        for rows, group in reversed(self._groups):
+            base = group.get(name)
+            if base is not None:
+                values = self._cache[name] = base[rows]
+                return values
+        return None
 
     def _empty_like(self, length: int) -> "ColumnBatch":
         new = object.__new__(type(self))
         new._length = length
         new._columns = {}
-        new._lazy = {}
+        new._cache = {}
+        new._groups = ()
         return new
 
     def _spec(self, name: str) -> Column:

@@ -71,6 +71,41 @@ class _Run(Generic[Q, B]):
     removed: list[Removed[B]] = field(default_factory=list)
 
 
+@dataclass
+class _Suspended:
+    """A component coroutine that ran up to its first wait (`yielded`: what it waits on)."""
+    component: Component
+    coroutine: Any
+    yielded: Any
+    started: float
+
+    async def resume(self) -> Any:
+        """Drive the coroutine on from where it stopped, as `await` would: wait for what it
+        yielded, send the outcome back in, until it returns. A cancellation (the timeout) is
+        thrown into it, so its own cleanup runs."""
+        coroutine, waiting = self.coroutine, self.yielded
+        while True:
+            try:
+                if waiting is None:  # a bare `yield` (asyncio.sleep(0)): give the loop one turn
+                    await asyncio.sleep(0)
+                    outcome = None
+                else:
+                    # The component's own `await` marked the future as being waited on; this
+                    # `await` takes that role over (as asyncio's Task does for a yielded future).
+                    waiting._asyncio_future_blocking = False
+                    outcome = await waiting
+            except BaseException as exc:  # noqa: BLE001 - passed into the component, which decides
+                try:
+                    waiting = coroutine.throw(exc)
+                except StopIteration as done:
+                    return done.value
+                continue
+            try:
+                waiting = coroutine.send(outcome)
+            except StopIteration as done:
+                return done.value
+
+
 def waves(stage: str, components: Sequence[Component], available: set[str] | None) -> list[list[Component]]:
     """Group a parallel stage into waves: a component runs after the components listed before
     it whose `writes` it `reads`. With `available` (the columns written before the stage), a
@@ -142,9 +177,10 @@ class Pipeline(Generic[Q, B]):
         later_stages = [*self.filters, *self.scorers, *([self.selector] if self.selector else []),
                         *self.post_selection_hydrators, *self.post_selection_filters]
         for component in components:
+            after = next((i + 1 for i, c in enumerate(later_stages) if c is component), 0)
             for read in component.reads:
                 if read not in available:
-                    later = [c.name for c in later_stages if read in c.writes]
+                    later = [c.name for c in later_stages[after:] if read in c.writes]
                     raise ColumnOrderError(_order_message(component, stage, read, later))
             available.update(component.writes)
 
@@ -313,19 +349,57 @@ class Pipeline(Generic[Q, B]):
         return enabled
 
     async def _parallel(self, run: _Run, stage: str, calls: list[tuple[Component, Callable, tuple]]) -> list:
-        if len(calls) == 1:  # no task needed for a single call
-            component, method, args = calls[0]
-            return [await self._call(run, stage, component, method, *args)]
-        return await asyncio.gather(*(self._call(run, stage, c, m, *a) for c, m, a in calls))
+        """All calls of a parallel stage. Each is started in list order and runs until it first
+        waits (I/O); only those still waiting are then awaited together, so pure computations
+        cost no task."""
+        results: list = []
+        pending = []
+        for component, method, args in calls:
+            started = self._start(run, stage, component, method, args)
+            if isinstance(started, _Suspended):
+                pending.append((len(results), started))
+                results.append(None)
+            else:
+                results.append(started)
+        if len(pending) == 1:
+            position, suspended = pending[0]
+            results[position] = await self._finish(run, stage, suspended)
+        elif pending:
+            finished = await asyncio.gather(*(self._finish(run, stage, s) for _, s in pending))
+            for (position, _), value in zip(pending, finished):
+                results[position] = value
+        return results
 
     async def _call(self, run: _Run, stage: str, component: Component, method: Callable, *args) -> Any:
-        """Await one component call under its timeout: its result, or _FAILED."""
+        """One component call under its timeout: its result, or _FAILED."""
+        started = self._start(run, stage, component, method, args)
+        return await self._finish(run, stage, started) if isinstance(started, _Suspended) else started
+
+    def _start(self, run: _Run, stage: str, component: Component, method: Callable, args: tuple) -> Any:
+        """Run the call's coroutine up to its first wait. A coroutine that finishes without
+        waiting (pure computation) is done here, with no timeout context or task: a timeout
+        can only interrupt a wait anyway. Otherwise the rest runs in `_finish`."""
         started = time.perf_counter()
+        try:
+            coroutine = method(*args)
+            yielded = coroutine.send(None)
+        except StopIteration as done:
+            self._component_done(run, stage, component.name, started)
+            return done.value
+        except Exception as exc:
+            self._fail(run, stage, component, "exception", f"{type(exc).__name__}: {exc}", exc)
+            self._component_done(run, stage, component.name, started)
+            return _FAILED
+        return _Suspended(component, coroutine, yielded, started)
+
+    async def _finish(self, run: _Run, stage: str, suspended: "_Suspended") -> Any:
+        component = suspended.component
         timeout_s = self._timeout_of(component)
-        deadline = asyncio.timeout(timeout_s)
+        remaining = None if timeout_s is None else max(0.0, timeout_s - (time.perf_counter() - suspended.started))
+        deadline = asyncio.timeout(remaining)
         try:
             async with deadline:
-                return await method(*args)
+                return await suspended.resume()
         except Exception as exc:
             if deadline.expired():
                 self._fail(run, stage, component, "timeout", f"timed out after {timeout_s}s")
@@ -333,7 +407,7 @@ class Pipeline(Generic[Q, B]):
                 self._fail(run, stage, component, "exception", f"{type(exc).__name__}: {exc}", exc)
             return _FAILED
         finally:
-            self._component_done(run, stage, component.name, started)
+            self._component_done(run, stage, component.name, suspended.started)
 
     def _guarded(self, run: _Run, stage: str, component: Component, function: Callable, *args) -> Any:
         """Call a synchronous part of a component (enable, update, select): its result, or _FAILED."""
@@ -372,7 +446,7 @@ class Pipeline(Generic[Q, B]):
     def _fail(self, run: _Run, stage: str, component: Component, kind: str, message: str,
               exc: BaseException | None = None) -> None:
         run.errors.append(ComponentError(stage, component.name, kind, message))
-        metrics.child(metrics.ERRORS, self.name, stage, component.name, kind).inc()
+        metrics.inc(metrics.ERRORS, (self.name, stage, component.name, kind))
         self.logger.warning("pipeline %s request %s: %s/%s skipped (%s): %s", self.name, run.request_id, stage,
                             component.name, kind, message, exc_info=exc,
                             extra={"fields": {"request_id": run.request_id, "pipeline": self.name, "stage": stage,
@@ -381,18 +455,19 @@ class Pipeline(Generic[Q, B]):
     def _component_done(self, run: _Run, stage: str, component: str, started: float) -> None:
         elapsed = time.perf_counter() - started
         run.timings.append(StageTiming(stage, component, elapsed * 1000.0))
-        metrics.child(metrics.COMPONENT_LATENCY, self.name, stage, component).observe(elapsed)
+        metrics.observe(metrics.COMPONENT_LATENCY, (self.name, stage, component), elapsed)
 
     def _stage_done(self, run: _Run, stage: str, started: float, given: int, kept: int) -> None:
         elapsed = time.perf_counter() - started
         run.timings.append(StageTiming(stage, "", elapsed * 1000.0))
-        metrics.child(metrics.STAGE_LATENCY, self.name, stage).observe(elapsed)
+        metrics.observe(metrics.STAGE_LATENCY, (self.name, stage), elapsed)
         self._count(stage, "", given, kept, given - kept if stage in (FILTERS, POST_SELECTION_FILTERS) else 0)
 
     def _count(self, stage: str, component: str, given: int, kept: int, removed: int = 0) -> None:
+        labels = (self.name, stage, component)
         if given:
-            metrics.child(metrics.CANDIDATES_IN, self.name, stage, component).inc(given)
+            metrics.inc(metrics.CANDIDATES_IN, labels, given)
         if kept:
-            metrics.child(metrics.CANDIDATES_OUT, self.name, stage, component).inc(kept)
+            metrics.inc(metrics.CANDIDATES_OUT, labels, kept)
         if removed:
-            metrics.child(metrics.CANDIDATES_REMOVED, self.name, stage, component).inc(removed)
+            metrics.inc(metrics.CANDIDATES_REMOVED, labels, removed)

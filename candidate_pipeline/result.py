@@ -7,7 +7,7 @@ from typing import Generic
 from candidate_pipeline.components import B, Q
 
 
-@dataclass
+@dataclass(slots=True)
 class Removed(Generic[B]):
     """The candidates one filter removed (a batch), with the filter and stage."""
     candidates: B
@@ -15,7 +15,7 @@ class Removed(Generic[B]):
     stage: str  # "filters" | "post_selection_filters"
 
 
-@dataclass
+@dataclass(slots=True)
 class StageTiming:
     stage: str
     component: str  # "" = the whole stage

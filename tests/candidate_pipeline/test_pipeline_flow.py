@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-import numpy as np
 import pytest
 
 from candidate_pipeline import ColumnOrderError, Component, Removed
 from foryou.logs import request_id_var
 from pipeline_fakes import (
-    CandBatch, FakeFilter, FakeHydrator, FakeQueryHydrator, FakeScorer, FakeSource, Query, RecordResult, TopScore,
+    FakeFilter, FakeHydrator, FakeQueryHydrator, FakeScorer, FakeSource, Query, RecordResult, TopScore,
     ids, pipeline,
 )
 

@@ -131,6 +131,13 @@ def test_muted_keyword_matching_rules():
     assert not matcher.matches("tagged")
     assert matcher.matches("abc song")                               # full-width keyword
     assert not KeywordMatcher(["", "   "]).matches("anything")
+    # All at once: the same answers, each text on its own (folding does not cross texts).
+    texts = ["no SPOILERS here", "big SPOILER ahead", "I love NEW   York.", "new jersey, york", "STRASSE gesperrt",
+             "cafe\u0301 au lait", "cafeteria", "this is a #Tag", "tagged", "abc song", "", "spoiler\x00x", "new",
+             "york spoiler"]
+    assert matcher.matches_many(texts).tolist() == [matcher.matches(t) for t in texts]
+    assert matcher.matches_many(texts).tolist() == [False, True, True, False, True, True, False, True, False,
+                                                    True, False, True, False, True]
 
 
 async def test_muted_keyword_filter():
