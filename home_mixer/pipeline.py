@@ -9,9 +9,11 @@ from home_mixer.filters.age import AgeFilter
 from home_mixer.filters.author_socialgraph import AuthorSocialgraphFilter
 from home_mixer.filters.core_data_hydration import CoreDataHydrationFilter
 from home_mixer.filters.dedup_conversation import DedupConversationFilter
+from home_mixer.filters.dpp_diversity import DppDiversityFilter
 from home_mixer.filters.drop_duplicates import DropDuplicatesFilter
 from home_mixer.filters.ineligible_subscription import IneligibleSubscriptionFilter
 from home_mixer.filters.muted_keyword import MutedKeywordFilter
+from home_mixer.filters.oon_reply_repost import OutOfNetworkReplyRepostFilter
 from home_mixer.filters.previously_seen_posts import PreviouslySeenPostsFilter
 from home_mixer.filters.previously_served_posts import PreviouslyServedPostsFilter
 from home_mixer.filters.repost_deduplication import RepostDeduplicationFilter
@@ -25,7 +27,9 @@ from home_mixer.query import ScoredPostsQuery
 from home_mixer.query_hydrators.user_action_sequence import UserActionSequenceHydrator
 from home_mixer.query_hydrators.user_context import UserContextHydrator
 from home_mixer.query_hydrators.user_features import UserFeaturesHydrator
+from home_mixer.scorers.author_cold_start import AuthorColdStartScorer
 from home_mixer.scorers.author_diversity import AuthorDiversityScorer
+from home_mixer.scorers.mutual_follow_reply_boost import MutualFollowReplyBoostScorer
 from home_mixer.scorers.out_of_network import OutOfNetworkScorer
 from home_mixer.scorers.phoenix import PhoenixScorer
 from home_mixer.scorers.weighted import WeightedScorer
@@ -54,13 +58,15 @@ def build_pipeline(thunder: ThunderClient, phoenix: PhoenixClient,
         hydrators=[CoreDataHydrator(thunder, thunder_s), InNetworkHydrator(), SubscriptionHydrator()],
         filters=[
             DropDuplicatesFilter(), CoreDataHydrationFilter(), AgeFilter(), SelfPostFilter(),
-            RepostDeduplicationFilter(), IneligibleSubscriptionFilter(), PreviouslySeenPostsFilter(),
-            PreviouslyServedPostsFilter(), MutedKeywordFilter(), AuthorSocialgraphFilter(),
+            OutOfNetworkReplyRepostFilter(), RepostDeduplicationFilter(), IneligibleSubscriptionFilter(),
+            PreviouslySeenPostsFilter(), PreviouslyServedPostsFilter(), MutedKeywordFilter(), AuthorSocialgraphFilter(),
         ],
-        scorers=[PhoenixScorer(phoenix, phoenix_s), WeightedScorer(), AuthorDiversityScorer(), OutOfNetworkScorer()],
+        scorers=[PhoenixScorer(phoenix, phoenix_s), WeightedScorer(), MutualFollowReplyBoostScorer(),
+                 AuthorDiversityScorer(), OutOfNetworkScorer(), AuthorColdStartScorer()],
         selector=TopKScoreSelector(),
         post_selection_hydrators=[VisibilityHydrator(thunder, thunder_s)],
-        post_selection_filters=[VisibilityFilter(), DedupConversationFilter()],
+        # The DPP last: it chooses among the posts that may be shown.
+        post_selection_filters=[VisibilityFilter(), DedupConversationFilter(), DppDiversityFilter()],
         side_effects=[RecordServed(publisher)] if publisher is not None else [],
         result_size=lambda query: query.params.result_size,
         default_timeout_s=1.0,

@@ -17,7 +17,10 @@ class UserFeatures:
     muted: frozenset[int] = frozenset()
     muted_keywords: tuple[str, ...] = ()
     subscriptions: frozenset[int] = frozenset()
-    served_ids: frozenset[int] = frozenset()  # recently served to the user (Thunder's record)
+    served_ids: tuple[int, ...] = ()  # recently served to the user (Thunder's record), newest first
+    # Accounts that follow the viewer (MutualFollowReplyBoostScorer). Thunder's UserContext
+    # does not carry them yet, so this stays empty and the boost does not fire.
+    followers: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,7 @@ class ScoredPostsQuery:
         return self.user_features or UserFeatures()
 
     def all_served_ids(self) -> frozenset[int]:
-        return self.served_ids | self.features.served_ids
+        return self.served_ids | frozenset(self.features.served_ids)
 
     def remaining_s(self) -> float | None:
         return None if self.deadline is None else self.deadline - time.monotonic()

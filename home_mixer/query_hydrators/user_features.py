@@ -21,7 +21,7 @@ def features_from_context(context: thunder_pb2.UserContext) -> UserFeatures:
         muted=frozenset(context.muted_user_ids),
         muted_keywords=tuple(context.muted_keywords),
         subscriptions=frozenset(context.subscribed_author_ids),
-        served_ids=frozenset(context.served_post_ids),
+        served_ids=tuple(context.served_post_ids),
     )
 
 

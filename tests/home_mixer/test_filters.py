@@ -103,12 +103,14 @@ async def test_previously_seen_uses_related_ids_and_bloom_filters():
     assert not PreviouslySeenPostsFilter().enable(query())
 
 
-async def test_previously_served_only_on_bottom_requests():
-    features = UserFeatures(served_ids=frozenset({1}))
+async def test_previously_served_v1_only_on_bottom_requests():
+    # served_bottom_only = 1: the v1 behaviour, against the whole served record.
+    v1 = {"served_bottom_only": 1}
+    features = UserFeatures(served_ids=(1,))
     candidates = [cand(1), cand(2, repost_of_post_id=3), cand(4)]
-    top = query(features, served_ids=frozenset({3}))
+    top = query(features, params=v1, served_ids=frozenset({3}))
     assert not PreviouslyServedPostsFilter().enable(top)
-    bottom = query(features, served_ids=frozenset({3}), is_bottom_request=True)
+    bottom = query(features, params=v1, served_ids=frozenset({3}), is_bottom_request=True)
     assert PreviouslyServedPostsFilter().enable(bottom)
     result = await split(PreviouslyServedPostsFilter(), bottom, candidates)
     assert result.kept == [4]            # 1 served per Thunder, 2 reposts request-served 3

@@ -109,6 +109,10 @@ def test_phoenix_scores_a_repost_as_its_original():
 
 def test_top_k_selector_sorts_and_cuts():
     candidates = batch(*[cand(i, score=s) for i, s in [(1, 0.1), (2, 0.9), (3, 0.5), (4, 0.5), (5, 0.7)]])
-    top3 = TopKScoreSelector().select(query(params={"top_k": 3}), candidates)
+    no_dpp = frozenset({"DppDiversityFilter"})
+    top3 = TopKScoreSelector().select(query(params={"top_k": 3}, disabled_components=no_dpp), candidates)
     assert ids(candidates.take(top3)) == [2, 5, 4]
+    # While the DPP runs, the selector keeps its window (dpp_window 4 here), not top_k.
+    window = TopKScoreSelector().select(query(params={"top_k": 3, "dpp_window": 4}), candidates)
+    assert ids(candidates.take(window)) == [2, 5, 4, 3]
     assert ids(candidates.take(TopKScoreSelector().select(query(), candidates))) == [2, 5, 4, 3, 1]
