@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from candidate_pipeline import Pipeline, SideEffect, Source
-from hm_helpers import batch, cand, ids, post_id, query, split
+from tests.home_mixer.hm_helpers import batch, cand, ids, post_id, query, split
 from home_mixer.candidates import CORE_FOUND, SCHEMA, PostBatch
 from home_mixer.filters.dpp_diversity import DppDiversityFilter, selection_size
 from home_mixer.filters.oon_reply_repost import OutOfNetworkReplyRepostFilter
@@ -103,10 +103,13 @@ def _twenty():
     followers = np.full(20, 5_000)
     impressions = np.zeros(20, int)
     original = np.ones(20, bool)
-    followers[16] = 1_000; impressions[16] = 999    # score 4: eligible (<= 1,000 followers, < 1,000 impressions)
+    followers[16] = 1_000  # score 4: eligible (<= 1,000 followers, < 1,000 impressions)
+    impressions[16] = 999
     followers[17] = 10                               # score 3: eligible but below the top 85%
-    followers[10] = 500; impressions[10] = 1_000     # score 10: 1,000 impressions is not fewer than 1,000
-    followers[12] = 200; original[12] = False        # score 8: a reply, not an original post
+    followers[10] = 500  # score 10: 1,000 impressions is not fewer than 1,000
+    impressions[10] = 1_000
+    followers[12] = 200  # score 8: a reply, not an original post
+    original[12] = False
     return scores, original, followers, impressions
 
 
@@ -116,7 +119,8 @@ def test_cold_start_lifts_the_best_small_author_post_to_the_sixteenth_score():
     # first floor(17.0) = 17 ranks = indices 0..16. Eligible among them: only 16 (score 4).
     out, lifted = cold_start_lift(scores, original, followers, impressions)
     assert lifted == 16
-    expected = scores.copy(); expected[16] = 5.0
+    expected = scores.copy()
+    expected[16] = 5.0
     assert out.tolist() == expected.tolist()
     assert scores[16] == 4.0  # the input is not modified
 
@@ -131,7 +135,8 @@ def test_cold_start_keeps_a_post_already_above_the_target():
 
 def test_cold_start_ranks_among_non_zero_scores_only():
     scores = np.array([*range(14, 0, -1), 0, 0, 0, 0, 0, 0], float)   # 14 non-zero, 6 zeros
-    followers = np.full(20, 5_000); followers[11] = 1                 # index 11 scores 3
+    followers = np.full(20, 5_000)  # index 11 scores 3
+    followers[11] = 1
     # Non-zero: 14; top 85% = floor(11.9) = 11 ranks = indices 0..10 (scores 14..4): 11 is out.
     out, lifted = cold_start_lift(scores, np.ones(20, bool), followers, None)
     assert lifted == -1 and out.tolist() == scores.tolist()
