@@ -91,6 +91,9 @@ class InputsConfig:
     history_dwell: bool = False
     pad_user_slot: bool = False   # the user position is padding when its first hash is 0 (reference)
     candidate_post_ids: bool = True  # retriever: post-id hashes in the candidate tower (v1); v2 drops them
+    # Ranker: post-id hashes in the candidate input (v1). Off, a candidate is its author, semantic
+    # ids, content and age, so a post never trained on is read like every other (docs/phoenix.md).
+    ranker_candidate_post_ids: bool = True
 
     def __post_init__(self) -> None:
         for name in ("content_dim", "sid_levels", "age_buckets"):

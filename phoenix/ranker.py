@@ -75,8 +75,11 @@ class PhoenixRanker(nn.Module):
 
     def _candidate_inputs(self, post_hashes: jax.Array, author_hashes: jax.Array,
                           surface: jax.Array, context: "CandidateContext | None" = None) -> tuple[jax.Array, jax.Array]:
-        raw = jnp.concatenate([self.embeddings.post_author(post_hashes, author_hashes),
-                               self.embeddings.surface(surface)], axis=-1)
+        post_author = self.embeddings.post_author(post_hashes, author_hashes)
+        if not self.config.inputs.ranker_candidate_post_ids:  # the post-id block of the input is zero
+            post_part = self.config.hash.num_item_hashes * self.config.model.emb_size
+            post_author = post_author.at[..., :post_part].set(0.0)
+        raw = jnp.concatenate([post_author, self.embeddings.surface(surface)], axis=-1)
         x = jnp.dot(raw.astype(self.dtype), self.proj_candidate.astype(self.dtype))
         x = x + self._candidate_context(context)
         return x.astype(self.dtype), post_hashes[..., 0] != 0
@@ -102,7 +105,7 @@ class PhoenixRanker(nn.Module):
                                       author_hashes: jax.Array, surface: jax.Array,
                                       context: "CandidateContext | None" = None) -> tuple[jax.Array, jax.Array]:
         x = jnp.take(tables.surface, surface, axis=0) + self._candidate_context(context)
-        for k in range(post_hashes.shape[-1]):
+        for k in range(post_hashes.shape[-1] if self.config.inputs.ranker_candidate_post_ids else 0):
             x = x + jnp.take(tables.post[k], post_hashes[..., k], axis=0)
         for k in range(author_hashes.shape[-1]):
             x = x + jnp.take(tables.author[k], author_hashes[..., k], axis=0)
