@@ -65,25 +65,41 @@ class Codebook:
         """Identifies a codebook (to cache codes assigned with it); hashed once, not per lookup."""
         return hash(self.centroids.tobytes())
 
-    @functools.cached_property
+    @property
     def _assign_fn(self):
-        """The levels' nearest-centroid search as one compiled XLA function (fused: the [N, K-1]
-        distances never leave it)."""
-        import jax
-        import jax.numpy as jnp
+        return _compiled_assign(self)
 
-        centroids = jnp.asarray(self.centroids)
-        sq = jnp.sum(centroids * centroids, axis=-1)
 
-        def assign(x):
-            residual, codes = x, []
-            for level in range(self.levels):
-                nearest = jnp.argmin(sq[level][None, :] - 2.0 * residual @ centroids[level].T, axis=1)
-                codes.append(nearest + 1)
-                residual = residual - centroids[level][nearest]
-            present = jnp.any(x != 0, axis=1, keepdims=True)
-            return jnp.where(present, jnp.stack(codes, axis=1), 0).astype(jnp.int32)
-        return jax.jit(assign)
+
+
+_COMPILED: dict[int, object] = {}  # codebook fingerprint -> its compiled assignment (a few at most)
+
+
+def _compiled_assign(book: Codebook):
+    """The levels' nearest-centroid search as one compiled XLA function (fused: the [N, K-1]
+    distances never leave it). Kept here, not on the codebook, so codebooks stay picklable."""
+    fn = _COMPILED.get(book.fingerprint)
+    if fn is not None:
+        return fn
+    import jax
+    import jax.numpy as jnp
+
+    centroids = jnp.asarray(book.centroids)
+    sq = jnp.sum(centroids * centroids, axis=-1)
+
+    def assign(x):
+        residual, codes = x, []
+        for level in range(book.levels):
+            nearest = jnp.argmin(sq[level][None, :] - 2.0 * residual @ centroids[level].T, axis=1)
+            codes.append(nearest + 1)
+            residual = residual - centroids[level][nearest]
+        present = jnp.any(x != 0, axis=1, keepdims=True)
+        return jnp.where(present, jnp.stack(codes, axis=1), 0).astype(jnp.int32)
+
+    while len(_COMPILED) >= 8:
+        _COMPILED.pop(next(iter(_COMPILED)))
+    fn = _COMPILED[book.fingerprint] = jax.jit(assign)
+    return fn
 
 
 def kmeans(x: np.ndarray, k: int, rng: np.random.Generator, iterations: int = 20) -> np.ndarray:
