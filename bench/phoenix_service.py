@@ -179,7 +179,7 @@ def ingest_rate(preset: str, n: int = 20_000) -> dict[str, float]:
     the text (wordllama), semantic ids with a 4 x 256 codebook, the candidate tower, the index.
     Texts are built like the synthetic world's (topic words in templates)."""
     from foryou.world import TOPIC_WORDS
-    from phoenix.content import ContentStore, encode_texts
+    from phoenix.content import CONTENT_DIM, ContentStore, encode_texts
     from phoenix.index import CorpusIndex
     from phoenix.runtime import RetrieverRuntime
     from phoenix.server_models import preset_configs
@@ -197,6 +197,7 @@ def ingest_rate(preset: str, n: int = 20_000) -> dict[str, float]:
     ids = np.arange(1, n + 1, dtype=np.uint64) + np.uint64(1 << 40)
     index = CorpusIndex(runtime.embedding_dim, initial_capacity=n)
     runtime.candidate_embeddings(ids[:4096], ids[:4096])  # compile
+    book.assign(np.zeros((2000, CONTENT_DIM), np.float32))  # compile the semantic-id assignment
     wall: dict[str, float] = {}
     cpu: dict[str, float] = {}
     chunk = 2000  # the feeder's poll size

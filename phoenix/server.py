@@ -108,7 +108,7 @@ class PhoenixServer:
         if s.kafka_bootstrap:  # the replay runs while the model compiles
             self.feeder = CorpusFeeder(s.kafka_bootstrap, self._feed_target,
                                        max_age_ms=int(s.max_age_hours * 3600 * 1000), lock=self._corpus_lock,
-                                       content=self.content)
+                                       content=self.content, install=self._install_index)
             await self.feeder.start()
         await loop.run_in_executor(None, self._warmup, models, s.warm_every_bucket)
         if self.feeder is not None:
@@ -156,6 +156,10 @@ class PhoenixServer:
         models.retriever.user_embeddings([1], [[]])
         models.retriever.candidate_embeddings(np.ones(1, np.uint64), np.ones(1, np.uint64))
 
+    def _install_index(self, index: CorpusIndex) -> None:
+        """A corpus rebuilt after a log reset goes into service (the feeder holds the corpus lock)."""
+        self._serving = (self._serving[0], index)
+
     def _feed_target(self):
         models, index = self._serving
         return index, models.retriever.candidate_embeddings
@@ -186,6 +190,11 @@ class PhoenixServer:
                 index = await reembed(self.index, models.retriever.candidate_embeddings,
                                       models.retriever.embedding_dim, self.settings.ann_threshold)
                 index.copy_tombstones_from(self.index)
+                if self.feeder is not None and self.feeder.rebuilding is not None:  # a rebuild in progress
+                    rebuilt = await reembed(self.feeder.rebuilding, models.retriever.candidate_embeddings,
+                                            models.retriever.embedding_dim, self.settings.ann_threshold)
+                    rebuilt.copy_tombstones_from(self.feeder.rebuilding)
+                    self.feeder.rebuilding = rebuilt
                 self._serving = (models, index)
         else:
             self._serving = (models, self.index)
