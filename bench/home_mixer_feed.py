@@ -1,18 +1,28 @@
 """`foryou bench home_mixer_feed`: end-to-end GetScoredPosts latency and throughput with
 1,000 candidates per request (600 in-network from Thunder + 400 out-of-network from Phoenix
-retrieval by default), broken down by pipeline stage.
+retrieval by default), and where the time goes.
 
 Starts its own embedded broker, publishes a synthetic world through Kafka, runs real Thunder,
 Phoenix (random-init preset, CPU unless JAX finds an accelerator) and HomeMixer processes on
-loopback, then measures as a client: sequential requests for latency (p50/p99, and per stage
-from the response's debug timings), then concurrent requests for throughput."""
+loopback with HomeMixer's shipped call deadlines, then measures as a client, in one run:
+- sequential requests: p50/p99, and per stage and component (the response's debug timings);
+- concurrent clients (8 and 32 by default): latency, throughput, errors and degraded feeds,
+  the last one for a fixed duration (30 s);
+- CPU time per request of each service process (utime + stime from /proc/PID/stat, before
+  and after each phase), so a reader sees which process the request costs;
+- the model floor: Phoenix ranking the same candidates alone (its Rank RPC, sequential),
+  and the ratio of the end-to-end p50 to it;
+- the load average, since the machine may be shared."""
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import time
 from collections import defaultdict
+from collections import Counter
+from dataclasses import dataclass, field
 
 import grpc
 
@@ -24,6 +34,34 @@ from foryou.seed import publish_events
 from foryou.snowflake import make_id, now_ms
 from foryou_protos import (common_pb2, events_pb2, home_mixer_pb2, home_mixer_pb2_grpc, phoenix_pb2,
                            phoenix_pb2_grpc, thunder_pb2, thunder_pb2_grpc)
+from home_mixer.clients import history_items
+from home_mixer.query_hydrators.user_action_sequence import merge_engagements
+
+SERVICES = ("home_mixer", "thunder", "phoenix")
+_TICK_S = 1.0 / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process (all its threads) so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * _TICK_S
+
+
+@dataclass
+class Phase:
+    name: str
+    latencies: list[float]
+    wall_s: float
+    errors: int
+    degraded: int
+    cpu_s: dict[str, float]  # service -> CPU seconds spent during the phase
+    reasons: Counter = field(default_factory=Counter)  # degraded reason -> feeds
+
+    @property
+    def requests(self) -> int:
+        return len(self.latencies) + self.errors
+
 
 VIEWER = 1
 
@@ -44,13 +82,11 @@ def world_events(followed: int, oon_authors: int, posts_per_author: int) -> list
             events.append((topics.POSTS, events_pb2.PostEvent(created=common_pb2.Post(
                 post_id=make_id(created, low), author_id=author, created_at_ms=created,
                 text=f"post {i} by {author} about things", video_duration_ms=15_000 if i % 5 == 0 else 0))))
+            if i == 1 and author in authors[:40]:  # a history for the model: the viewer liked 40 posts
+                events.append((topics.ENGAGEMENTS, common_pb2.Engagement(
+                    user_id=VIEWER, post_id=make_id(created, low), post_author_id=author,
+                    actions=[common_pb2.FAVORITE], surface=common_pb2.HOME_FOR_YOU, timestamp_ms=now - author)))
     return events
-
-
-async def one_request(stub, request) -> tuple[float, home_mixer_pb2.ScoredPostsResponse]:
-    started = time.perf_counter()
-    reply = await stub.GetScoredPosts(request, timeout=60)
-    return time.perf_counter() - started, reply
 
 
 async def measure(args: argparse.Namespace) -> None:
@@ -63,77 +99,161 @@ async def measure(args: argparse.Namespace) -> None:
         common = ["--metrics-port", "0", "--kafka-bootstrap", broker.bootstrap_servers, "--log-level", "WARNING"]
         processes = [
             ServiceProcess("thunder", ["--port", str(ports["thunder"]), *common], addr["thunder"]),
-            ServiceProcess("phoenix", ["--port", str(ports["phoenix"]), *common, "--preset", args.preset],
-                           addr["phoenix"]),
+            ServiceProcess("phoenix", ["--port", str(ports["phoenix"]), *common, "--preset", args.preset,
+                                       "--warm-every-bucket", "0"], addr["phoenix"]),
             ServiceProcess("home-mixer", ["--port", str(ports["home_mixer"]), *common,
                                           "--thunder-address", addr["thunder"], "--phoenix-address", addr["phoenix"],
-                                          "--phoenix-timeout-s", "30", "--thunder-timeout-s", "10",
-                                          "--request-budget-s", "60"], addr["home_mixer"]),
+                                          "--phoenix-timeout-s", str(args.phoenix_timeout_s),
+                                          "--thunder-timeout-s", str(args.thunder_timeout_s)], addr["home_mixer"]),
         ]
         try:
             for process in processes:
                 process.start()
-            await asyncio.gather(*(p.wait_ready(timeout_s=300) for p in processes))
-            await run_load(args, addr["home_mixer"], await candidate_counts(args, addr))
+            await asyncio.gather(*(p.wait_ready(timeout_s=900) for p in processes))
+            pids = {"thunder": processes[0].proc.pid, "phoenix": processes[1].proc.pid,
+                    "home_mixer": processes[2].proc.pid}
+            await run_load(args, addr, pids)
         finally:
             for process in reversed(processes):
                 process.stop()
 
 
-async def candidate_counts(args: argparse.Namespace, addr: dict[str, str]) -> dict[str, int]:
-    """What the two sources get per request, asked of Thunder and Phoenix directly."""
+async def floor_request(args: argparse.Namespace, addr: dict[str, str]) -> tuple[phoenix_pb2.RankRequest, dict]:
+    """A Rank request for the candidates the feed ranks (the sources' answers, asked of Thunder
+    and Phoenix directly), with the viewer's history as HomeMixer sends it."""
     async with grpc.aio.insecure_channel(addr["thunder"]) as t, grpc.aio.insecure_channel(addr["phoenix"]) as p:
-        in_network = await thunder_pb2_grpc.ThunderServiceStub(t).GetInNetworkPosts(
-            thunder_pb2.GetInNetworkPostsRequest(user_id=VIEWER, max_results=args.in_network), timeout=30)
-        retrieved = await phoenix_pb2_grpc.PhoenixServiceStub(p).Retrieve(
-            phoenix_pb2.RetrieveRequest(user_id=VIEWER, k=args.out_of_network), timeout=60)
-    return {"in-network": len(in_network.posts), "out-of-network": len(retrieved.posts)}
+        thunder = thunder_pb2_grpc.ThunderServiceStub(t)
+        phoenix = phoenix_pb2_grpc.PhoenixServiceStub(p)
+        context = await thunder.GetUserContext(thunder_pb2.GetUserContextRequest(user_id=VIEWER), timeout=30)
+        in_network = (await thunder.GetInNetworkPosts(thunder_pb2.GetInNetworkPostsRequest(
+            user_id=VIEWER, max_results=args.in_network), timeout=30)).posts
+        retrieved = (await phoenix.Retrieve(phoenix_pb2.RetrieveRequest(
+            user_id=VIEWER, k=args.out_of_network, exclude_author_ids=list(context.following_user_ids)),
+            timeout=60)).posts
+        info = await phoenix.ModelInfo(phoenix_pb2.ModelInfoRequest(), timeout=30)
+    history = history_items(merge_engagements(context.engagements, 5 * 60 * 1000, info.max_history), info.max_history)
+    request = phoenix_pb2.RankRequest(
+        user_id=VIEWER, history=history, surface=common_pb2.HOME_FOR_YOU,
+        post_ids=[*in_network.post_ids, *(r.post_id for r in retrieved)],
+        author_ids=[*in_network.author_ids, *(r.author_id for r in retrieved)])
+    return request, {"in-network": len(in_network.post_ids), "out-of-network": len(retrieved)}
 
 
-async def run_load(args: argparse.Namespace, address: str, counts: dict[str, int]) -> None:
-    params = {"thunder_max_results": args.in_network, "phoenix_max_results": args.out_of_network}
-    request = home_mixer_pb2.ScoredPostsQuery(viewer_id=VIEWER, params=params, debug=True)
-    async with grpc.aio.insecure_channel(address) as channel:
-        stub = home_mixer_pb2_grpc.ScoredPostsServiceStub(channel)
-        _, reply = await one_request(stub, request)
-        if reply.degraded:
-            raise SystemExit(f"feed is degraded: {list(reply.degraded)}")
-        plain = home_mixer_pb2.ScoredPostsQuery(viewer_id=VIEWER, params=params)
-        semaphore = asyncio.Semaphore(args.concurrency)
+async def one_request(stub, request) -> tuple[float, home_mixer_pb2.ScoredPostsResponse]:
+    started = time.perf_counter()
+    reply = await stub.GetScoredPosts(request, timeout=60)
+    return time.perf_counter() - started, reply
 
-        async def limited():
-            async with semaphore:
-                return await one_request(stub, plain)
-        # Warm-up, sequential and concurrent: Phoenix compiles one program per batch shape.
-        for _ in range(args.warmup):
-            await one_request(stub, request)
-        await asyncio.gather(*(limited() for _ in range(args.concurrency * 2)))
-        latencies, stage_ms = [], defaultdict(list)
-        for _ in range(args.requests):
-            elapsed, reply = await one_request(stub, request)
+
+async def phase(name: str, stub, request, pids: dict[str, int], concurrency: int,
+                count: int | None = None, duration_s: float | None = None) -> Phase:
+    """`concurrency` clients sending `request` back to back, `count` requests in all or for
+    `duration_s` seconds."""
+    latencies: list[float] = []
+    errors = degraded = 0
+    reasons: Counter = Counter()
+    started = time.perf_counter()
+    sent = 0
+
+    async def client() -> None:
+        nonlocal errors, degraded, sent
+        while (count is None or sent < count) and (duration_s is None or time.perf_counter() - started < duration_s):
+            sent += 1
+            try:
+                elapsed, reply = await one_request(stub, request)
+            except grpc.aio.AioRpcError:
+                errors += 1
+                continue
             latencies.append(elapsed)
+            degraded += bool(reply.degraded)
+            reasons.update(r.split(":", 1)[0] for r in reply.degraded)
+
+    before = {service: cpu_seconds(pid) for service, pid in pids.items()}
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    wall = time.perf_counter() - started
+    cpu = {service: cpu_seconds(pid) - before[service] for service, pid in pids.items()}
+    return Phase(name, latencies, wall, errors, degraded, cpu, reasons)
+
+
+async def run_load(args: argparse.Namespace, addr: dict[str, str], pids: dict[str, int]) -> None:
+    rank_request, counts = await floor_request(args, addr)
+    params = {"thunder_max_results": args.in_network, "phoenix_max_results": args.out_of_network}
+    debug = home_mixer_pb2.ScoredPostsQuery(viewer_id=VIEWER, params=params, debug=True)
+    plain = home_mixer_pb2.ScoredPostsQuery(viewer_id=VIEWER, params=params)
+    async with grpc.aio.insecure_channel(addr["home_mixer"]) as channel, \
+            grpc.aio.insecure_channel(addr["phoenix"]) as phoenix_channel:
+        stub = home_mixer_pb2_grpc.ScoredPostsServiceStub(channel)
+        phoenix = phoenix_pb2_grpc.PhoenixServiceStub(phoenix_channel)
+        # Warm-up at every concurrency measured: Phoenix compiles one program per batch shape
+        # (its micro-batches grow with concurrency), until feeds stop coming back degraded.
+        for concurrency in (1, *args.concurrency):
+            for _ in range(args.warmup_rounds):
+                warm = await phase("warm-up", stub, plain, pids, concurrency, count=4 * concurrency)
+                if not warm.degraded and not warm.errors:
+                    break
+        for _ in range(args.warmup):
+            await phoenix.Rank(rank_request, timeout=60)
+
+        stage_ms: dict[tuple[str, str], list[float]] = defaultdict(list)
+        sequential_latencies, sequential_degraded, sequential_reasons = [], 0, Counter()
+        before = {service: cpu_seconds(pid) for service, pid in pids.items()}
+        started = time.perf_counter()
+        for _ in range(args.requests):
+            elapsed, reply = await one_request(stub, debug)
+            sequential_latencies.append(elapsed)
+            sequential_degraded += bool(reply.degraded)
+            sequential_reasons.update(r.split(":", 1)[0] for r in reply.degraded)
             for t in reply.debug.timings:
                 stage_ms[(t.stage, t.component)].append(t.duration_ms)
-        started = time.perf_counter()
-        concurrent = await asyncio.gather(*(limited() for _ in range(args.throughput_requests)))
-        wall = time.perf_counter() - started
+        sequential = Phase("sequential", sequential_latencies, time.perf_counter() - started, 0, sequential_degraded,
+                           {service: cpu_seconds(pid) - before[service] for service, pid in pids.items()},
+                           sequential_reasons)
+        floor = []
+        for _ in range(args.requests):
+            t0 = time.perf_counter()
+            await phoenix.Rank(rank_request, timeout=60)
+            floor.append(time.perf_counter() - t0)
+        phases = [sequential]
+        for concurrency in args.concurrency:
+            if concurrency == max(args.concurrency) and args.duration_s:
+                phases.append(await phase(f"{concurrency} clients, {args.duration_s:g} s", stub, plain, pids,
+                                          concurrency, duration_s=args.duration_s))
+            else:
+                phases.append(await phase(f"{concurrency} clients", stub, plain, pids, concurrency,
+                                          count=args.throughput_requests))
 
-    p50, p99 = percentiles_ms(latencies)
-    cp50, cp99 = percentiles_ms([e for e, _ in concurrent])
+    report(args, counts, phases, stage_ms, floor)
+
+
+def report(args, counts, phases: list[Phase], stage_ms, floor: list[float]) -> None:
+    rows = []
+    for p in phases:
+        p50, p99 = percentiles_ms(p.latencies) if p.latencies else (float("nan"), float("nan"))
+        degraded_pct = 100.0 * p.degraded / max(1, len(p.latencies))
+        rows.append([p.name, p.requests, p50, p99, len(p.latencies) / p.wall_s, p.errors, f"{degraded_pct:.1f}%",
+                     *(1000.0 * p.cpu_s[s] / max(1, p.requests) for s in SERVICES)])
     print_table(
-        f"GetScoredPosts end to end ({args.in_network} in-network + {args.out_of_network} out-of-network "
-        f"requested; Phoenix preset {args.preset})",
-        ["mode", "requests", "p50 ms", "p99 ms", "req/s"],
-        [["sequential", args.requests, p50, p99, args.requests / sum(latencies)],
-         [f"concurrency {args.concurrency}", args.throughput_requests, cp50, cp99, args.throughput_requests / wall]],
-    )
-    print(f"candidates per request: {sum(counts.values())} ({counts})")
+        f"GetScoredPosts end to end ({sum(counts.values())} candidates: {counts}; Phoenix preset {args.preset}; "
+        f"deadlines Thunder {args.thunder_timeout_s}s, Phoenix {args.phoenix_timeout_s}s)",
+        ["mode", "requests", "p50 ms", "p99 ms", "req/s", "errors", "degraded",
+         "CPU ms/req HomeMixer", "CPU ms/req Thunder", "CPU ms/req Phoenix"], rows)
+    for p in phases:
+        if p.reasons:
+            print(f"degraded feeds, {p.name}: " + ", ".join(f"{r} {n}" for r, n in p.reasons.most_common()))
+    f50, f99 = percentiles_ms(floor)
+    e2e50 = percentiles_ms(phases[0].latencies)[0]
+    print_table("Model floor: Phoenix Rank of the same candidates alone, sequential",
+                ["requests", "p50 ms", "p99 ms", "end-to-end p50 / floor p50"],
+                [[len(floor), f50, f99, f"{e2e50 / f50:.2f}x"]])
     rows = []
     for (stage, component), values in stage_ms.items():
         if stage == "side_effects":
             continue  # after the response; not part of its latency
         rows.append([stage, component or "(stage)", statistics.median(values), max(values)])
     print_table("Per stage and component, sequential requests", ["stage", "component", "median ms", "max ms"], rows)
+    load = os.getloadavg()
+    print(f"\nload average during the run (1/5/15 min): {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} "
+          f"on {os.cpu_count()} cores")
 
 
 def main(argv: list[str]) -> int:
@@ -144,10 +264,15 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--in-network", type=int, default=600, help="thunder_max_results per request")
     parser.add_argument("--out-of-network", type=int, default=400, help="phoenix_max_results per request")
     parser.add_argument("--preset", default="tiny", choices=["tiny", "demo", "serving"])
-    parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--requests", type=int, default=50)
-    parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--throughput-requests", type=int, default=80)
+    parser.add_argument("--warmup", type=int, default=5, help="Rank calls before the floor is measured")
+    parser.add_argument("--warmup-rounds", type=int, default=6, help="warm-up rounds per concurrency at most")
+    parser.add_argument("--requests", type=int, default=100, help="sequential requests (and floor Rank calls)")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[8, 32])
+    parser.add_argument("--throughput-requests", type=int, default=200, help="requests per concurrency phase")
+    parser.add_argument("--duration-s", type=float, default=30.0,
+                        help="the largest concurrency runs this long instead (0: throughput-requests)")
+    parser.add_argument("--thunder-timeout-s", type=float, default=0.2, help="HomeMixer's Thunder deadline (its default)")
+    parser.add_argument("--phoenix-timeout-s", type=float, default=0.5, help="HomeMixer's Phoenix deadline (its default)")
     args = parser.parse_args(argv)
     asyncio.run(measure(args))
     return 0

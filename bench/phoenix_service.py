@@ -51,8 +51,8 @@ def history(rng, n: int = 32):
 def rank_request(rng, args, max_history: int) -> phoenix_pb2.RankRequest:
     return phoenix_pb2.RankRequest(
         user_id=int(rng.integers(1, 10**6)), history=history(rng, max_history),
-        candidates=[phoenix_pb2.RankCandidate(post_id=int(rng.integers(1, 2**40)), author_id=int(rng.integers(1, 10_000)))
-                    for _ in range(args.candidates)])
+        post_ids=rng.integers(1, 2**40, size=args.candidates).tolist(),
+        author_ids=rng.integers(1, 10_000, size=args.candidates).tolist())
 
 
 def retrieve_request(rng, args, max_history: int) -> phoenix_pb2.RetrieveRequest:
@@ -180,7 +180,7 @@ def ingest_rate(preset: str, n: int = 20_000) -> dict[str, float]:
     the text (wordllama), semantic ids with a 4 x 256 codebook, the candidate tower, the index.
     Texts are built like the synthetic world's (topic words in templates)."""
     from foryou.world import TOPIC_WORDS
-    from phoenix.content import ContentStore, encode_texts
+    from phoenix.content import CONTENT_DIM, ContentStore, encode_texts
     from phoenix.index import CorpusIndex
     from phoenix.runtime import RetrieverRuntime
     from phoenix.server_models import preset_configs
@@ -198,6 +198,7 @@ def ingest_rate(preset: str, n: int = 20_000) -> dict[str, float]:
     ids = np.arange(1, n + 1, dtype=np.uint64) + np.uint64(1 << 40)
     index = CorpusIndex(runtime.embedding_dim, initial_capacity=n)
     runtime.candidate_embeddings(ids[:4096], ids[:4096])  # compile
+    book.assign(np.zeros((2000, CONTENT_DIM), np.float32))  # compile the semantic-id assignment
     wall: dict[str, float] = {}
     cpu: dict[str, float] = {}
     chunk = 2000  # the feeder's poll size

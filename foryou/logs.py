@@ -1,6 +1,7 @@
 """Structured (JSON lines) logging with the current request id attached to every record."""
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import json
 import logging
@@ -80,3 +81,13 @@ def setup(service: str, level: str = "INFO", json_lines: bool = True) -> None:
 def fields(**kwargs) -> dict:
     """`log.info("msg", extra=fields(stage="filters"))` adds structured fields to a record."""
     return {"fields": kwargs}
+
+
+@contextlib.contextmanager
+def request_scope(request_id: str):
+    """Sets request_id_var for the block (what HomeMixer passes to its pipeline)."""
+    token = request_id_var.set(request_id)
+    try:
+        yield
+    finally:
+        request_id_var.reset(token)

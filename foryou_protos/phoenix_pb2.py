@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from foryou_protos import common_pb2 as foryou__protos_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x66oryou_protos/phoenix.proto\x12\x06\x66oryou\x1a\x1a\x66oryou_protos/common.proto\"\xa8\x01\n\x0bHistoryItem\x12\x0f\n\x07post_id\x18\x01 \x01(\x04\x12\x11\n\tauthor_id\x18\x02 \x01(\x04\x12\x1f\n\x07\x61\x63tions\x18\x03 \x03(\x0e\x32\x0e.foryou.Action\x12\'\n\x07surface\x18\x04 \x01(\x0e\x32\x16.foryou.ProductSurface\x12\x14\n\x0ctimestamp_ms\x18\x05 \x01(\x03\x12\x15\n\rdwell_time_ms\x18\x06 \x01(\x03\"\\\n\rRankCandidate\x12\x0f\n\x07post_id\x18\x01 \x01(\x04\x12\x11\n\tauthor_id\x18\x02 \x01(\x04\x12\'\n\x07surface\x18\x03 \x01(\x0e\x32\x16.foryou.ProductSurface\"\x83\x01\n\x0bRankRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x04\x12$\n\x07history\x18\x02 \x03(\x0b\x32\x13.foryou.HistoryItem\x12)\n\ncandidates\x18\x03 \x03(\x0b\x32\x15.foryou.RankCandidate\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"6\n\x13\x43\x61ndidatePrediction\x12\x0f\n\x07post_id\x18\x01 \x01(\x04\x12\x0e\n\x06values\x18\x02 \x03(\x02\"W\n\x0cRankResponse\x12\x30\n\x0bpredictions\x18\x01 \x03(\x0b\x32\x1b.foryou.CandidatePrediction\x12\x15\n\rcheckpoint_id\x18\x02 \x01(\t\"\x9d\x01\n\x0fRetrieveRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x04\x12$\n\x07history\x18\x02 \x03(\x0b\x32\x13.foryou.HistoryItem\x12\t\n\x01k\x18\x03 \x01(\r\x12\x18\n\x10\x65xclude_post_ids\x18\x04 \x03(\x04\x12\x1a\n\x12\x65xclude_author_ids\x18\x05 \x03(\x04\x12\x12\n\nrequest_id\x18\x06 \x01(\t\"B\n\rRetrievedPost\x12\x0f\n\x07post_id\x18\x01 \x01(\x04\x12\x11\n\tauthor_id\x18\x02 \x01(\x04\x12\r\n\x05score\x18\x03 \x01(\x02\"d\n\x10RetrieveResponse\x12$\n\x05posts\x18\x01 \x03(\x0b\x32\x15.foryou.RetrievedPost\x12\x13\n\x0b\x63orpus_size\x18\x02 \x01(\x04\x12\x15\n\rcheckpoint_id\x18\x03 \x01(\t\"\x12\n\x10ModelInfoRequest\"\xbd\x01\n\x11ModelInfoResponse\x12\x1a\n\x12ranker_config_json\x18\x01 \x01(\t\x12\x1d\n\x15retriever_config_json\x18\x02 \x01(\t\x12\x15\n\rcheckpoint_id\x18\x03 \x01(\t\x12\x13\n\x0b\x63orpus_size\x18\x04 \x01(\x04\x12\x14\n\x0c\x61\x63tion_names\x18\x05 \x03(\t\x12\x13\n\x0bmax_history\x18\x06 \x01(\r\x12\x16\n\x0emax_candidates\x18\x07 \x01(\r2\xc4\x01\n\x0ePhoenixService\x12\x31\n\x04Rank\x12\x13.foryou.RankRequest\x1a\x14.foryou.RankResponse\x12=\n\x08Retrieve\x12\x17.foryou.RetrieveRequest\x1a\x18.foryou.RetrieveResponse\x12@\n\tModelInfo\x12\x18.foryou.ModelInfoRequest\x1a\x19.foryou.ModelInfoResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x66oryou_protos/phoenix.proto\x12\x06\x66oryou\x1a\x1a\x66oryou_protos/common.proto\"\xa8\x01\n\x0bHistoryItem\x12\x0f\n\x07post_id\x18\x01 \x01(\x04\x12\x11\n\tauthor_id\x18\x02 \x01(\x04\x12\x1f\n\x07\x61\x63tions\x18\x03 \x03(\x0e\x32\x0e.foryou.Action\x12\'\n\x07surface\x18\x04 \x01(\x0e\x32\x16.foryou.ProductSurface\x12\x14\n\x0ctimestamp_ms\x18\x05 \x01(\x03\x12\x15\n\rdwell_time_ms\x18\x06 \x01(\x03\"\xd7\x01\n\x0bRankRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x04\x12$\n\x07history\x18\x02 \x03(\x0b\x32\x13.foryou.HistoryItem\x12\x12\n\nrequest_id\x18\x04 \x01(\t\x12\x10\n\x08post_ids\x18\x05 \x03(\x06\x12\x12\n\nauthor_ids\x18\x06 \x03(\x06\x12(\n\x08surfaces\x18\x07 \x03(\x0e\x32\x16.foryou.ProductSurface\x12\'\n\x07surface\x18\x08 \x01(\x0e\x32\x16.foryou.ProductSurfaceJ\x04\x08\x03\x10\x04\"\x83\x01\n\x0cRankResponse\x12\x15\n\rcheckpoint_id\x18\x02 \x01(\t\x12\x13\n\x0bpredictions\x18\x03 \x03(\x02\x12\x13\n\x0bnum_outputs\x18\x04 \x01(\r\x12\x17\n\x0f\x63ontent_vectors\x18\x05 \x03(\x02\x12\x13\n\x0b\x63ontent_dim\x18\x06 \x01(\rJ\x04\x08\x01\x10\x02\"\x9d\x01\n\x0fRetrieveRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x04\x12$\n\x07history\x18\x02 \x03(\x0b\x32\x13.foryou.HistoryItem\x12\t\n\x01k\x18\x03 \x01(\r\x12\x18\n\x10\x65xclude_post_ids\x18\x04 \x03(\x04\x12\x1a\n\x12\x65xclude_author_ids\x18\x05 \x03(\x04\x12\x12\n\nrequest_id\x18\x06 \x01(\t\"B\n\rRetrievedPost\x12\x0f\n\x07post_id\x18\x01 \x01(\x04\x12\x11\n\tauthor_id\x18\x02 \x01(\x04\x12\r\n\x05score\x18\x03 \x01(\x02\"d\n\x10RetrieveResponse\x12$\n\x05posts\x18\x01 \x03(\x0b\x32\x15.foryou.RetrievedPost\x12\x13\n\x0b\x63orpus_size\x18\x02 \x01(\x04\x12\x15\n\rcheckpoint_id\x18\x03 \x01(\t\"\x12\n\x10ModelInfoRequest\"\xbd\x01\n\x11ModelInfoResponse\x12\x1a\n\x12ranker_config_json\x18\x01 \x01(\t\x12\x1d\n\x15retriever_config_json\x18\x02 \x01(\t\x12\x15\n\rcheckpoint_id\x18\x03 \x01(\t\x12\x13\n\x0b\x63orpus_size\x18\x04 \x01(\x04\x12\x14\n\x0c\x61\x63tion_names\x18\x05 \x03(\t\x12\x13\n\x0bmax_history\x18\x06 \x01(\r\x12\x16\n\x0emax_candidates\x18\x07 \x01(\r2\xc4\x01\n\x0ePhoenixService\x12\x31\n\x04Rank\x12\x13.foryou.RankRequest\x1a\x14.foryou.RankResponse\x12=\n\x08Retrieve\x12\x17.foryou.RetrieveRequest\x1a\x18.foryou.RetrieveResponse\x12@\n\tModelInfo\x12\x18.foryou.ModelInfoRequest\x1a\x19.foryou.ModelInfoResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,24 +34,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_HISTORYITEM']._serialized_start=68
   _globals['_HISTORYITEM']._serialized_end=236
-  _globals['_RANKCANDIDATE']._serialized_start=238
-  _globals['_RANKCANDIDATE']._serialized_end=330
-  _globals['_RANKREQUEST']._serialized_start=333
-  _globals['_RANKREQUEST']._serialized_end=464
-  _globals['_CANDIDATEPREDICTION']._serialized_start=466
-  _globals['_CANDIDATEPREDICTION']._serialized_end=520
-  _globals['_RANKRESPONSE']._serialized_start=522
-  _globals['_RANKRESPONSE']._serialized_end=609
-  _globals['_RETRIEVEREQUEST']._serialized_start=612
-  _globals['_RETRIEVEREQUEST']._serialized_end=769
-  _globals['_RETRIEVEDPOST']._serialized_start=771
-  _globals['_RETRIEVEDPOST']._serialized_end=837
-  _globals['_RETRIEVERESPONSE']._serialized_start=839
-  _globals['_RETRIEVERESPONSE']._serialized_end=939
-  _globals['_MODELINFOREQUEST']._serialized_start=941
-  _globals['_MODELINFOREQUEST']._serialized_end=959
-  _globals['_MODELINFORESPONSE']._serialized_start=962
-  _globals['_MODELINFORESPONSE']._serialized_end=1151
-  _globals['_PHOENIXSERVICE']._serialized_start=1154
-  _globals['_PHOENIXSERVICE']._serialized_end=1350
+  _globals['_RANKREQUEST']._serialized_start=239
+  _globals['_RANKREQUEST']._serialized_end=454
+  _globals['_RANKRESPONSE']._serialized_start=457
+  _globals['_RANKRESPONSE']._serialized_end=588
+  _globals['_RETRIEVEREQUEST']._serialized_start=591
+  _globals['_RETRIEVEREQUEST']._serialized_end=748
+  _globals['_RETRIEVEDPOST']._serialized_start=750
+  _globals['_RETRIEVEDPOST']._serialized_end=816
+  _globals['_RETRIEVERESPONSE']._serialized_start=818
+  _globals['_RETRIEVERESPONSE']._serialized_end=918
+  _globals['_MODELINFOREQUEST']._serialized_start=920
+  _globals['_MODELINFOREQUEST']._serialized_end=938
+  _globals['_MODELINFORESPONSE']._serialized_start=941
+  _globals['_MODELINFORESPONSE']._serialized_end=1130
+  _globals['_PHOENIXSERVICE']._serialized_start=1133
+  _globals['_PHOENIXSERVICE']._serialized_end=1329
 # @@protoc_insertion_point(module_scope)

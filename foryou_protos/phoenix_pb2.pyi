@@ -23,43 +23,37 @@ class HistoryItem(_message.Message):
     dwell_time_ms: int
     def __init__(self, post_id: _Optional[int] = ..., author_id: _Optional[int] = ..., actions: _Optional[_Iterable[_Union[_common_pb2.Action, str]]] = ..., surface: _Optional[_Union[_common_pb2.ProductSurface, str]] = ..., timestamp_ms: _Optional[int] = ..., dwell_time_ms: _Optional[int] = ...) -> None: ...
 
-class RankCandidate(_message.Message):
-    __slots__ = ("post_id", "author_id", "surface")
-    POST_ID_FIELD_NUMBER: _ClassVar[int]
-    AUTHOR_ID_FIELD_NUMBER: _ClassVar[int]
-    SURFACE_FIELD_NUMBER: _ClassVar[int]
-    post_id: int
-    author_id: int
-    surface: _common_pb2.ProductSurface
-    def __init__(self, post_id: _Optional[int] = ..., author_id: _Optional[int] = ..., surface: _Optional[_Union[_common_pb2.ProductSurface, str]] = ...) -> None: ...
-
 class RankRequest(_message.Message):
-    __slots__ = ("user_id", "history", "candidates", "request_id")
+    __slots__ = ("user_id", "history", "request_id", "post_ids", "author_ids", "surfaces", "surface")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     HISTORY_FIELD_NUMBER: _ClassVar[int]
-    CANDIDATES_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    POST_IDS_FIELD_NUMBER: _ClassVar[int]
+    AUTHOR_IDS_FIELD_NUMBER: _ClassVar[int]
+    SURFACES_FIELD_NUMBER: _ClassVar[int]
+    SURFACE_FIELD_NUMBER: _ClassVar[int]
     user_id: int
     history: _containers.RepeatedCompositeFieldContainer[HistoryItem]
-    candidates: _containers.RepeatedCompositeFieldContainer[RankCandidate]
     request_id: str
-    def __init__(self, user_id: _Optional[int] = ..., history: _Optional[_Iterable[_Union[HistoryItem, _Mapping]]] = ..., candidates: _Optional[_Iterable[_Union[RankCandidate, _Mapping]]] = ..., request_id: _Optional[str] = ...) -> None: ...
-
-class CandidatePrediction(_message.Message):
-    __slots__ = ("post_id", "values")
-    POST_ID_FIELD_NUMBER: _ClassVar[int]
-    VALUES_FIELD_NUMBER: _ClassVar[int]
-    post_id: int
-    values: _containers.RepeatedScalarFieldContainer[float]
-    def __init__(self, post_id: _Optional[int] = ..., values: _Optional[_Iterable[float]] = ...) -> None: ...
+    post_ids: _containers.RepeatedScalarFieldContainer[int]
+    author_ids: _containers.RepeatedScalarFieldContainer[int]
+    surfaces: _containers.RepeatedScalarFieldContainer[_common_pb2.ProductSurface]
+    surface: _common_pb2.ProductSurface
+    def __init__(self, user_id: _Optional[int] = ..., history: _Optional[_Iterable[_Union[HistoryItem, _Mapping]]] = ..., request_id: _Optional[str] = ..., post_ids: _Optional[_Iterable[int]] = ..., author_ids: _Optional[_Iterable[int]] = ..., surfaces: _Optional[_Iterable[_Union[_common_pb2.ProductSurface, str]]] = ..., surface: _Optional[_Union[_common_pb2.ProductSurface, str]] = ...) -> None: ...
 
 class RankResponse(_message.Message):
-    __slots__ = ("predictions", "checkpoint_id")
-    PREDICTIONS_FIELD_NUMBER: _ClassVar[int]
+    __slots__ = ("checkpoint_id", "predictions", "num_outputs", "content_vectors", "content_dim")
     CHECKPOINT_ID_FIELD_NUMBER: _ClassVar[int]
-    predictions: _containers.RepeatedCompositeFieldContainer[CandidatePrediction]
+    PREDICTIONS_FIELD_NUMBER: _ClassVar[int]
+    NUM_OUTPUTS_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_VECTORS_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_DIM_FIELD_NUMBER: _ClassVar[int]
     checkpoint_id: str
-    def __init__(self, predictions: _Optional[_Iterable[_Union[CandidatePrediction, _Mapping]]] = ..., checkpoint_id: _Optional[str] = ...) -> None: ...
+    predictions: _containers.RepeatedScalarFieldContainer[float]
+    num_outputs: int
+    content_vectors: _containers.RepeatedScalarFieldContainer[float]
+    content_dim: int
+    def __init__(self, checkpoint_id: _Optional[str] = ..., predictions: _Optional[_Iterable[float]] = ..., num_outputs: _Optional[int] = ..., content_vectors: _Optional[_Iterable[float]] = ..., content_dim: _Optional[int] = ...) -> None: ...
 
 class RetrieveRequest(_message.Message):
     __slots__ = ("user_id", "history", "k", "exclude_post_ids", "exclude_author_ids", "request_id")

@@ -23,11 +23,67 @@ class GetInNetworkPostsRequest(_message.Message):
     is_video_request: bool
     def __init__(self, user_id: _Optional[int] = ..., following_user_ids: _Optional[_Iterable[int]] = ..., max_results: _Optional[int] = ..., exclude_post_ids: _Optional[_Iterable[int]] = ..., max_age_ms: _Optional[int] = ..., is_video_request: _Optional[bool] = ...) -> None: ...
 
+class PostColumns(_message.Message):
+    __slots__ = ("post_ids", "author_ids", "created_at_ms", "texts", "in_reply_to_post_ids", "in_reply_to_user_ids", "conversation_ids", "repost_of_post_ids", "repost_of_user_ids", "quote_of_post_ids", "photo_counts", "video_duration_ms", "subscriber_only", "deleted", "label_masks", "author_handles", "author_verified", "author_follower_counts", "reposted_author_handles")
+    POST_IDS_FIELD_NUMBER: _ClassVar[int]
+    AUTHOR_IDS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    TEXTS_FIELD_NUMBER: _ClassVar[int]
+    IN_REPLY_TO_POST_IDS_FIELD_NUMBER: _ClassVar[int]
+    IN_REPLY_TO_USER_IDS_FIELD_NUMBER: _ClassVar[int]
+    CONVERSATION_IDS_FIELD_NUMBER: _ClassVar[int]
+    REPOST_OF_POST_IDS_FIELD_NUMBER: _ClassVar[int]
+    REPOST_OF_USER_IDS_FIELD_NUMBER: _ClassVar[int]
+    QUOTE_OF_POST_IDS_FIELD_NUMBER: _ClassVar[int]
+    PHOTO_COUNTS_FIELD_NUMBER: _ClassVar[int]
+    VIDEO_DURATION_MS_FIELD_NUMBER: _ClassVar[int]
+    SUBSCRIBER_ONLY_FIELD_NUMBER: _ClassVar[int]
+    DELETED_FIELD_NUMBER: _ClassVar[int]
+    LABEL_MASKS_FIELD_NUMBER: _ClassVar[int]
+    AUTHOR_HANDLES_FIELD_NUMBER: _ClassVar[int]
+    AUTHOR_VERIFIED_FIELD_NUMBER: _ClassVar[int]
+    AUTHOR_FOLLOWER_COUNTS_FIELD_NUMBER: _ClassVar[int]
+    REPOSTED_AUTHOR_HANDLES_FIELD_NUMBER: _ClassVar[int]
+    post_ids: _containers.RepeatedScalarFieldContainer[int]
+    author_ids: _containers.RepeatedScalarFieldContainer[int]
+    created_at_ms: _containers.RepeatedScalarFieldContainer[int]
+    texts: _containers.RepeatedScalarFieldContainer[str]
+    in_reply_to_post_ids: _containers.RepeatedScalarFieldContainer[int]
+    in_reply_to_user_ids: _containers.RepeatedScalarFieldContainer[int]
+    conversation_ids: _containers.RepeatedScalarFieldContainer[int]
+    repost_of_post_ids: _containers.RepeatedScalarFieldContainer[int]
+    repost_of_user_ids: _containers.RepeatedScalarFieldContainer[int]
+    quote_of_post_ids: _containers.RepeatedScalarFieldContainer[int]
+    photo_counts: _containers.RepeatedScalarFieldContainer[int]
+    video_duration_ms: _containers.RepeatedScalarFieldContainer[int]
+    subscriber_only: _containers.RepeatedScalarFieldContainer[bool]
+    deleted: _containers.RepeatedScalarFieldContainer[bool]
+    label_masks: _containers.RepeatedScalarFieldContainer[int]
+    author_handles: _containers.RepeatedScalarFieldContainer[str]
+    author_verified: _containers.RepeatedScalarFieldContainer[bool]
+    author_follower_counts: _containers.RepeatedScalarFieldContainer[int]
+    reposted_author_handles: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, post_ids: _Optional[_Iterable[int]] = ..., author_ids: _Optional[_Iterable[int]] = ..., created_at_ms: _Optional[_Iterable[int]] = ..., texts: _Optional[_Iterable[str]] = ..., in_reply_to_post_ids: _Optional[_Iterable[int]] = ..., in_reply_to_user_ids: _Optional[_Iterable[int]] = ..., conversation_ids: _Optional[_Iterable[int]] = ..., repost_of_post_ids: _Optional[_Iterable[int]] = ..., repost_of_user_ids: _Optional[_Iterable[int]] = ..., quote_of_post_ids: _Optional[_Iterable[int]] = ..., photo_counts: _Optional[_Iterable[int]] = ..., video_duration_ms: _Optional[_Iterable[int]] = ..., subscriber_only: _Optional[_Iterable[bool]] = ..., deleted: _Optional[_Iterable[bool]] = ..., label_masks: _Optional[_Iterable[int]] = ..., author_handles: _Optional[_Iterable[str]] = ..., author_verified: _Optional[_Iterable[bool]] = ..., author_follower_counts: _Optional[_Iterable[int]] = ..., reposted_author_handles: _Optional[_Iterable[str]] = ...) -> None: ...
+
 class GetInNetworkPostsResponse(_message.Message):
     __slots__ = ("posts",)
     POSTS_FIELD_NUMBER: _ClassVar[int]
-    posts: _containers.RepeatedCompositeFieldContainer[_common_pb2.Post]
-    def __init__(self, posts: _Optional[_Iterable[_Union[_common_pb2.Post, _Mapping]]] = ...) -> None: ...
+    posts: PostColumns
+    def __init__(self, posts: _Optional[_Union[PostColumns, _Mapping]] = ...) -> None: ...
+
+class HydratePostsRequest(_message.Message):
+    __slots__ = ("post_ids",)
+    POST_IDS_FIELD_NUMBER: _ClassVar[int]
+    post_ids: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, post_ids: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class HydratePostsResponse(_message.Message):
+    __slots__ = ("posts", "missing_post_ids")
+    POSTS_FIELD_NUMBER: _ClassVar[int]
+    MISSING_POST_IDS_FIELD_NUMBER: _ClassVar[int]
+    posts: PostColumns
+    missing_post_ids: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, posts: _Optional[_Union[PostColumns, _Mapping]] = ..., missing_post_ids: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class GetPostsRequest(_message.Message):
     __slots__ = ("post_ids",)

@@ -39,6 +39,11 @@ class ThunderServiceStub:
                 request_serializer=foryou__protos_dot_thunder__pb2.GetInNetworkPostsRequest.SerializeToString,
                 response_deserializer=foryou__protos_dot_thunder__pb2.GetInNetworkPostsResponse.FromString,
                 _registered_method=True)
+        self.HydratePosts = channel.unary_unary(
+                '/foryou.ThunderService/HydratePosts',
+                request_serializer=foryou__protos_dot_thunder__pb2.HydratePostsRequest.SerializeToString,
+                response_deserializer=foryou__protos_dot_thunder__pb2.HydratePostsResponse.FromString,
+                _registered_method=True)
         self.GetPosts = channel.unary_unary(
                 '/foryou.ThunderService/GetPosts',
                 request_serializer=foryou__protos_dot_thunder__pb2.GetPostsRequest.SerializeToString,
@@ -60,14 +65,23 @@ class ThunderServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
     def GetInNetworkPosts(self, request, context):
-        """Recent posts of the accounts a user follows, newest first.
+        """Recent posts of the accounts a user follows, newest first, as columns.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def HydratePosts(self, request, context):
+        """Everything HomeMixer hydrates about posts by id, in one call and as columns: core
+        data, visibility (deleted, labels) and the authors' profiles.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetPosts(self, request, context):
-        """Core data of posts by id (any recent post, in- or out-of-network).
+        """Core data of posts by id (any recent post, in- or out-of-network), one message per post
+        (tools and the explorer; the serving path uses HydratePosts).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -95,6 +109,11 @@ def add_ThunderServiceServicer_to_server(servicer, server):
                     servicer.GetInNetworkPosts,
                     request_deserializer=foryou__protos_dot_thunder__pb2.GetInNetworkPostsRequest.FromString,
                     response_serializer=foryou__protos_dot_thunder__pb2.GetInNetworkPostsResponse.SerializeToString,
+            ),
+            'HydratePosts': grpc.unary_unary_rpc_method_handler(
+                    servicer.HydratePosts,
+                    request_deserializer=foryou__protos_dot_thunder__pb2.HydratePostsRequest.FromString,
+                    response_serializer=foryou__protos_dot_thunder__pb2.HydratePostsResponse.SerializeToString,
             ),
             'GetPosts': grpc.unary_unary_rpc_method_handler(
                     servicer.GetPosts,
@@ -139,6 +158,33 @@ class ThunderService:
             '/foryou.ThunderService/GetInNetworkPosts',
             foryou__protos_dot_thunder__pb2.GetInNetworkPostsRequest.SerializeToString,
             foryou__protos_dot_thunder__pb2.GetInNetworkPostsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def HydratePosts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/foryou.ThunderService/HydratePosts',
+            foryou__protos_dot_thunder__pb2.HydratePostsRequest.SerializeToString,
+            foryou__protos_dot_thunder__pb2.HydratePostsResponse.FromString,
             options,
             channel_credentials,
             insecure,

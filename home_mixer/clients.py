@@ -17,24 +17,24 @@ import ipaddress
 import json
 import logging
 import socket
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 import grpc
+import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from foryou import tls
 from foryou.circuit_breaker import CircuitBreaker
-from foryou_protos import phoenix_pb2, phoenix_pb2_grpc, thunder_pb2, thunder_pb2_grpc
+from foryou.packed import field_number, packed
+from foryou_protos import common_pb2, phoenix_pb2, phoenix_pb2_grpc, thunder_pb2, thunder_pb2_grpc
 from home_mixer.params import ACTION_NAMES
 from home_mixer.query import HistoryEntry, ScoredPostsQuery
 from home_mixer.safety_cache import SafetyCache
 from home_mixer.settings import HomeMixerSettings as _S
+from home_mixer.wire import columns_from_wire
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 CHANNEL_OPTIONS = [
     ("grpc.max_receive_message_length", 64 * 1024 * 1024),
@@ -210,15 +210,6 @@ def call_timeout(query: ScoredPostsQuery, timeout_s: float) -> float:
     return min(timeout_s, remaining)
 
 
-async def memoized(query: ScoredPostsQuery, key: str, make: Callable[[], Awaitable[T]]) -> T:
-    """One call per request and key, shared by the components that need it."""
-    future = query.memo.get(key)
-    if future is None:
-        future = asyncio.ensure_future(make())
-        query.memo[key] = future
-    return await asyncio.shield(future)
-
-
 @dataclass(eq=False)
 class ThunderClient(Dependency):
     address: str
@@ -232,36 +223,29 @@ class ThunderClient(Dependency):
         self.stub = thunder_pb2_grpc.ThunderServiceStub(self.channel)
 
     async def user_context(self, query: ScoredPostsQuery) -> thunder_pb2.UserContext:
-        async def call():
-            request = thunder_pb2.GetUserContextRequest(user_id=query.viewer_id)
-            return await self._rpc(self.stub.GetUserContext, request, query, self.timeout_s)
-        return await memoized(query, "thunder.user_context", call)
+        request = thunder_pb2.GetUserContextRequest(user_id=query.viewer_id)
+        return await self._rpc(self.stub.GetUserContext, request, query, self.timeout_s)
 
     async def in_network_posts(self, query: ScoredPostsQuery, following: Iterable[int],
-                               max_results: int, max_age_ms: int) -> list:
+                               max_results: int, max_age_ms: int) -> dict[str, np.ndarray]:
+        """Post columns (home_mixer/wire.py), newest first."""
         request = thunder_pb2.GetInNetworkPostsRequest(
             user_id=query.viewer_id, following_user_ids=sorted(following),
             max_results=max_results, max_age_ms=max_age_ms,
         )
         reply = await self._rpc(self.stub.GetInNetworkPosts, request, query, self.timeout_s)
-        self.cache.put_posts(reply.posts)
-        return list(reply.posts)
+        columns = columns_from_wire(reply.posts)
+        self.cache.put_posts(columns)  # fresh facts win over older copies
+        return columns
 
-    async def posts(self, query: ScoredPostsQuery, post_ids: list[int], memo_key: str | None = None) -> dict:
-        """post id -> foryou.Post for the ids Thunder knows (deleted ones included)."""
-        async def call():
-            request = thunder_pb2.GetPostsRequest(post_ids=post_ids)
-            reply = await self._rpc(self.stub.GetPosts, request, query, self.timeout_s)
-            self.cache.put_posts(reply.posts)  # fresh facts win over older copies
-            return {post.post_id: post for post in reply.posts}
-        if memo_key is None:
-            return await call()
-        return await memoized(query, memo_key, call)
-
-    async def authors(self, query: ScoredPostsQuery, user_ids: list[int]) -> dict:
-        request = thunder_pb2.GetAuthorsRequest(user_ids=user_ids)
-        reply = await self._rpc(self.stub.GetAuthors, request, query, self.timeout_s)
-        return {author.user_id: author for author in reply.authors}
+    async def hydrate_posts(self, query: ScoredPostsQuery, post_ids: list[int]) -> dict[str, np.ndarray]:
+        """Post columns of the ids Thunder knows (deleted ones included), in request order:
+        core data, visibility and authors in one call."""
+        request = thunder_pb2.HydratePostsRequest(post_ids=post_ids)
+        reply = await self._rpc(self.stub.HydratePosts, request, query, self.timeout_s)
+        columns = columns_from_wire(reply.posts)
+        self.cache.put_posts(columns)
+        return columns
 
 
 def history_items(history: Iterable[HistoryEntry], max_items: int | None = None) -> list[phoenix_pb2.HistoryItem]:
@@ -270,6 +254,19 @@ def history_items(history: Iterable[HistoryEntry], max_items: int | None = None)
                                      timestamp_ms=e.timestamp_ms, dwell_time_ms=e.dwell_time_ms)
              for e in history]
     return items[-max_items:] if max_items else items
+
+
+_RANK_IDS = (field_number(phoenix_pb2.RankRequest, "post_ids"), field_number(phoenix_pb2.RankRequest, "author_ids"))
+
+
+def rank_request(query: ScoredPostsQuery, history: list[phoenix_pb2.HistoryItem], post_ids: np.ndarray,
+                 author_ids: np.ndarray) -> phoenix_pb2.RankRequest:
+    request = phoenix_pb2.RankRequest(user_id=query.viewer_id, history=history, request_id=query.request_id,
+                                      surface=common_pb2.HOME_FOR_YOU)
+    # The id columns go in as the arrays' bytes (foryou/packed.py), not id by id.
+    request.MergeFromString(packed(_RANK_IDS[0], post_ids.astype(np.uint64))
+                            + packed(_RANK_IDS[1], author_ids.astype(np.uint64)))
+    return request
 
 
 @dataclass(eq=False)
@@ -310,33 +307,44 @@ class PhoenixClient(Dependency):
             raise
         return list(reply.posts)
 
-    async def rank(self, query: ScoredPostsQuery,
-                   candidates: list[phoenix_pb2.RankCandidate]) -> list[dict[str, float]]:
-        """Per-action predictions by name, one dict per candidate, in order. Batches beyond
-        the model's max_candidates go out in parallel; any failed batch fails the call.
-        Outputs are named by position (the contract: index = Action value - 1, then
-        dwell_time), not by the model's own labels, which may abbreviate."""
+    async def rank(self, query: ScoredPostsQuery, post_ids: np.ndarray,
+                   author_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(predictions [n, num_outputs] float32, content vectors [n, d] float32 or None when
+        the model has none), rows in candidate order. Batches beyond the model's
+        max_candidates go out in parallel; any failed batch fails the call. Outputs are by
+        position (the contract: index = Action value - 1, then dwell_time, ACTION_NAMES), not
+        by the model's own labels, which may abbreviate."""
         info = await self.model_info(query)
-        names = ACTION_NAMES
-        if info.action_names and len(info.action_names) != len(names):
-            raise ValueError(f"Phoenix has {len(info.action_names)} outputs, expected {len(names)}")
+        num_outputs = len(ACTION_NAMES)
+        if info.action_names and len(info.action_names) != num_outputs:
+            raise ValueError(f"Phoenix has {len(info.action_names)} outputs, expected {num_outputs}")
         history = history_items(query.history, info.max_history)
-        size = info.max_candidates or len(candidates) or 1
+        n = len(post_ids)
+        size = info.max_candidates or n or 1
         timeout = call_timeout(query, self.timeout_s)
-        batches = [candidates[i:i + size] for i in range(0, len(candidates), size)]
+        bounds = [(i, min(i + size, n)) for i in range(0, n, size)]
         try:
             replies = await asyncio.gather(*(
-                self._rpc(self.stub.Rank, phoenix_pb2.RankRequest(user_id=query.viewer_id, history=history,
-                                                                  candidates=batch, request_id=query.request_id),
+                self._rpc(self.stub.Rank, rank_request(query, history, post_ids[lo:hi], author_ids[lo:hi]),
                           None, timeout)
-                for batch in batches
+                for lo, hi in bounds
             ))
         except (grpc.aio.AioRpcError, ConnectionError):
             self.forget_model_info()
             raise
-        out: list[dict[str, float]] = []
-        for batch, reply in zip(batches, replies):
-            if len(reply.predictions) != len(batch):
-                raise ValueError(f"Phoenix returned {len(reply.predictions)} predictions for {len(batch)} candidates")
-            out.extend(dict(zip(names, p.values)) for p in reply.predictions)
-        return out
+        predictions, vectors = [], []
+        for (lo, hi), reply in zip(bounds, replies):
+            values = np.asarray(reply.predictions, dtype=np.float32)
+            if reply.num_outputs != num_outputs or len(values) != (hi - lo) * num_outputs:
+                raise ValueError(f"Phoenix returned {len(values)} values of {reply.num_outputs} outputs "
+                                 f"for {hi - lo} candidates")
+            predictions.append(values.reshape(hi - lo, num_outputs))
+            if reply.content_dim:
+                content = np.asarray(reply.content_vectors, dtype=np.float32)
+                if len(content) != (hi - lo) * reply.content_dim:
+                    raise ValueError(f"Phoenix returned {len(content)} content values for {hi - lo} candidates")
+                vectors.append(content.reshape(hi - lo, reply.content_dim))
+        if not predictions:
+            return np.zeros((0, num_outputs), dtype=np.float32), None
+        content_vectors = np.concatenate(vectors) if len(vectors) == len(predictions) else None
+        return np.concatenate(predictions), content_vectors

@@ -15,6 +15,17 @@ Names a request may override:
   diversity_decay        AuthorDiversityScorer decay per repeated author (0.5)
   diversity_floor        AuthorDiversityScorer floor of the multiplier (0.25)
   oon_factor             OutOfNetworkScorer multiplier for out-of-network posts (0.75)
+The newer ranking stages (the reference authors' August 2026 release; docs/home_mixer.md):
+  served_bottom_only     PreviouslyServedPosts: 1 = only on bottom requests, whole record (v1); 0 = every request (0)
+  served_window_ms       PreviouslyServedPosts on every request: served this recently (10 min)
+  served_max_ids         ... at most this many of the newest served ids (100)
+  mutual_follow_reply_boost  MutualFollowReplyBoost: added to the reply weight of mutual follows' original posts (15)
+  cold_start_target_rank     AuthorColdStart: the score at this rank is the target (16)
+  cold_start_max_followers   ... authors with at most this many followers (1,000)
+  cold_start_max_impressions ... posts with fewer impressions than this (1,000)
+  cold_start_rank_fraction   ... ranked within this top fraction of the non-zero scores (0.85)
+  dpp_window             DppDiversity: the top posts by score the DPP chooses from (150); it keeps top_k
+  dpp_theta              DppDiversity: relevance vs diversity, quality exp(theta / (2 (1 - theta)) * normalised score) (0.65)
 Any other name is rejected (ParamError -> gRPC INVALID_ARGUMENT naming it).
 """
 from __future__ import annotations
@@ -65,6 +76,17 @@ class Params:
     diversity_decay: float = 0.5
     diversity_floor: float = 0.25
     oon_factor: float = 0.75
+    # The newer ranking stages (home_mixer/stages/), with the published defaults.
+    served_bottom_only: int = 0
+    served_window_ms: int = 10 * 60 * 1000
+    served_max_ids: int = 100
+    mutual_follow_reply_boost: float = 15.0
+    cold_start_target_rank: int = 16
+    cold_start_max_followers: int = 1_000
+    cold_start_max_impressions: int = 1_000
+    cold_start_rank_fraction: float = 0.85
+    dpp_window: int = 150
+    dpp_theta: float = 0.65
     weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
 
     @property
@@ -90,6 +112,16 @@ _BOUNDS: dict[str, tuple[type, float, float]] = {
     "diversity_decay": (float, 0.0, 1.0),
     "diversity_floor": (float, 0.0, 1.0),
     "oon_factor": (float, 0.0, math.inf),
+    "served_bottom_only": (int, 0, 1),
+    "served_window_ms": (int, 0, 30 * DAY_MS),
+    "served_max_ids": (int, 0, 100_000),
+    "mutual_follow_reply_boost": (float, -math.inf, math.inf),
+    "cold_start_target_rank": (int, 1, MAX_SOURCE_BUDGET),
+    "cold_start_max_followers": (int, 0, 2**63 - 1),
+    "cold_start_max_impressions": (int, 0, 2**63 - 1),
+    "cold_start_rank_fraction": (float, 0.0, 1.0),
+    "dpp_window": (int, 1, MAX_SOURCE_BUDGET),
+    "dpp_theta": (float, 0.0, 0.99),
 }
 WEIGHT_PREFIX = "weight."
 

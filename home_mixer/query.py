@@ -2,10 +2,10 @@
 the query hydrators add (user features, engagement history)."""
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass, field
 
+from foryou_protos import thunder_pb2
 from home_mixer.bloom import ImpressionBloomFilter
 from home_mixer.params import Params
 
@@ -17,7 +17,10 @@ class UserFeatures:
     muted: frozenset[int] = frozenset()
     muted_keywords: tuple[str, ...] = ()
     subscriptions: frozenset[int] = frozenset()
-    served_ids: frozenset[int] = frozenset()  # recently served to the user (Thunder's record)
+    served_ids: tuple[int, ...] = ()  # recently served to the user (Thunder's record), newest first
+    # Accounts that follow the viewer (MutualFollowReplyBoostScorer). Thunder's UserContext
+    # does not carry them yet, so this stays empty and the boost does not fire.
+    followers: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -49,11 +52,9 @@ class ScoredPostsQuery:
     deadline: float | None = None  # time.monotonic() by which the response is due
     # Filled by the query hydrators; None when the hydrator failed (the request goes on, and
     # the safety filters remove every candidate whose check needs them).
+    user_context: thunder_pb2.UserContext | None = None  # Thunder's answer (UserContext hydrator)
     user_features: UserFeatures | None = None
     history: tuple[HistoryEntry, ...] = ()
-    # Request-scoped memo of dependency calls shared by components (one GetUserContext, one
-    # GetPosts per request), so parallel components do not repeat the same RPC.
-    memo: dict[str, asyncio.Future] = field(default_factory=dict, repr=False, compare=False)
     # What this request had to take from the safety cache (home_mixer/safety_cache.py) because
     # Thunder did not answer: reported in the response's `degraded`. Shared by query copies.
     notes: set[str] = field(default_factory=set, repr=False, compare=False)
@@ -63,7 +64,7 @@ class ScoredPostsQuery:
         return self.user_features or UserFeatures()
 
     def all_served_ids(self) -> frozenset[int]:
-        return self.served_ids | self.features.served_ids
+        return self.served_ids | frozenset(self.features.served_ids)
 
     def remaining_s(self) -> float | None:
         return None if self.deadline is None else self.deadline - time.monotonic()

@@ -13,7 +13,8 @@ import prometheus_client
 from candidate_pipeline import Pipeline, PipelineResult
 from foryou_protos import home_mixer_pb2, home_mixer_pb2_grpc
 from home_mixer.bloom import ImpressionBloomFilter
-from home_mixer.candidate import PostCandidate
+from home_mixer.candidates import IN_NETWORK, OUT_OF_NETWORK, PostBatch, ancestors_of
+from home_mixer.params import ACTION_NAMES
 from home_mixer.params import ParamError, Params, parse_params
 from home_mixer.pipeline import component_names
 from home_mixer.query import ScoredPostsQuery
@@ -117,38 +118,53 @@ def degraded_reasons(result: PipelineResult, fail_closed: frozenset[str] = froze
     return reasons
 
 
-def scored_post(c: PostCandidate) -> home_mixer_pb2.ScoredPost:
-    return home_mixer_pb2.ScoredPost(
-        post_id=c.post_id, author_id=c.author_id, reposted_post_id=c.repost_of_post_id,
-        reposted_author_id=c.repost_of_user_id, in_reply_to_post_id=c.in_reply_to_post_id, score=c.score,
-        in_network=c.in_network, served_type=c.served_type, scored_at_ms=c.scored_at_ms,
-        prediction_request_id=c.prediction_request_id, ancestors=list(c.ancestors),
-        author_screen_names=[h for h in (c.author_handle, c.reposted_author_handle) if h],
-        visibility_reason=c.visibility_reason, source=c.source, predictions=c.predictions,
-        components=home_mixer_pb2.ScoreComponents(
-            weighted_score=c.weighted_score, diversity_multiplier=c.diversity_multiplier,
-            out_of_network_factor=c.oon_factor, retrieval_score=c.retrieval_score,
-        ),
-        text=c.text,
-    )
+_POST_COLUMNS = ("post_id", "author_id", "repost_of_post_id", "repost_of_user_id", "in_reply_to_post_id",
+                 "conversation_id", "score", "in_network", "scored_at_ms", "author_handle", "reposted_author_handle",
+                 "visibility_reason", "source", "weighted_score", "diversity_multiplier", "oon_factor",
+                 "retrieval_score", "text")
+
+
+def scored_posts(batch: PostBatch, request_id: str) -> list[home_mixer_pb2.ScoredPost]:
+    """The response's posts, one message per selected row (a few dozen)."""
+    posts = []
+    predictions = batch["predictions"].tolist()
+    for row, values in zip(batch.rows(*_POST_COLUMNS), predictions):
+        (post_id, author_id, repost_of, repost_author, reply_to, conversation, score, in_network, scored_at,
+         handle, reposted_handle, reason, source, weighted, diversity, oon, retrieval, text) = row
+        posts.append(home_mixer_pb2.ScoredPost(
+            post_id=post_id, author_id=author_id, reposted_post_id=repost_of, reposted_author_id=repost_author,
+            in_reply_to_post_id=reply_to, score=score, in_network=in_network,
+            served_type=IN_NETWORK if in_network else OUT_OF_NETWORK, scored_at_ms=scored_at,
+            prediction_request_id=request_id if scored_at else "",
+            ancestors=ancestors_of(post_id, reply_to, conversation),
+            author_screen_names=[h for h in (handle, reposted_handle) if h],
+            visibility_reason=reason, source=source,
+            predictions=dict(zip(ACTION_NAMES, values)) if scored_at else {},
+            components=home_mixer_pb2.ScoreComponents(
+                weighted_score=weighted, diversity_multiplier=diversity, out_of_network_factor=oon,
+                retrieval_score=retrieval,
+            ),
+            text=text,
+        ))
+    return posts
 
 
 def response_from(result: PipelineResult, debug: bool,
                   fail_closed: frozenset[str] = frozenset()) -> home_mixer_pb2.ScoredPostsResponse:
     response = home_mixer_pb2.ScoredPostsResponse(
-        scored_posts=[scored_post(c) for c in result.selected], request_id=result.request_id,
+        scored_posts=scored_posts(result.selected, result.request_id), request_id=result.request_id,
         degraded=degraded_reasons(result, fail_closed),
     )
     if debug:
-        response.debug.removed.extend(home_mixer_pb2.RemovedPost(post_id=r.candidate.post_id, removed_by=r.removed_by)
-                                      for r in result.removed)
+        response.debug.removed.extend(home_mixer_pb2.RemovedPost(post_id=post_id, removed_by=r.removed_by)
+                                      for r in result.removed for post_id in r.candidates["post_id"].tolist())
         response.debug.timings.extend(home_mixer_pb2.StageTiming(stage=t.stage, component=t.component,
                                                                  duration_ms=t.duration_ms) for t in result.timings)
     return response
 
 
 class ScoredPostsServicer(home_mixer_pb2_grpc.ScoredPostsServiceServicer):
-    def __init__(self, pipeline: Pipeline[ScoredPostsQuery, PostCandidate], defaults: Params = Params(),
+    def __init__(self, pipeline: Pipeline[ScoredPostsQuery, PostBatch], defaults: Params = Params(),
                  request_budget_s: float = DEFAULT_REQUEST_BUDGET_S) -> None:
         self.pipeline = pipeline
         self.fail_closed = fail_closed_filters(pipeline)

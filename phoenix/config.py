@@ -91,11 +91,21 @@ class InputsConfig:
     history_dwell: bool = False
     pad_user_slot: bool = False   # the user position is padding when its first hash is 0 (reference)
     candidate_post_ids: bool = True  # retriever: post-id hashes in the candidate tower (v1); v2 drops them
+    # Ranker: the cosine of a candidate's content vector with the viewer's content profile (the
+    # mean content of the history's positively engaged posts) in this many buckets over [-1, 1],
+    # an embedding added to the candidate position; 0 = off.
+    content_affinity_buckets: int = 0
+    # Ranker: a learned per-action bias on the output logits, set to each action's log-odds in the
+    # training data before training, so that rare actions (report, block) start calibrated
+    # instead of at p = 0.5 and are not pushed up with every positive one.
+    action_bias: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("content_dim", "sid_levels", "age_buckets"):
+        for name in ("content_dim", "sid_levels", "age_buckets", "content_affinity_buckets"):
             if getattr(self, name) < 0:
                 raise ValueError(f"InputsConfig.{name} must be >= 0")
+        if self.content_affinity_buckets and not self.content_dim:
+            raise ValueError("InputsConfig.content_affinity_buckets needs content_dim")
         if self.sid_levels and self.sid_codes < 2:
             raise ValueError("InputsConfig.sid_codes must be >= 2 (code 0 is missing)")
 
@@ -199,7 +209,8 @@ _NESTED: dict[str, type] = {"hash": HashConfig, "model": TransformerConfig, "inp
 # hours up to the 48-hour retention window. No foryou data knows a viewer's local hour (profiles
 # carry no time zone), so the hour input stays off rather than always "missing".
 V2_INPUTS = InputsConfig(content_dim=256, sid_levels=4, sid_codes=256, age_buckets=48, hour_of_day=False,
-                         history_dwell=True, pad_user_slot=True, candidate_post_ids=False)
+                         history_dwell=True, pad_user_slot=True, candidate_post_ids=False,
+                         content_affinity_buckets=32, action_bias=True)
 # The reference's own input layout: 19 history action columns and a paddable user slot, ids only.
 REFERENCE_INPUTS = InputsConfig(history_dwell=True, pad_user_slot=True)
 

@@ -14,11 +14,13 @@ original's wrapped in "RT @handle:"; the store looks the original up when it has
 from __future__ import annotations
 
 import functools
+import itertools
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse
 
 from phoenix.sid import Codebook
 
@@ -42,11 +44,14 @@ class _ChunkCache:
 
     The tokenizer (Llama's SentencePiece BPE) turns every space into "▁" and prepends one,
     and no token spans a "▁" inside a chunk, so a text's tokens are the concatenation of its
-    space-separated chunks' tokens (an empty chunk, from a double space, is the lone "▁").
+    space-separated chunks' tokens (texts with runs of spaces, or spaces at their ends, are kept
+    whole: BPE merges runs of "▁").
     Posts repeat words, so each distinct chunk is tokenized once and its token-embedding sum
     and token count are kept; a text's vector is the sum of its chunks' sums over the total
     count: the same mean wordllama's `embed` computes (tests/phoenix_model/test_content.py
-    checks equality), at a fraction of the tokenizer's cost per post."""
+    checks equality), at a fraction of the tokenizer's cost per post. The per-text sums are one
+    sparse product (texts x chunks) @ chunk sums, and a batch is split with one join and one
+    split, so the Python work per post is a few dictionary lookups."""
 
     MAX_CHUNKS = 500_000  # distinct chunks kept; the cache starts over beyond this
 
@@ -56,7 +61,6 @@ class _ChunkCache:
         self._embedding = np.asarray(model.embedding, np.float32)
         self._tokenizer = Tokenizer.from_str(model.tokenizer.to_str())  # own copy: no padding
         self._tokenizer.no_padding()
-        self._space = self._tokenizer.encode(" x", add_special_tokens=False).ids[0]  # the lone "▁"
         self._reset()
         self._lock = threading.Lock()
 
@@ -66,39 +70,69 @@ class _ChunkCache:
         self._counts = np.zeros(1024, np.float32)
 
     def _add(self, chunks: list[str]) -> None:
-        encoded = iter(self._tokenizer.encode_batch([c for c in chunks if c], add_special_tokens=False))
-        tokens = [next(encoded).ids if c else [self._space] for c in chunks]
+        # (never an empty chunk: mean_pool keeps texts with runs of spaces whole)
+        tokens = [e.ids for e in self._tokenizer.encode_batch(chunks, add_special_tokens=False)]
         n = len(self._index)
         need = n + len(chunks)
         if need > self._sums.shape[0]:
             cap = max(need, 2 * self._sums.shape[0])
             self._sums = np.concatenate([self._sums, np.zeros((cap - self._sums.shape[0], CONTENT_DIM), np.float32)])
             self._counts = np.concatenate([self._counts, np.zeros(cap - self._counts.shape[0], np.float32)])
-        lengths = np.fromiter((len(t) for t in tokens), np.int64, len(tokens))
-        flat = np.fromiter((i for t in tokens for i in t), np.int64, int(lengths.sum()))
+        lengths = np.fromiter(map(len, tokens), np.int64, len(tokens))
+        flat = np.fromiter(itertools.chain.from_iterable(tokens), np.int64, int(lengths.sum()))
         flat = np.clip(flat, 0, self._embedding.shape[0] - 1)
-        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-        self._sums[n:need] = np.add.reduceat(self._embedding[flat], starts, axis=0)
+        self._sums[n:need] = _segment_sums(self._embedding, flat, lengths)
         self._counts[n:need] = lengths
         self._index.update(zip(chunks, range(n, need)))
+
+    def _rows(self, chunks: list[str]) -> np.ndarray:
+        """Cache rows of the chunks (tokenizing the new ones); call under the lock."""
+        new = set(chunks).difference(self._index.keys())
+        if new:
+            self._add(list(new))
+        return np.fromiter(map(self._index.__getitem__, chunks), np.int64, len(chunks))
 
     def mean_pool(self, texts: Sequence[str]) -> np.ndarray:
         """[N, 256] unnormalised mean token embeddings (texts must be non-empty). A text with
         runs of spaces or spaces at its ends is kept whole (BPE merges runs of "▁")."""
-        split = [[t] if ("  " in t or t[0] == " " or t[-1] == " ") else t.split(" ") for t in texts]
+        n = len(texts)
+        whole = [i for i, t in enumerate(texts) if "  " in t or t[0] == " " or t[-1] == " "]
+        if whole:
+            plain = np.ones(n, bool)
+            plain[whole] = False
+            split_texts = [t for t, ok in zip(texts, plain) if ok]
+        else:
+            split_texts = list(texts)
+        # One join and one split in C instead of a Python loop per text: a text of k spaces
+        # has k + 1 chunks.
+        chunks = " ".join(split_texts).split(" ") if split_texts else []
+        lengths = np.fromiter((t.count(" ") + 1 for t in split_texts), np.int64, len(split_texts))
         with self._lock:
             if len(self._index) > self.MAX_CHUNKS:
                 self._reset()
-            new = list({c for chunks in split for c in chunks if c not in self._index})
-            if new:
-                self._add(new)
-            index = self._index
-            rows = np.fromiter((index[c] for chunks in split for c in chunks), np.int64)
+            rows = self._rows(chunks)
+            whole_rows = self._rows([texts[i] for i in whole]) if whole else None
             sums, counts = self._sums, self._counts
-        lengths = np.fromiter((len(chunks) for chunks in split), np.int64, len(split))
-        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-        total = np.add.reduceat(sums[rows], starts, axis=0)
-        return total / np.maximum(np.add.reduceat(counts[rows], starts), 1.0)[:, None]
+        out = np.empty((n, CONTENT_DIM), np.float32)
+        totals = _segment_sums(sums, rows, lengths)
+        token_counts = _segment_sums(counts[:, None], rows, lengths)[:, 0]
+        pooled = totals / np.maximum(token_counts, 1.0)[:, None]
+        if whole:
+            out[plain] = pooled
+            out[whole] = sums[whole_rows] / np.maximum(counts[whole_rows], 1.0)[:, None]
+        else:
+            out[:] = pooled
+        return out
+
+
+def _segment_sums(table: np.ndarray, rows: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """[len(lengths), D]: per segment (consecutive `lengths` entries of `rows`), the sum of its
+    rows of `table`, as one sparse [segments, table rows] x [table rows, D] product (no
+    [len(rows), D] gather)."""
+    indptr = np.concatenate([[0], np.cumsum(lengths)])
+    select = scipy.sparse.csr_matrix((np.ones(len(rows), np.float32), rows, indptr),
+                                     shape=(len(lengths), table.shape[0]))
+    return np.asarray(select @ table, np.float32)
 
 
 @functools.lru_cache(maxsize=1)
@@ -139,6 +173,10 @@ class ContentStore:
     def __len__(self) -> int:
         return len(self._slot)
 
+    def _slots(self, ids: np.ndarray) -> np.ndarray:
+        """Slots of uint64 post ids, -1 for unknown ones (call under the lock)."""
+        return np.fromiter(map(self._slot.get, ids.tolist(), itertools.repeat(-1)), np.int64, len(ids))
+
     def __contains__(self, post_id: int) -> bool:
         return int(post_id) in self._slot
 
@@ -174,18 +212,21 @@ class ContentStore:
             if codebook.fingerprint not in self._codes:
                 self.register(codebook)
             codes = self._codes[codebook.fingerprint][1]
-            slots = np.fromiter((self._slot.get(int(p), -1) for p in ids), np.int64, len(ids))
+            slots = self._slots(ids)
             out = codes[np.maximum(slots, 0)].astype(np.int32)
         out[slots < 0] = 0
         return out
 
     def put(self, post_ids: Sequence[int], vectors: np.ndarray) -> None:
         vectors = np.asarray(vectors, np.float32).reshape(len(post_ids), CONTENT_DIM)
+        ids = [int(p) for p in post_ids]
+        # Codes are assigned outside the lock (readers are not held up meanwhile).
+        codes = {fp: book.assign(vectors) for fp, (book, _) in list(self._codes.items())}
         with self._lock:
-            slots = np.empty(len(post_ids), np.int64)
-            for i, pid in enumerate(post_ids):
-                pid = int(pid)
-                slot = self._slot.get(pid)
+            slots = np.fromiter(map(self._slot.get, ids, itertools.repeat(-1)), np.int64, len(ids))
+            for i in np.flatnonzero(slots < 0):
+                pid = ids[i]
+                slot = self._slot.get(pid)  # a repeated id in the same batch
                 if slot is None:
                     if self._free:
                         slot = self._free.pop()
@@ -196,8 +237,8 @@ class ContentStore:
                     self._slot[pid] = slot
                 slots[i] = slot
             self._vectors[slots] = vectors
-            for book, codes in self._codes.values():
-                codes[slots] = book.assign(vectors)
+            for fp, (book, table) in self._codes.items():  # (one registered meanwhile: assigned here)
+                table[slots] = codes[fp] if fp in codes else book.assign(vectors)
 
     def add_posts(self, post_ids: Sequence[int], texts: Sequence[str],
                   repost_of: Sequence[int] | None = None) -> np.ndarray:
@@ -222,7 +263,7 @@ class ContentStore:
         """[N, 256] float32 vectors; zeros for unknown posts (and for post id 0, padding)."""
         ids = np.asarray(post_ids, np.uint64).reshape(-1)
         with self._lock:
-            slots = np.fromiter((self._slot.get(int(p), -1) for p in ids), np.int64, len(ids))
+            slots = self._slots(ids)
             out = self._vectors[np.maximum(slots, 0)].astype(np.float32)
         out[slots < 0] = 0.0
         return out

@@ -12,9 +12,11 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from phoenix.actions import NUM_BINARY_ACTIONS
 from phoenix.config import HashConfig, InputsConfig
 
 HOUR_ROWS = 25  # 24 hours + "unknown"
+NUM_NEGATIVE_ACTIONS = 4  # not_interested, block_author, mute_author, report: the last binary actions
 
 
 def lookup(table: jax.Array, hashes: jax.Array) -> jax.Array:
@@ -68,6 +70,8 @@ class InputEmbeddings(nn.Module):
             self.age_table = self.param("age_table", small, (i.age_rows, d))
         if i.hour_of_day:
             self.hour_table = self.param("hour_table", small, (HOUR_ROWS, d))
+        if i.content_affinity_buckets:
+            self.affinity_table = self.param("content_affinity_table", small, (i.content_affinity_buckets + 1, d))
 
     def _project(self, x: jax.Array, w: jax.Array) -> jax.Array:
         return jnp.dot(x.astype(self.dtype), w.astype(self.dtype))
@@ -105,6 +109,25 @@ class InputEmbeddings(nn.Module):
         if self.inputs.age_buckets and age is not None:
             out = out + jnp.take(self.age_table, age, axis=0)
         return out
+
+    def content_profile(self, users) -> jax.Array:
+        """[B, Dc]: the unit mean content vector of the history's posts with a positive action
+        (zeros: none). Negative actions are the last NUM_NEGATIVE_ACTIONS binary columns."""
+        actions = users.history_actions[..., :NUM_BINARY_ACTIONS - NUM_NEGATIVE_ACTIONS]
+        weight = (jnp.any(actions > 0, axis=-1) & (users.history_post_hashes[..., 0] != 0)).astype(jnp.float32)
+        total = jnp.einsum("bs,bsd->bd", weight, users.history_content.astype(jnp.float32))
+        norm = jnp.linalg.norm(total, axis=-1, keepdims=True)
+        return jnp.where(norm > 1e-6, total / jnp.maximum(norm, 1e-6), 0.0)
+
+    def content_affinity(self, content: jax.Array, profile: jax.Array) -> jax.Array:
+        """[B, C, D]: the bucketed cosine of each candidate's content with the viewer's profile
+        (row 0, "missing", for a candidate without content or a viewer without a profile)."""
+        buckets = self.inputs.content_affinity_buckets
+        content = content.astype(jnp.float32)
+        cos = jnp.einsum("bcd,bd->bc", content, profile)
+        bucket = 1 + jnp.clip(jnp.floor((cos + 1.0) * 0.5 * buckets), 0, buckets - 1).astype(jnp.int32)
+        present = jnp.any(content != 0, axis=-1) & jnp.any(profile != 0, axis=-1)[:, None]
+        return jnp.take(self.affinity_table, jnp.where(present, bucket, 0), axis=0).astype(self.dtype)
 
     def prefix(self, users) -> tuple[jax.Array, jax.Array]:
         """[user][history] embeddings [B, 1+S, D] and validity [B, 1+S]. The user slot is always

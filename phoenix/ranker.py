@@ -30,6 +30,7 @@ class PrefixCache(NamedTuple):
 
     layers: list[LayerKV]
     valid: jax.Array  # [B, P] bool
+    profile: jax.Array | None = None  # [B, Dc] the viewer's content profile (content-affinity models)
 
 
 class CandidateTables(NamedTuple):
@@ -48,10 +49,14 @@ class CandidateContext(NamedTuple):
     sids: jax.Array | None = None     # [B, C, L]
     content: jax.Array | None = None  # [B, C, Dc]
     age: jax.Array | None = None      # [B, C]
+    profile: jax.Array | None = None  # [B, Dc] the viewer's content profile (from the prefix)
 
     @classmethod
     def of(cls, batch: RankBatch) -> "CandidateContext":
         return cls(batch.candidate_sids, batch.candidate_content, batch.candidate_age)
+
+    def with_profile(self, profile: jax.Array | None) -> "CandidateContext":
+        return self._replace(profile=profile)
 
 
 class PhoenixRanker(nn.Module):
@@ -68,6 +73,8 @@ class PhoenixRanker(nn.Module):
         self.transformer = Transformer(cfg.model)
         self.final_norm = RMSNorm(cfg.model.norm_eps)
         self.unembeddings = self.param("unembeddings", nn.initializers.lecun_normal(), (d, cfg.num_actions))
+        if cfg.inputs.action_bias:
+            self.action_bias = self.param("action_bias", nn.initializers.zeros, (cfg.num_actions,))
 
     def _prefix_inputs(self, users: UserBatch) -> tuple[jax.Array, jax.Array]:
         x, valid = self.embeddings.prefix(users)
@@ -84,7 +91,10 @@ class PhoenixRanker(nn.Module):
     def _candidate_context(self, context: "CandidateContext | None"):
         if context is None:
             return 0.0
-        return self.embeddings.post_context(context.sids, context.content, context.age)
+        out = self.embeddings.post_context(context.sids, context.content, context.age)
+        if self.config.inputs.content_affinity_buckets and context.content is not None and context.profile is not None:
+            out = out + self.embeddings.content_affinity(context.content, context.profile)
+        return out
 
     def candidate_tables(self) -> CandidateTables:
         """Fold the candidate projection into the hash tables (see CandidateTables)."""
@@ -110,14 +120,16 @@ class PhoenixRanker(nn.Module):
 
     def _logits(self, h: jax.Array) -> jax.Array:
         out = self.final_norm(h)
-        return jnp.dot(out.astype(jnp.float32), self.unembeddings)
+        logits = jnp.dot(out.astype(jnp.float32), self.unembeddings)
+        return logits + self.action_bias if self.config.inputs.action_bias else logits
 
     def __call__(self, batch: RankBatch) -> jax.Array:
         """Plain full-sequence pass: logits [B, C, num_actions] (float32)."""
         cfg = self.config
         prefix, prefix_valid = self._prefix_inputs(batch)
+        context = CandidateContext.of(batch).with_profile(self._profile(batch))
         cands, cand_valid = self._candidate_inputs(batch.candidate_post_hashes, batch.candidate_author_hashes,
-                                                   batch.candidate_surface, CandidateContext.of(batch))
+                                                   batch.candidate_surface, context)
         c = cands.shape[1]
         positions = jnp.concatenate([
             prefix_positions(prefix_valid, cfg.position_ids),
@@ -134,7 +146,12 @@ class PhoenixRanker(nn.Module):
         x, valid = self._prefix_inputs(users)
         mask = prefix_mask(valid, cfg.prefix_attention == "causal")
         _, layers = self.transformer(x, prefix_positions(valid, cfg.position_ids), mask)
-        return PrefixCache(layers, valid)
+        return PrefixCache(layers, valid, self._profile(users))
+
+    def _profile(self, users: UserBatch) -> jax.Array | None:
+        if not self.config.inputs.content_affinity_buckets or users.history_content is None:
+            return None
+        return self.embeddings.content_profile(users)
 
     def score_candidates(self, cache: PrefixCache, post_hashes: jax.Array, author_hashes: jax.Array,
                          surface: jax.Array, first_slot: jax.Array | int = 0,
@@ -145,6 +162,8 @@ class PhoenixRanker(nn.Module):
         `tables` (from `candidate_tables`) replaces the per-candidate input projection; `context`
         holds the v2 candidate inputs."""
         cfg = self.config
+        if context is not None:
+            context = context.with_profile(cache.profile)
         if tables is None:
             x, valid = self._candidate_inputs(post_hashes, author_hashes, surface, context)
         else:

@@ -21,6 +21,7 @@ from foryou import snowflake
 from foryou.admission import limits_for
 from foryou.grpc_server import ServiceServer
 from foryou.logs import request_id_var
+from foryou.packed import field_number, packed
 from foryou_protos import phoenix_pb2, phoenix_pb2_grpc
 from phoenix.actions import ACTION_NAMES
 from phoenix.content import ContentStore
@@ -36,6 +37,7 @@ from phoenix.settings import PhoenixSettings
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = "foryou.PhoenixService"
+_RANK_FIELDS = {name: field_number(phoenix_pb2.RankResponse, name) for name in ("predictions", "content_vectors")}
 
 
 class PhoenixServer:
@@ -86,7 +88,7 @@ class PhoenixServer:
         if s.kafka_bootstrap:  # the replay runs while the model compiles
             self.feeder = CorpusFeeder(s.kafka_bootstrap, self._feed_target,
                                        max_age_ms=int(s.max_age_hours * 3600 * 1000), lock=self._corpus_lock,
-                                       content=self.content)
+                                       content=self.content, install=self._install_index)
             await self.feeder.start()
         await loop.run_in_executor(None, self._warmup, models, s.warm_every_bucket)
         if self.feeder is not None:
@@ -134,6 +136,10 @@ class PhoenixServer:
         models.retriever.user_embeddings([1], [[]])
         models.retriever.candidate_embeddings(np.ones(1, np.uint64), np.ones(1, np.uint64))
 
+    def _install_index(self, index: CorpusIndex) -> None:
+        """A corpus rebuilt after a log reset goes into service (the feeder holds the corpus lock)."""
+        self._serving = (self._serving[0], index)
+
     def _feed_target(self):
         models, index = self._serving
         return index, models.retriever.candidate_embeddings
@@ -164,6 +170,11 @@ class PhoenixServer:
                 index = await reembed(self.index, models.retriever.candidate_embeddings,
                                       models.retriever.embedding_dim, self.settings.ann_threshold)
                 index.copy_tombstones_from(self.index)
+                if self.feeder is not None and self.feeder.rebuilding is not None:  # a rebuild in progress
+                    rebuilt = await reembed(self.feeder.rebuilding, models.retriever.candidate_embeddings,
+                                            models.retriever.embedding_dim, self.settings.ann_threshold)
+                    rebuilt.copy_tombstones_from(self.feeder.rebuilding)
+                    self.feeder.rebuilding = rebuilt
                 self._serving = (models, index)
         else:
             self._serving = (models, self.index)
@@ -196,6 +207,20 @@ class PhoenixServer:
         return [(posts[:i.k], len(index), models.checkpoint_id) for posts, i in zip(found, inputs)]
 
 
+def rank_response(ranker, candidates, values: np.ndarray, checkpoint_id: str) -> phoenix_pb2.RankResponse:
+    """Predictions (and, for a model with content input, each candidate's content vector as the
+    model reads it) as packed arrays, written from the arrays' bytes (foryou/packed.py)."""
+    response = phoenix_pb2.RankResponse(checkpoint_id=checkpoint_id, num_outputs=values.shape[1])
+    wire = packed(_RANK_FIELDS["predictions"], np.asarray(values, np.float32))
+    if ranker.config.inputs.content_dim:
+        post_ids = np.fromiter((c.post_id for c in candidates), np.uint64, len(candidates))
+        content = np.asarray(ranker.features.content(post_ids), np.float32)
+        response.content_dim = content.shape[1]
+        wire += packed(_RANK_FIELDS["content_vectors"], content)
+    response.MergeFromString(wire)
+    return response
+
+
 class PhoenixServicer(phoenix_pb2_grpc.PhoenixServiceServicer):
     def __init__(self, server: PhoenixServer) -> None:
         self._server = server
@@ -215,11 +240,7 @@ class PhoenixServicer(phoenix_pb2_grpc.PhoenixServiceServicer):
         if not item.candidates:
             return phoenix_pb2.RankResponse(checkpoint_id=self._server.models.checkpoint_id)
         values, checkpoint_id = await self._server.rank_batcher.submit(item)
-        return phoenix_pb2.RankResponse(
-            predictions=[phoenix_pb2.CandidatePrediction(post_id=c.post_id, values=row.tolist())
-                         for c, row in zip(item.candidates, values)],
-            checkpoint_id=checkpoint_id,
-        )
+        return rank_response(self._server.models.ranker, item.candidates, values, checkpoint_id)
 
     async def Retrieve(self, request: phoenix_pb2.RetrieveRequest, context: grpc.aio.ServicerContext):
         request_id_var.set(request.request_id)

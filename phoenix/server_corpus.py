@@ -5,6 +5,10 @@ replica holds all recent posts). Created posts are embedded with the candidate t
 batches and added; deleted posts are dropped; posts older than the retention are skipped on
 arrival and swept out periodically. `caught_up` is set once the consumer has reached the end
 offsets the topic had at start, which is when the server may report SERVING.
+
+A rewound or reset log is rebuilt aside: the replay fills a new index (`rebuilding`) while
+the old one keeps answering Retrieve, and the new one is installed (`install`) once the
+replay has caught up, so Phoenix stays SERVING throughout (docs/durability.md).
 """
 from __future__ import annotations
 
@@ -27,7 +31,7 @@ RECORDS = prometheus_client.Counter(
     "foryou_phoenix_corpus_records_total", "posts-topic records handled by the corpus feeder", ["kind"])
 CORPUS_SIZE = prometheus_client.Gauge("foryou_phoenix_corpus_size", "posts in the retrieval index")
 
-EMBED_CHUNK = 512  # posts per candidate-tower call
+EMBED_CHUNK = 4096  # posts per candidate-tower call (one poll is at most max_records)
 
 
 @dataclass
@@ -46,6 +50,10 @@ class CorpusFeeder:
     # Content vectors (and semantic ids) of the posts, encoded from their text on arrival,
     # before the candidate tower embeds them (a v2 tower reads them).
     content: ContentStore | None = None
+    # Puts a rebuilt index in service (the server swaps it into its (models, index) pair);
+    # None: the old index's contents are replaced in place by the rebuilt one's posts.
+    install: Callable[[CorpusIndex], None] | None = None
+    rebuilding: CorpusIndex | None = None  # the index a replay after a reset is filling
     _task: asyncio.Task | None = field(default=None, init=False)
 
     async def start(self) -> None:
@@ -76,6 +84,7 @@ class CorpusFeeder:
 
     async def _run(self) -> None:
         async def caught_up() -> None:
+            await self._install_rebuilt()
             index, _ = self.target()
             log.info("corpus caught up with %s: %d posts indexed", topics.POSTS, len(index))
 
@@ -94,13 +103,37 @@ class CorpusFeeder:
         await self.apply([r for records in batches.values() for r in records])
 
     async def _reset(self) -> None:
-        """The posts log was rewound or reset: drop every indexed post before the replay."""
+        """The posts log was rewound or reset: the replay fills a new, empty index while the
+        current one keeps serving (a second reset mid-replay starts the new one over)."""
         async with self.lock:
             index, _ = self.target()
-            post_ids, _ = index.posts()
-            if len(post_ids):
-                index.remove(post_ids.tolist())
-            CORPUS_SIZE.set(len(index))
+            self.rebuilding = CorpusIndex(index.dim, ann_threshold=index.ann_threshold)
+
+    async def _install_rebuilt(self) -> None:
+        """The replay after a reset has caught up: serve the rebuilt index, and forget the content
+        of posts only the old log had."""
+        async with self.lock:
+            fresh, self.rebuilding = self.rebuilding, None
+            if fresh is None:
+                return
+            old, embed = self.target()
+            if self.content is not None:
+                gone = set(old.posts()[0].tolist()) - set(fresh.posts()[0].tolist())
+                self.content.remove(list(gone))
+            if self.install is not None:
+                self.install(fresh)
+            else:
+                post_ids, author_ids = fresh.posts()
+                old.remove(old.posts()[0].tolist())
+                old.copy_tombstones_from(fresh)
+                if len(post_ids):
+                        old.upsert(post_ids.tolist(), author_ids.tolist(), embed(post_ids, author_ids))
+            CORPUS_SIZE.set(len(self.target()[0]))
+            log.info("corpus rebuilt after a log reset: %d posts", len(self.target()[0]))
+
+    def writing_to(self) -> CorpusIndex:
+        """The index records go into: the one being rebuilt, else the serving one."""
+        return self.rebuilding if self.rebuilding is not None else self.target()[0]
 
     def lag(self) -> int:
         """Records of `posts` not yet indexed (never 0 while behind)."""
@@ -133,7 +166,8 @@ class CorpusFeeder:
                 texts.pop(event.deleted.post_id, None)
                 deleted.append(event.deleted.post_id)
         async with self.lock:
-            index, embed = self.target()
+            _, embed = self.target()
+            index = self.writing_to()
             if deleted:
                 index.delete(deleted)  # tombstoned: a create arriving later is ignored
                 if self.content is not None:
@@ -159,6 +193,8 @@ class CorpusFeeder:
         async with self.lock:
             index, _ = self.target()
             dropped = index.expire(snowflake.now_ms(), self.max_age_ms)
+            if self.rebuilding is not None:
+                self.rebuilding.expire(snowflake.now_ms(), self.max_age_ms)
             if self.content is not None:
                 self.content.expire(snowflake.now_ms(), self.max_age_ms)
             CORPUS_SIZE.set(len(index))

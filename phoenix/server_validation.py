@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from foryou_protos import common_pb2, phoenix_pb2
 from phoenix.features import CandidateItem, HistoryItem
 from phoenix.settings import PhoenixSettings
@@ -89,16 +91,23 @@ def rank_input(request: phoenix_pb2.RankRequest, limits: Limits) -> RankInput:
     _request_id(request)
     user_id = _user(request.user_id)
     history = _history(request.history, limits)
-    if len(request.candidates) > limits.max_candidates:
-        raise ValidationError(
-            f"candidates has {len(request.candidates)} items; at most {limits.max_candidates} allowed")
-    candidates = []
-    for i, cand in enumerate(request.candidates):
-        if cand.post_id == 0:
-            raise ValidationError(f"candidates[{i}].post_id is required (non-zero)")
-        candidates.append(CandidateItem(post_id=cand.post_id, author_id=cand.author_id,
-                                        surface=_surface(cand.surface, f"candidates[{i}].surface", limits)))
-    return RankInput(user_id, history, tuple(candidates))
+    n = len(request.post_ids)
+    if n > limits.max_candidates:
+        raise ValidationError(f"post_ids has {n} candidates; at most {limits.max_candidates} allowed")
+    if len(request.author_ids) != n:
+        raise ValidationError(f"author_ids has {len(request.author_ids)} entries for {n} post_ids")
+    if request.surfaces and len(request.surfaces) != n:
+        raise ValidationError(f"surfaces has {len(request.surfaces)} entries for {n} post_ids (or none)")
+    post_ids = np.asarray(request.post_ids)
+    zero = np.flatnonzero(post_ids == 0)
+    if len(zero):
+        raise ValidationError(f"post_ids[{zero[0]}] is required (non-zero)")
+    surfaces = list(request.surfaces) or [request.surface] * n
+    for surface in set(surfaces):
+        _surface(surface, "surface" if not request.surfaces else "surfaces", limits)
+    candidates = tuple(CandidateItem(post_id, author_id, surface) for post_id, author_id, surface
+                       in zip(post_ids.tolist(), request.author_ids, surfaces))
+    return RankInput(user_id, history, candidates)
 
 
 def retrieve_input(request: phoenix_pb2.RetrieveRequest, limits: Limits) -> RetrieveInput:

@@ -8,6 +8,7 @@ checkpoint's parameters (`sid_codebook.npz`); assignment is a few small matrix p
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import numpy as np
 
 FILE_NAME = "sid_codebook.npz"
 MAX_FIT_POINTS = 20_000  # k-means is fitted on a sample of at most this many posts
-ASSIGN_CHUNK = 8192
+ASSIGN_CHUNK = 2048  # rows per compiled assignment call; a smaller batch is padded to 256 or 2048
 
 
 @dataclass(frozen=True)
@@ -32,20 +33,18 @@ class Codebook:
         return int(self.centroids.shape[1]) + 1
 
     def assign(self, vectors: np.ndarray) -> np.ndarray:
-        """[N, D] -> [N, L] int32 codes; an all-zero vector (no content) gets all-zero codes."""
+        """[N, D] -> [N, L] int32 codes; an all-zero vector (no content) gets all-zero codes.
+        Nearest centroid per level (argmin |r - c|^2 = argmin |c|^2 - 2 r.c), in chunks padded
+        to one of two widths, so that only two shapes are ever compiled."""
         x = np.asarray(vectors, np.float32)
-        out = np.zeros((x.shape[0], self.levels), np.int32)
-        sq = np.sum(self.centroids * self.centroids, axis=-1)  # [L, K-1]
-        for lo in range(0, x.shape[0], ASSIGN_CHUNK):
-            residual = x[lo:lo + ASSIGN_CHUNK].copy()
-            present = np.any(residual != 0, axis=1)
-            for level in range(self.levels):
-                c = self.centroids[level]
-                # argmin |r - c|^2 = argmin (|c|^2 - 2 r.c)
-                nearest = np.argmin(sq[level][None, :] - 2.0 * residual @ c.T, axis=1)
-                out[lo:lo + residual.shape[0], level] = nearest + 1
-                residual -= c[nearest]
-            out[lo:lo + residual.shape[0]][~present] = 0
+        n = x.shape[0]
+        out = np.zeros((n, self.levels), np.int32)
+        for lo in range(0, n, ASSIGN_CHUNK):
+            part = x[lo:lo + ASSIGN_CHUNK]
+            width = 256 if part.shape[0] <= 256 else ASSIGN_CHUNK
+            padded = np.zeros((width, x.shape[1]), np.float32)
+            padded[:part.shape[0]] = part
+            out[lo:lo + part.shape[0]] = np.asarray(self._assign_fn(padded))[:part.shape[0]]
         return out
 
     def save(self, directory: str | Path) -> Path:
@@ -61,10 +60,46 @@ class Codebook:
         with np.load(path) as data:
             return cls(np.asarray(data["centroids"], np.float32))
 
-    @property
+    @functools.cached_property
     def fingerprint(self) -> int:
-        """Identifies a codebook (to cache codes assigned with it)."""
+        """Identifies a codebook (to cache codes assigned with it); hashed once, not per lookup."""
         return hash(self.centroids.tobytes())
+
+    @property
+    def _assign_fn(self):
+        return _compiled_assign(self)
+
+
+
+
+_COMPILED: dict[int, object] = {}  # codebook fingerprint -> its compiled assignment (a few at most)
+
+
+def _compiled_assign(book: Codebook):
+    """The levels' nearest-centroid search as one compiled XLA function (fused: the [N, K-1]
+    distances never leave it). Kept here, not on the codebook, so codebooks stay picklable."""
+    fn = _COMPILED.get(book.fingerprint)
+    if fn is not None:
+        return fn
+    import jax
+    import jax.numpy as jnp
+
+    centroids = jnp.asarray(book.centroids)
+    sq = jnp.sum(centroids * centroids, axis=-1)
+
+    def assign(x):
+        residual, codes = x, []
+        for level in range(book.levels):
+            nearest = jnp.argmin(sq[level][None, :] - 2.0 * residual @ centroids[level].T, axis=1)
+            codes.append(nearest + 1)
+            residual = residual - centroids[level][nearest]
+        present = jnp.any(x != 0, axis=1, keepdims=True)
+        return jnp.where(present, jnp.stack(codes, axis=1), 0).astype(jnp.int32)
+
+    while len(_COMPILED) >= 8:
+        _COMPILED.pop(next(iter(_COMPILED)))
+    fn = _COMPILED[book.fingerprint] = jax.jit(assign)
+    return fn
 
 
 def kmeans(x: np.ndarray, k: int, rng: np.random.Generator, iterations: int = 20) -> np.ndarray:

@@ -4,9 +4,9 @@
 `ThunderServicer` is the thin grpc.aio adapter that turns `InvalidArgument` into
 INVALID_ARGUMENT.
 
-The two post-carrying answers (GetInNetworkPosts, GetPosts) are returned already serialized:
-each stored post keeps its encoding as a response entry, so a reply of 1,200 posts is a bytes
-join rather than 1,200 message copies and a serialization. `add_to_server` registers the
+The serving answers (GetInNetworkPosts, HydratePosts) are columns (columns.py). GetPosts is
+returned already serialized: each stored post keeps its encoding as a response entry, so a
+reply of many posts is a bytes join rather than message copies and a serialization. `add_to_server` registers the
 service with serializers that pass such bytes through; the wire format is the proto's."""
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ import grpc
 from foryou.snowflake import now_ms
 from foryou_protos import thunder_pb2, thunder_pb2_grpc
 from thunder import metrics
+from thunder.columns import RowCache, post_columns
 from thunder.id_tables import IdSet
 from thunder.post_store import PostStore
 from thunder.query import InNetworkQuery
@@ -44,6 +45,7 @@ class ThunderHandlers:
         self.users = users
         self.limits = limits or QueryLimits()
         self.clock = clock
+        self.rows = RowCache()
 
     def in_network_query(self, request: thunder_pb2.GetInNetworkPostsRequest) -> InNetworkQuery:
         limits = self.limits
@@ -79,13 +81,28 @@ class ThunderHandlers:
             video_only=request.is_video_request,
         )
 
-    def get_in_network_posts(self, request: thunder_pb2.GetInNetworkPostsRequest) -> bytes:
-        """A serialized GetInNetworkPostsResponse."""
+    def get_in_network_posts(self, request: thunder_pb2.GetInNetworkPostsRequest) -> thunder_pb2.GetInNetworkPostsResponse:
         query = self.in_network_query(request)
         start = time.perf_counter()
-        found = self.posts.in_network_wires(query)
+        found = self.posts.in_network(query)
         metrics.IN_NETWORK_QUERY.observe(time.perf_counter() - start)
-        return b"".join(found)
+        return thunder_pb2.GetInNetworkPostsResponse(posts=post_columns(found, self.rows, self.users))
+
+    def hydrate_posts(self, request: thunder_pb2.HydratePostsRequest) -> thunder_pb2.HydratePostsResponse:
+        """Core data, visibility and authors of the found posts (request order) as columns, and
+        the ids Thunder does not know (or that expired)."""
+        _require_at_most("post_ids", request.post_ids, self.limits.max_lookup_ids)
+        now = self.clock()
+        lookup = self.posts.lookup
+        found, missing = [], []
+        for post_id in request.post_ids:
+            rec = lookup(post_id, now)
+            if rec is None:
+                missing.append(post_id)
+            else:
+                found.append(rec)
+        return thunder_pb2.HydratePostsResponse(posts=post_columns(found, self.rows, self.users),
+                                                missing_post_ids=missing)
 
     def get_posts(self, request: thunder_pb2.GetPostsRequest) -> bytes:
         """A serialized GetPostsResponse: found posts in request order, then the missing ids
@@ -170,6 +187,9 @@ class ThunderServicer(thunder_pb2_grpc.ThunderServiceServicer):
     async def GetInNetworkPosts(self, request, context):
         return await self._call(self.handlers.get_in_network_posts, request, context)
 
+    async def HydratePosts(self, request, context):
+        return await self._call(self.handlers.hydrate_posts, request, context)
+
     async def GetPosts(self, request, context):
         return await self._call(self.handlers.get_posts, request, context)
 
@@ -188,6 +208,7 @@ def add_to_server(servicer: ThunderServicer, server: grpc.aio.Server) -> None:
     """Like the generated add_ThunderServiceServicer_to_server, with pass-through serializers."""
     requests: dict[str, Any] = {
         "GetInNetworkPosts": thunder_pb2.GetInNetworkPostsRequest,
+        "HydratePosts": thunder_pb2.HydratePostsRequest,
         "GetPosts": thunder_pb2.GetPostsRequest,
         "GetAuthors": thunder_pb2.GetAuthorsRequest,
         "GetUserContext": thunder_pb2.GetUserContextRequest,

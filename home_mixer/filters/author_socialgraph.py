@@ -3,17 +3,19 @@ author's post too). Without the user's features (Thunder did not answer, no cach
 the blocks and mutes are unknown, and every candidate is removed."""
 from __future__ import annotations
 
-from candidate_pipeline import Filter, FilterResult
-from home_mixer.candidate import PostCandidate
-from home_mixer.filters import split
+import numpy as np
+
+from candidate_pipeline import Filter
+from home_mixer.candidates import PostBatch, id_array
 from home_mixer.query import ScoredPostsQuery
 
 
-class AuthorSocialgraphFilter(Filter[ScoredPostsQuery, PostCandidate]):
+class AuthorSocialgraphFilter(Filter[ScoredPostsQuery, PostBatch]):
     fail_closed = True
+    reads = ("author_id", "repost_of_user_id")
 
-    async def filter(self, query: ScoredPostsQuery, candidates: list[PostCandidate]) -> FilterResult[PostCandidate]:
+    async def filter(self, query: ScoredPostsQuery, candidates: PostBatch) -> np.ndarray:
         if query.user_features is None:
-            return FilterResult(kept=[], removed=list(candidates))
-        excluded = query.user_features.blocked | query.user_features.muted
-        return split(candidates, lambda c: c.author_id not in excluded and c.repost_of_user_id not in excluded)
+            return np.zeros(len(candidates), dtype=bool)
+        excluded = id_array(query.user_features.blocked | query.user_features.muted)
+        return ~(np.isin(candidates["author_id"], excluded) | np.isin(candidates["repost_of_user_id"], excluded))

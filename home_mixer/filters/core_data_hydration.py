@@ -4,14 +4,16 @@ came and no cached copy had it. Every later safety check reads these fields, so 
 without them is never served (see docs/reliability.md)."""
 from __future__ import annotations
 
-from candidate_pipeline import Filter, FilterResult
-from home_mixer.candidate import PostCandidate
-from home_mixer.filters import split
+import numpy as np
+
+from candidate_pipeline import Filter
+from home_mixer.candidates import CORE_FOUND, PostBatch
 from home_mixer.query import ScoredPostsQuery
 
 
-class CoreDataHydrationFilter(Filter[ScoredPostsQuery, PostCandidate]):
+class CoreDataHydrationFilter(Filter[ScoredPostsQuery, PostBatch]):
     fail_closed = True
+    reads = ("core_data",)
 
-    async def filter(self, query: ScoredPostsQuery, candidates: list[PostCandidate]) -> FilterResult[PostCandidate]:
-        return split(candidates, lambda c: c.core_data_found is True)
+    async def filter(self, query: ScoredPostsQuery, candidates: PostBatch) -> np.ndarray:
+        return candidates["core_data"] == CORE_FOUND

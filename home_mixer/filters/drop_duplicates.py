@@ -2,16 +2,22 @@
 source listed first: in-network wins)."""
 from __future__ import annotations
 
-from candidate_pipeline import Filter, FilterResult
-from home_mixer.candidate import PostCandidate
+import numpy as np
+
+from candidate_pipeline import Filter
+from home_mixer.candidates import PostBatch
 from home_mixer.query import ScoredPostsQuery
 
 
-class DropDuplicatesFilter(Filter[ScoredPostsQuery, PostCandidate]):
-    async def filter(self, query: ScoredPostsQuery, candidates: list[PostCandidate]) -> FilterResult[PostCandidate]:
-        seen: set[int] = set()
-        kept, removed = [], []
-        for c in candidates:
-            (removed if c.post_id in seen else kept).append(c)
-            seen.add(c.post_id)
-        return FilterResult(kept=kept, removed=removed)
+def first_occurrences(values: np.ndarray) -> np.ndarray:
+    """True at the first row of each distinct value."""
+    keep = np.zeros(len(values), dtype=bool)
+    keep[np.unique(values, return_index=True)[1]] = True
+    return keep
+
+
+class DropDuplicatesFilter(Filter[ScoredPostsQuery, PostBatch]):
+    reads = ("post_id",)
+
+    async def filter(self, query: ScoredPostsQuery, candidates: PostBatch) -> np.ndarray:
+        return first_occurrences(candidates["post_id"])

@@ -3,18 +3,21 @@ subscribe to (the user's own posts are never ineligible). Without the user's fea
 subscriptions are unknown, and every subscriber-only post is removed."""
 from __future__ import annotations
 
-from candidate_pipeline import Filter, FilterResult
-from home_mixer.candidate import PostCandidate
-from home_mixer.filters import split
+import numpy as np
+
+from candidate_pipeline import Filter
+from home_mixer.candidates import PostBatch, id_array
 from home_mixer.query import ScoredPostsQuery
 
 
-class IneligibleSubscriptionFilter(Filter[ScoredPostsQuery, PostCandidate]):
+class IneligibleSubscriptionFilter(Filter[ScoredPostsQuery, PostBatch]):
     fail_closed = True
+    reads = ("subscriber_only", "viewer_subscribes", "author_id")
 
-    async def filter(self, query: ScoredPostsQuery, candidates: list[PostCandidate]) -> FilterResult[PostCandidate]:
+    async def filter(self, query: ScoredPostsQuery, candidates: PostBatch) -> np.ndarray:
+        author = candidates["author_id"]
+        allowed = ~candidates["subscriber_only"] | (author == query.viewer_id)
         if query.user_features is None:
-            return split(candidates, lambda c: not c.subscriber_only or c.author_id == query.viewer_id)
-        subscriptions = query.user_features.subscriptions
-        return split(candidates, lambda c: not c.subscriber_only or c.viewer_subscribes
-                     or c.author_id in subscriptions or c.author_id == query.viewer_id)
+            return allowed
+        subscriptions = id_array(query.user_features.subscriptions)
+        return allowed | candidates["viewer_subscribes"] | np.isin(author, subscriptions)

@@ -1,18 +1,36 @@
-"""PreviouslyServedPosts: remove posts whose related ids were already served to the user
-(Thunder's served record plus the request's served ids). As in the reference, only on a
-bottom request (paging down): a fresh top-of-feed request may show recent posts again."""
+"""PreviouslyServedPosts: remove posts whose related ids were served to the user recently.
+
+On every request (the newest default, home_mixer/stages/served.py): the request's own served
+ids and the newest `served_max_ids` (100) of Thunder's served record. Thunder's record keeps
+no serving times, so the `served_window_ms` (10 min) limit cannot be applied to it yet; the
+count limit stands in. `served_bottom_only = 1` is the v1 behaviour (the reference's first
+release): only on a bottom request (paging down), against the whole record."""
 from __future__ import annotations
 
-from candidate_pipeline import Filter, FilterResult
-from home_mixer.candidate import PostCandidate
-from home_mixer.filters import split
+import numpy as np
+
+from candidate_pipeline import Filter
+from foryou.snowflake import now_ms
+from home_mixer.candidates import RELATED_ID_COLUMNS, PostBatch, id_array, related_id_hit
 from home_mixer.query import ScoredPostsQuery
+from home_mixer.stages.served import applies, recent_served_ids
 
 
-class PreviouslyServedPostsFilter(Filter[ScoredPostsQuery, PostCandidate]):
+def served_ids(query: ScoredPostsQuery) -> np.ndarray:
+    """The ids a request filters against."""
+    p = query.params
+    if p.served_bottom_only:
+        return id_array(query.all_served_ids())
+    recent = recent_served_ids(id_array(query.features.served_ids), None, now_ms(), p.served_window_ms,
+                               p.served_max_ids)
+    return np.union1d(id_array(query.served_ids), recent)
+
+
+class PreviouslyServedPostsFilter(Filter[ScoredPostsQuery, PostBatch]):
+    reads = RELATED_ID_COLUMNS
+
     def enable(self, query: ScoredPostsQuery) -> bool:
-        return query.is_bottom_request
+        return applies(query.is_bottom_request, bool(query.params.served_bottom_only))
 
-    async def filter(self, query: ScoredPostsQuery, candidates: list[PostCandidate]) -> FilterResult[PostCandidate]:
-        served = query.all_served_ids()
-        return split(candidates, lambda c: not (c.related_ids & served))
+    async def filter(self, query: ScoredPostsQuery, candidates: PostBatch) -> np.ndarray:
+        return ~related_id_hit(candidates, served_ids(query))

@@ -1,24 +1,23 @@
 """RepostDeduplication: one appearance per original post. Walking candidates in order, an
 original marks its id as seen; a repost is removed if its original (or another repost of
-it) was already seen, else it marks the original as seen."""
+it) was already seen, else it marks the original as seen. Equivalently: a repost goes when
+an earlier candidate has the same key (an original's own id, a repost's original id)."""
 from __future__ import annotations
 
-from candidate_pipeline import Filter, FilterResult
-from home_mixer.candidate import PostCandidate
+import numpy as np
+
+from candidate_pipeline import Filter
+from home_mixer.candidates import PostBatch
 from home_mixer.query import ScoredPostsQuery
 
 
-class RepostDeduplicationFilter(Filter[ScoredPostsQuery, PostCandidate]):
-    async def filter(self, query: ScoredPostsQuery, candidates: list[PostCandidate]) -> FilterResult[PostCandidate]:
-        seen: set[int] = set()
-        kept, removed = [], []
-        for c in candidates:
-            if c.repost_of_post_id:
-                if c.repost_of_post_id in seen:
-                    removed.append(c)
-                    continue
-                seen.add(c.repost_of_post_id)
-            else:
-                seen.add(c.post_id)
-            kept.append(c)
-        return FilterResult(kept=kept, removed=removed)
+class RepostDeduplicationFilter(Filter[ScoredPostsQuery, PostBatch]):
+    reads = ("post_id", "repost_of_post_id")
+
+    async def filter(self, query: ScoredPostsQuery, candidates: PostBatch) -> np.ndarray:
+        repost = candidates["repost_of_post_id"]
+        is_repost = repost != 0
+        keys = np.where(is_repost, repost, candidates["post_id"])
+        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        earlier_same_key = first[inverse] < np.arange(len(keys))
+        return ~(is_repost & earlier_same_key)

@@ -1,75 +1,58 @@
-"""CoreData: the post's core fields from Thunder. A post Thunder does not know is marked
-(`core_data_found = False`). If Thunder does not answer, the safety cache's copies stand in
-for the posts it has (and the response says so); the others stay unhydrated
-(`core_data_found = None`). CoreDataHydrationFilter removes both kinds: a post is served
-only with known core data."""
+"""CoreData: each post's core fields, visibility and author profile from Thunder, for the
+candidates the sources did not bring them with (out-of-network ids from Phoenix), in one
+HydratePosts call. A post Thunder does not know is CORE_MISSING. If Thunder does not answer,
+the safety cache's copies stand in for the posts it has (and the response says so); the
+others stay CORE_UNKNOWN. CoreDataHydrationFilter removes both kinds: a post is served only
+with known core data."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import numpy as np
 
 from candidate_pipeline import Hydrator
-from home_mixer.candidate import PostCandidate, copy_fields
-from home_mixer.clients import ThunderClient, memoized
+from home_mixer.candidates import CORE_FOUND, CORE_MISSING, CORE_UNKNOWN, PostBatch, align
+from home_mixer.clients import ThunderClient
 from home_mixer.query import ScoredPostsQuery
-from home_mixer.sources.thunder import apply_core_data
+from home_mixer.wire import POST_COLUMNS
 
-# One GetPosts per request, shared by the hydrators that read post fields.
-POSTS_MEMO_KEY = "thunder.posts.hydration"
 CACHED_NOTE = "core_data_cached"
-
-CORE_FIELDS = (
-    "core_data_found", "author_id", "created_at_ms", "text", "in_reply_to_post_id",
-    "in_reply_to_user_id", "conversation_id", "repost_of_post_id", "repost_of_user_id",
-    "quote_of_post_id", "ancestors", "photo_count", "deleted", "labels",
-)
+# What this hydrator fills (the post id is what it looks up by).
+FILLED = tuple(name for name in POST_COLUMNS if name != "post_id")
 
 
-def unhydrated_ids(candidates: list[PostCandidate]) -> list[int]:
-    """Ids whose core data the source did not bring (Thunder's in-network posts carry it)."""
-    return sorted({c.post_id for c in candidates if c.core_data_found is None})
+class CoreDataHydrator(Hydrator[ScoredPostsQuery, PostBatch]):
+    reads = ("post_id", "core_data")
+    writes = FILLED
 
-
-@dataclass(frozen=True)
-class PostLookup:
-    posts: dict          # post id -> foryou.Post
-    fresh: bool          # Thunder's answer (a missing id is unknown to it), or cached copies
-
-
-async def lookup_posts(thunder: ThunderClient, query: ScoredPostsQuery, candidates: list[PostCandidate]) -> PostLookup:
-    ids = unhydrated_ids(candidates)
-    if not ids:
-        return PostLookup({}, True)
-
-    async def call() -> PostLookup:
-        try:
-            return PostLookup(await thunder.posts(query, ids), True)
-        except Exception:
-            cached = thunder.cache.posts(ids)
-            if not cached:
-                raise
-            query.notes.add(CACHED_NOTE)
-            return PostLookup(cached, False)
-    return await memoized(query, POSTS_MEMO_KEY, call)
-
-
-class CoreDataHydrator(Hydrator[ScoredPostsQuery, PostCandidate]):
     def __init__(self, thunder: ThunderClient, timeout_s: float | None = None) -> None:
         self.thunder = thunder
         self.timeout_s = timeout_s
 
-    async def hydrate(self, query: ScoredPostsQuery, candidates: list[PostCandidate]) -> list[PostCandidate]:
-        lookup = await lookup_posts(self.thunder, query, candidates)
-        hydrated = []
-        for candidate in candidates:
-            copy = candidate.evolve()
-            if candidate.core_data_found is None:
-                post = lookup.posts.get(candidate.post_id)
-                if post is None:
-                    copy.core_data_found = False if lookup.fresh else None
-                else:
-                    apply_core_data(copy, post)
-            hydrated.append(copy)
-        return hydrated
-
-    def update(self, candidate: PostCandidate, hydrated: PostCandidate) -> None:
-        copy_fields(candidate, hydrated, CORE_FIELDS)
+    async def hydrate(self, query: ScoredPostsQuery, candidates: PostBatch) -> dict[str, np.ndarray]:
+        rows = np.flatnonzero(candidates["core_data"] == CORE_UNKNOWN)
+        if len(rows) == 0:
+            return {}
+        wanted = candidates["post_id"][rows]
+        ids = np.unique(wanted).tolist()
+        try:
+            found = await self.thunder.hydrate_posts(query, ids)
+            hit, at = align(found["post_id"], wanted)
+            unknown_state = CORE_MISSING  # Thunder answered: what it lacks does not exist
+        except Exception:
+            has_copy, found = self.thunder.cache.posts(ids, POST_COLUMNS)
+            if not has_copy.any():
+                raise
+            query.notes.add(CACHED_NOTE)
+            hit, at = align(np.asarray(ids, dtype=np.int64)[has_copy], wanted)
+            found = {name: values[has_copy] for name, values in found.items()}
+            unknown_state = CORE_UNKNOWN  # no answer: unknown, not "no such post"
+        out = {}
+        targets, sources = rows[hit], at[hit]
+        for name in FILLED:
+            column = candidates[name].copy()
+            if name == "core_data":
+                column[rows[~hit]] = unknown_state
+                column[targets] = CORE_FOUND
+            else:
+                column[targets] = found[name][sources]
+            out[name] = column
+        return out

@@ -1,17 +1,19 @@
-"""InNetwork: is the candidate's author followed by the user."""
+"""InNetwork: is the candidate's author followed by the user. Reads the author id after
+CoreData filled it (a repost's author is the reposter)."""
 from __future__ import annotations
 
+import numpy as np
+
 from candidate_pipeline import Hydrator
-from home_mixer.candidate import PostCandidate
+from home_mixer.candidates import PostBatch, id_array
 from home_mixer.query import ScoredPostsQuery
 
 
-class InNetworkHydrator(Hydrator[ScoredPostsQuery, PostCandidate]):
-    async def hydrate(self, query: ScoredPostsQuery, candidates: list[PostCandidate]) -> list[PostCandidate]:
-        if query.user_features is None:  # following unknown: keep what the source said
-            return [c.evolve() for c in candidates]
-        following = query.user_features.following
-        return [c.evolve(in_network=c.author_id in following) for c in candidates]
+class InNetworkHydrator(Hydrator[ScoredPostsQuery, PostBatch]):
+    reads = ("author_id",)
+    writes = ("in_network",)
 
-    def update(self, candidate: PostCandidate, hydrated: PostCandidate) -> None:
-        candidate.in_network = hydrated.in_network
+    async def hydrate(self, query: ScoredPostsQuery, candidates: PostBatch) -> dict[str, np.ndarray]:
+        if query.user_features is None:  # following unknown: keep what the source said
+            return {}
+        return {"in_network": np.isin(candidates["author_id"], id_array(query.user_features.following))}

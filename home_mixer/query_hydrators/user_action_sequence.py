@@ -10,7 +10,6 @@ from collections.abc import Iterable
 
 from candidate_pipeline import QueryHydrator
 from foryou_protos import common_pb2
-from home_mixer.clients import ThunderClient
 from home_mixer.query import HistoryEntry, ScoredPostsQuery
 
 _USABLE_ACTIONS = frozenset(v for v in common_pb2.Action.values() if v != common_pb2.ACTION_UNSPECIFIED)
@@ -39,13 +38,13 @@ def merge_engagements(engagements: Iterable[common_pb2.Engagement], window_ms: i
 
 class UserActionSequenceHydrator(QueryHydrator[ScoredPostsQuery]):
     name = "UserActionSequence"
-
-    def __init__(self, thunder: ThunderClient, timeout_s: float | None = None) -> None:
-        self.thunder = thunder
-        self.timeout_s = timeout_s
+    reads = ("user_context",)
+    writes = ("history",)
 
     async def hydrate(self, query: ScoredPostsQuery) -> ScoredPostsQuery:
-        context = await self.thunder.user_context(query)
+        context = query.user_context
+        if context is None:
+            raise LookupError("no user context from Thunder")
         history = merge_engagements(context.engagements, query.params.history_merge_window_ms,
                                     query.params.max_history)
         return dataclasses.replace(query, history=history)

@@ -1,5 +1,5 @@
 """UserFeatures: following, blocked, muted, muted keywords, subscriptions and recently served
-ids, from Thunder's user context. When Thunder does not answer, the safety cache's copy (if
+ids, from Thunder's user context (the UserContext hydrator). When Thunder did not answer, the safety cache's copy (if
 any, at most its TTL old) stands in, and the response says so; with no copy the features
 stay unknown and the safety filters remove every candidate."""
 from __future__ import annotations
@@ -21,24 +21,29 @@ def features_from_context(context: thunder_pb2.UserContext) -> UserFeatures:
         muted=frozenset(context.muted_user_ids),
         muted_keywords=tuple(context.muted_keywords),
         subscriptions=frozenset(context.subscribed_author_ids),
-        served_ids=frozenset(context.served_post_ids),
+        served_ids=tuple(context.served_post_ids),
     )
+
+
+class UserFeaturesUnavailable(RuntimeError):
+    """No user context from Thunder and no cached copy of the viewer's features."""
 
 
 class UserFeaturesHydrator(QueryHydrator[ScoredPostsQuery]):
     name = "UserFeatures"
+    reads = ("user_context",)
+    writes = ("user_features",)
 
     def __init__(self, thunder: ThunderClient, timeout_s: float | None = None) -> None:
         self.thunder = thunder
         self.timeout_s = timeout_s
 
     async def hydrate(self, query: ScoredPostsQuery) -> ScoredPostsQuery:
-        try:
-            context = await self.thunder.user_context(query)
-        except Exception:
+        context = query.user_context
+        if context is None:
             cached = self.thunder.cache.features(query.viewer_id)
             if cached is None:
-                raise
+                raise UserFeaturesUnavailable("no user context from Thunder and no cached copy")
             query.notes.add(CACHED_NOTE)
             return dataclasses.replace(query, user_features=cached)
         features = features_from_context(context)

@@ -4,32 +4,38 @@ Recency-fallback candidates (no predictions) are left as they are: the degraded 
 in time order."""
 from __future__ import annotations
 
-from collections import Counter
+import numpy as np
 
 from candidate_pipeline import Scorer
-from home_mixer.candidate import PostCandidate
+from home_mixer.candidates import PostBatch
 from home_mixer.query import ScoredPostsQuery
 
 
-def diversity_multiplier(n: int, decay: float, floor: float) -> float:
-    return (1.0 - floor) * decay ** n + floor
+def diversity_multiplier(n, decay: float, floor: float):
+    return (1.0 - floor) * np.power(decay, n) + floor
 
 
-class AuthorDiversityScorer(Scorer[ScoredPostsQuery, PostCandidate]):
-    async def score(self, query: ScoredPostsQuery, candidates: list[PostCandidate]) -> list[PostCandidate]:
-        decay, floor = query.params.diversity_decay, query.params.diversity_floor
-        multipliers = [1.0] * len(candidates)
-        seen_per_author: Counter[int] = Counter()
+def occurrence_ranks(keys: np.ndarray) -> np.ndarray:
+    """For each row, how many earlier rows have the same key (0 for the first)."""
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    starts = np.r_[0, np.flatnonzero(sorted_keys[1:] != sorted_keys[:-1]) + 1] if len(keys) else np.zeros(0, int)
+    group_start = np.repeat(starts, np.diff(np.r_[starts, len(keys)]))
+    ranks = np.empty(len(keys), dtype=np.int64)
+    ranks[order] = np.arange(len(keys)) - group_start
+    return ranks
+
+
+class AuthorDiversityScorer(Scorer[ScoredPostsQuery, PostBatch]):
+    reads = ("weighted_score", "author_id", "scored_at_ms")
+    writes = ("diversity_multiplier", "score")
+
+    async def score(self, query: ScoredPostsQuery, candidates: PostBatch) -> dict[str, np.ndarray]:
+        weighted = candidates["weighted_score"]
+        multipliers = np.ones(len(candidates))
         # Stable sort: ties keep the incoming order.
-        for index in sorted(range(len(candidates)), key=lambda i: -candidates[i].weighted_score):
-            c = candidates[index]
-            if not c.predictions:
-                continue
-            multipliers[index] = diversity_multiplier(seen_per_author[c.author_id], decay, floor)
-            seen_per_author[c.author_id] += 1
-        return [c.evolve(diversity_multiplier=m, score=c.weighted_score * m)
-                for c, m in zip(candidates, multipliers)]
-
-    def update(self, candidate: PostCandidate, scored: PostCandidate) -> None:
-        candidate.diversity_multiplier = scored.diversity_multiplier
-        candidate.score = scored.score
+        by_score = np.argsort(-weighted, kind="stable")
+        rows = by_score[candidates["scored_at_ms"][by_score] > 0]
+        n = occurrence_ranks(candidates["author_id"][rows])
+        multipliers[rows] = diversity_multiplier(n, query.params.diversity_decay, query.params.diversity_floor)
+        return {"diversity_multiplier": multipliers, "score": weighted * multipliers}

@@ -1,20 +1,19 @@
 """OutOfNetworkScorer: out-of-network scores are multiplied by a factor (default 0.75), so a
-followed account's post wins a close call."""
+followed account's post wins a close call. Recency-fallback candidates are left alone."""
 from __future__ import annotations
 
+import numpy as np
+
 from candidate_pipeline import Scorer
-from home_mixer.candidate import PostCandidate
+from home_mixer.candidates import PostBatch
 from home_mixer.query import ScoredPostsQuery
 
 
-class OutOfNetworkScorer(Scorer[ScoredPostsQuery, PostCandidate]):
-    async def score(self, query: ScoredPostsQuery, candidates: list[PostCandidate]) -> list[PostCandidate]:
-        out = []
-        for c in candidates:
-            factor = 1.0 if c.in_network or not c.predictions else query.params.oon_factor
-            out.append(c.evolve(oon_factor=factor, score=c.score * factor))
-        return out
+class OutOfNetworkScorer(Scorer[ScoredPostsQuery, PostBatch]):
+    reads = ("in_network", "scored_at_ms", "score")
+    writes = ("oon_factor", "score")
 
-    def update(self, candidate: PostCandidate, scored: PostCandidate) -> None:
-        candidate.oon_factor = scored.oon_factor
-        candidate.score = scored.score
+    async def score(self, query: ScoredPostsQuery, candidates: PostBatch) -> dict[str, np.ndarray]:
+        applies = ~candidates["in_network"] & (candidates["scored_at_ms"] > 0)
+        factors = np.where(applies, query.params.oon_factor, 1.0)
+        return {"oon_factor": factors, "score": candidates["score"] * factors}

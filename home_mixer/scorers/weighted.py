@@ -10,52 +10,52 @@ A candidate without predictions (Phoenix down or slow) gets a recency score inst
 the degraded feed is ordered newest first."""
 from __future__ import annotations
 
+import numpy as np
+
 from candidate_pipeline import Scorer
 from foryou.snowflake import created_at_ms
-from home_mixer.candidate import PostCandidate
-from home_mixer.params import Params
+from home_mixer.candidates import PostBatch
+from home_mixer.params import ACTION_NAMES, Params
 from home_mixer.query import ScoredPostsQuery
 
-VQV = "video_quality_view"
+VQV = ACTION_NAMES.index("video_quality_view")
 
 
-def combined_score(predictions: dict[str, float], video_duration_ms: int, params: Params) -> float:
-    total = 0.0
-    for name, weight in params.weights.items():
-        if name == VQV and video_duration_ms <= params.vqv_min_duration_ms:
-            continue
-        total += weight * predictions.get(name, 0.0)
-    return total
+def weight_vector(params: Params) -> np.ndarray:
+    return np.array([params.weights.get(name, 0.0) for name in ACTION_NAMES], dtype=np.float64)
 
 
-def offset_score(combined: float, params: Params) -> float:
-    if combined >= 0:
-        return combined + params.score_offset
+def combined_scores(predictions: np.ndarray, video_duration_ms: np.ndarray, params: Params) -> np.ndarray:
+    """[n, num_outputs] predictions -> [n] weighted sums."""
+    predictions = np.asarray(predictions, dtype=np.float64)
+    weights = weight_vector(params)
+    total = predictions @ weights
+    short = np.asarray(video_duration_ms) <= params.vqv_min_duration_ms
+    return total - np.where(short, weights[VQV] * predictions[:, VQV], 0.0)
+
+
+def offset_scores(combined: np.ndarray, params: Params) -> np.ndarray:
+    combined = np.asarray(combined, dtype=np.float64)
     weight_sum = params.positive_weight_sum + params.negative_weight_magnitude
     if weight_sum == 0:
-        return 0.0
-    return max(0.0, (combined + params.negative_weight_magnitude) / weight_sum * params.score_offset)
+        negative = np.zeros_like(combined)
+    else:
+        negative = np.maximum(0.0, (combined + params.negative_weight_magnitude) / weight_sum * params.score_offset)
+    return np.where(combined >= 0, combined + params.score_offset, negative)
 
 
-def recency_score(post_id: int) -> float:
+def recency_scores(post_ids: np.ndarray) -> np.ndarray:
     """Newer posts score higher; only ever compared with other recency scores."""
-    return created_at_ms(post_id) / 1e15
+    return created_at_ms(np.asarray(post_ids, dtype=np.int64)) / 1e15
 
 
-def weighted_score(c: PostCandidate, params: Params) -> float:
-    if not c.predictions:
-        return recency_score(c.post_id)
-    return offset_score(combined_score(c.predictions, c.video_duration_ms, params), params)
+class WeightedScorer(Scorer[ScoredPostsQuery, PostBatch]):
+    reads = ("predictions", "scored_at_ms", "video_duration_ms", "post_id")
+    writes = ("weighted_score", "score")
 
-
-class WeightedScorer(Scorer[ScoredPostsQuery, PostCandidate]):
-    async def score(self, query: ScoredPostsQuery, candidates: list[PostCandidate]) -> list[PostCandidate]:
-        out = []
-        for c in candidates:
-            value = weighted_score(c, query.params)
-            out.append(c.evolve(weighted_score=value, score=value))
-        return out
-
-    def update(self, candidate: PostCandidate, scored: PostCandidate) -> None:
-        candidate.weighted_score = scored.weighted_score
-        candidate.score = scored.score
+    async def score(self, query: ScoredPostsQuery, candidates: PostBatch) -> dict[str, np.ndarray]:
+        scored = candidates["scored_at_ms"] > 0
+        weighted = offset_scores(combined_scores(candidates["predictions"], candidates["video_duration_ms"],
+                                                 query.params), query.params)
+        values = np.where(scored, weighted, recency_scores(candidates["post_id"]))
+        return {"weighted_score": values, "score": values}

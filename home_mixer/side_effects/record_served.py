@@ -12,7 +12,7 @@ from foryou import topics
 from foryou.kafka import security_options
 from foryou.snowflake import now_ms
 from foryou_protos import events_pb2
-from home_mixer.candidate import PostCandidate
+from home_mixer.candidates import PostBatch
 from home_mixer.query import ScoredPostsQuery
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,9 @@ class ServedPublisher:
             self._producer = None
 
 
-class RecordServed(SideEffect[ScoredPostsQuery, PostCandidate]):
+class RecordServed(SideEffect[ScoredPostsQuery, PostBatch]):
+    reads = ("post_id",)
+
     def __init__(self, publisher: ServedPublisher, timeout_s: float | None = 5.0) -> None:
         self.publisher = publisher
         self.timeout_s = timeout_s
@@ -59,9 +61,9 @@ class RecordServed(SideEffect[ScoredPostsQuery, PostCandidate]):
     def enable(self, query: ScoredPostsQuery) -> bool:
         return True
 
-    async def run(self, query: ScoredPostsQuery, result: PipelineResult[ScoredPostsQuery, PostCandidate]) -> None:
-        if not result.selected:
+    async def run(self, query: ScoredPostsQuery, result: PipelineResult[ScoredPostsQuery, PostBatch]) -> None:
+        if not len(result.selected):
             return
         event = events_pb2.ServedEvent(user_id=query.viewer_id, request_id=query.request_id,
-                                       post_ids=[c.post_id for c in result.selected], served_at_ms=now_ms())
+                                       post_ids=result.selected["post_id"].tolist(), served_at_ms=now_ms())
         await self.publisher.publish(event)

@@ -49,7 +49,19 @@ def optimizer(settings: TrainSettings) -> optax.GradientTransformation:
         0.0, settings.learning_rate, max(1, min(settings.warmup_steps, settings.steps // 2)),
         max(settings.steps, 2), end_value=settings.learning_rate * 0.05)
     return optax.chain(optax.clip_by_global_norm(settings.clip_norm),
-                       optax.adamw(schedule, weight_decay=settings.weight_decay))
+                       optax.adamw(schedule, weight_decay=settings.weight_decay, mask=_decayed))
+
+
+# Parameters weight decay leaves alone: an output bias set to the data's log-odds would otherwise
+# be pulled back to p = 0.5.
+NOT_DECAYED = ("action_bias",)
+
+
+def _decayed(params: Any) -> Any:
+    def decay(path, _leaf) -> bool:
+        names = [getattr(k, "key", getattr(k, "name", "")) for k in path]
+        return not any(n in NOT_DECAYED for n in names)
+    return jax.tree_util.tree_map_with_path(decay, params)
 
 
 def fit(loss_fn: Callable[[Any, Any], tuple[jax.Array, dict]], params: Any, data: Any, num_examples: int,

@@ -68,6 +68,21 @@ def example_arrays(config: RankerConfig, examples: list[RankExample], features=N
     return RankerData(batch, labels, dwell, batch.candidate_mask)
 
 
+def with_prior_bias(params, config: RankerConfig, data: RankerData):
+    """Start a model with an output bias at the training data's log-odds of each action (and
+    the mean log1p dwell for the dwell-time output); unchanged for a model without the bias."""
+    if not config.inputs.action_bias:
+        return params
+    mask = data.mask.astype(bool)
+    rates = np.clip(data.labels[mask].mean(axis=0), 1e-4, 1 - 1e-4) if mask.any() else np.full(NUM_BINARY_ACTIONS, 0.5)
+    bias = np.zeros(config.num_actions, np.float32)
+    bias[:NUM_BINARY_ACTIONS] = np.log(rates / (1 - rates))
+    bias[NUM_BINARY_ACTIONS:] = float(np.log1p(np.maximum(data.dwell[mask], 0)).mean()) if mask.any() else 0.0
+    inner = dict(params["params"])
+    inner["action_bias"] = jax.numpy.asarray(bias)
+    return {**params, "params": inner}
+
+
 def predict(params, config: RankerConfig, examples: list[RankExample], features=None) -> np.ndarray:
     """[total candidates, 19] predictions for the examples' candidates, in order."""
     forward = jax.jit(lambda p, b: predictions(ranker_logits(p, config, b)))
@@ -111,7 +126,8 @@ def train(events: EventLog | Iterable, config: RankerConfig, steps: int = 400,
     features = features_for(config, log, codebook)
     data = example_arrays(config, fit_part, features, POST_ID_DROPOUT, settings.seed)
     val_data = example_arrays(config, validation, features) if validation else None
-    params = fresh_params(ranker_init_params(config, settings.seed)) if params is None else params
+    if params is None:
+        params = with_prior_bias(fresh_params(ranker_init_params(config, settings.seed)), config, data)
 
     def loss_fn(p, b: RankerData):
         return ranker_loss(p, config, b.batch, b.labels, b.dwell, b.mask)

@@ -6,10 +6,26 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from candidate_pipeline import (
-    Filter, FilterResult, Hydrator, PipelineResult, QueryHydrator, Scorer, Selector, SideEffect, Source,
+    Column, ColumnBatch, Filter, Hydrator, Pipeline, PipelineResult, QueryHydrator, Scorer, Selector, SideEffect,
+    Source,
 )
-from foryou.logs import request_id_var
+from foryou.logs import request_id_var, request_scope
+
+# Tag columns the fake hydrators write (0 = not written).
+TAGS = ("a", "b", "x", "y", "z", "good", "short", "color")
+
+
+class CandBatch(ColumnBatch):
+    SCHEMA = {"id": Column(np.int64), "source": Column(object, ""), "score": Column(np.float64),
+              **{tag: Column(np.int64) for tag in TAGS}}
+
+
+def pipeline(**kwargs) -> Pipeline:
+    """A test pipeline over CandBatch, with the request id in foryou.logs' context variable."""
+    return Pipeline(batch_type=CandBatch, request_scope=request_scope, **kwargs)
 
 
 @dataclass
@@ -20,14 +36,6 @@ class Query:
     disabled_components: set[str] = field(default_factory=set)
 
 
-@dataclass
-class Cand:
-    id: int
-    source: str = ""
-    tags: dict = field(default_factory=dict)
-    score: float = 0.0
-
-
 def forever() -> Awaitable[None]:
     """Something that never finishes (until cancelled by a timeout)."""
     return asyncio.Event().wait()
@@ -36,9 +44,14 @@ def forever() -> Awaitable[None]:
 class Behaviour:
     def __init__(self, name: str, *, before: Callable[[], Awaitable] | None = None,
                  error: Exception | None = None, trace: list[str] | None = None,
-                 enabled: bool = True, timeout_s: float | None = None):
+                 enabled: bool = True, timeout_s: float | None = None,
+                 reads: tuple[str, ...] | None = None, writes: tuple[str, ...] | None = None):
         self.name, self.before, self.error, self.trace = name, before, error, trace
         self.enabled, self.timeout_s = enabled, timeout_s
+        if reads is not None:
+            self.reads = reads
+        if writes is not None:
+            self.writes = writes
         self.calls = 0
 
     async def act(self) -> None:
@@ -58,8 +71,10 @@ class FakeQueryHydrator(Behaviour, QueryHydrator[Query]):
     def __init__(self, name: str, features: dict, **kw):
         super().__init__(name, **kw)
         self.features = features
+        self.seen_features: dict = {}
 
     async def hydrate(self, query: Query) -> Query:
+        self.seen_features = dict(query.features)
         await self.act()
         return Query(features=dict(self.features))
 
@@ -67,89 +82,92 @@ class FakeQueryHydrator(Behaviour, QueryHydrator[Query]):
         query.features.update(hydrated.features)
 
 
-class FakeSource(Behaviour, Source[Query, Cand]):
+class FakeSource(Behaviour, Source[Query, CandBatch]):
+    writes = ("id", "source", "score")  # score: 0 until a scorer writes it
+
     def __init__(self, name: str, ids: list[int] | Callable[[Query], list[int]], **kw):
         super().__init__(name, **kw)
         self.ids = ids
         self.seen_request_ids: list[str] = []
 
-    async def get_candidates(self, query: Query) -> list[Cand]:
+    async def get_candidates(self, query: Query) -> CandBatch:
         self.seen_request_ids.append(request_id_var.get())
         await self.act()
         ids = self.ids(query) if callable(self.ids) else self.ids
-        return [Cand(i, source=self.name) for i in ids]
+        return CandBatch(len(ids), {"id": ids, "source": [self.name] * len(ids)})
 
 
-class FakeHydrator(Behaviour, Hydrator[Query, Cand]):
-    """Tags every candidate with `tags`; returns `drop` records too few."""
+class FakeHydrator(Behaviour, Hydrator[Query, CandBatch]):
+    """Writes `tags` (column -> value) for every candidate; returns `drop` values too few."""
 
-    def __init__(self, name: str, tags: dict, drop: int = 0, **kw):
+    def __init__(self, name: str, tags: dict[str, int], drop: int = 0, **kw):
+        kw.setdefault("writes", tuple(tags))
         super().__init__(name, **kw)
         self.tags, self.drop = tags, drop
-        self.seen_tags: list[dict] = []
+        self.seen: dict[str, list[int]] = {}
 
-    async def hydrate(self, query: Query, candidates: list[Cand]) -> list[Cand]:
-        self.seen_tags = [dict(c.tags) for c in candidates]
+    async def hydrate(self, query: Query, candidates: CandBatch):
+        self.seen = {tag: candidates[tag].tolist() for tag in TAGS}
         await self.act()
-        records = [Cand(c.id, tags=dict(self.tags)) for c in candidates]
-        return records[: len(records) - self.drop]
-
-    def update(self, candidate: Cand, hydrated: Cand) -> None:
-        candidate.tags.update(hydrated.tags)
+        n = len(candidates) - self.drop
+        return {tag: np.full(n, value) for tag, value in self.tags.items()}
 
 
-class FakeFilter(Behaviour, Filter[Query, Cand]):
+class FakeFilter(Behaviour, Filter[Query, CandBatch]):
+    reads = ("id",)
+
     def __init__(self, name: str, remove_ids: set[int], **kw):
         super().__init__(name, **kw)
         self.remove_ids = remove_ids
 
-    async def filter(self, query: Query, candidates: list[Cand]) -> FilterResult[Cand]:
+    async def filter(self, query: Query, candidates: CandBatch) -> np.ndarray:
         await self.act()
-        return FilterResult(kept=[c for c in candidates if c.id not in self.remove_ids],
-                            removed=[c for c in candidates if c.id in self.remove_ids])
+        return ~np.isin(candidates["id"], list(self.remove_ids))
 
 
-class FakeScorer(Behaviour, Scorer[Query, Cand]):
-    """score <- rescore(previous score, candidate id); returns `extra` records too many."""
+class FakeScorer(Behaviour, Scorer[Query, CandBatch]):
+    """score <- rescore(previous score, candidate id); returns `extra` values too many."""
+
+    reads = ("id",)
+    writes = ("score",)
 
     def __init__(self, name: str, rescore: Callable[[float, int], float], extra: int = 0, **kw):
         super().__init__(name, **kw)
         self.rescore, self.extra = rescore, extra
 
-    async def score(self, query: Query, candidates: list[Cand]) -> list[Cand]:
+    async def score(self, query: Query, candidates: CandBatch):
         await self.act()
-        scored = [Cand(c.id, score=self.rescore(c.score, c.id)) for c in candidates]
-        return scored + [Cand(-1)] * self.extra
-
-    def update(self, candidate: Cand, scored: Cand) -> None:
-        candidate.score = scored.score
+        scores = [self.rescore(s, i) for s, i in candidates.rows("score", "id")]
+        return {"score": np.array(scores + [50.0] * self.extra)}
 
 
-class TopScore(Behaviour, Selector[Query, Cand]):
+class TopScore(Behaviour, Selector[Query, CandBatch]):
+    reads = ("score",)
+
     def __init__(self, name: str = "TopScore", k: int = 1000, **kw):
         super().__init__(name, **kw)
         self.k = k
 
-    def select(self, query: Query, candidates: list[Cand]) -> list[Cand]:
+    def select(self, query: Query, candidates: CandBatch) -> np.ndarray:
         self.calls += 1
         if self.trace is not None:
             self.trace.append(self.name)
         if self.error is not None:
             raise self.error
-        return sorted(candidates, key=lambda c: c.score, reverse=True)[: self.k]
+        return np.argsort(-candidates["score"], kind="stable")[: self.k]
 
 
-class RecordResult(Behaviour, SideEffect[Query, Cand]):
+class RecordResult(Behaviour, SideEffect[Query, CandBatch]):
     """Appends (result, request id seen by the task) to `sink`."""
 
     def __init__(self, name: str, sink: list, **kw):
         super().__init__(name, **kw)
         self.sink = sink
 
-    async def run(self, query: Query, result: PipelineResult[Query, Cand]) -> None:
+    async def run(self, query: Query, result: PipelineResult[Query, CandBatch]) -> None:
         await self.act()
         self.sink.append((result, request_id_var.get()))
 
 
-def ids(candidates: list[Cand]) -> list[int]:
-    return [c.id for c in candidates]
+def ids(candidates: CandBatch) -> list[int]:
+    return candidates["id"].tolist()

@@ -6,9 +6,11 @@ import logging
 
 import pytest
 
-from candidate_pipeline import ComponentError, Pipeline
+import numpy as np
+
+from candidate_pipeline import ComponentError
 from tests.candidate_pipeline.pipeline_fakes import (
-    Cand, FakeFilter, FakeHydrator, FakeQueryHydrator, FakeScorer, FakeSource, Query, TopScore, forever, ids,
+    FakeFilter, FakeHydrator, FakeQueryHydrator, FakeScorer, FakeSource, Query, TopScore, forever, ids, pipeline,
 )
 
 RAISES = {"error": RuntimeError("boom")}
@@ -16,37 +18,38 @@ HANGS = {"before": forever, "timeout_s": 0.02}
 
 
 def _query_hydrators(bad):
-    pipeline = Pipeline[Query, Cand](
+    pipe = pipeline(
         name="err_qh",
         query_hydrators=[FakeQueryHydrator("good", {"a": 1}), FakeQueryHydrator("bad", {"b": 2}, **bad)],
         sources=[FakeSource("src", lambda q: sorted(q.features.values()))])
-    return pipeline, lambda result: ids(result.selected) == [1] and result.query.features == {"a": 1}
+    return pipe, lambda result: ids(result.selected) == [1] and result.query.features == {"a": 1}
 
 
 def _sources(bad):
-    pipeline = Pipeline[Query, Cand](name="err_src", sources=[FakeSource("good", [1, 2]), FakeSource("bad", [3], **bad)])
-    return pipeline, lambda result: ids(result.selected) == [1, 2]
+    pipe = pipeline(name="err_src", sources=[FakeSource("good", [1, 2]), FakeSource("bad", [3], **bad)])
+    return pipe, lambda result: ids(result.selected) == [1, 2]
 
 
 def _hydrators(bad, stage="hydrators"):
     hydrators = [FakeHydrator("good", {"a": 1}), FakeHydrator("bad", {"b": 1}, **bad)]
-    pipeline = Pipeline[Query, Cand](name=f"err_{stage}", sources=[FakeSource("src", [1, 2])], **{stage: hydrators})
-    return pipeline, lambda result: [c.tags for c in result.selected] == [{"a": 1}, {"a": 1}]
+    pipe = pipeline(name=f"err_{stage}", sources=[FakeSource("src", [1, 2])], **{stage: hydrators})
+    return pipe, lambda result: (result.selected["a"].tolist() == [1, 1]
+                                     and result.selected["b"].tolist() == [0, 0])
 
 
 def _filters(bad, stage="filters"):
     # The failing filter lets its input through; the next filter still runs.
     filters = [FakeFilter("bad", {1}, **bad), FakeFilter("good", {2})]
-    pipeline = Pipeline[Query, Cand](name=f"err_{stage}", sources=[FakeSource("src", [1, 2, 3])], **{stage: filters})
-    return pipeline, lambda result: (ids(result.selected) == [1, 3]
-                                     and [(r.candidate.id, r.removed_by) for r in result.removed] == [(2, "good")])
+    pipe = pipeline(name=f"err_{stage}", sources=[FakeSource("src", [1, 2, 3])], **{stage: filters})
+    return pipe, lambda result: (ids(result.selected) == [1, 3]
+                                     and [(ids(r.candidates), r.removed_by) for r in result.removed] == [([2], "good")])
 
 
 def _scorers(bad):
-    pipeline = Pipeline[Query, Cand](
+    pipe = pipeline(
         name="err_scorers", sources=[FakeSource("src", [1, 2, 3])], selector=TopScore(),
         scorers=[FakeScorer("bad", lambda s, i: 100.0 - i, **bad), FakeScorer("good", lambda s, i: s + i)])
-    return pipeline, lambda result: [(c.id, c.score) for c in result.selected] == [(3, 3.0), (2, 2.0), (1, 1.0)]
+    return pipe, lambda result: list(result.selected.rows("id", "score")) == [(3, 3.0), (2, 2.0), (1, 1.0)]
 
 
 STAGES = {
@@ -63,8 +66,8 @@ STAGES = {
 @pytest.mark.parametrize("stage", STAGES)
 @pytest.mark.parametrize("kind, bad", [("exception", RAISES), ("timeout", HANGS)])
 async def test_a_failing_component_is_skipped_and_reported(stage, kind, bad):
-    pipeline, expected_outcome = STAGES[stage](bad)
-    result = await pipeline.execute(Query())
+    pipe, expected_outcome = STAGES[stage](bad)
+    result = await pipe.execute(Query())
     assert expected_outcome(result)
     assert [(e.stage, e.component, e.kind) for e in result.errors] == [(stage, "bad", kind)]
     assert result.failed("bad") and not result.failed("good")
@@ -73,25 +76,26 @@ async def test_a_failing_component_is_skipped_and_reported(stage, kind, bad):
 @pytest.mark.parametrize("stage", ["hydrators", "post_selection_hydrators"])
 async def test_a_hydrator_returning_too_few_records_is_skipped(stage):
     hydrators = [FakeHydrator("short", {"short": 1}, drop=1), FakeHydrator("good", {"good": 1})]
-    pipeline = Pipeline[Query, Cand](name=f"short_{stage}", sources=[FakeSource("src", [1, 2, 3])], **{stage: hydrators})
-    result = await pipeline.execute(Query())
-    assert [c.tags for c in result.selected] == [{"good": 1}] * 3
-    assert result.errors == [ComponentError(stage, "short", "length_mismatch", "returned 2 records for 3 candidates")]
+    pipe = pipeline(name=f"short_{stage}", sources=[FakeSource("src", [1, 2, 3])], **{stage: hydrators})
+    result = await pipe.execute(Query())
+    assert result.selected["good"].tolist() == [1] * 3 and result.selected["short"].tolist() == [0] * 3
+    assert result.errors == [ComponentError(stage, "short", "length_mismatch",
+                                            "returned 2 values of 'short' for 3 candidates")]
 
 
 async def test_a_scorer_returning_too_many_records_is_skipped():
-    pipeline = Pipeline[Query, Cand](
+    pipe = pipeline(
         name="long_scorer", sources=[FakeSource("src", [1, 2])],
         scorers=[FakeScorer("long", lambda s, i: 50.0, extra=1), FakeScorer("good", lambda s, i: s + i)])
-    result = await pipeline.execute(Query())
-    assert [c.score for c in result.selected] == [1.0, 2.0]
+    result = await pipe.execute(Query())
+    assert result.selected["score"].tolist() == [1.0, 2.0]
     assert [(e.stage, e.component, e.kind) for e in result.errors] == [("scorers", "long", "length_mismatch")]
 
 
 async def test_a_failing_selector_leaves_the_candidates_as_they_were():
-    pipeline = Pipeline[Query, Cand](name="err_selector", sources=[FakeSource("src", [1, 2, 3])],
+    pipe = pipeline(name="err_selector", sources=[FakeSource("src", [1, 2, 3])],
                                      selector=TopScore("picky", error=ValueError("no")), result_size=2)
-    result = await pipeline.execute(Query())
+    result = await pipe.execute(Query())
     assert ids(result.selected) == [1, 2]
     assert [(e.stage, e.component, e.kind) for e in result.errors] == [("selector", "picky", "exception")]
 
@@ -101,11 +105,22 @@ async def test_a_filter_returning_something_else_passes_its_input_through():
         async def filter(self, query, candidates):
             return candidates
 
-    pipeline = Pipeline[Query, Cand](name="err_filter_type", sources=[FakeSource("src", [1, 2])],
+    pipe = pipeline(name="err_filter_type", sources=[FakeSource("src", [1, 2])],
                                      filters=[Confused("confused", set())])
-    result = await pipeline.execute(Query())
+    result = await pipe.execute(Query())
     assert ids(result.selected) == [1, 2]
-    assert result.errors == [ComponentError("filters", "confused", "exception", "returned list, not FilterResult")]
+    assert result.errors == [ComponentError("filters", "confused", "exception", "returned CandBatch, not a bool keep mask")]
+
+
+async def test_a_filter_mask_of_the_wrong_length_passes_its_input_through():
+    class Short(FakeFilter):
+        async def filter(self, query, candidates):
+            return np.ones(len(candidates) - 1, dtype=bool)
+
+    pipe = pipeline(name="err_filter_len", sources=[FakeSource("src", [1, 2])], filters=[Short("short", set())])
+    result = await pipe.execute(Query())
+    assert ids(result.selected) == [1, 2]
+    assert [(e.component, e.kind) for e in result.errors] == [("short", "length_mismatch")]
 
 
 async def test_a_raising_enable_skips_the_component():
@@ -114,34 +129,34 @@ async def test_a_raising_enable_skips_the_component():
             raise KeyError("param")
 
     flaky = Flaky("flaky", [2])
-    pipeline = Pipeline[Query, Cand](name="err_enable", sources=[FakeSource("good", [1]), flaky])
-    result = await pipeline.execute(Query())
+    pipe = pipeline(name="err_enable", sources=[FakeSource("good", [1]), flaky])
+    result = await pipe.execute(Query())
     assert ids(result.selected) == [1] and flaky.calls == 0
     assert [(e.stage, e.component, e.kind) for e in result.errors] == [("sources", "flaky", "exception")]
 
 
 async def test_timeouts_come_from_config_then_component_then_pipeline_default():
-    pipeline = Pipeline[Query, Cand](
+    pipe = pipeline(
         name="timeouts", default_timeout_s=0.02, timeouts={"configured": 0.02},
         sources=[FakeSource("by_default", [1], before=forever),
                  FakeSource("configured", [2], before=forever, timeout_s=60),
                  FakeSource("patient", [3], before=lambda: asyncio.sleep(0.05), timeout_s=5)],
     )
-    result = await pipeline.execute(Query())
+    result = await pipe.execute(Query())
     assert ids(result.selected) == [3]
     assert {(e.component, e.kind) for e in result.errors} == {("by_default", "timeout"), ("configured", "timeout")}
 
 
 async def test_a_timeout_raised_by_the_component_itself_is_an_exception():
-    pipeline = Pipeline[Query, Cand](name="own_timeout", sources=[FakeSource("rpc", [1], error=TimeoutError("rpc"))])
-    result = await pipeline.execute(Query())
+    pipe = pipeline(name="own_timeout", sources=[FakeSource("rpc", [1], error=TimeoutError("rpc"))])
+    result = await pipe.execute(Query())
     assert [(e.component, e.kind) for e in result.errors] == [("rpc", "exception")]
 
 
 async def test_failures_are_logged_with_request_id_pipeline_stage_and_component(caplog):
-    pipeline = Pipeline[Query, Cand](name="logged", sources=[FakeSource("bad", [1], error=RuntimeError("boom"))])
+    pipe = pipeline(name="logged", sources=[FakeSource("bad", [1], error=RuntimeError("boom"))])
     with caplog.at_level(logging.WARNING, logger="candidate_pipeline"):
-        await pipeline.execute(Query(), request_id="req-log")
+        await pipe.execute(Query(), request_id="req-log")
     [record] = [r for r in caplog.records if r.name.startswith("candidate_pipeline")]
     assert record.fields == {"request_id": "req-log", "pipeline": "logged", "stage": "sources",
                              "component": "bad", "error_kind": "exception"}
@@ -168,16 +183,16 @@ async def test_a_failing_fail_closed_filter_removes_everything_in_its_name(stage
     bad = make_bad()
     bad.fail_closed = True
     after = FakeFilter("after", {2})
-    pipeline = Pipeline[Query, Cand](name=f"closed_{stage}", sources=[FakeSource("src", [1, 2, 3])],
+    pipe = pipeline(name=f"closed_{stage}", sources=[FakeSource("src", [1, 2, 3])],
                                      **{stage: [FakeFilter("before", {1}), bad, after]})
-    result = await pipeline.execute(Query())
-    assert result.selected == []
-    assert [(r.candidate.id, r.removed_by) for r in result.removed] == [(1, "before"), (2, "safety"), (3, "safety")]
+    result = await pipe.execute(Query())
+    assert len(result.selected) == 0
+    assert [(ids(r.candidates), r.removed_by) for r in result.removed] == [([1], "before"), ([2, 3], "safety")]
     assert [e.component for e in result.errors] == ["safety"]
 
 
 async def test_a_disabled_or_switched_off_fail_closed_filter_removes_nothing():
     off = FakeFilter("safety", {1}, enabled=False)
     off.fail_closed = True
-    pipeline = Pipeline[Query, Cand](name="closed_off", sources=[FakeSource("src", [1, 2])], filters=[off])
-    assert ids((await pipeline.execute(Query())).selected) == [1, 2]
+    pipe = pipeline(name="closed_off", sources=[FakeSource("src", [1, 2])], filters=[off])
+    assert ids((await pipe.execute(Query())).selected) == [1, 2]

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
-from candidate_pipeline import Component, Pipeline, RemovedCandidate
+import pytest
+
+from candidate_pipeline import ColumnOrderError, Component, Removed
 from foryou.logs import request_id_var
 from tests.candidate_pipeline.pipeline_fakes import (
-    Cand, FakeFilter, FakeHydrator, FakeQueryHydrator, FakeScorer, FakeSource, Query, RecordResult, TopScore, ids,
+    FakeFilter, FakeHydrator, FakeQueryHydrator, FakeScorer, FakeSource, Query, RecordResult, TopScore,
+    ids, pipeline,
 )
 
 
@@ -27,7 +30,7 @@ def test_component_name_defaults_to_class_name():
 async def test_stages_run_in_documented_order():
     trace: list[str] = []
     sink: list = []
-    pipeline = Pipeline[Query, Cand](
+    pipe = pipeline(
         name="order",
         query_hydrators=[FakeQueryHydrator("qh1", {"a": 1}, trace=trace), FakeQueryHydrator("qh2", {"b": 2}, trace=trace)],
         sources=[FakeSource("src1", [1, 2], trace=trace), FakeSource("src2", [3], trace=trace)],
@@ -39,9 +42,9 @@ async def test_stages_run_in_documented_order():
         post_selection_filters=[FakeFilter("pflt", set(), trace=trace)],
         side_effects=[RecordResult("se", sink, trace=trace)],
     )
-    result = await pipeline.execute(Query())
+    result = await pipe.execute(Query())
     assert "se" not in trace  # started, not awaited by the response
-    await pipeline.drain_side_effects()
+    await pipe.drain_side_effects()
     assert trace == ["qh1", "qh2", "src1", "src2", "hyd1", "hyd2", "flt1", "flt2", "sc1", "sc2", "sel",
                      "phyd", "pflt", "se"]
     assert result.errors == []
@@ -64,13 +67,13 @@ async def test_query_hydrators_run_concurrently_and_merge_in_list_order():
         await barrier.wait()
         second_done.set()
 
-    pipeline = Pipeline[Query, Cand](
+    pipe = pipeline(
         name="qh_parallel", default_timeout_s=2,
         query_hydrators=[FakeQueryHydrator("first", {"k": "first", "a": 1}, before=wait_for_second),
                          FakeQueryHydrator("second", {"k": "second", "b": 2}, before=second_first)],
         sources=[FakeSource("src", lambda q: [q.features["a"], q.features["b"]])],
     )
-    result = await pipeline.execute(Query())
+    result = await pipe.execute(Query())
     assert result.errors == []
     # "second" finished first, but updates apply in list order: the later hydrator wins.
     assert result.query.features == {"k": "second", "a": 1, "b": 2}
@@ -79,14 +82,14 @@ async def test_query_hydrators_run_concurrently_and_merge_in_list_order():
 
 async def test_sources_run_concurrently_and_concatenate_in_list_order():
     barrier = asyncio.Barrier(2)  # a sequential executor would block the first source forever
-    pipeline = Pipeline[Query, Cand](
+    pipe = pipeline(
         name="src_parallel", default_timeout_s=2,
         sources=[FakeSource("slow_a", [1, 2], before=barrier.wait), FakeSource("slow_b", [3, 4], before=barrier.wait)],
     )
-    result = await pipeline.execute(Query())
+    result = await pipe.execute(Query())
     assert result.errors == []
     assert ids(result.selected) == [1, 2, 3, 4]
-    assert [c.source for c in result.selected] == ["slow_a", "slow_a", "slow_b", "slow_b"]
+    assert result.selected["source"].tolist() == ["slow_a", "slow_a", "slow_b", "slow_b"]
 
 
 async def test_hydrators_run_concurrently_on_the_same_candidates_then_update_in_list_order():
@@ -101,58 +104,108 @@ async def test_hydrators_run_concurrently_on_the_same_candidates_then_update_in_
         await barrier.wait()
         second_done.set()
 
-    first = FakeHydrator("first", {"color": "red", "a": 1}, before=wait_for_second)
-    second = FakeHydrator("second", {"color": "blue", "b": 1}, before=second_first)
-    pipeline = Pipeline[Query, Cand](name="hyd_parallel", default_timeout_s=2,
-                                     sources=[FakeSource("src", [1, 2])], hydrators=[first, second])
-    result = await pipeline.execute(Query())
+    first = FakeHydrator("first", {"color": 1, "a": 1}, before=wait_for_second)
+    second = FakeHydrator("second", {"color": 2, "b": 1}, before=second_first)
+    pipe = pipeline(name="hyd_parallel", default_timeout_s=2, sources=[FakeSource("src", [1, 2])],
+                    hydrators=[first, second])
+    result = await pipe.execute(Query())
     assert result.errors == []
-    assert first.seen_tags == second.seen_tags == [{}, {}]  # neither saw the other's fields
-    assert [c.tags for c in result.selected] == [{"color": "blue", "a": 1, "b": 1}] * 2
+    assert first.seen["color"] == second.seen["color"] == [0, 0]  # neither saw the other's columns
+    assert first.seen["b"] == second.seen["a"] == [0, 0]
+    # Applied in list order: the later hydrator's "color" wins.
+    assert [(c, a, b) for c, a, b in result.selected.rows("color", "a", "b")] == [(2, 1, 1)] * 2
+
+
+async def test_a_hydrator_reading_another_hydrators_column_runs_after_it():
+    trace: list[str] = []
+    writer = FakeHydrator("writer", {"a": 7}, trace=trace, before=lambda: asyncio.sleep(0.01))
+    reader = FakeHydrator("reader", {"b": 1}, reads=("a",), trace=trace)
+    independent = FakeHydrator("independent", {"x": 1}, trace=trace)
+    pipe = pipeline(name="hyd_waves", sources=[FakeSource("src", [1, 2])],
+                    hydrators=[writer, reader, independent])
+    result = await pipe.execute(Query())
+    assert result.errors == []
+    assert trace == ["writer", "independent", "reader"]  # the second wave waits for the first
+    assert reader.seen["a"] == [7, 7] and independent.seen["a"] == [0, 0]
+
+
+async def test_query_hydrators_in_waves_see_what_an_earlier_one_wrote():
+    context = FakeQueryHydrator("context", {"raw": 3}, writes=("features",))
+    features = FakeQueryHydrator("features", {"derived": 1}, reads=("features",))
+    pipe = pipeline(name="qh_waves", query_hydrators=[features, context][::-1])
+    result = await pipe.execute(Query())
+    assert features.seen_features == {"raw": 3}
+    assert result.query.features == {"raw": 3, "derived": 1}
+
+
+def test_reading_a_column_nobody_wrote_before_fails_at_construction_naming_both():
+    with pytest.raises(ColumnOrderError, match=r"flt \(filters\) reads column 'x', which no component "
+                                               r"before it writes; phyd writes it later"):
+        pipeline(name="bad_order", sources=[FakeSource("src", [1])],
+                 filters=[FakeFilter("flt", set(), reads=("x",))],
+                 post_selection_hydrators=[FakeHydrator("phyd", {"x": 1})])
+    with pytest.raises(ColumnOrderError, match=r"early \(hydrators\) reads column 'a'.*; late writes it later"):
+        pipeline(name="bad_wave", sources=[FakeSource("src", [1])],
+                 hydrators=[FakeHydrator("early", {"b": 1}, reads=("a",)), FakeHydrator("late", {"a": 1})])
+    with pytest.raises(ColumnOrderError, match=r"'color', which no component before it writes$"):
+        pipeline(name="never", sources=[FakeSource("src", [1])], selector=TopScore(reads=("color",)))
+
+
+async def test_a_column_a_component_did_not_declare_is_refused():
+    sneaky = FakeHydrator("sneaky", {"a": 1, "b": 2}, writes=("a",))
+    pipe = pipeline(name="undeclared", sources=[FakeSource("src", [1])], hydrators=[sneaky])
+    result = await pipe.execute(Query())
+    assert result.selected["a"].tolist() == [0]
+    assert [(e.component, e.kind, e.message) for e in result.errors] == [
+        ("sneaky", "exception", "wrote undeclared column 'b'")]
 
 
 async def test_scorers_run_in_sequence_and_read_earlier_scores():
-    pipeline = Pipeline[Query, Cand](
+    pipe = pipeline(
         name="scorers",
         sources=[FakeSource("src", [1, 4, 5])],
         scorers=[FakeScorer("base", lambda s, i: float(i)), FakeScorer("double_odd", lambda s, i: s * 2 if i % 2 else s)],
         selector=TopScore(),
     )
-    result = await pipeline.execute(Query())
-    assert [(c.id, c.score) for c in result.selected] == [(5, 10.0), (4, 4.0), (1, 2.0)]
+    result = await pipe.execute(Query())
+    assert list(result.selected.rows("id", "score")) == [(5, 10.0), (4, 4.0), (1, 2.0)]
 
 
 async def test_removed_candidates_carry_the_filter_and_stage_that_removed_them():
-    pipeline = Pipeline[Query, Cand](
+    pipe = pipeline(
         name="provenance",
         sources=[FakeSource("src", [1, 2, 3, 4, 5])],
         filters=[FakeFilter("drop_1", {1}), FakeFilter("drop_2_3", {2, 3}), FakeFilter("drop_1_again", {1})],
         post_selection_filters=[FakeFilter("drop_5", {5})],
     )
-    result = await pipeline.execute(Query())
+    result = await pipe.execute(Query())
     assert ids(result.selected) == [4]
-    assert [(r.candidate.id, r.removed_by, r.stage) for r in result.removed] == [
-        (1, "drop_1", "filters"), (2, "drop_2_3", "filters"), (3, "drop_2_3", "filters"),
-        (5, "drop_5", "post_selection_filters"),
-    ]
-    assert isinstance(result.removed[0], RemovedCandidate)
-    assert ids(result.removed_by("drop_2_3")) == [2, 3]
+    assert [(ids(r.candidates), r.removed_by, r.stage) for r in result.removed] == [
+        ([1], "drop_1", "filters"), ([2, 3], "drop_2_3", "filters"), ([5], "drop_5", "post_selection_filters"),
+    ]  # drop_1_again removed nothing: no entry
+    assert isinstance(result.removed[0], Removed)
+    assert [ids(b) for b in result.removed_by("drop_2_3")] == [[2, 3]]
+    assert result.removed[0].candidates["source"].tolist() == ["src"]  # every column comes along
 
 
 async def test_selector_orders_and_result_size_truncates():
     source = FakeSource("src", list(range(10)))
     scorer = FakeScorer("by_id", lambda s, i: float(i))
-    fixed = Pipeline[Query, Cand](name="size_int", sources=[source], scorers=[scorer], selector=TopScore(k=5),
+    fixed = pipeline(name="size_int", sources=[source], scorers=[scorer], selector=TopScore(k=5),
                                   result_size=3)
-    assert ids((await fixed.execute(Query())).selected) == [9, 8, 7]
-    per_query = Pipeline[Query, Cand](name="size_fn", sources=[source], scorers=[scorer], selector=TopScore(),
+    result = await fixed.execute(Query())
+    assert ids(result.selected) == [9, 8, 7]
+    # Cut by the result size (6, 5), then by the selector's top 5 (4 .. 0): both reach side effects.
+    assert sorted(ids(result.not_selected)) == [0, 1, 2, 3, 4, 5, 6]
+    assert ids(result.not_selected)[:2] == [6, 5]
+    per_query = pipeline(name="size_fn", sources=[source], scorers=[scorer], selector=TopScore(),
                                       result_size=lambda q: q.user_id)
     assert ids((await per_query.execute(Query(user_id=4))).selected) == [9, 8, 7, 6]
 
 
 async def test_disabled_components_are_skipped_without_error():
     trace: list[str] = []
-    pipeline = Pipeline[Query, Cand](
+    pipe = pipeline(
         name="disabled",
         sources=[FakeSource("on", [1], trace=trace), FakeSource("off", [2], trace=trace, enabled=False),
                  FakeSource("switched_off", [3], trace=trace)],
@@ -160,22 +213,22 @@ async def test_disabled_components_are_skipped_without_error():
         side_effects=[RecordResult("effect", [], trace=trace)],
     )
     query = Query(disabled_components={"switched_off", "drop_all", "effect"})
-    result = await pipeline.execute(query)
-    await pipeline.drain_side_effects()
+    result = await pipe.execute(query)
+    await pipe.drain_side_effects()
     assert trace == ["on"]
     assert ids(result.selected) == [1]
     assert result.errors == [] and result.removed == []
     # Without the per-request switches the same pipeline runs them.
-    result = await pipeline.execute(Query())
-    assert result.selected == [] and not result.failed("drop_all")
+    result = await pipe.execute(Query())
+    assert len(result.selected) == 0 and not result.failed("drop_all")
 
 
 async def test_request_id_is_set_for_components_and_reset_after():
     source = FakeSource("src", [1])
-    pipeline = Pipeline[Query, Cand](name="request_ids", sources=[source])
-    given = await pipeline.execute(Query(), request_id="req-given")
-    from_query = await pipeline.execute(Query(request_id="req-query"))
-    generated = await pipeline.execute(Query())
+    pipe = pipeline(name="request_ids", sources=[source])
+    given = await pipe.execute(Query(), request_id="req-given")
+    from_query = await pipe.execute(Query(request_id="req-query"))
+    generated = await pipe.execute(Query())
     assert given.request_id == "req-given" and from_query.request_id == "req-query"
     assert generated.request_id and generated.request_id not in ("req-given", "req-query")
     assert source.seen_request_ids == ["req-given", "req-query", generated.request_id]
@@ -185,26 +238,26 @@ async def test_request_id_is_set_for_components_and_reset_after():
 async def test_side_effects_do_not_delay_the_response():
     release = asyncio.Event()
     sink: list = []
-    pipeline = Pipeline[Query, Cand](name="side_effects", sources=[FakeSource("src", [1, 2])],
-                                     side_effects=[RecordResult("slow_effect", sink, before=release.wait)])
-    result = await pipeline.execute(Query(), request_id="req-se")
+    pipe = pipeline(name="side_effects", sources=[FakeSource("src", [1, 2])],
+                    side_effects=[RecordResult("slow_effect", sink, before=release.wait)])
+    result = await pipe.execute(Query(), request_id="req-se")
     assert ids(result.selected) == [1, 2]  # returned while the side effect is still blocked
     await asyncio.sleep(0)
     assert sink == []
     release.set()
-    await pipeline.drain_side_effects()
+    await pipe.drain_side_effects()
     assert sink == [(result, "req-se")]  # it saw the returned result, under the request's id
 
 
 async def test_side_effect_errors_never_reach_the_caller():
     sink: list = []
-    pipeline = Pipeline[Query, Cand](
+    pipe = pipeline(
         name="side_effect_errors", sources=[FakeSource("src", [1])],
         side_effects=[RecordResult("broken", sink, error=RuntimeError("cache down")),
                       RecordResult("stuck", sink, before=lambda: asyncio.Event().wait(), timeout_s=0.01),
                       RecordResult("fine", sink)],
     )
-    result = await pipeline.execute(Query())
-    await pipeline.drain_side_effects()  # does not raise
+    result = await pipe.execute(Query())
+    await pipe.drain_side_effects()  # does not raise
     assert result.errors == []
     assert [r for r, _ in sink] == [result]  # only "fine" recorded

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import REGISTRY
 
-from candidate_pipeline import Pipeline
-from tests.candidate_pipeline.pipeline_fakes import Cand, FakeFilter, FakeHydrator, FakeScorer, FakeSource, Query, RecordResult, TopScore, forever
+from tests.candidate_pipeline.pipeline_fakes import FakeFilter, FakeHydrator, FakeScorer, FakeSource, Query, RecordResult, TopScore, forever, pipeline
 
 
 def sample(name: str, **labels: str) -> float:
@@ -13,11 +12,11 @@ def sample(name: str, **labels: str) -> float:
 
 
 async def test_latency_counts_and_errors_are_recorded_per_pipeline_stage_and_component():
-    pipeline = Pipeline[Query, Cand](
+    pipe = pipeline(
         name="metrics_pipeline",
         sources=[FakeSource("src_a", [1, 2, 3]), FakeSource("src_b", [4, 5]),
                  FakeSource("src_hung", [6], before=forever, timeout_s=0.01)],
-        hydrators=[FakeHydrator("hyd", {"a": 1}), FakeHydrator("hyd_short", {}, drop=1)],
+        hydrators=[FakeHydrator("hyd", {"a": 1}), FakeHydrator("hyd_short", {"short": 1}, drop=1)],
         filters=[FakeFilter("drop_two", {1, 2}), FakeFilter("flt_broken", set(), error=RuntimeError("x"))],
         scorers=[FakeScorer("scorer", lambda s, i: float(i))],
         selector=TopScore("top"),
@@ -25,8 +24,8 @@ async def test_latency_counts_and_errors_are_recorded_per_pipeline_stage_and_com
         result_size=2,
     )
     for _ in range(2):
-        await pipeline.execute(Query())
-    await pipeline.drain_side_effects()
+        await pipe.execute(Query())
+    await pipe.drain_side_effects()
 
     labels = {"pipeline": "metrics_pipeline"}
     for stage, component in [("sources", "src_a"), ("sources", "src_hung"), ("hydrators", "hyd"),

@@ -67,7 +67,7 @@ async def _request_stream(address: str, author: int, stop: asyncio.Event, answer
             try:
                 reply = await stub.GetInNetworkPosts(thunder_pb2.GetInNetworkPostsRequest(
                     user_id=1, following_user_ids=[author]), timeout=5)
-                answers.append(len(reply.posts))
+                answers.append(len(reply.posts.post_ids))
             except grpc.aio.AioRpcError as exc:
                 answers.append(exc.code())
             await asyncio.sleep(0.02)

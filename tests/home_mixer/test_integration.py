@@ -1,9 +1,9 @@
 """End to end: real broker, Thunder, Phoenix and HomeMixer processes; a client asks for feeds.
 
-Served-history semantics (docs/home_mixer.md, as the reference): PreviouslyServedPostsFilter runs
-only on bottom requests (`is_bottom_request`, the client paging down). So "a second request
-does not repeat the first" is a bottom request after the first one's ServedEvent reached
-Thunder; a fresh top-of-feed request may show recent posts again.
+Served-history semantics (docs/home_mixer.md): PreviouslyServedPostsFilter runs on every
+request against the newest served ids (the reference's August 2026 default); with
+`served_bottom_only = 1` (v1) only on bottom requests (`is_bottom_request`, the client paging
+down), when a fresh top-of-feed request may show recent posts again.
 
 The degraded-mode tests stop dependencies and run last, in file order."""
 from __future__ import annotations
@@ -24,7 +24,12 @@ pytestmark = pytest.mark.slow
 TIMEOUT_S = 60
 
 
-async def feed(stack, viewer, **fields) -> home_mixer_pb2.ScoredPostsResponse:
+async def feed(stack, viewer, record_served: bool = False, **fields) -> home_mixer_pb2.ScoredPostsResponse:
+    """A feed request. Without `record_served` RecordServed is off (as in the explorer): the
+    served filter runs on every request, so recording would hide a1, b1, ... from the later
+    tests of the same viewer."""
+    if not record_served:
+        fields["disabled_components"] = [*fields.get("disabled_components", ()), "RecordServed"]
     return await stack.stub.GetScoredPosts(home_mixer_pb2.ScoredPostsQuery(viewer_id=viewer, **fields),
                                            timeout=TIMEOUT_S)
 
@@ -43,12 +48,13 @@ async def test_feed_has_in_and_out_of_network_posts_and_nothing_it_must_not(stac
     by_id = {p.post_id: p for p in reply.scored_posts}
     # Followed authors' posts, and strangers' posts from retrieval.
     assert w.ids("a1", "a2", "b1", "sub_ok") <= served
-    assert w.ids("a_served") <= served            # a top request may show served posts again
+    assert not served & w.ids("a_served")         # served already: not shown again, top of feed too
     assert any(not p.in_network and p.source == "PhoenixSource" for p in reply.scored_posts)
     assert all(by_id[i].in_network and by_id[i].source == "ThunderSource" for i in w.ids("a1", "b1"))
     # Never own, blocked, muted, deleted, labelled-unsafe, muted-keyword, paywalled or too old.
     assert not served & w.ids(*NEVER)
     removed = {r.post_id: r.removed_by for r in reply.debug.removed}
+    assert removed[w.posts["a_served"]] == "PreviouslyServedPostsFilter"
     assert removed[w.posts["a_keyword"]] == "MutedKeywordFilter"
     assert removed[w.posts["muted1"]] == "AuthorSocialgraphFilter"
     assert removed[w.posts["sub_paywalled"]] == "IneligibleSubscriptionFilter"
@@ -74,6 +80,27 @@ async def test_client_seen_ids_and_in_network_only(stack):
     assert all(p.in_network for p in reply.scored_posts)
 
 
+async def test_v1_served_filter_only_on_bottom_requests(stack):
+    w = stack.world
+    v1 = {"served_bottom_only": 1.0}
+    top = set(post_ids(await feed(stack, w.viewer, params=v1)))
+    assert w.ids("a_served") <= top               # v1: a top request may show served posts again
+    bottom = set(post_ids(await feed(stack, w.viewer, is_bottom_request=True, params=v1)))
+    assert not bottom & w.ids("a_served")
+
+
+async def test_dpp_selection_names_what_it_removes_and_is_switched_off_by_name(stack):
+    # The tiny model has no content vectors: the DPP falls back to the top_k by score, and the
+    # rest of the selector's window is removed in its name.
+    w = stack.world
+    reply = await feed(stack, w.viewer, debug=True, params={"top_k": 3, "result_size": 2})
+    assert len(reply.scored_posts) == 2
+    assert any(r.removed_by == "DppDiversityFilter" for r in reply.debug.removed)
+    off = await feed(stack, w.viewer, debug=True, params={"top_k": 3, "result_size": 2},
+                     disabled_components=["DppDiversityFilter"])
+    assert len(off.scored_posts) == 2 and all(r.removed_by != "DppDiversityFilter" for r in off.debug.removed)
+
+
 async def test_bottom_request_skips_served_posts(stack):
     w = stack.world
     reply = await feed(stack, w.viewer, is_bottom_request=True, served_ids=[w.posts["a1"]])
@@ -83,7 +110,7 @@ async def test_bottom_request_skips_served_posts(stack):
 
 async def test_second_request_does_not_repeat_the_first(stack):
     w = stack.world
-    first = await feed(stack, w.pager, params={"result_size": 3})
+    first = await feed(stack, w.pager, record_served=True, params={"result_size": 3})
     first_ids = set(post_ids(first))
     assert len(first_ids) == 3
     # RecordServed -> `served` topic -> Thunder's served record.
@@ -95,6 +122,9 @@ async def test_second_request_does_not_repeat_the_first(stack):
         assert time.monotonic() < deadline, "served ids never reached Thunder"
         await asyncio.sleep(0.2)
     second = await feed(stack, w.pager, is_bottom_request=True, params={"result_size": 3})
+    # The served filter now runs on every request: a top-of-feed request skips them too.
+    top = await feed(stack, w.pager, params={"result_size": 3})
+    assert post_ids(top) and not set(post_ids(top)) & first_ids
     assert post_ids(second) and not set(post_ids(second)) & first_ids
 
 
@@ -118,12 +148,12 @@ async def test_slow_phoenix_degrades_to_recency_and_deadlines_bound_every_call(s
         result = await pipeline.execute(query)
         reasons = degraded_reasons(result)
         assert DEGRADED["PhoenixScorer"] in reasons and DEGRADED["ThunderSource"] not in reasons
-        ids = [c.post_id for c in result.selected]
+        ids = result.selected["post_id"].tolist()
         assert w.ids("a1", "b1") <= set(ids) and ids == sorted(ids, reverse=True)
         # A request whose deadline has already passed makes no calls and still answers.
         late = validator.query_from(home_mixer_pb2.ScoredPostsQuery(viewer_id=w.viewer), time.monotonic() - 1)
         late_result = await pipeline.execute(late)
-        assert late_result.selected == [] and DEGRADED["ThunderSource"] in degraded_reasons(late_result)
+        assert len(late_result.selected) == 0 and DEGRADED["ThunderSource"] in degraded_reasons(late_result)
         assert all("deadline" in e.message for e in late_result.errors if e.stage == "sources")
     finally:
         await thunder.close()

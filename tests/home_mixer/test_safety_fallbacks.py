@@ -6,12 +6,14 @@ import pytest
 
 from foryou.broker import free_port
 from foryou_protos import common_pb2
-from tests.home_mixer.hm_helpers import VIEWER, cand, query
+from tests.home_mixer.hm_helpers import VIEWER, batch, cand, query
+from home_mixer.candidates import CORE_FOUND, CORE_UNKNOWN, label_mask
 from home_mixer.clients import ThunderClient
 from home_mixer.hydrators.core_data import CoreDataHydrator
 from home_mixer.hydrators.visibility import VisibilityHydrator
 from home_mixer.query import UserFeatures
 from home_mixer.query_hydrators.user_features import UserFeaturesHydrator
+from home_mixer.wire import columns_from_posts
 
 
 @pytest.fixture
@@ -32,16 +34,19 @@ async def test_user_features_come_from_the_cache_or_stay_unknown(dead_thunder):
 
 
 async def test_core_data_from_the_cache_never_marks_uncached_posts_missing(dead_thunder):
-    dead_thunder.cache.put_posts([common_pb2.Post(post_id=1, author_id=7, text="cached")])
+    dead_thunder.cache.put_posts(columns_from_posts([common_pb2.Post(post_id=1, author_id=7, text="cached")]))
     q = query(UserFeatures())
-    cached, uncached = (await CoreDataHydrator(dead_thunder).hydrate(q, [cand(1), cand(2)]))
-    assert cached.core_data_found is True and cached.text == "cached"
-    assert uncached.core_data_found is None                  # unknown, not "Thunder has no such post"
+    hydrated = await CoreDataHydrator(dead_thunder).hydrate(q, batch(cand(1, author=0), cand(2)))
+    assert hydrated["core_data"].tolist() == [CORE_FOUND, CORE_UNKNOWN]  # unknown, not "Thunder has no such post"
+    assert hydrated["text"].tolist() == ["cached", ""] and hydrated["author_id"].tolist() == [7, 7]
     assert "core_data_cached" in q.notes
 
 
 async def test_visibility_takes_a_later_deletion_from_the_cache(dead_thunder):
-    dead_thunder.cache.put_posts([common_pb2.Post(post_id=1, author_id=7, deleted=True, labels=[common_pb2.SPAM])])
+    dead_thunder.cache.put_posts(columns_from_posts([
+        common_pb2.Post(post_id=1, author_id=7, deleted=True, labels=[common_pb2.SPAM])]))
     q = query(UserFeatures())
-    [record] = await VisibilityHydrator(dead_thunder).hydrate(q, [cand(1, core_data_found=True)])
-    assert record.deleted and record.labels == (common_pb2.SPAM,) and "visibility_cached" in q.notes
+    hydrated = await VisibilityHydrator(dead_thunder).hydrate(q, batch(cand(1, core_data_found=True), cand(2)))
+    assert hydrated["deleted"].tolist() == [True, False] and "visibility_cached" in q.notes
+    assert hydrated["label_mask"].tolist() == [label_mask([common_pb2.SPAM]), 0]
+    assert hydrated["visibility_reason"].tolist() == ["spam", ""]

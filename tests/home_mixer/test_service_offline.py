@@ -13,8 +13,8 @@ from home_mixer.pipeline import build_pipeline
 from home_mixer.service import DEGRADED, ScoredPostsServicer
 
 SPEC_FILTER_ORDER = [
-    "DropDuplicatesFilter", "CoreDataHydrationFilter", "AgeFilter", "SelfPostFilter", "RepostDeduplicationFilter",
-    "IneligibleSubscriptionFilter", "PreviouslySeenPostsFilter", "PreviouslyServedPostsFilter",
+    "DropDuplicatesFilter", "CoreDataHydrationFilter", "AgeFilter", "SelfPostFilter",
+    "OutOfNetworkReplyRepostFilter", "RepostDeduplicationFilter", "IneligibleSubscriptionFilter", "PreviouslySeenPostsFilter", "PreviouslyServedPostsFilter",
     "MutedKeywordFilter", "AuthorSocialgraphFilter",
 ]
 
@@ -38,13 +38,16 @@ async def offline_stub():
 
 def test_pipeline_order_is_the_specs():
     pipeline = build_pipeline(ThunderClient("127.0.0.1:1"), PhoenixClient("127.0.0.1:1"), None)
-    assert [q.name for q in pipeline.query_hydrators] == ["UserActionSequence", "UserFeatures"]
+    assert [q.name for q in pipeline.query_hydrators] == ["UserContext", "UserActionSequence", "UserFeatures"]
     assert [s.name for s in pipeline.sources] == ["ThunderSource", "PhoenixSource"]
+    assert [h.name for h in pipeline.hydrators] == ["CoreDataHydrator", "InNetworkHydrator", "SubscriptionHydrator"]
     assert [f.name for f in pipeline.filters] == SPEC_FILTER_ORDER
     assert [s.name for s in pipeline.scorers] == [
-        "PhoenixScorer", "WeightedScorer", "AuthorDiversityScorer", "OutOfNetworkScorer"]
+        "PhoenixScorer", "WeightedScorer", "MutualFollowReplyBoostScorer", "AuthorDiversityScorer",
+        "OutOfNetworkScorer", "AuthorColdStartScorer"]
     assert pipeline.selector.name == "TopKScoreSelector"
-    assert [f.name for f in pipeline.post_selection_filters] == ["VisibilityFilter", "DedupConversationFilter"]
+    assert [f.name for f in pipeline.post_selection_filters] == [
+        "VisibilityFilter", "DedupConversationFilter", "DppDiversityFilter"]
 
 
 @pytest.mark.parametrize("fields, named", [

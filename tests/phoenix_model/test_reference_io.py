@@ -184,5 +184,5 @@ def test_imported_checkpoint_reproduces_the_reference_forward_pass(inputs):
             expected = _reference_logits(tree, tables, cfg, sub, 0)
             got = ours[row, chunk:chunk + cfg.num_candidates]
             n = min(cfg.num_candidates, count - chunk)
-            np.testing.assert_allclose(got[:n], expected[:n], atol=2e-4, rtol=1e-4)
+            np.testing.assert_allclose(got[:n], expected[:n], atol=1e-4, rtol=0)
     assert np.abs(np.asarray(fast(params, batch)) - ours).max() < 1e-4

@@ -89,3 +89,29 @@ def test_metrics_on_known_values():
     ranks = np.array([0, 4, 20])
     assert recall_at_k(ranks, 5) == pytest.approx(2 / 3)
     assert ndcg_at_k(ranks, 5) == pytest.approx((1 + 1 / np.log2(6)) / 3)
+
+
+def test_rank_response_packs_predictions_and_the_content_vectors_of_a_content_model():
+    from types import SimpleNamespace
+
+    from phoenix.config import V2_INPUTS
+    from phoenix.content import CONTENT_DIM, ContentStore, PostFeatureView
+    from phoenix.features import CandidateItem
+    from phoenix.server import rank_response
+
+    store = ContentStore()
+    vector = np.zeros((1, CONTENT_DIM), np.float32)
+    vector[0, :2] = 0.6, 0.8
+    store.put([10], vector)
+    values = np.arange(2 * 19, dtype=np.float32).reshape(2, 19) / 100
+    candidates = [CandidateItem(10, 1), CandidateItem(11, 1)]   # 11: no content known
+    content_model = SimpleNamespace(config=tiny_ranker_config(inputs=V2_INPUTS), features=PostFeatureView(store, None))
+    reply = rank_response(content_model, candidates, values, "ck")
+    np.testing.assert_allclose(np.asarray(reply.predictions).reshape(2, reply.num_outputs), values)
+    assert reply.content_dim == CONTENT_DIM
+    content = np.asarray(reply.content_vectors).reshape(2, CONTENT_DIM)
+    np.testing.assert_allclose(content[0, :3], [0.6, 0.8, 0.0], atol=1e-3)   # stored as float16
+    assert not content[1].any()
+    ids_only = SimpleNamespace(config=tiny_ranker_config(), features=None)
+    reply = rank_response(ids_only, candidates, values, "ck")
+    assert reply.content_dim == 0 and len(reply.content_vectors) == 0 and reply.checkpoint_id == "ck"

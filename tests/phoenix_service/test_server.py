@@ -23,8 +23,13 @@ from tests.waiting import eventually
 MAX_K = 500
 
 
-def candidates(posts):
-    return [phoenix_pb2.RankCandidate(post_id=p, author_id=a, surface=common_pb2.HOME_FOR_YOU) for p, a in posts]
+def candidates(posts) -> dict:
+    """RankRequest fields for (post id, author id) pairs: packed id columns."""
+    return {"post_ids": [p for p, _ in posts], "author_ids": [a for _, a in posts], "surface": common_pb2.HOME_FOR_YOU}
+
+
+def predictions(reply) -> np.ndarray:
+    return np.asarray(reply.predictions).reshape(-1, reply.num_outputs or 19)
 
 
 def history(posts):
@@ -53,18 +58,19 @@ async def test_posts_published_before_start_are_indexed_when_serving(stub, phoen
 async def test_rank_returns_19_values_per_candidate_in_request_order(stub, seeded_posts):
     posts = seeded_posts[:12]
     reply = await stub.Rank(phoenix_pb2.RankRequest(user_id=5, history=history(seeded_posts[20:23]),
-                                                    candidates=candidates(posts), request_id="r1"))
-    assert [p.post_id for p in reply.predictions] == [p for p, _ in posts]
-    values = np.array([list(p.values) for p in reply.predictions])
+                                                    **candidates(posts), request_id="r1"))
+    assert reply.num_outputs == 19
+    values = predictions(reply)
     assert values.shape == (12, 19)
+    assert reply.content_dim == 0 and len(reply.content_vectors) == 0  # the tiny model has no content input
     assert np.all((values[:, :18] >= 0) & (values[:, :18] <= 1))
     # candidate isolation: a candidate scores the same alone as among others, in any slot
     alone = await stub.Rank(phoenix_pb2.RankRequest(user_id=5, history=history(seeded_posts[20:23]),
-                                                    candidates=candidates(posts[7:8])))
-    np.testing.assert_allclose(alone.predictions[0].values, values[7], rtol=1e-4, atol=1e-5)
+                                                    **candidates(posts[7:8])))
+    np.testing.assert_allclose(predictions(alone)[0], values[7], rtol=1e-4, atol=1e-5)
     reordered = await stub.Rank(phoenix_pb2.RankRequest(user_id=5, history=history(seeded_posts[20:23]),
-                                                        candidates=candidates(posts[::-1])))
-    np.testing.assert_allclose([list(p.values) for p in reordered.predictions], values[::-1], rtol=1e-4, atol=1e-5)
+                                                        **candidates(posts[::-1])))
+    np.testing.assert_allclose(predictions(reordered), values[::-1], rtol=1e-4, atol=1e-5)
 
 
 async def test_rank_with_no_candidates_is_empty(stub):
@@ -133,10 +139,11 @@ async def test_malformed_posts_record_is_counted_and_skipped(phoenix, producer):
     ("Rank", phoenix_pb2.RankRequest(user_id=1, history=[phoenix_pb2.HistoryItem(post_id=5, author_id=1, actions=[99])]),
      "history[0].actions[0]"),
     ("Rank", phoenix_pb2.RankRequest(user_id=1, history=[phoenix_pb2.HistoryItem(post_id=5, actions=[1])] * 9), "history"),
-    ("Rank", phoenix_pb2.RankRequest(user_id=1, candidates=[phoenix_pb2.RankCandidate(post_id=5)] * 65), "candidates"),
-    ("Rank", phoenix_pb2.RankRequest(user_id=1, candidates=[phoenix_pb2.RankCandidate(post_id=0)]), "candidates[0].post_id"),
-    ("Rank", phoenix_pb2.RankRequest(user_id=1, candidates=[phoenix_pb2.RankCandidate(post_id=5, surface=40)]),
-     "candidates[0].surface"),
+    ("Rank", phoenix_pb2.RankRequest(user_id=1, post_ids=[5] * 65, author_ids=[1] * 65), "post_ids"),
+    ("Rank", phoenix_pb2.RankRequest(user_id=1, post_ids=[5, 0], author_ids=[1, 1]), "post_ids[1]"),
+    ("Rank", phoenix_pb2.RankRequest(user_id=1, post_ids=[5, 6], author_ids=[1]), "author_ids"),
+    ("Rank", phoenix_pb2.RankRequest(user_id=1, post_ids=[5], author_ids=[1], surface=40), "surface"),
+    ("Rank", phoenix_pb2.RankRequest(user_id=1, post_ids=[5], author_ids=[1], surfaces=[1, 1]), "surfaces"),
     ("Retrieve", phoenix_pb2.RetrieveRequest(user_id=1, k=0), "k"),
     ("Retrieve", phoenix_pb2.RetrieveRequest(user_id=1, k=MAX_K + 1), "k"),
 ])
@@ -150,7 +157,7 @@ async def test_invalid_requests_are_rejected_naming_the_field(stub, method, requ
 async def test_concurrent_calls_are_batched_with_the_same_results(stub, phoenix, seeded_posts):
     users = list(range(101, 117))
     rank = [phoenix_pb2.RankRequest(user_id=u, history=history(seeded_posts[u % 7: u % 7 + 3]),
-                                    candidates=candidates(seeded_posts[u % 5: u % 5 + 3 + u % 4])) for u in users]
+                                    **candidates(seeded_posts[u % 5: u % 5 + 3 + u % 4])) for u in users]
     retrieve = [phoenix_pb2.RetrieveRequest(user_id=u, k=5 + u % 3, history=history(seeded_posts[u % 9: u % 9 + 2]),
                                             exclude_author_ids=[AUTHOR_BASE + u % 4]) for u in users]
     single_rank = [await stub.Rank(r) for r in rank]
@@ -161,9 +168,8 @@ async def test_concurrent_calls_are_batched_with_the_same_results(stub, phoenix,
     assert phoenix.rank_batcher.batches_run - rank_batches < len(users)
     assert phoenix.retrieve_batcher.batches_run - retrieve_batches < len(users)
     for one, many in zip(single_rank, together[:len(users)]):
-        assert [p.post_id for p in one.predictions] == [p.post_id for p in many.predictions]
-        np.testing.assert_allclose([list(p.values) for p in one.predictions],
-                                   [list(p.values) for p in many.predictions], rtol=1e-4, atol=1e-5)
+        assert predictions(one).shape == predictions(many).shape
+        np.testing.assert_allclose(predictions(one), predictions(many), rtol=1e-4, atol=1e-5)
     for one, many in zip(single_retrieve, together[len(users):]):
         assert [p.post_id for p in one.posts] == [p.post_id for p in many.posts]
 

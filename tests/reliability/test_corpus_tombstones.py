@@ -83,3 +83,22 @@ def test_tombstones_move_to_a_rebuilt_index_and_expire_with_retention():
     assert gone not in fresh
     fresh.expire(snowflake.now_ms(), max_age_ms=1)      # older than the retention: forgotten
     assert not fresh.is_deleted(gone)
+
+
+async def test_a_reset_log_is_rebuilt_aside_while_the_old_corpus_keeps_answering():
+    """After a rewound or reset `posts` log the replay fills a new index; Retrieve keeps the old
+    corpus until the replay has caught up, then the rebuilt one is installed whole."""
+    serving = {"index": CorpusIndex(DIM)}
+    feeder = CorpusFeeder("unused:0", lambda: (serving["index"], embed), max_age_ms=48 * 3600 * 1000,
+                          install=lambda index: serving.update(index=index))
+    old_post, new_post, deleted = post_id(), post_id(), post_id()
+    await feeder.apply([create(old_post), create(deleted)])
+    before = serving["index"]
+    await feeder._reset()
+    await feeder.apply([create(new_post), create(deleted), delete(deleted)])  # the new log's replay
+    assert serving["index"] is before and found(before) == {old_post, deleted}  # still the old corpus
+    await feeder._install_rebuilt()
+    assert serving["index"] is not before and found(serving["index"]) == {new_post}
+    assert serving["index"].is_deleted(deleted) and feeder.rebuilding is None
+    await feeder._install_rebuilt()  # caught up again without a reset: nothing changes
+    assert found(serving["index"]) == {new_post}

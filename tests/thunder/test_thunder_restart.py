@@ -57,7 +57,7 @@ async def test_killed_and_restarted_thunder_rebuilds_the_same_state(kafka, produ
             return len(state[4].engagements) == 10 and len(state[4].served_post_ids) == 5 and state
 
         before = await eventually(settled, timeout_s=30)
-        assert len(before[0].posts) > 0 and len(before[1].posts) > 0
+        assert len(before[0].posts.post_ids) > 0 and len(before[1].posts.post_ids) > 0
         process.kill()
         process = ServiceProcess("thunder", args, address).start()
         await process.wait_ready(60)

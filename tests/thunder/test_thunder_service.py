@@ -15,7 +15,10 @@ from foryou.snowflake import now_ms
 from foryou_protos import common_pb2, events_pb2, thunder_pb2, thunder_pb2_grpc
 from grpc_health.v1 import health_pb2
 from thunder.app import ThunderApp
+from thunder.columns import posts_from_columns
 from thunder.post_store import PostStore
+from thunder.service import InvalidArgument, ThunderHandlers
+from thunder.user_store import UserStore
 from thunder.settings import HOUR_MS, StoreLimits
 from tests.thunder.thunder_helpers import created, deleted, labelled, post, publish, reply, repost, thunder_settings
 from tests.waiting import eventually
@@ -26,8 +29,12 @@ def in_network(stub, user, following=(), **kw):
         user_id=user, following_user_ids=list(following), **kw))
 
 
+async def in_network_posts(stub, user, following=(), **kw) -> list[common_pb2.Post]:
+    return posts_from_columns((await in_network(stub, user, following, **kw)).posts)
+
+
 async def post_ids(stub, user, following=(), **kw) -> list[int]:
-    return [p.post_id for p in (await in_network(stub, user, following, **kw)).posts]
+    return list((await in_network(stub, user, following, **kw)).posts.post_ids)
 
 
 async def test_published_posts_are_served_newest_first(producer, stub, ids):
@@ -159,7 +166,7 @@ async def test_out_of_order_and_duplicated_events_match_in_order_state(producer,
     await publish(producer, topics.POSTS, *shuffled)
 
     want = [rec.message for rec in in_order.in_network(_local_query(authors, ids, now))]
-    await eventually(lambda: _equals(in_network(stub, ids, authors), thunder_pb2.GetInNetworkPostsResponse(posts=want)))
+    await eventually(lambda: _equals(in_network_posts(stub, ids, authors), want))
     lookup = await stub.GetPosts(thunder_pb2.GetPostsRequest(post_ids=[p.post_id for p in ps]))
     assert list(lookup.posts) == [in_order.get(p.post_id, now) for p in ps]
 
@@ -315,9 +322,7 @@ async def test_ingestion_recovers_from_an_unexpected_failure(kafka, producer, id
 def test_a_following_list_over_the_limit_reads_the_most_recent_follows():
     """Not INVALID_ARGUMENT (that lost the user's in-network posts for good): the last
     max_following entries, i.e. the most recent follows, are read; UserContext agrees."""
-    from thunder.service import ThunderHandlers
     from thunder.settings import QueryLimits
-    from thunder.user_store import UserStore
 
     now = now_ms()
     limits = QueryLimits(max_following=3)
@@ -329,10 +334,40 @@ def test_a_following_list_over_the_limit_reads_the_most_recent_follows():
         posts.apply(created(post(author, now - 1000 + i)), now)
 
     def authors(request) -> list[int]:
-        response = thunder_pb2.GetInNetworkPostsResponse.FromString(handlers.get_in_network_posts(request))
-        return sorted(p.author_id for p in response.posts)
+        return sorted(handlers.get_in_network_posts(request).posts.author_ids)
 
     assert authors(thunder_pb2.GetInNetworkPostsRequest(user_id=viewer, following_user_ids=following)) == [11, 12, 13]
     assert authors(thunder_pb2.GetInNetworkPostsRequest(user_id=viewer)) == [11, 12, 13]  # Thunder's own graph
     context = handlers.get_user_context(thunder_pb2.GetUserContextRequest(user_id=viewer))
     assert list(context.following_user_ids) == [11, 12, 13]
+
+
+def test_hydrate_posts_answers_core_data_visibility_and_authors_as_columns():
+    now = now_ms()
+    posts, users = PostStore(), UserStore()
+    handlers = ThunderHandlers(posts, users, clock=lambda: now)
+    users.apply_user_event(events_pb2.UserEvent(user_id=10, timestamp_ms=now, profile=events_pb2.Profile(
+        handle="ten", verified=True)), now)
+    users.apply_user_event(events_pb2.UserEvent(user_id=11, timestamp_ms=now, follow=10), now)
+    original = post(10, now - 3000, subscriber_only=True, video_duration_ms=12_000)
+    shared = repost(11, now - 2000, original)
+    for event in (created(original), created(shared), labelled(original, [common_pb2.SPAM], now - 1000)):
+        posts.apply(event, now)
+    unknown = shared.post_id + 999
+    reply_ = handlers.hydrate_posts(thunder_pb2.HydratePostsRequest(post_ids=[shared.post_id, unknown, original.post_id]))
+    columns = reply_.posts
+    assert list(reply_.missing_post_ids) == [unknown]
+    assert list(columns.post_ids) == [shared.post_id, original.post_id]          # request order
+    assert list(columns.repost_of_post_ids) == [original.post_id, 0]
+    assert list(columns.label_masks) == [0, 1 << common_pb2.SPAM]                # the label, as a bit
+    assert list(columns.subscriber_only) == [False, True] and list(columns.video_duration_ms) == [0, 12_000]
+    assert list(columns.author_handles) == ["", "ten"] and list(columns.author_verified) == [False, True]
+    assert list(columns.author_follower_counts) == [0, 1]
+    assert list(columns.reposted_author_handles) == ["ten", ""]                  # the original author's handle
+    assert posts_from_columns(columns)[1].labels == [common_pb2.SPAM]
+    # A later label rewrites the stored post: the next answer has it (no stale cached row).
+    posts.apply(labelled(original, [common_pb2.GORE], now - 500), now)
+    again = handlers.hydrate_posts(thunder_pb2.HydratePostsRequest(post_ids=[original.post_id])).posts
+    assert list(again.label_masks) == [1 << common_pb2.GORE]                    # a labelling replaces the labels
+    with pytest.raises(InvalidArgument, match="post_ids"):
+        handlers.hydrate_posts(thunder_pb2.HydratePostsRequest(post_ids=range(handlers.limits.max_lookup_ids + 1)))

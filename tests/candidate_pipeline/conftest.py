@@ -1,1 +1,0 @@
-"""Makes tests/candidate_pipeline/pipeline_fakes.py importable as `pipeline_fakes`."""
