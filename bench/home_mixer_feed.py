@@ -100,7 +100,7 @@ async def measure(args: argparse.Namespace) -> None:
         processes = [
             ServiceProcess("thunder", ["--port", str(ports["thunder"]), *common], addr["thunder"]),
             ServiceProcess("phoenix", ["--port", str(ports["phoenix"]), *common, "--preset", args.preset,
-                                       "--warm-every-bucket", "0"], addr["phoenix"]),
+                                       "--no-warm-every-bucket"], addr["phoenix"]),
             ServiceProcess("home-mixer", ["--port", str(ports["home_mixer"]), *common,
                                           "--thunder-address", addr["thunder"], "--phoenix-address", addr["phoenix"],
                                           "--phoenix-timeout-s", str(args.phoenix_timeout_s),
@@ -110,8 +110,7 @@ async def measure(args: argparse.Namespace) -> None:
             for process in processes:
                 process.start()
             await asyncio.gather(*(p.wait_ready(timeout_s=900) for p in processes))
-            pids = {"thunder": processes[0].proc.pid, "phoenix": processes[1].proc.pid,
-                    "home_mixer": processes[2].proc.pid}
+            pids = {name: process.pid for name, process in zip(("thunder", "phoenix", "home_mixer"), processes)}
             await run_load(args, addr, pids)
         finally:
             for process in reversed(processes):
@@ -195,7 +194,8 @@ async def run_load(args: argparse.Namespace, addr: dict[str, str], pids: dict[st
             await phoenix.Rank(rank_request, timeout=60)
 
         stage_ms: dict[tuple[str, str], list[float]] = defaultdict(list)
-        sequential_latencies, sequential_degraded, sequential_reasons = [], 0, Counter()
+        sequential_latencies: list[float] = []
+        sequential_degraded, sequential_reasons = 0, Counter[str]()
         before = {service: cpu_seconds(pid) for service, pid in pids.items()}
         started = time.perf_counter()
         for _ in range(args.requests):

@@ -48,13 +48,13 @@ def thunder_target() -> Target:
 
 def phoenix_target() -> Target:
     rng = np.random.default_rng(0)
+    candidates = rng.integers(1, 2**40, 256)
     request = phoenix_pb2.RankRequest(
         user_id=7, history=[phoenix_pb2.HistoryItem(post_id=int(p), author_id=int(p) % 97 + 1, actions=[common_pb2.FAVORITE])
                             for p in rng.integers(1, 2**40, 8)],
-        candidates=[phoenix_pb2.RankCandidate(post_id=int(p), author_id=int(p) % 89 + 1)
-                    for p in rng.integers(1, 2**40, 256)])
+        post_ids=[int(p) for p in candidates], author_ids=[int(p) % 89 + 1 for p in candidates])
     return Target("/foryou.PhoenixService/Rank", request.SerializeToString(), 0.5,
-                  ("--preset", "tiny", "--warm-every-bucket", "1"))   # no compilation while measured
+                  ("--preset", "tiny", "--warm-every-bucket"))   # no compilation while measured
 
 
 def home_mixer_target() -> Target:
@@ -115,6 +115,7 @@ class ServiceProcess:
         return self
 
     def rss_mb(self) -> float:
+        assert self.proc is not None, "not started"
         return psutil.Process(self.proc.pid).memory_info().rss / 2**20
 
     def stop(self) -> None:

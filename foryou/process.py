@@ -102,6 +102,12 @@ class ServiceProcess:
         return self.proc is not None and self.proc.poll() is None
 
     @property
+    def pid(self) -> int:
+        if self.proc is None:
+            raise RuntimeError(f"{self.command} is not started")
+        return self.proc.pid
+
+    @property
     def returncode(self) -> int | None:
         return self.proc.poll() if self.proc is not None else None
 
