@@ -25,7 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", choices=("tiny", "small", "demo", "serving", "small-v1"), default="small",
                         help="model sizes (default small: tiny model, roomy hash tables; quick on a laptop CPU; "
                              "v2 inputs except tiny and small-v1, the ids-only v1 models)")
-    parser.add_argument("--batch-size", type=int, default=None, help="default: the model's (256 ranker, 128 retriever)")
+    parser.add_argument("--batch-size", type=int, default=None, help="default: the model's (ranker 256; retriever v1 128 engagements, v2 32 windows "
+                             "of history_len + 1 engagements)")
     parser.add_argument("--learning-rate", type=float, default=None)
     parser.add_argument("--test-fraction", type=float, default=0.2, help="held-out share of the timeline")
     parser.add_argument("--seed", type=int, default=0)
@@ -38,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     logs.setup("train", args.log_level, json_lines=False)
     logging.getLogger("absl").setLevel(logging.WARNING)  # orbax logs every file it touches
     from phoenix import checkpoints
-    from phoenix.evaluation.report import ranker_table, retriever_table
+    from phoenix.evaluation.report import full_report, ranker_table, retriever_table
     from phoenix.server_models import preset_configs
     from phoenix.training import ranker, retriever
     from phoenix.training.sources import load_event_log
@@ -51,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
     ranker_cfg, retriever_cfg = preset_configs(args.preset)
     module, cfg, table = ((ranker, ranker_cfg, ranker_table) if args.model == "ranker"
                           else (retriever, retriever_cfg, retriever_table))
-    defaults = module.default_settings(args.steps)
+    defaults = (retriever.default_settings(args.steps, cfg) if args.model == "retriever"
+                else module.default_settings(args.steps))
     settings = dataclasses.replace(
         defaults, seed=args.seed, test_fraction=args.test_fraction,
         batch_size=args.batch_size or defaults.batch_size,
@@ -64,6 +66,9 @@ def run(args: argparse.Namespace) -> int:
         params, metrics = module.train(events, cfg, steps=args.steps, settings=settings)
     params = mesh_lib.gather(params)
     ref = checkpoints.save(args.checkpoint_dir, args.model, args.steps, params, cfg, metrics)
-    print("\n" + table(metrics["eval"]) + "\n")
+    if args.model == "retriever":  # the same tables as `foryou eval`
+        print("\n" + full_report({"retriever": {"checkpoint": ref.checkpoint_id, **metrics["eval"]}}) + "\n")
+    else:
+        print("\n" + table(metrics["eval"]) + "\n")
     print(f"saved {ref.checkpoint_id} to {ref.path} ({time.monotonic() - started:.0f}s in all)", flush=True)
     return 0
