@@ -59,6 +59,45 @@ def retriever_loss(params: Any, config: RetrieverConfig, users: UserBatch, pos_p
     return loss, {"loss": loss, "in_batch_accuracy": accuracy}
 
 
+def retriever_loss_v2(params: Any, config: RetrieverConfig, users: UserBatch, pos: dict, neg: dict,
+                      hard: dict, pos_log_q: jax.Array, neg_log_q: jax.Array,
+                      base_temperature: float = 0.2) -> tuple[jax.Array, Metrics]:
+    """The v2 retriever softmax. Row i scores its positive against: the other rows' positives
+    (in-batch negatives), the batch's sampled global negatives (uniform over the corpus) and
+    the row's own hard negatives (posts the user marked not-interested / blocked / muted /
+    reported). Log-Q correction: every sampled column's logit has the log of its expected
+    count in the sample subtracted (in-batch: B * the post's share of the training positives,
+    `pos_log_q` being log of that share; global: G / corpus size, `neg_log_q`), so a popular post
+    is not pushed down merely for showing up often as a negative. The temperature is learned:
+    `base_temperature * exp(params["temperature"])`. Each of pos / neg / hard is a dict of
+    candidate-tower inputs (post_hashes, author_hashes, sids, content) with leading shapes
+    [B], [G], [B, H]."""
+    model, t = params["model"], base_temperature * jnp.exp(params["temperature"])
+    user = retriever_user_embeddings(model, config, users)  # [B, D]
+    embed = lambda c: retriever_candidate_embeddings(  # noqa: E731
+        model, config, c["post_hashes"], c["author_hashes"], c.get("sids"), c.get("content"))
+    pos_emb, neg_emb, hard_emb = embed(pos), embed(neg), embed(hard)  # [B, D], [G, D], [B, H, D]
+    b = user.shape[0]
+    valid = pos["post_hashes"][:, 0] != 0
+    same_post = jnp.all(pos["post_hashes"][:, None, :] == pos["post_hashes"][None, :, :], axis=-1)
+    duplicate = same_post & ~jnp.eye(b, dtype=bool)
+    in_batch = (user @ pos_emb.T) / t - (pos_log_q[None, :] + jnp.log(b))
+    in_batch = jnp.where(duplicate | ~valid[None, :], MASKED_LOGIT, in_batch)
+    # a sampled global negative equal to a row's positive is not a negative for that row
+    neg_same = jnp.all(pos["post_hashes"][:, None, :] == neg["post_hashes"][None, :, :], axis=-1)
+    global_logits = jnp.where(neg_same | (neg["post_hashes"][None, :, 0] == 0), MASKED_LOGIT,
+                              (user @ neg_emb.T) / t - neg_log_q)
+    hard_logits = jnp.einsum("bd,bhd->bh", user, hard_emb) / t
+    hard_logits = jnp.where(hard["post_hashes"][..., 0] == 0, MASKED_LOGIT, hard_logits)
+    logits = jnp.concatenate([in_batch, global_logits, hard_logits], axis=1)
+    row_valid = valid.astype(jnp.float32)
+    per_row = optax.softmax_cross_entropy_with_integer_labels(logits, jnp.arange(b))
+    count = jnp.maximum(jnp.sum(row_valid), 1.0)
+    loss = jnp.sum(per_row * row_valid) / count
+    accuracy = jnp.sum((jnp.argmax(logits, axis=-1) == jnp.arange(b)) * row_valid) / count
+    return loss, {"loss": loss, "accuracy": accuracy, "temperature": t}
+
+
 def retriever_sequence_loss(params: Any, config: RetrieverConfig, users: UserBatch, targets: dict,
                             target_valid: jax.Array, target_share: jax.Array, user_key: jax.Array,
                             neg: dict, neg_share: jax.Array, hard: dict, corpus_size: int,

@@ -27,17 +27,16 @@ def preset_configs(preset: str):
     v2 = model_config.V2_INPUTS
     if preset == "small":
         return (model_config.tiny_ranker_config(hash=_SMALL_HASH, history_len=32, num_candidates=8, inputs=v2),
-                model_config.tiny_retriever_config(hash=_SMALL_HASH, history_len=32, inputs=v2, user_pooling="last"))
+                model_config.tiny_retriever_config(hash=_SMALL_HASH, history_len=32, inputs=v2))
     if preset == "small-v1":  # the ids-only models the small preset trained before v2, for comparison
         return (model_config.tiny_ranker_config(hash=_SMALL_HASH, history_len=32, num_candidates=8),
                 model_config.tiny_retriever_config(hash=_SMALL_HASH, history_len=32))
     if preset == "demo":
         return (replace(model_config.demo_ranker_config(), inputs=v2),
-                replace(model_config.demo_retriever_config(), inputs=v2, user_pooling="last"))
+                replace(model_config.demo_retriever_config(), inputs=v2))
     if preset == "serving":
         retriever = getattr(model_config, "serving_retriever_config", model_config.demo_retriever_config)
-        return (replace(model_config.serving_ranker_config(), inputs=v2),
-                replace(retriever(), inputs=v2, user_pooling="last"))
+        return replace(model_config.serving_ranker_config(), inputs=v2), replace(retriever(), inputs=v2)
     raise ValueError(f"unknown preset {preset!r}; choose one of {PRESETS}")
 
 

@@ -32,6 +32,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--mesh", default="", help="train on a device mesh, e.g. data=4 or data=2,model=2 "
                                                    "(docs/scaling.md; default: one device)")
+    parser.add_argument("--positives", default="",
+                        help="retriever (v2): comma-separated actions whose engagements it learns to retrieve "
+                             "(default favorite; e.g. favorite,click where every engagement is a choice, as in "
+                             "MovieLens)")
+    parser.add_argument("--user-pooling", choices=("mean", "last"), default=None,
+                        help="retriever: the user is the mean of the tower's outputs (the presets) or the last "
+                             "position's; 'last' trains on every prefix of each history (sequential, as SASRec; "
+                             "docs/phoenix.md)")
     parser.add_argument("--log-level", default="INFO")
 
 
@@ -50,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"read {len(events.post_author)} posts, {len(events.engagements)} engagements, "
           f"{len(events.served)} served events in {time.monotonic() - started:.1f}s", flush=True)
     ranker_cfg, retriever_cfg = preset_configs(args.preset)
+    if args.user_pooling:
+        retriever_cfg = dataclasses.replace(retriever_cfg, user_pooling=args.user_pooling)
     module, cfg, table = ((ranker, ranker_cfg, ranker_table) if args.model == "ranker"
                           else (retriever, retriever_cfg, retriever_table))
     defaults = (retriever.default_settings(args.steps, cfg) if args.model == "retriever"
@@ -63,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         if args.mesh:
             stack.enter_context(mesh_lib.use_mesh(mesh_lib.make_mesh(mesh_lib.parse_mesh(args.mesh))))
-        params, metrics = module.train(events, cfg, steps=args.steps, settings=settings)
+        extra = {"positives": _actions(args.positives)} if args.model == "retriever" and args.positives else {}
+        params, metrics = module.train(events, cfg, steps=args.steps, settings=settings, **extra)
     params = mesh_lib.gather(params)
     ref = checkpoints.save(args.checkpoint_dir, args.model, args.steps, params, cfg, metrics)
     if args.model == "retriever":  # the same tables as `foryou eval`
@@ -72,3 +83,15 @@ def run(args: argparse.Namespace) -> int:
         print("\n" + table(metrics["eval"]) + "\n")
     print(f"saved {ref.checkpoint_id} to {ref.path} ({time.monotonic() - started:.0f}s in all)", flush=True)
     return 0
+
+
+def _actions(names: str) -> frozenset[int]:
+    from foryou_protos import common_pb2
+
+    out = set()
+    for name in filter(None, (n.strip() for n in names.split(","))):
+        try:
+            out.add(common_pb2.Action.Value(name.upper()))
+        except ValueError:
+            raise SystemExit(f"--positives: unknown action {name!r}") from None
+    return frozenset(out)

@@ -23,7 +23,7 @@ from phoenix.features import hash_candidates, make_user_batch
 from phoenix.index import NO_FRESHNESS, Freshness
 from foryou_protos import common_pb2
 from phoenix.features import candidate_inputs
-from phoenix.losses import retriever_init_params, retriever_loss, retriever_sequence_loss
+from phoenix.losses import retriever_init_params, retriever_loss, retriever_loss_v2, retriever_sequence_loss
 from phoenix.runtime import RetrieverRuntime
 from phoenix.actions import NUM_BINARY_ACTIONS
 from phoenix.features import HistoryItem
@@ -67,7 +67,8 @@ def retriever_split(log: EventLog, config: RetrieverConfig, test_fraction: float
 POSITIVE_ACTIONS = frozenset({common_pb2.FAVORITE})  # what counts as a positive by default
 SEQUENCE_BATCH = 32            # windows of history_len + 1 engagements per step (33 x 32 targets)
 GLOBAL_NEGATIVES_PER_WINDOW = 8  # sampled corpus posts per window, pooled over the batch
-HARD_NEGATIVES = 4               # the user's most recent negative-feedback posts per window
+HARD_NEGATIVES = 4               # the user's most recent negative-feedback posts per window / example
+GLOBAL_NEGATIVES_PER_EXAMPLE = 2  # per-engagement recipe: 2 x batch global negatives
 
 
 def is_v2(config: RetrieverConfig) -> bool:
@@ -75,8 +76,9 @@ def is_v2(config: RetrieverConfig) -> bool:
 
 
 def default_settings(steps: int, config: RetrieverConfig | None = None) -> TrainSettings:
-    """v1: batches of 128 engagements; v2: batches of SEQUENCE_BATCH windows."""
-    batch = SEQUENCE_BATCH if config is not None and is_v2(config) else DEFAULT_BATCH
+    """Batches of 128 engagements; a sequential v2 retriever: SEQUENCE_BATCH windows."""
+    sequential = config is not None and is_v2(config) and config.user_pooling == "last"
+    batch = SEQUENCE_BATCH if sequential else DEFAULT_BATCH
     return TrainSettings(steps=steps, batch_size=batch, weight_decay=WEIGHT_DECAY)
 
 
@@ -206,20 +208,23 @@ def initial_params(config: RetrieverConfig, seed: int):
 
 
 def _fit_sequential(log: EventLog, cutoff_ms: int, config: RetrieverConfig, settings: TrainSettings,
-                    temperature: float, name: str, progress: Callable[[str], None], features, params=None):
+                    temperature: float, name: str, progress: Callable[[str], None], features, params=None,
+                    positives=None):
     """Train on the engagements before `cutoff_ms`; the last `validation_fraction` of their
     positive targets (by time) is the early-stopping slice: the model fits the windows before
     it and is validated on the targets after it (with everything before as history)."""
+    positives = POSITIVE_ACTIONS if positives is None else frozenset(positives)
     if config.prefix_attention != "causal":
         raise ValueError("sequential retriever training needs prefix_attention='causal' (every position "
                          "must see only its prefix)")
     times = [e.timestamp_ms for e in log.engagements if e.timestamp_ms < cutoff_ms
-             and any(a in POSITIVE_ACTIONS for a in e.actions)]
+             and any(a in positives for a in e.actions)]
     val_from = time_cutoff(times, settings.validation_fraction) if settings.validation_fraction > 0 else cutoff_ms
-    data, n, shares = sequence_arrays(config, log, features, val_from, 0, settings.seed)
+    data, n, shares = sequence_arrays(config, log, features, val_from, 0, settings.seed, positives=positives)
     val, n_val = None, 0
     if val_from < cutoff_ms:
-        val, n_val, _ = sequence_arrays(config, log, features, cutoff_ms, val_from, settings.seed + 1, shares)
+        val, n_val, _ = sequence_arrays(config, log, features, cutoff_ms, val_from, settings.seed + 1, shares,
+                                        positives)
     progress(f"[{name}] {n} training windows ({int(data['valid'].sum())} targets), {n_val} validation windows")
     model = initial_params(config, settings.seed) if params is None else params
     trainable = {"model": model, "temperature": np.zeros((), np.float32)}
@@ -227,8 +232,65 @@ def _fit_sequential(log: EventLog, cutoff_ms: int, config: RetrieverConfig, sett
     trained, summary = fit(_sequence_loss(config, temperature, corpus_size), trainable, data, n, settings, name,
                            progress, val if n_val else None, n_val)
     summary["temperature"] = float(temperature * np.exp(np.asarray(trained["temperature"])))
-    summary["positives"] = "+".join(sorted(common_pb2.Action.Name(a).lower() for a in POSITIVE_ACTIONS))
+    summary["positives"] = "+".join(sorted(common_pb2.Action.Name(a).lower() for a in positives))
     summary["objective"] = "sequential: every prefix of each window, in-batch + sampled + hard negatives, log-Q"
+    return trained["model"], summary
+
+
+def v2_example_arrays(config: RetrieverConfig, log: EventLog, examples: list[RetrieveExample], features,
+                      seed: int) -> dict:
+    """Columnar arrays for the v2 loss: users, positives, sampled global negatives, hard
+    negatives and each positive's log-Q (log share of the training positives)."""
+    rng = np.random.default_rng(seed)
+    n = len(examples)
+    users = make_user_batch(config, [ex.user_id for ex in examples], [ex.history for ex in examples], features)
+    pos_ids = np.asarray([ex.post_id for ex in examples], np.uint64)
+    pos = _tower_inputs(config, features, pos_ids, np.asarray([ex.author_id for ex in examples], np.uint64))
+    uniq, inverse, freq = np.unique(pos_ids, return_inverse=True, return_counts=True)
+    log_q = np.log(freq[inverse] / max(n, 1)).astype(np.float32)
+    corpus_ids, corpus_authors = corpus_of(log)
+    pick = rng.integers(0, max(len(corpus_ids), 1), size=n * GLOBAL_NEGATIVES_PER_EXAMPLE)
+    neg = _tower_inputs(config, features, corpus_ids[pick], corpus_authors[pick])
+    neg = {k: v.reshape(n, GLOBAL_NEGATIVES_PER_EXAMPLE, *v.shape[1:]) for k, v in neg.items()}
+    hard_ids = np.zeros((n, HARD_NEGATIVES), np.uint64)
+    hard_authors = np.zeros((n, HARD_NEGATIVES), np.uint64)
+    negatives = HardNegatives(log)
+    for row, ex in enumerate(examples):
+        for slot, (p, a) in enumerate(negatives.before(ex.user_id, ex.time_ms, HARD_NEGATIVES)):
+            hard_ids[row, slot], hard_authors[row, slot] = p, a
+    hard = _tower_inputs(config, features, hard_ids.reshape(-1), hard_authors.reshape(-1))
+    hard = {k: v.reshape(n, HARD_NEGATIVES, *v.shape[1:]) for k, v in hard.items()}
+    # log(G / corpus size) per example: G = the batch's pooled samples, known only per batch, so
+    # this holds log(samples per example / corpus size) and the loss adds log(batch size).
+    neg_log_q = np.full(n, np.log(GLOBAL_NEGATIVES_PER_EXAMPLE / max(len(corpus_ids), 1)), np.float32)
+    return {"users": users, "pos": pos, "neg": neg, "hard": hard, "log_q": log_q, "neg_log_q": neg_log_q}
+
+
+def _v2_loss(config: RetrieverConfig, temperature: float):
+    def loss_fn(p, b):
+        # the rows' global negatives, pooled: every row sees the whole batch's samples
+        neg = {k: v.reshape(-1, *v.shape[2:]) for k, v in b["neg"].items()}
+        neg_log_q = b["neg_log_q"][0] + jnp.log(b["log_q"].shape[0])
+        return retriever_loss_v2(p, config, b["users"], b["pos"], neg, b["hard"], b["log_q"], neg_log_q, temperature)
+    return loss_fn
+
+
+def _fit_v2(log: EventLog, examples: list[RetrieveExample], config: RetrieverConfig, settings: TrainSettings,
+            temperature: float, name: str, progress: Callable[[str], None], features, params=None,
+            positive_actions=None):
+    """The per-engagement v2 recipe of a mean-pooled user (`user_pooling="mean"`): one example
+    per positive engagement (its history, its post)."""
+    positive_actions = POSITIVE_ACTIONS if positive_actions is None else frozenset(positive_actions)
+    positives = [ex for ex in examples if ex.actions & positive_actions]
+    fit_part, validation = validation_split(positives, settings.validation_fraction)
+    data = v2_example_arrays(config, log, fit_part, features, settings.seed)
+    val = v2_example_arrays(config, log, validation, features, settings.seed + 1) if validation else None
+    model = fresh_params(retriever_init_params(config, settings.seed)) if params is None else params
+    trainable = {"model": model, "temperature": np.zeros((), np.float32)}
+    trained, summary = fit(_v2_loss(config, temperature), trainable, data, len(fit_part), settings, name,
+                           progress, val, len(validation))
+    summary["temperature"] = float(temperature * np.exp(np.asarray(trained["temperature"])))
+    summary["positives"] = "+".join(sorted(common_pb2.Action.Name(a).lower() for a in positive_actions))
     return trained["model"], summary
 
 
@@ -318,11 +380,12 @@ def _fit_params(examples: list[RetrieveExample], config: RetrieverConfig, settin
 def train(events: EventLog | Iterable, config: RetrieverConfig, steps: int = 400,
           settings: TrainSettings | None = None, progress: Callable[[str], None] = print_progress,
           params=None, temperature: float = TEMPERATURE,
-          freshness_weights=FRESHNESS_WEIGHTS) -> tuple[Any, dict]:
+          freshness_weights=FRESHNESS_WEIGHTS, positives=None) -> tuple[Any, dict]:
     """Train on the events (an EventLog or (topic, message) pairs); returns (params, metrics).
     metrics["scoring"] is what serving needs besides the params (the fitted freshness weight;
     checkpoints.save writes it to scoring.json). Empty `freshness_weights`: no freshness (and
-    no validation model to train)."""
+    no validation model to train). `positives`: the actions (common_pb2.Action values) whose
+    engagements a v2 retriever learns to retrieve (default POSITIVE_ACTIONS)."""
     settings = replace(settings or default_settings(steps, config), steps=steps)
     log = as_log(events)
     split = retriever_split(log, config, settings.test_fraction)
@@ -333,8 +396,11 @@ def train(events: EventLog | Iterable, config: RetrieverConfig, steps: int = 400
     features = features_for(config, log, codebook)
 
     def fit_on(examples, cutoff_ms, name, start=None):
-        if v2:  # sequential: every window of engagements before the cutoff
-            return _fit_sequential(log, cutoff_ms, config, settings, temperature, name, progress, features, start)
+        if v2 and config.user_pooling == "last":  # sequential: every window of engagements before the cutoff
+            return _fit_sequential(log, cutoff_ms, config, settings, temperature, name, progress, features, start,
+                                   positives)
+        if v2:
+            return _fit_v2(log, examples, config, settings, temperature, name, progress, features, start, positives)
         no_early = replace(settings, validation_fraction=0.0)  # v1 keeps its fixed-step recipe
         return _fit_params(examples, config, no_early, temperature, name, progress, start)
 

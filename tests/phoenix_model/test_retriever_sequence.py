@@ -103,10 +103,18 @@ def test_sequence_loss_excludes_the_users_own_engagements_and_subtracts_log_q():
     assert float(loss(params, half, 1000)) == pytest.approx(float(loss(params, junk, 1000)), abs=1e-5)
 
 
-def test_v2_presets_use_the_sequential_user():
-    from phoenix.server_models import preset_configs
+def test_user_pooling_is_in_the_config_and_defaults_to_mean():
+    from phoenix.config import RetrieverConfig
+    from phoenix.training.cli import _actions
+    from phoenix.training.retriever import SEQUENCE_BATCH, default_settings
 
-    for preset in ("small", "demo", "serving"):
-        assert preset_configs(preset)[1].user_pooling == "last"
-    assert preset_configs("small-v1")[1].user_pooling == "mean"
-    assert dataclasses.replace(tiny_retriever_config()).user_pooling == "mean"  # v1 checkpoints load as mean
+    cfg = tiny_retriever_config(inputs=InputsConfig(content_dim=8, candidate_post_ids=False), user_pooling="last")
+    assert RetrieverConfig.from_dict(cfg.to_dict()).user_pooling == "last"
+    old = cfg.to_dict()
+    del old["user_pooling"]  # a checkpoint written before the field existed loads as mean
+    assert RetrieverConfig.from_dict(old).user_pooling == "mean"
+    assert default_settings(10, cfg).batch_size == SEQUENCE_BATCH
+    assert default_settings(10, dataclasses.replace(cfg, user_pooling="mean")).batch_size != SEQUENCE_BATCH
+    assert _actions("favorite, click") == {1, 5}
+    with pytest.raises(SystemExit, match="unknown action 'clik'"):
+        _actions("clik")
