@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from phoenix.config import InputsConfig, tiny_retriever_config
-from phoenix.features import HistoryItem, make_user_batch
+from phoenix.features import make_user_batch
 from phoenix.losses import retriever_sequence_loss
 from phoenix.retriever import retriever_init_params, retriever_prefix_user_embeddings, retriever_user_embeddings
 from phoenix.training.retriever import sequence_windows
