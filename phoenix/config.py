@@ -12,6 +12,7 @@ from typing import Any, Mapping, TypeVar
 
 from phoenix.actions import NUM_ACTIONS, NUM_BINARY_ACTIONS
 
+USER_POOLING = ("mean", "last")
 PREFIX_ATTENTION = ("causal", "bidirectional")
 CANDIDATE_POSITIONS = ("shared", "sequential")
 # "valid": rotary positions count only non-padding slots, so padding never shifts a score;
@@ -187,10 +188,15 @@ class RetrieverConfig(_JsonMixin):
     position_ids: str = "valid"
     candidate_hidden_size: int = 0  # candidate-tower MLP width; 0 = 2 * emb_size (reference)
     inputs: InputsConfig = field(default_factory=InputsConfig)
+    # The user representation from the tower's outputs: "mean" of the valid positions (the
+    # reference, v1) or the "last" position's output (sequential, as SASRec: with causal
+    # attention every position is the user after that prefix, so one pass trains on all).
+    user_pooling: str = "mean"
 
     def __post_init__(self) -> None:
         _check_choice("RetrieverConfig", "prefix_attention", self.prefix_attention, PREFIX_ATTENTION)
         _check_choice("RetrieverConfig", "position_ids", self.position_ids, POSITION_IDS)
+        _check_choice("RetrieverConfig", "user_pooling", self.user_pooling, USER_POOLING)
         if self.num_actions < NUM_BINARY_ACTIONS:
             raise ValueError(f"RetrieverConfig.num_actions must be >= {NUM_BINARY_ACTIONS}")
 

@@ -1,5 +1,6 @@
 """Training losses: the ranker's per-action binary cross-entropy plus a small dwell-time
-regression, and the retriever's in-batch-negatives softmax."""
+regression, and the retriever's softmaxes (in-batch negatives; v2 adds sampled and hard
+negatives with log-Q correction; the sequential one trains every prefix of a history)."""
 from __future__ import annotations
 
 from typing import Any
@@ -14,9 +15,10 @@ from phoenix.features import RankBatch, UserBatch
 from phoenix.layers import MASKED_LOGIT
 from phoenix.ranker import ranker_init_params, ranker_logits
 from phoenix.retriever import (retriever_candidate_embeddings, retriever_init_params,
-                               retriever_user_embeddings)
+                               retriever_prefix_user_embeddings, retriever_user_embeddings)
 
-__all__ = ["ranker_loss", "retriever_loss", "ranker_init_params", "retriever_init_params"]
+__all__ = ["ranker_loss", "retriever_loss", "retriever_sequence_loss", "ranker_init_params",
+           "retriever_init_params"]
 
 Metrics = dict[str, jax.Array]
 
@@ -93,4 +95,59 @@ def retriever_loss_v2(params: Any, config: RetrieverConfig, users: UserBatch, po
     count = jnp.maximum(jnp.sum(row_valid), 1.0)
     loss = jnp.sum(per_row * row_valid) / count
     accuracy = jnp.sum((jnp.argmax(logits, axis=-1) == jnp.arange(b)) * row_valid) / count
+    return loss, {"loss": loss, "accuracy": accuracy, "temperature": t}
+
+
+def retriever_sequence_loss(params: Any, config: RetrieverConfig, users: UserBatch, targets: dict,
+                            target_valid: jax.Array, target_share: jax.Array, user_key: jax.Array,
+                            neg: dict, neg_share: jax.Array, hard: dict, corpus_size: int,
+                            base_temperature: float = 0.2) -> tuple[jax.Array, Metrics]:
+    """The sequential (every-prefix) retriever softmax, as SASRec trains: each of B windows of a
+    user's engagements is one causal pass; position i (the user after the window's first i
+    items) must retrieve item i. Row (b, i) scores its target against
+      - every other target of the batch (in-batch negatives), except the same user's own
+        engagements (they are not negatives for that user: earlier ones are history, which a
+        feed never re-serves; later ones are positives) and other copies of its own post;
+      - the batch's G sampled global negatives (uniform over the corpus), except its own post;
+      - the window's own hard negatives (posts the user marked not-interested / blocked /
+        muted / reported).
+    Log-Q correction (mixed negative sampling): every in-batch or global column of post j has
+    log E[count of j among the sampled columns] = log(T * p_j + G / corpus_size) subtracted,
+    T the batch's valid targets and p_j (`target_share`, `neg_share`) j's share of all training
+    targets; the softmax then estimates the full-corpus one, so a popular post is not pushed
+    down merely for turning up often as a negative. Hard negatives are chosen, not sampled: no
+    correction. The temperature is learned: `base_temperature * exp(params["temperature"])`.
+    targets / hard / neg: candidate-tower inputs (post_hashes, author_hashes, sids, content)
+    with leading shapes [B, 1+S], [B, H], [G]; target_valid / target_share [B, 1+S];
+    user_key [B] (equal for windows of one user)."""
+    model, t = params["model"], base_temperature * jnp.exp(params["temperature"])
+    user = retriever_prefix_user_embeddings(model, config, users)  # [B, P, D]
+    b, p, d = user.shape
+    embed = lambda c: retriever_candidate_embeddings(  # noqa: E731
+        model, config, c["post_hashes"], c["author_hashes"], c.get("sids"), c.get("content"))
+    rows = user.reshape(b * p, d)
+    cand = embed(targets).reshape(b * p, d)
+    neg_emb, hard_emb = embed(neg), embed(hard)  # [G, D], [B, H, D]
+    valid = target_valid.reshape(-1)
+    n_valid = jnp.maximum(jnp.sum(valid.astype(jnp.float32)), 1.0)
+    g = neg_emb.shape[0]
+    sampled = g / float(max(corpus_size, 1))
+    post = targets["post_hashes"].reshape(b * p, -1)
+    owner = jnp.repeat(user_key, p)
+    same_post = jnp.all(post[:, None, :] == post[None, :, :], axis=-1)
+    own = jnp.eye(b * p, dtype=bool)
+    excluded = ((owner[:, None] == owner[None, :]) | same_post) & ~own
+    in_batch = rows @ cand.T / t - jnp.log(n_valid * target_share.reshape(-1) + sampled)[None, :]
+    in_batch = jnp.where(excluded | ~valid[None, :], MASKED_LOGIT, in_batch)
+    neg_same = jnp.all(post[:, None, :] == neg["post_hashes"][None, :, :], axis=-1)
+    global_logits = rows @ neg_emb.T / t - jnp.log(n_valid * neg_share + sampled)[None, :]
+    global_logits = jnp.where(neg_same | (neg["post_hashes"][None, :, 0] == 0), MASKED_LOGIT, global_logits)
+    hard_logits = jnp.einsum("bpd,bhd->bph", user, hard_emb) / t
+    hard_same = jnp.all(post.reshape(b, p, 1, -1) == hard["post_hashes"][:, None, :, :], axis=-1)
+    hard_logits = jnp.where(hard_same | (hard["post_hashes"][:, None, :, 0] == 0), MASKED_LOGIT, hard_logits)
+    logits = jnp.concatenate([in_batch, global_logits, hard_logits.reshape(b * p, -1)], axis=1)
+    per_row = optax.softmax_cross_entropy_with_integer_labels(logits, jnp.arange(b * p))
+    weight = valid.astype(jnp.float32)
+    loss = jnp.sum(per_row * weight) / n_valid
+    accuracy = jnp.sum((jnp.argmax(logits, axis=-1) == jnp.arange(b * p)) * weight) / n_valid
     return loss, {"loss": loss, "accuracy": accuracy, "temperature": t}

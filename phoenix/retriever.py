@@ -1,5 +1,5 @@
 """The two-tower retriever: a user tower (the ranker's transformer over [user][history], mean of
-the valid outputs, L2-normalised) and a candidate tower (post+author hash embeddings, a
+the valid outputs or the last one's (`user_pooling`), L2-normalised) and a candidate tower (post+author hash embeddings, a
 two-layer SiLU MLP, L2-normalised). Similarity is the dot product.
 """
 from __future__ import annotations
@@ -45,18 +45,35 @@ class PhoenixRetriever(nn.Module):
             self.user_content = self.param("user_content_projection", lecun, (cfg.inputs.content_dim, d))
 
     def user_embedding(self, users: UserBatch) -> jax.Array:
-        """[B, D] unit-norm user representations."""
+        """[B, D] unit-norm user representations: the user after the whole history."""
+        per_prefix = self.prefix_user_embeddings(users)  # [B, 1+S, D]
+        last = jnp.sum(users.history_post_hashes[..., 0] != 0, axis=1)  # histories are left-aligned
+        return jnp.take_along_axis(per_prefix, last[:, None, None], axis=1)[:, 0]
+
+    def prefix_user_embeddings(self, users: UserBatch) -> jax.Array:
+        """[B, 1+S, D] unit-norm: position i is the user after the first i history items (0: the
+        user slot alone). With causal attention position i depends on that prefix only, so one
+        pass gives every prefix's representation, exactly as a request with that shorter history
+        would get it (sequential training, phoenix/training/retriever.py)."""
         cfg = self.config
         x, valid = self.embeddings.prefix(users)
         mask = prefix_mask(valid, cfg.prefix_attention == "causal")
         out, _ = self.transformer(x.astype(self.dtype), prefix_positions(valid, cfg.position_ids), mask)
-        weights = valid.astype(jnp.float32)[..., None]
-        mean = jnp.sum(out.astype(jnp.float32) * weights, axis=1) / jnp.maximum(jnp.sum(weights, axis=1), 1.0)
+        out = out.astype(jnp.float32)
+        if cfg.user_pooling == "mean":  # running mean of the valid outputs (v1: the mean of all)
+            weights = valid.astype(jnp.float32)[..., None]
+            rep = jnp.cumsum(out * weights, axis=1) / jnp.maximum(jnp.cumsum(weights, axis=1), 1.0)
+        else:
+            rep = out
         if cfg.inputs.content_dim and users.history_content is not None:
+            # running mean of the history's content vectors (the user slot has none)
             w = valid[:, 1:].astype(jnp.float32)[..., None]
-            content = jnp.sum(users.history_content.astype(jnp.float32) * w, axis=1) / jnp.maximum(jnp.sum(w, axis=1), 1.0)
-            mean = mean + content @ self.user_content
-        return l2_normalize(mean)
+            c = users.history_content.astype(jnp.float32) * w
+            zero = jnp.zeros_like(c[:, :1])
+            total = jnp.cumsum(jnp.concatenate([zero, c], axis=1), axis=1)
+            count = jnp.cumsum(jnp.concatenate([zero[..., :1], w], axis=1), axis=1)
+            rep = rep + (total / jnp.maximum(count, 1.0)) @ self.user_content
+        return l2_normalize(rep)
 
     def candidate_embedding(self, post_hashes: jax.Array, author_hashes: jax.Array,
                             sids: jax.Array | None = None, content: jax.Array | None = None) -> jax.Array:
@@ -113,6 +130,10 @@ def retriever_init_params(config: RetrieverConfig, seed: int = 0) -> Params:
 
 def retriever_user_embeddings(params: Params, config: RetrieverConfig, users: UserBatch) -> jax.Array:
     return PhoenixRetriever(config).apply(params, users, method=PhoenixRetriever.user_embedding)
+
+
+def retriever_prefix_user_embeddings(params: Params, config: RetrieverConfig, users: UserBatch) -> jax.Array:
+    return PhoenixRetriever(config).apply(params, users, method=PhoenixRetriever.prefix_user_embeddings)
 
 
 def retriever_candidate_embeddings(params: Params, config: RetrieverConfig, post_hashes: jax.Array,

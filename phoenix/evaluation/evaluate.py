@@ -108,13 +108,17 @@ def _segmented(ranks: dict[str, np.ndarray], cold: np.ndarray, ks) -> dict:
 
 
 def evaluate_retriever(model_fn, log: EventLog, split: Split, corpus_ids: np.ndarray, history_len: int,
-                       extras: Extras = Extras(), seed: int = 0, max_queries: int = MAX_QUERIES) -> dict:
-    """Time split and leave-last-out, model (`model_fn(queries) -> [Q, corpus]`) and baselines."""
+                       extras: Extras = Extras(), seed: int = 0, max_queries: int = MAX_QUERIES,
+                       baselines: bool = True) -> dict:
+    """Time split and leave-last-out, model (`model_fn(queries) -> [Q, corpus]`) and (unless
+    `baselines` is False) the baselines. `foryou eval` and `foryou train retriever` both use it."""
     seen = Seen(log.engagements)
     in_corpus = {int(p) for p in corpus_ids}
     trained = training_window_posts(log, split.cutoff_ms)
-    methods = {"model": model_fn, **retrieval_baseline_scores(split.train, corpus_ids, seed, seen)}
-    if extras.content is not None:
+    methods = {"model": model_fn}
+    if baselines:
+        methods.update(retrieval_baseline_scores(split.train, corpus_ids, seed, seen))
+    if baselines and extras.content is not None:
         from phoenix.evaluation.content_baseline import retrieval_content_scorer
         methods["content"] = retrieval_content_scorer(extras.content, corpus_ids, seen)
 

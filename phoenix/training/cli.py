@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import logging
 import time
+from typing import Literal
 
 from pydantic import Field
 
@@ -32,6 +33,13 @@ class TrainSettings(foryou_config.Settings):
     seed: int = Field(0, description="seed of the initialisation and the batches")
     mesh: str = Field("", description="train on a device mesh, e.g. data=4 or data=2,model=2 (docs/scaling.md; "
                                       "'': one device)")
+    positives: str = Field("", description="retriever (v2): comma-separated actions whose engagements it learns to "
+                                           "retrieve ('': favorite; e.g. favorite,click where every engagement is a "
+                                           "choice, as in MovieLens)")
+    user_pooling: Literal["mean", "last"] | None = Field(
+        None, description="retriever: the user is the mean of the tower's outputs (the presets' default) or the last "
+                          "position's; 'last' trains on every prefix of each history (sequential, as SASRec; "
+                          "docs/phoenix.md)")
     log_level: foryou_config.LogLevel = foryou_config.log_level_field()
 
 
@@ -45,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     logs.setup("train", args.log_level, json_lines=False)
     logging.getLogger("absl").setLevel(logging.WARNING)  # orbax logs every file it touches
     from phoenix import checkpoints
-    from phoenix.evaluation.report import ranker_table, retriever_table
+    from phoenix.evaluation.report import full_report, ranker_table, retriever_table
     from phoenix.server_models import preset_configs
     from phoenix.training import ranker, retriever
     from phoenix.training.sources import load_event_log
@@ -56,9 +64,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"read {len(events.post_author)} posts, {len(events.engagements)} engagements, "
           f"{len(events.served)} served events in {time.monotonic() - started:.1f}s", flush=True)
     ranker_cfg, retriever_cfg = preset_configs(args.preset)
+    if args.user_pooling:
+        retriever_cfg = dataclasses.replace(retriever_cfg, user_pooling=args.user_pooling)
     module, cfg, table = ((ranker, ranker_cfg, ranker_table) if args.model == "ranker"
                           else (retriever, retriever_cfg, retriever_table))
-    defaults = module.default_settings(args.steps)
+    defaults = (retriever.default_settings(args.steps, cfg) if args.model == "retriever"
+                else module.default_settings(args.steps))
     settings = dataclasses.replace(
         defaults, seed=args.seed, test_fraction=args.test_fraction,
         batch_size=args.batch_size or defaults.batch_size,
@@ -68,9 +79,25 @@ def run(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         if args.mesh:
             stack.enter_context(mesh_lib.use_mesh(mesh_lib.make_mesh(mesh_lib.parse_mesh(args.mesh))))
-        params, metrics = module.train(events, cfg, steps=args.steps, settings=settings)
+        extra = {"positives": _actions(args.positives)} if args.model == "retriever" and args.positives else {}
+        params, metrics = module.train(events, cfg, steps=args.steps, settings=settings, **extra)
     params = mesh_lib.gather(params)
     ref = checkpoints.save(args.checkpoint_dir, args.model, args.steps, params, cfg, metrics)
-    print("\n" + table(metrics["eval"]) + "\n")
+    if args.model == "retriever":  # the same tables as `foryou eval`
+        print("\n" + full_report({"retriever": {"checkpoint": ref.checkpoint_id, **metrics["eval"]}}) + "\n")
+    else:
+        print("\n" + table(metrics["eval"]) + "\n")
     print(f"saved {ref.checkpoint_id} to {ref.path} ({time.monotonic() - started:.0f}s in all)", flush=True)
     return 0
+
+
+def _actions(names: str) -> frozenset[int]:
+    from foryou_protos import common_pb2
+
+    out = set()
+    for name in filter(None, (n.strip() for n in names.split(","))):
+        try:
+            out.add(common_pb2.Action.Value(name.upper()))
+        except ValueError:
+            raise SystemExit(f"--positives: unknown action {name!r}") from None
+    return frozenset(out)

@@ -18,16 +18,18 @@ import jax.numpy as jnp
 import numpy as np
 
 from phoenix.config import RetrieverConfig
-from phoenix.evaluation.baselines import retrieval_baseline_scores
-from phoenix.evaluation.retrieval import retrieval_metrics, target_ranks
+from phoenix.evaluation.retrieval import Seen, retrieval_metrics, sample_queries, target_ranks
 from phoenix.features import hash_candidates, make_user_batch
 from phoenix.index import NO_FRESHNESS, Freshness
 from foryou_protos import common_pb2
 from phoenix.features import candidate_inputs
-from phoenix.losses import retriever_init_params, retriever_loss, retriever_loss_v2
+from phoenix.losses import retriever_init_params, retriever_loss, retriever_loss_v2, retriever_sequence_loss
 from phoenix.runtime import RetrieverRuntime
+from phoenix.actions import NUM_BINARY_ACTIONS
+from phoenix.features import HistoryItem
 from phoenix.training.data import (EventLog, HardNegatives, RetrieveExample, Split, collect, features_for,
-                                   fit_codebook_for, post_created_ms, retrieve_examples, split_by_time)
+                                   fit_codebook_for, history_item, post_created_ms, retrieve_examples,
+                                   split_by_time, time_cutoff)
 from phoenix.training.loop import TrainSettings, fit, fresh_params, print_progress, validation_split
 
 DEFAULT_BATCH = 128       # in-batch negatives (512 measured no better on a 500-user world)
@@ -36,8 +38,6 @@ TEMPERATURE = 0.2         # 0.2 >= 0.05 > 0.1 in held-out recall@100 on a 500-us
 WEIGHT_DECAY = 1e-4
 
 
-def default_settings(steps: int) -> TrainSettings:
-    return TrainSettings(steps=steps, batch_size=DEFAULT_BATCH, weight_decay=WEIGHT_DECAY)
 # Searched in order; the first best wins, so ties go to the smaller weight.
 FRESHNESS_WEIGHTS = (0.0, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
 VALIDATION_FRACTION = 0.15  # the tail of the training window the freshness weight is fitted on
@@ -63,17 +63,29 @@ def retriever_split(log: EventLog, config: RetrieverConfig, test_fraction: float
     return split_by_time(retrieve_examples(log, config.history_len), test_fraction, log)
 
 
-# v2 training (a model without post-id embeddings in its candidate tower) -------------------
+# v2 training (a model without post-id embeddings in its candidate tower): sequential --------
 POSITIVE_ACTIONS = frozenset({common_pb2.FAVORITE})  # what counts as a positive by default
-GLOBAL_NEGATIVES_PER_EXAMPLE = 2  # sampled corpus posts per example: 2 x batch global negatives
-HARD_NEGATIVES = 4                # the user's most recent negative-feedback posts per example
+SEQUENCE_BATCH = 32            # windows of history_len + 1 engagements per step (33 x 32 targets)
+GLOBAL_NEGATIVES_PER_WINDOW = 8  # sampled corpus posts per window, pooled over the batch
+HARD_NEGATIVES = 4               # the user's most recent negative-feedback posts per window / example
+GLOBAL_NEGATIVES_PER_EXAMPLE = 2  # per-engagement recipe: 2 x batch global negatives
 
 
 def is_v2(config: RetrieverConfig) -> bool:
     return not config.inputs.candidate_post_ids
 
 
+def default_settings(steps: int, config: RetrieverConfig | None = None) -> TrainSettings:
+    """Batches of 128 engagements; a sequential v2 retriever: SEQUENCE_BATCH windows."""
+    sequential = config is not None and is_v2(config) and config.user_pooling == "last"
+    batch = SEQUENCE_BATCH if sequential else DEFAULT_BATCH
+    return TrainSettings(steps=steps, batch_size=batch, weight_decay=WEIGHT_DECAY)
+
+
 def _tower_inputs(config: RetrieverConfig, features, post_ids: np.ndarray, author_ids: np.ndarray) -> dict:
+    """Candidate-tower inputs of ids of any shape (id 0: padding, all zeros)."""
+    shape = np.shape(post_ids)
+    post_ids, author_ids = np.asarray(post_ids, np.uint64).reshape(-1), np.asarray(author_ids, np.uint64).reshape(-1)
     post, author = hash_candidates(config.hash, post_ids, author_ids)
     extra = candidate_inputs(config, post_ids, features)
     out = {"post_hashes": post, "author_hashes": author}
@@ -81,7 +93,148 @@ def _tower_inputs(config: RetrieverConfig, features, post_ids: np.ndarray, autho
         out["sids"] = extra["candidate_sids"]
     if "candidate_content" in extra:
         out["content"] = extra["candidate_content"].astype(np.float16)  # half the memory; cast in the model
+    return {k: v.reshape(*shape, *v.shape[1:]) for k, v in out.items()}
+
+
+def is_positive(item: HistoryItem, positives=None) -> bool:
+    return any(a - 1 in item.actions for a in (POSITIVE_ACTIONS if positives is None else positives))
+
+
+def user_sequences(log: EventLog, end_ms: int) -> dict[int, list[HistoryItem]]:
+    """Per user, every engagement before `end_ms` in time order (what a history holds)."""
+    out: dict[int, list[HistoryItem]] = {}
+    for e in log.engagements:  # time order
+        if e.timestamp_ms >= end_ms:
+            break
+        if any(1 <= a <= NUM_BINARY_ACTIONS for a in e.actions):
+            out.setdefault(e.user_id, []).append(history_item(e))
     return out
+
+
+def sequence_windows(sequence: list[HistoryItem], history_len: int) -> list[tuple[list[HistoryItem], int]]:
+    """(items, first target slot) windows of at most history_len + 1 consecutive items, stride
+    history_len: items[:history_len] is the history, position i's target is items[i]. A later
+    window's first item is the previous window's last target (with its full context there), so
+    only the first window trains position 0 (the user with no history)."""
+    return [(sequence[lo:lo + history_len + 1], 0 if lo == 0 else 1)
+            for lo in range(0, max(len(sequence) - 1, 1), history_len)]
+
+
+@dataclass(frozen=True)
+class TargetShares:
+    """Each post's share of the training targets (the in-batch sampling probability)."""
+    share: dict[int, float]
+
+    @classmethod
+    def of(cls, post_ids) -> "TargetShares":
+        ids, counts = np.unique(np.asarray(post_ids, np.uint64), return_counts=True)
+        total = max(int(counts.sum()), 1)
+        return cls({int(p): c / total for p, c in zip(ids, counts)})
+
+    def lookup(self, post_ids: np.ndarray) -> np.ndarray:
+        flat = np.asarray(post_ids, np.uint64).reshape(-1)
+        return np.asarray([self.share.get(int(p), 0.0) for p in flat], np.float32).reshape(np.shape(post_ids))
+
+
+def sequence_arrays(config: RetrieverConfig, log: EventLog, features, end_ms: int, targets_from_ms: int,
+                    seed: int, shares: TargetShares | None = None,
+                    positives=None) -> tuple[dict, int, TargetShares]:
+    """Columnar arrays of every user's windows of engagements before `end_ms` whose targets
+    (positive engagements at or after `targets_from_ms`) exist: (arrays, windows, shares).
+    `shares`: the target distribution the log-Q correction assumes (default: these targets')."""
+    rng = np.random.default_rng(seed)
+    s, p = config.history_len, config.history_len + 1
+    users, histories, keys, ends = [], [], [], []
+    post_ids, author_ids, valid = [], [], []
+    for key, (user, sequence) in enumerate(sorted(user_sequences(log, end_ms).items())):
+        for items, first in sequence_windows(sequence, s):
+            ok = [first <= i and is_positive(it, positives) and it.time_ms >= targets_from_ms
+                  and it.post_id in log.post_author for i, it in enumerate(items)]
+            if not any(ok):
+                continue
+            pad = p - len(items)
+            users.append(user)
+            histories.append(items[:s])
+            keys.append(key)
+            ends.append(items[-1].time_ms + 1)
+            post_ids.append([it.post_id for it in items] + [0] * pad)
+            author_ids.append([it.author_id for it in items] + [0] * pad)
+            valid.append(ok + [False] * pad)
+    n = len(users)
+    post_ids = np.asarray(post_ids, np.uint64).reshape(n, p)
+    valid = np.asarray(valid, bool).reshape(n, p)
+    post_ids = np.where(valid, post_ids, 0)  # a non-target slot needs no tower inputs
+    author_ids = np.where(valid, np.asarray(author_ids, np.uint64).reshape(n, p), 0)
+    shares = shares or TargetShares.of(post_ids[valid])
+    corpus_ids, corpus_authors = corpus_of(log)
+    pick = rng.integers(0, max(len(corpus_ids), 1), size=(n, GLOBAL_NEGATIVES_PER_WINDOW))
+    hard_ids = np.zeros((n, HARD_NEGATIVES), np.uint64)
+    hard_authors = np.zeros((n, HARD_NEGATIVES), np.uint64)
+    negatives = HardNegatives(log)
+    for row, (user, end) in enumerate(zip(users, ends)):
+        for slot, (post, author) in enumerate(negatives.before(user, end, HARD_NEGATIVES)):
+            hard_ids[row, slot], hard_authors[row, slot] = post, author
+    arrays = {
+        "users": make_user_batch(config, users, histories, features),
+        "targets": _tower_inputs(config, features, post_ids, author_ids),
+        "valid": valid, "share": shares.lookup(post_ids),
+        "user_key": np.asarray(keys, np.int32),
+        "neg": _tower_inputs(config, features, corpus_ids[pick], corpus_authors[pick]),
+        "neg_share": shares.lookup(corpus_ids[pick]),
+        "hard": _tower_inputs(config, features, hard_ids, hard_authors),
+    }
+    return arrays, n, shares
+
+
+def _sequence_loss(config: RetrieverConfig, temperature: float, corpus_size: int):
+    def loss_fn(p, b):
+        # the windows' global negatives, pooled: every row sees the whole batch's samples
+        neg = {k: v.reshape(-1, *v.shape[2:]) for k, v in b["neg"].items()}
+        return retriever_sequence_loss(p, config, b["users"], b["targets"], b["valid"], b["share"], b["user_key"],
+                                       neg, b["neg_share"].reshape(-1), b["hard"], corpus_size, temperature)
+    return loss_fn
+
+
+def initial_params(config: RetrieverConfig, seed: int):
+    """v2 starts with the user-hash rows at zero as well as the post rows: a user never seen in
+    training (most users of a held-out future) is then represented by its history alone, not by
+    a random row."""
+    params = fresh_params(retriever_init_params(config, seed))
+
+    def reset(path, leaf):
+        names = [getattr(k, "key", getattr(k, "name", "")) for k in path]
+        return jnp.zeros_like(leaf) if "user_tables" in names else leaf
+    return jax.tree_util.tree_map_with_path(reset, params)
+
+
+def _fit_sequential(log: EventLog, cutoff_ms: int, config: RetrieverConfig, settings: TrainSettings,
+                    temperature: float, name: str, progress: Callable[[str], None], features, params=None,
+                    positives=None):
+    """Train on the engagements before `cutoff_ms`; the last `validation_fraction` of their
+    positive targets (by time) is the early-stopping slice: the model fits the windows before
+    it and is validated on the targets after it (with everything before as history)."""
+    positives = POSITIVE_ACTIONS if positives is None else frozenset(positives)
+    if config.prefix_attention != "causal":
+        raise ValueError("sequential retriever training needs prefix_attention='causal' (every position "
+                         "must see only its prefix)")
+    times = [e.timestamp_ms for e in log.engagements if e.timestamp_ms < cutoff_ms
+             and any(a in positives for a in e.actions)]
+    val_from = time_cutoff(times, settings.validation_fraction) if settings.validation_fraction > 0 else cutoff_ms
+    data, n, shares = sequence_arrays(config, log, features, val_from, 0, settings.seed, positives=positives)
+    val, n_val = None, 0
+    if val_from < cutoff_ms:
+        val, n_val, _ = sequence_arrays(config, log, features, cutoff_ms, val_from, settings.seed + 1, shares,
+                                        positives)
+    progress(f"[{name}] {n} training windows ({int(data['valid'].sum())} targets), {n_val} validation windows")
+    model = initial_params(config, settings.seed) if params is None else params
+    trainable = {"model": model, "temperature": np.zeros((), np.float32)}
+    corpus_size = len(log.post_author) - len(log.deleted)
+    trained, summary = fit(_sequence_loss(config, temperature, corpus_size), trainable, data, n, settings, name,
+                           progress, val if n_val else None, n_val)
+    summary["temperature"] = float(temperature * np.exp(np.asarray(trained["temperature"])))
+    summary["positives"] = "+".join(sorted(common_pb2.Action.Name(a).lower() for a in positives))
+    summary["objective"] = "sequential: every prefix of each window, in-batch + sampled + hard negatives, log-Q"
+    return trained["model"], summary
 
 
 def v2_example_arrays(config: RetrieverConfig, log: EventLog, examples: list[RetrieveExample], features,
@@ -123,8 +276,12 @@ def _v2_loss(config: RetrieverConfig, temperature: float):
 
 
 def _fit_v2(log: EventLog, examples: list[RetrieveExample], config: RetrieverConfig, settings: TrainSettings,
-            temperature: float, name: str, progress: Callable[[str], None], features, params=None):
-    positives = [ex for ex in examples if ex.actions & POSITIVE_ACTIONS]
+            temperature: float, name: str, progress: Callable[[str], None], features, params=None,
+            positive_actions=None):
+    """The per-engagement v2 recipe of a mean-pooled user (`user_pooling="mean"`): one example
+    per positive engagement (its history, its post)."""
+    positive_actions = POSITIVE_ACTIONS if positive_actions is None else frozenset(positive_actions)
+    positives = [ex for ex in examples if ex.actions & positive_actions]
     fit_part, validation = validation_split(positives, settings.validation_fraction)
     data = v2_example_arrays(config, log, fit_part, features, settings.seed)
     val = v2_example_arrays(config, log, validation, features, settings.seed + 1) if validation else None
@@ -133,7 +290,7 @@ def _fit_v2(log: EventLog, examples: list[RetrieveExample], config: RetrieverCon
     trained, summary = fit(_v2_loss(config, temperature), trainable, data, len(fit_part), settings, name,
                            progress, val, len(validation))
     summary["temperature"] = float(temperature * np.exp(np.asarray(trained["temperature"])))
-    summary["positives"] = "+".join(sorted(common_pb2.Action.Name(a).lower() for a in POSITIVE_ACTIONS))
+    summary["positives"] = "+".join(sorted(common_pb2.Action.Name(a).lower() for a in positive_actions))
     return trained["model"], summary
 
 
@@ -171,36 +328,40 @@ def model_score_fn(runtime: RetrieverRuntime, corpus: np.ndarray, corpus_created
 
 def evaluate(params, config: RetrieverConfig, log: EventLog, split: Split, seed: int = 0,
              freshness: Freshness = NO_FRESHNESS, codebook=None) -> dict:
-    """recall@K and NDCG@K of the model and every baseline on the held-out engagements."""
+    """The held-out retrieval evaluation `foryou eval` prints (phoenix/evaluation/evaluate.py:
+    time split with queries sampled across all held-out users, and leave-last-out; full corpus
+    minus everything the user engaged with before), of the model and every baseline but the
+    content-only one."""
+    from phoenix.evaluation.evaluate import evaluate_retriever
+
     corpus_ids, corpus_authors = corpus_of(log)
-    queries = split.test[:MAX_EVAL_QUERIES]
     runtime = runtime_for(params, config, log, codebook)
     corpus = runtime.candidate_embeddings(corpus_ids, corpus_authors)
     created = post_created_ms(corpus_ids)
     model = model_score_fn(runtime, corpus, created, freshness)
-    methods = {"model": model, **retrieval_baseline_scores(split.train, corpus_ids, seed)}
-    results = {name: retrieval_metrics(target_ranks(fn, queries, corpus_ids)) for name, fn in methods.items()}
-    out = {"test_queries": len(queries), "corpus": int(len(corpus_ids)), "cutoff_ms": split.cutoff_ms,
-           "freshness_weight": freshness.weight, "methods": results}
+    out = {"freshness_weight": freshness.weight,
+           **evaluate_retriever(model, log, split, corpus_ids, config.history_len, seed=seed)}
     if freshness.active:  # what the re-rank adds, for the record
         plain = model_score_fn(runtime, corpus, created, NO_FRESHNESS)
-        out["model_similarity_only"] = retrieval_metrics(target_ranks(plain, queries, corpus_ids))
+        out["model_similarity_only"] = evaluate_retriever(plain, log, split, corpus_ids, config.history_len,
+                                                          seed=seed, baselines=False)["methods"]["model"]
     return out
 
 
 def fit_freshness(params, config: RetrieverConfig, log: EventLog, validation: list[RetrieveExample],
-                  weights=FRESHNESS_WEIGHTS, codebook=None) -> tuple[Freshness, dict[float, float]]:
-    """The weight with the best recall@100 of `params` on the validation engagements, and the
-    recall of every weight tried."""
+                  weights=FRESHNESS_WEIGHTS, codebook=None, seed: int = 0) -> tuple[Freshness, dict[float, float]]:
+    """The weight with the best recall@100 of `params` on the validation engagements (sampled
+    and scored as the held-out evaluation does), and the recall of every weight tried."""
     corpus_ids, corpus_authors = corpus_of(log)
     runtime = runtime_for(params, config, log, codebook)
     corpus = runtime.candidate_embeddings(corpus_ids, corpus_authors)
     created = post_created_ms(corpus_ids)
-    queries = validation[:MAX_EVAL_QUERIES]
+    queries = sample_queries(validation, MAX_EVAL_QUERIES, seed)
+    seen = Seen(log.engagements)
     recall = {}
     for weight in weights:
         fn = model_score_fn(runtime, corpus, created, Freshness(weight))
-        recall[weight] = retrieval_metrics(target_ranks(fn, queries, corpus_ids))["recall@100"]
+        recall[weight] = retrieval_metrics(target_ranks(fn, queries, corpus_ids, seen=seen))["recall@100"]
     best = max(recall, key=lambda w: (recall[w], -w)) if recall else 0.0
     return Freshness(best), recall
 
@@ -219,12 +380,13 @@ def _fit_params(examples: list[RetrieveExample], config: RetrieverConfig, settin
 def train(events: EventLog | Iterable, config: RetrieverConfig, steps: int = 400,
           settings: TrainSettings | None = None, progress: Callable[[str], None] = print_progress,
           params=None, temperature: float = TEMPERATURE,
-          freshness_weights=FRESHNESS_WEIGHTS) -> tuple[Any, dict]:
+          freshness_weights=FRESHNESS_WEIGHTS, positives=None) -> tuple[Any, dict]:
     """Train on the events (an EventLog or (topic, message) pairs); returns (params, metrics).
     metrics["scoring"] is what serving needs besides the params (the fitted freshness weight;
     checkpoints.save writes it to scoring.json). Empty `freshness_weights`: no freshness (and
-    no validation model to train)."""
-    settings = replace(settings or default_settings(steps), steps=steps)
+    no validation model to train). `positives`: the actions (common_pb2.Action values) whose
+    engagements a v2 retriever learns to retrieve (default POSITIVE_ACTIONS)."""
+    settings = replace(settings or default_settings(steps, config), steps=steps)
     log = as_log(events)
     split = retriever_split(log, config, settings.test_fraction)
     progress(f"[retriever] {len(split.train)} training / {len(split.test)} held-out engagements "
@@ -233,23 +395,29 @@ def train(events: EventLog | Iterable, config: RetrieverConfig, steps: int = 400
     v2 = is_v2(config)
     features = features_for(config, log, codebook)
 
-    def fit_on(examples, name, start=None):
+    def fit_on(examples, cutoff_ms, name, start=None):
+        if v2 and config.user_pooling == "last":  # sequential: every window of engagements before the cutoff
+            return _fit_sequential(log, cutoff_ms, config, settings, temperature, name, progress, features, start,
+                                   positives)
         if v2:
-            return _fit_v2(log, examples, config, settings, temperature, name, progress, features, start)
+            return _fit_v2(log, examples, config, settings, temperature, name, progress, features, start, positives)
         no_early = replace(settings, validation_fraction=0.0)  # v1 keeps its fixed-step recipe
         return _fit_params(examples, config, no_early, temperature, name, progress, start)
 
     freshness, tried = NO_FRESHNESS, {}
     inner = split_by_time(split.train, VALIDATION_FRACTION)
     if freshness_weights and inner.train and inner.test:
-        validation_params, _ = fit_on(inner.train, "retriever-validation")
-        freshness, tried = fit_freshness(validation_params, config, log, inner.test, freshness_weights, codebook)
+        validation_params, _ = fit_on(inner.train, inner.cutoff_ms, "retriever-validation")
+        freshness, tried = fit_freshness(validation_params, config, log, inner.test, freshness_weights, codebook,
+                                         settings.seed)
         progress("[retriever] freshness weight " + f"{freshness.weight} (validation recall@100 "
                  + ", ".join(f"{w}: {r:.3f}" for w, r in tried.items()) + ")")
-    params, summary = fit_on(split.train, "retriever", params)
+    params, summary = fit_on(split.train, split.cutoff_ms, "retriever", params)
     evaluation = evaluate(params, config, log, split, settings.seed, freshness, codebook)
     recall = {m: r["recall@100"] for m, r in evaluation["methods"].items()}
     progress("[retriever] held-out recall@100: " + ", ".join(f"{m} {v:.3f}" for m, v in recall.items()))
+    hr = {m: r["recall@10"] for m, r in evaluation["leave_last_out"]["segments"]["all"].items()}
+    progress("[retriever] leave-last-out HR@10: " + ", ".join(f"{m} {v:.3f}" for m, v in hr.items()))
     metrics = {"train": summary, "eval": evaluation, "scoring": freshness.to_dict(),
                "freshness_validation_recall@100": {str(w): r for w, r in tried.items()}}
     if codebook is not None:
