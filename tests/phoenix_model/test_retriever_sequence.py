@@ -15,7 +15,7 @@ from phoenix.features import make_user_batch
 from phoenix.losses import retriever_sequence_loss
 from phoenix.retriever import retriever_init_params, retriever_prefix_user_embeddings, retriever_user_embeddings
 from phoenix.training.retriever import sequence_windows
-from phoenix_model_helpers import random_history
+from tests.phoenix_model.phoenix_model_helpers import random_history
 
 
 class _Content:
