@@ -30,13 +30,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--test-fraction", type=float, default=0.2, help="held-out share of the timeline")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--mesh", default="", help="train on a device mesh, e.g. data=4 or data=2,model=2 "
-                                                   "(docs/scaling.md; default: one device)")
+                                                   "(docs/scaling.md; default: one device, or all of a multi-process job's)")
+    parser.add_argument("--coordinator", default="", help="HOST:PORT of process 0: train in several processes "
+                                                          "with jax.distributed (docs/scaling.md)")
+    parser.add_argument("--num-processes", type=int, default=1, help="processes in the job (with --coordinator)")
+    parser.add_argument("--process-id", type=int, default=0, help="this process's index, 0 .. num-processes - 1")
     parser.add_argument("--log-level", default="INFO")
 
 
 def run(args: argparse.Namespace) -> int:
     logs.setup("train", args.log_level, json_lines=False)
     logging.getLogger("absl").setLevel(logging.WARNING)  # orbax logs every file it touches
+    from phoenix.training import distributed, mesh as mesh_lib
+    if args.num_processes != 1 and not args.coordinator:
+        raise SystemExit("--num-processes needs --coordinator (process 0's HOST:PORT)")
+    if args.coordinator:  # before anything else touches JAX
+        distributed.initialize(args.coordinator, args.num_processes, args.process_id)
+    import jax
+
     from phoenix import checkpoints
     from phoenix.evaluation.report import ranker_table, retriever_table
     from phoenix.server_models import preset_configs
@@ -45,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
 
     bootstrap = args.kafka_bootstrap or (None if args.events_file else foryou_config.KAFKA_SETTING.default)
     started = time.monotonic()
-    events = load_event_log(args.events_file, bootstrap)
+    events = distributed.share(load_event_log(args.events_file, bootstrap))  # this process's users
     print(f"read {len(events.post_author)} posts, {len(events.engagements)} engagements, "
           f"{len(events.served)} served events in {time.monotonic() - started:.1f}s", flush=True)
     ranker_cfg, retriever_cfg = preset_configs(args.preset)
@@ -57,13 +68,13 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size or defaults.batch_size,
         learning_rate=args.learning_rate or defaults.learning_rate,
     )
-    from phoenix.training import mesh as mesh_lib
+    mesh_text = args.mesh or (f"data={jax.device_count()}" if distributed.multi_process() else "")
     with contextlib.ExitStack() as stack:
-        if args.mesh:
-            stack.enter_context(mesh_lib.use_mesh(mesh_lib.make_mesh(mesh_lib.parse_mesh(args.mesh))))
+        if mesh_text:
+            stack.enter_context(mesh_lib.use_mesh(mesh_lib.make_mesh(mesh_lib.parse_mesh(mesh_text))))
         params, metrics = module.train(events, cfg, steps=args.steps, settings=settings)
-    params = mesh_lib.gather(params)
-    ref = checkpoints.save(args.checkpoint_dir, args.model, args.steps, params, cfg, metrics)
+        # Saved from the arrays sharded on the mesh (orbax; loads on any mesh shape).
+        ref = checkpoints.save(args.checkpoint_dir, args.model, args.steps, mesh_lib.place_params(params), cfg, metrics)
     print("\n" + table(metrics["eval"]) + "\n")
     print(f"saved {ref.checkpoint_id} to {ref.path} ({time.monotonic() - started:.0f}s in all)", flush=True)
     return 0
