@@ -94,5 +94,5 @@ def host_copy(tree):
 
     def copy(leaf):
         spans = isinstance(leaf, jax.Array) and not leaf.is_fully_addressable
-        return multihost_utils.process_allgather(leaf) if spans else leaf
+        return multihost_utils.process_allgather(leaf, tiled=True) if spans else leaf
     return jax.tree.map(copy, tree)

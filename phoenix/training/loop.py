@@ -63,13 +63,15 @@ def fit(loss_fn: Callable[[Any, Any], tuple[jax.Array, dict]], params: Any, data
         raise ValueError(f"{name}: no training examples (are the engagements/served topics empty?)")
     opt = optimizer(settings)
     params = mesh_lib.place_params(params)  # identity unless training on a mesh (mesh.py)
-    opt_state = jax.jit(opt.init)(params)  # one compile, not one per leaf (and per process on a mesh)
+    # One compile, not one per leaf; the optimiser state is sharded like the parameters it
+    # mirrors, in and out of the step, so the step compiles once (mesh.constrain).
+    opt_state = jax.jit(lambda p: mesh_lib.constrain(opt.init(p)))(params)
 
     @jax.jit
     def step(params, opt_state, batch):
         (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, batch)
         updates, opt_state = opt.update(grads, opt_state, params)
-        return mesh_lib.constrain(optax.apply_updates(params, updates)), opt_state, metrics
+        return mesh_lib.constrain(optax.apply_updates(params, updates)), mesh_lib.constrain(opt_state), metrics
 
     rng = np.random.default_rng(settings.seed)
     batch_size = min(mesh_lib.local_rows(settings.batch_size), num_examples)  # this process's rows

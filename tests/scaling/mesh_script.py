@@ -17,7 +17,9 @@ import orbax.checkpoint as ocp  # noqa: E402
 from phoenix import checkpoints  # noqa: E402
 from phoenix.server_models import preset_configs  # noqa: E402
 from phoenix.training import mesh as mesh_lib, ranker  # noqa: E402
-from phoenix.training.loop import TrainSettings  # noqa: E402
+from phoenix.losses import ranker_init_params, ranker_loss  # noqa: E402
+from phoenix.training.data import collect  # noqa: E402
+from phoenix.training.loop import TrainSettings, fit, fresh_params  # noqa: E402
 from tests.scaling import mesh_world  # noqa: E402
 
 STEPS = 6
@@ -25,13 +27,22 @@ events = mesh_world.events()
 cfg, _ = preset_configs("tiny")
 settings = TrainSettings(steps=STEPS, batch_size=64, validation_fraction=0.0, log_every=1)
 out = {"devices": len(jax.devices())}
+# The training loop itself (ranker.train adds the held-out evaluation, which the mesh leaves alone)
+split = ranker.ranker_split(collect(events), cfg, 0.2)
+data = ranker.example_arrays(cfg, split.train)
+
+
+def loss_fn(p, b):
+    return ranker_loss(p, cfg, b.batch, b.labels, b.dwell, b.mask)
+
+
 for name, shape in (("one", {"data": 1, "model": 1}), ("four", {"data": 4, "model": 1})):
     losses = []
     with mesh_lib.use_mesh(mesh_lib.make_mesh(shape)):
-        params, metrics = ranker.train(events, cfg, steps=STEPS, settings=settings,
-                                       progress=lambda line: losses.append(line))
+        params, summary = fit(loss_fn, fresh_params(ranker_init_params(cfg, 0)), data, len(split.train), settings,
+                              "ranker", lambda line: losses.append(line))
         if name == "four":
-            ref = checkpoints.save(sys.argv[1], "ranker", STEPS, params, cfg, metrics)
+            ref = checkpoints.save(sys.argv[1], "ranker", STEPS, params, cfg, {"train": summary})
             out["scores"] = ranker.predict(params, cfg, mesh_world.requests(cfg)).tolist()
     out[name] = [float(l.split(" loss ")[1].split()[0]) for l in losses if " loss " in l and "step" in l]
     tables = [(jax.tree_util.keystr(p), str(leaf.sharding.spec), len(leaf.sharding.device_set))
