@@ -39,7 +39,7 @@ def test_two_processes_train_together_and_write_one_checkpoint(tmp_path):
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
              for i in range(2)]
     try:
-        outputs = [p.communicate(timeout=600) for p in procs]
+        outputs = [p.communicate(timeout=1500) for p in procs]
     finally:
         for p in procs:
             p.kill()
