@@ -103,15 +103,17 @@ def train_steps(model: str, preset: str, log, steps: int, batch_size: int) -> tu
 
         def loss_fn(p, b):
             return ranker_loss(p, cfg, b.batch, b.labels, b.dwell, b.mask)
-        fit(loss_fn, fresh_params(ranker_init_params(cfg, 0)), data, len(split.train), settings, model, progress)
+        _, summary = fit(loss_fn, fresh_params(ranker_init_params(cfg, 0)), data, len(split.train), settings, model,
+                         progress)
     else:
         split = retriever.retriever_split(log, cfg, settings.test_fraction)
         if retriever.is_v2(cfg):
-            retriever._fit_v2(log, split.train, cfg, settings, retriever.TEMPERATURE, model, progress, features)
+            _, summary = retriever._fit_v2(log, split.train, cfg, settings, retriever.TEMPERATURE, model, progress,
+                                           features)
         else:
-            retriever._fit_params(split.train, cfg, settings, retriever.TEMPERATURE, model, progress)
+            _, summary = retriever._fit_params(split.train, cfg, settings, retriever.TEMPERATURE, model, progress)
     times = [b - a for a, b in zip(stamps, stamps[1:])][WARMUP_STEPS - 1:]
-    return times, settings.batch_size
+    return times, summary["batch_size"]  # the model's batch, or all the examples when fewer
 
 
 def row(model: str, preset: str, devices: int, platform: str, batch: int, times: list[float]) -> dict:
