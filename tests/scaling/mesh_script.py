@@ -26,7 +26,7 @@ STEPS = 6
 events = mesh_world.events()
 cfg, _ = preset_configs("tiny")
 settings = TrainSettings(steps=STEPS, batch_size=64, validation_fraction=0.0, log_every=1)
-out = {"devices": len(jax.devices())}
+out: dict[str, object] = {"devices": len(jax.devices())}
 # The training loop itself (ranker.train adds the held-out evaluation, which the mesh leaves alone)
 split = ranker.ranker_split(collect(events), cfg, 0.2)
 data = ranker.example_arrays(cfg, split.train)
@@ -37,14 +37,14 @@ def loss_fn(p, b):
 
 
 for name, shape in (("one", {"data": 1, "model": 1}), ("four", {"data": 4, "model": 1})):
-    losses = []
+    losses: list[str] = []
     with mesh_lib.use_mesh(mesh_lib.make_mesh(shape)):
         params, summary = fit(loss_fn, fresh_params(ranker_init_params(cfg, 0)), data, len(split.train), settings,
                               "ranker", lambda line: losses.append(line))
         if name == "four":
             ref = checkpoints.save(sys.argv[1], "ranker", STEPS, params, cfg, {"train": summary})
             out["scores"] = ranker.predict(params, cfg, mesh_world.requests(cfg)).tolist()
-    out[name] = [float(l.split(" loss ")[1].split()[0]) for l in losses if " loss " in l and "step" in l]
+    out[name] = [float(line.split(" loss ")[1].split()[0]) for line in losses if " loss " in line and "step" in line]
     tables = [(jax.tree_util.keystr(p), str(leaf.sharding.spec), len(leaf.sharding.device_set))
               for p, leaf in jax.tree_util.tree_leaves_with_path(params) if "tables" in jax.tree_util.keystr(p)]
     out[name + "_tables"] = tables
