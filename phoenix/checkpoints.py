@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import orbax.checkpoint as ocp
 
 from phoenix.config import RankerConfig, RetrieverConfig
 from phoenix.sid import Codebook
+from phoenix.training import distributed
 
 RANKER = "ranker"
 RETRIEVER = "retriever"
@@ -52,7 +52,11 @@ def save(root: str | Path, kind: str, step: int, params, config, metrics: dict |
         raise ValueError(f"kind must be one of {sorted(CONFIG_CLASSES)}, got {kind!r}")
     kind_dir = Path(root).absolute() / kind
     kind_dir.mkdir(parents=True, exist_ok=True)
-    tmp = kind_dir / f".tmp-{step}-{uuid.uuid4().hex[:8]}"
+    # Training in several processes (phoenix/training/distributed.py): they all write the
+    # parameters (orbax: each its own shards) into one directory; process 0 writes the rest.
+    tmp = kind_dir / f".tmp-{step}-{distributed.agreed_token()}"
+    if not distributed.is_primary():
+        return _save_params(tmp, params, kind_dir / str(step))
     tmp.mkdir()
     (tmp / "config.json").write_text(config.to_json())
     if metrics is not None and "codebook" in metrics:
@@ -68,14 +72,26 @@ def save(root: str | Path, kind: str, step: int, params, config, metrics: dict |
         scoring = metrics.get("scoring")
     if scoring is not None:
         (tmp / "scoring.json").write_text(json.dumps(scoring, indent=2, default=float))
-    checkpointer = ocp.StandardCheckpointer()
-    checkpointer.save(tmp / "params", jax.tree.map(np.asarray, params))
-    checkpointer.wait_until_finished()
     final = kind_dir / str(step)
+    _save_params(tmp, params, final)
     if final.exists():  # retraining to the same step replaces it
         shutil.rmtree(final)
     os.replace(tmp, final)
+    distributed.barrier(f"checkpoint {final} in place")
     return _ref(kind, final)
+
+
+def _save_params(tmp: Path, params, final: Path) -> CheckpointRef | None:
+    """Sharded jax.Arrays are written as they are (each process its own shards): no host copy
+    of the whole tree, and the checkpoint loads on any mesh shape (`load`)."""
+    distributed.barrier(f"checkpoint {tmp} created")  # process 0 made the directory
+    checkpointer = ocp.StandardCheckpointer()
+    checkpointer.save(tmp / "params", jax.tree.map(lambda a: a if isinstance(a, jax.Array) else np.asarray(a), params))
+    checkpointer.wait_until_finished()
+    if distributed.is_primary():
+        return None
+    distributed.barrier(f"checkpoint {final} in place")
+    return _ref(final.parent.name, final)
 
 
 def _ref(kind: str, path: Path) -> CheckpointRef:
@@ -100,8 +116,14 @@ def latest(root: str | Path, kind: str) -> CheckpointRef | None:
 def load(ref: CheckpointRef):
     """(config, params) of a checkpoint; params as numpy arrays in the saved tree."""
     config = CONFIG_CLASSES[ref.kind].from_json((ref.path / "config.json").read_text())
-    params = ocp.StandardCheckpointer().restore(ref.path.absolute() / "params")
-    return config, jax.tree.map(np.asarray, params)
+    checkpointer = ocp.StandardCheckpointer()
+    path = ref.path.absolute() / "params"
+    # Restored onto this process's first device whatever mesh saved it (a target is needed:
+    # without one orbax refuses sharded arrays saved on a different device topology).
+    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    target = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device),
+                          checkpointer.metadata(path).item_metadata.tree)
+    return config, jax.tree.map(np.asarray, checkpointer.restore(path, target))
 
 
 def load_scoring(ref: CheckpointRef) -> dict:

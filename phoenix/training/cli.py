@@ -40,6 +40,10 @@ class TrainSettings(foryou_config.Settings):
         None, description="retriever: the user is the mean of the tower's outputs (the presets' default) or the last "
                           "position's; 'last' trains on every prefix of each history (sequential, as SASRec; "
                           "docs/phoenix.md)")
+    coordinator: str = Field("", description="HOST:PORT of process 0: train in several processes with "
+                                             "jax.distributed (docs/scaling.md; '': one process)")
+    num_processes: int = Field(1, description="processes in the job (with --coordinator)")
+    process_id: int = Field(0, description="this process's index, 0 .. num-processes - 1")
     log_level: foryou_config.LogLevel = foryou_config.log_level_field()
 
 
@@ -52,6 +56,13 @@ def run(args: argparse.Namespace) -> int:
     args = foryou_config.resolve(args, TrainSettings)
     logs.setup("train", args.log_level, json_lines=False)
     logging.getLogger("absl").setLevel(logging.WARNING)  # orbax logs every file it touches
+    from phoenix.training import distributed, mesh as mesh_lib
+    if args.num_processes != 1 and not args.coordinator:
+        raise SystemExit("--num-processes needs --coordinator (process 0's HOST:PORT)")
+    if args.coordinator:  # before anything else touches JAX
+        distributed.initialize(args.coordinator, args.num_processes, args.process_id)
+    import jax
+
     from phoenix import checkpoints
     from phoenix.evaluation.report import full_report, ranker_table, retriever_table
     from phoenix.server_models import preset_configs
@@ -60,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
 
     bootstrap = None if args.events_file else args.kafka_bootstrap
     started = time.monotonic()
-    events = load_event_log(args.events_file, bootstrap)
+    events = distributed.share(load_event_log(args.events_file, bootstrap))  # this process's users
     print(f"read {len(events.post_author)} posts, {len(events.engagements)} engagements, "
           f"{len(events.served)} served events in {time.monotonic() - started:.1f}s", flush=True)
     ranker_cfg, retriever_cfg = preset_configs(args.preset)
@@ -75,14 +86,14 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size or defaults.batch_size,
         learning_rate=args.learning_rate or defaults.learning_rate,
     )
-    from phoenix.training import mesh as mesh_lib
+    mesh_text = args.mesh or (f"data={jax.device_count()}" if distributed.multi_process() else "")
     with contextlib.ExitStack() as stack:
-        if args.mesh:
-            stack.enter_context(mesh_lib.use_mesh(mesh_lib.make_mesh(mesh_lib.parse_mesh(args.mesh))))
+        if mesh_text:
+            stack.enter_context(mesh_lib.use_mesh(mesh_lib.make_mesh(mesh_lib.parse_mesh(mesh_text))))
         extra = {"positives": _actions(args.positives)} if args.model == "retriever" and args.positives else {}
         params, metrics = module.train(events, cfg, steps=args.steps, settings=settings, **extra)
-    params = mesh_lib.gather(params)
-    ref = checkpoints.save(args.checkpoint_dir, args.model, args.steps, params, cfg, metrics)
+        # Saved from the arrays sharded on the mesh (orbax; loads on any mesh shape).
+        ref = checkpoints.save(args.checkpoint_dir, args.model, args.steps, mesh_lib.place_params(params), cfg, metrics)
     if args.model == "retriever":  # the same tables as `foryou eval`
         print("\n" + full_report({"retriever": {"checkpoint": ref.checkpoint_id, **metrics["eval"]}}) + "\n")
     else:

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from phoenix.training import mesh as mesh_lib
+from phoenix.training import distributed, mesh as mesh_lib
 
 
 @dataclass(frozen=True)
@@ -75,25 +75,29 @@ def fit(loss_fn: Callable[[Any, Any], tuple[jax.Array, dict]], params: Any, data
         raise ValueError(f"{name}: no training examples (are the engagements/served topics empty?)")
     opt = optimizer(settings)
     params = mesh_lib.place_params(params)  # identity unless training on a mesh (mesh.py)
-    opt_state = opt.init(params)
+    # One compile, not one per leaf; the optimiser state is sharded like the parameters it
+    # mirrors, in and out of the step, so the step compiles once (mesh.constrain).
+    opt_state = jax.jit(lambda p: mesh_lib.constrain(opt.init(p)))(params)
 
     @jax.jit
     def step(params, opt_state, batch):
         (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, batch)
         updates, opt_state = opt.update(grads, opt_state, params)
-        return mesh_lib.constrain(optax.apply_updates(params, updates)), opt_state, metrics
+        return mesh_lib.constrain(optax.apply_updates(params, updates)), mesh_lib.constrain(opt_state), metrics
 
     rng = np.random.default_rng(settings.seed)
-    batch_size = min(settings.batch_size, num_examples)
+    batch_size = min(mesh_lib.local_rows(settings.batch_size), num_examples)  # this process's rows
     recent: list[float] = []
     start = window_start = time.perf_counter()
     first_loss = last_loss = float("nan")
     val_loss = jax.jit(lambda p, b: loss_fn(p, b)[0])
     val_rows = [np.arange(lo, min(lo + batch_size, num_validation)) for lo in range(0, num_validation, batch_size)]
     val_rows = [r for r in val_rows if len(r) == batch_size] or val_rows[:1]  # one shape: one compile
+    val_rows = val_rows[:distributed.agreed_min(len(val_rows))]  # processes run the same steps
 
     def validate(p) -> float:
-        return float(np.mean([float(val_loss(p, jax.tree.map(lambda a: a[r], validation))) for r in val_rows]))
+        chunks = (mesh_lib.place_batch(jax.tree.map(lambda a: a[r], validation)) for r in val_rows)
+        return float(np.mean([float(val_loss(p, chunk)) for chunk in chunks]))
 
     early = validation is not None and num_validation > 0
     best_loss, best_params, best_step, since_best, stopped = float("inf"), params, 0, 0, settings.steps
@@ -133,7 +137,7 @@ def fit(loss_fn: Callable[[Any, Any], tuple[jax.Array, dict]], params: Any, data
         params = best_params
         summary.update(validation_examples=num_validation, best_step=best_step, best_validation_loss=best_loss,
                        validation_curve=history)
-    return params, summary
+    return mesh_lib.local_params(params), summary
 
 
 def validation_split(train: list, fraction: float) -> tuple[list, list]:

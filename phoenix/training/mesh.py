@@ -8,6 +8,8 @@ minibatch with NamedSharding and jit follows those shardings (XLA inserts the co
   the row count (a prime hash modulus) does not divide, split along the embedding width;
 - with `model` > 1 the widest other matrices are column-sharded over `model`.
 A leaf whose size does not divide stays replicated. One device is the trivial mesh, same code.
+With several processes (distributed.py) the mesh spans all their devices and each process
+supplies its own rows of every minibatch.
 """
 from __future__ import annotations
 
@@ -83,15 +85,25 @@ def place_params(params: Any) -> Any:
     mesh = current()
     if mesh is None:
         return params
-    return jax.tree_util.tree_map_with_path(
-        lambda path, leaf: jax.device_put(leaf, NamedSharding(mesh, param_spec(mesh, path, leaf))), params)
+    several = jax.process_count() > 1
+
+    def put(path, leaf):
+        if several and getattr(leaf, "is_fully_addressable", True):
+            leaf = np.asarray(leaf)  # the same value in every process: each puts its own shards
+        return jax.device_put(leaf, NamedSharding(mesh, param_spec(mesh, path, leaf)))
+    return jax.tree_util.tree_map_with_path(put, params)
 
 
 def place_batch(batch: Any) -> Any:
-    """A minibatch split by rows over `data` (unchanged without a mesh)."""
+    """A minibatch split by rows over `data` (unchanged without a mesh). With several
+    processes (distributed.py) each passes its own rows (`local_rows` of them) and the result
+    is the global minibatch, every process's rows in process order."""
     mesh = current()
     if mesh is None:
         return batch
+    if jax.process_count() > 1:
+        sharding = NamedSharding(mesh, P("data"))
+        return jax.tree.map(lambda leaf: jax.make_array_from_process_local_data(sharding, np.asarray(leaf)), batch)
 
     def put(leaf):
         spec = P("data") if np.ndim(leaf) >= 1 and np.shape(leaf)[0] % mesh.shape["data"] == 0 else P()
@@ -99,9 +111,19 @@ def place_batch(batch: Any) -> Any:
     return jax.tree.map(put, batch)
 
 
-def gather(params: Any) -> Any:
-    """Host copies of (sharded) parameters: a checkpoint that loads on any mesh, one device included."""
-    return jax.tree.map(np.asarray, jax.device_get(params))
+def local_rows(batch_size: int) -> int:
+    """This process's rows of a global minibatch of `batch_size` (all of them for one process)."""
+    count = jax.process_count()
+    if batch_size % count:
+        raise ValueError(f"--batch-size {batch_size} does not split evenly over {count} processes")
+    return batch_size // count
+
+
+def local_params(params: Any) -> Any:
+    """After training in several processes: every process's full copy of the parameters, for
+    the held-out evaluation each runs on its own share (unchanged for one process)."""
+    from phoenix.training import distributed
+    return distributed.host_copy(params)
 
 
 def constrain(params: Any) -> Any:
