@@ -96,10 +96,11 @@ async def wait_for_checkpoints(address: str, wanted: list[str], timeout_s: float
 
 async def warm_up(address: str, user_id: int, timeout_s: float = 120.0) -> None:
     """Feed requests until one is not degraded: the first ranking after a reload compiles the
-    new model, which can take longer than HomeMixer's Phoenix deadline."""
+    new model, which can take longer than HomeMixer's Phoenix deadline. RecordServed is off:
+    the served filter runs on every request, so a recorded warm-up would hide the feed's top."""
     deadline = time.monotonic() + timeout_s
     while True:
-        feed = await get_feed(address, user_id)
+        feed = await get_feed(address, user_id, disabled_components=["RecordServed"])
         if not feed.degraded or time.monotonic() > deadline:
             return
         await asyncio.sleep(1.0)
