@@ -29,7 +29,7 @@ import time
 import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
@@ -52,6 +52,8 @@ POST_SELECTION_HYDRATORS = "post_selection_hydrators"
 POST_SELECTION_FILTERS = "post_selection_filters"
 SIDE_EFFECTS = "side_effects"
 TOTAL = "total"  # the stage label of the whole run's latency
+
+C = TypeVar("C", bound=Component)  # one stage's component type, kept through `waves`
 
 _FAILED: Any = object()  # what a component call yields when it raised, timed out or misaligned
 
@@ -106,7 +108,7 @@ class _Suspended:
                 return done.value
 
 
-def waves(stage: str, components: Sequence[Component], available: set[str] | None) -> list[list[Component]]:
+def waves(stage: str, components: Sequence[C], available: set[str] | None) -> list[list[C]]:
     """Group a parallel stage into waves: a component runs after the components listed before
     it whose `writes` it `reads`. With `available` (the columns written before the stage), a
     read that neither an earlier stage nor an earlier component of this stage writes is an
@@ -123,7 +125,7 @@ def waves(stage: str, components: Sequence[Component], available: set[str] | Non
             if later or (available is not None and read not in available):
                 raise ColumnOrderError(_order_message(component, stage, read, later))
         wave_of[position] = wave
-    grouped: list[list[Component]] = [[] for _ in range(1 + max(wave_of.values(), default=-1))]
+    grouped: list[list[C]] = [[] for _ in range(1 + max(wave_of.values(), default=-1))]
     for position, component in enumerate(components):
         grouped[wave_of[position]].append(component)
     return grouped
@@ -152,7 +154,7 @@ class Pipeline(Generic[Q, B]):
     default_timeout_s: float | None = 1.0  # None: no timeout
     # Per component name; wins over the component's own timeout_s (configuration, not code).
     timeouts: dict[str, float] = field(default_factory=dict)
-    batch_type: type = ColumnBatch  # what sources return: concat / empty come from it
+    batch_type: type[ColumnBatch] = ColumnBatch  # what sources return: concat / empty come from it
     logger: logging.Logger | logging.LoggerAdapter = _log
     request_scope: Callable[[str], contextlib.AbstractContextManager] | None = None
     _side_effect_tasks: set[asyncio.Task] = field(default_factory=set, init=False, repr=False, compare=False)
@@ -189,7 +191,7 @@ class Pipeline(Generic[Q, B]):
         scope = self.request_scope(request_id) if self.request_scope else contextlib.nullcontext()
         with scope:
             started = time.perf_counter()
-            run = _Run(query, request_id, getattr(query, "disabled_components", None) or ())
+            run: _Run[Q, B] = _Run(query, request_id, getattr(query, "disabled_components", None) or ())
             await self._hydrate_query(run)
             candidates = await self._fetch(run)
             candidates = await self._hydrate(run, HYDRATORS, self._hydrator_waves, candidates)
