@@ -192,10 +192,11 @@ class Stack:
         Path(self.cfg.log_dir).mkdir(parents=True, exist_ok=True)
         return str(Path(self.cfg.log_dir) / f"{name}.log")
 
-    def _service(self, command: str, settings: type[config.Settings], port: int, metrics_port: int,
+    def _service(self, command: str, settings: type[config.Settings], port: int, metrics_port: int | None,
                  name: str | None = None, **values) -> ServiceProcess:
         """A service process with the flags of its own settings class (the rest of its settings
-        come from its FORYOU_<SERVICE>_ variables, inherited)."""
+        come from its FORYOU_<SERVICE>_ variables, inherited). `metrics_port` None: the
+        service's own default."""
         address = f"{self.cfg.host}:{port}"
         args = config.to_argv(settings, host=self.cfg.host, port=port, metrics_port=metrics_port,
                               kafka_bootstrap=self.kafka_bootstrap, log_level=self.cfg.log_level, **values)
