@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import cast
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from home_mixer.filters.dpp_diversity import DppDiversityFilter, selection_size
 from home_mixer.filters.oon_reply_repost import OutOfNetworkReplyRepostFilter
 from home_mixer.filters.previously_served_posts import PreviouslyServedPostsFilter
 from home_mixer.params import ParamError, Params, parse_params
+from home_mixer.clients import PhoenixClient, ThunderClient
 from home_mixer.pipeline import build_pipeline
 from home_mixer.query import ScoredPostsQuery, UserFeatures
 from home_mixer.scorers.author_cold_start import AuthorColdStartScorer
@@ -356,7 +358,8 @@ def _pipeline(candidates: PostBatch, recorder: Recorder) -> Pipeline:
     class Unused:
         timeout_s = 1.0
         cache = None
-    real = build_pipeline(Unused(), Unused(), None)
+    # Stand-ins: the clients' calls are never made (the stages that call them are replaced below).
+    real = build_pipeline(cast(ThunderClient, Unused()), cast(PhoenixClient, Unused()), None)
     return dataclasses.replace(
         real, query_hydrators=[], sources=[FixedSource(candidates)], hydrators=[],
         scorers=[s for s in real.scorers if s.name != "PhoenixScorer"], post_selection_hydrators=[],
