@@ -25,12 +25,11 @@ from foryou_protos import common_pb2
 from phoenix.features import candidate_inputs
 from phoenix.losses import retriever_init_params, retriever_loss, retriever_loss_v2, retriever_sequence_loss
 from phoenix.runtime import RetrieverRuntime
-from phoenix.actions import NUM_BINARY_ACTIONS
-from phoenix.features import HistoryItem
 from phoenix.training.data import (EventLog, HardNegatives, RetrieveExample, Split, collect, features_for,
-                                   fit_codebook_for, history_item, post_created_ms, retrieve_examples,
+                                   fit_codebook_for, post_created_ms, retrieve_examples,
                                    split_by_time, time_cutoff)
 from phoenix.training.loop import TrainSettings, fit, fresh_params, print_progress, validation_split
+from phoenix.training.sequences import POSITIVE_ACTIONS, TargetShares, is_positive, sequence_windows, user_sequences
 
 DEFAULT_BATCH = 128       # in-batch negatives (512 measured no better on a 500-user world)
 TEMPERATURE = 0.2         # 0.2 >= 0.05 > 0.1 in held-out recall@100 on a 500-user world
@@ -64,7 +63,6 @@ def retriever_split(log: EventLog, config: RetrieverConfig, test_fraction: float
 
 
 # v2 training (a model without post-id embeddings in its candidate tower): sequential --------
-POSITIVE_ACTIONS = frozenset({common_pb2.FAVORITE})  # what counts as a positive by default
 SEQUENCE_BATCH = 32            # windows of history_len + 1 engagements per step (33 x 32 targets)
 GLOBAL_NEGATIVES_PER_WINDOW = 8  # sampled corpus posts per window, pooled over the batch
 HARD_NEGATIVES = 4               # the user's most recent negative-feedback posts per window / example
@@ -94,46 +92,6 @@ def _tower_inputs(config: RetrieverConfig, features, post_ids: np.ndarray, autho
     if "candidate_content" in extra:
         out["content"] = extra["candidate_content"].astype(np.float16)  # half the memory; cast in the model
     return {k: v.reshape(*shape, *v.shape[1:]) for k, v in out.items()}
-
-
-def is_positive(item: HistoryItem, positives=None) -> bool:
-    return any(a - 1 in item.actions for a in (POSITIVE_ACTIONS if positives is None else positives))
-
-
-def user_sequences(log: EventLog, end_ms: int) -> dict[int, list[HistoryItem]]:
-    """Per user, every engagement before `end_ms` in time order (what a history holds)."""
-    out: dict[int, list[HistoryItem]] = {}
-    for e in log.engagements:  # time order
-        if e.timestamp_ms >= end_ms:
-            break
-        if any(1 <= a <= NUM_BINARY_ACTIONS for a in e.actions):
-            out.setdefault(e.user_id, []).append(history_item(e))
-    return out
-
-
-def sequence_windows(sequence: list[HistoryItem], history_len: int) -> list[tuple[list[HistoryItem], int]]:
-    """(items, first target slot) windows of at most history_len + 1 consecutive items, stride
-    history_len: items[:history_len] is the history, position i's target is items[i]. A later
-    window's first item is the previous window's last target (with its full context there), so
-    only the first window trains position 0 (the user with no history)."""
-    return [(sequence[lo:lo + history_len + 1], 0 if lo == 0 else 1)
-            for lo in range(0, max(len(sequence) - 1, 1), history_len)]
-
-
-@dataclass(frozen=True)
-class TargetShares:
-    """Each post's share of the training targets (the in-batch sampling probability)."""
-    share: dict[int, float]
-
-    @classmethod
-    def of(cls, post_ids) -> "TargetShares":
-        ids, counts = np.unique(np.asarray(post_ids, np.uint64), return_counts=True)
-        total = max(int(counts.sum()), 1)
-        return cls({int(p): c / total for p, c in zip(ids, counts)})
-
-    def lookup(self, post_ids: np.ndarray) -> np.ndarray:
-        flat = np.asarray(post_ids, np.uint64).reshape(-1)
-        return np.asarray([self.share.get(int(p), 0.0) for p in flat], np.float32).reshape(np.shape(post_ids))
 
 
 def sequence_arrays(config: RetrieverConfig, log: EventLog, features, end_ms: int, targets_from_ms: int,
