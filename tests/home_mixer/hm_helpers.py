@@ -53,6 +53,11 @@ def batch(*rows: dict) -> PostBatch:
     return PostBatch(len(rows), columns)
 
 
+def with_vectors(candidates: PostBatch, vectors) -> PostBatch:
+    """`candidates` with these content vectors (one row per candidate)."""
+    return candidates.with_columns({"content_vector": np.array(vectors, np.float32)})
+
+
 class Split(NamedTuple):
     kept: list[int]      # post ids, in order
     removed: list[int]
