@@ -32,8 +32,8 @@ class PostFeatures(Protocol):
     def content(self, post_ids: np.ndarray) -> np.ndarray:
         """[N] uint64 -> [N, content_dim] float32 (zeros: unknown post)."""
 
-    def sids(self, post_ids: np.ndarray) -> np.ndarray:
-        """[N] uint64 -> [N, sid_levels] int32 codes (zeros: missing)."""
+    def sids(self, post_ids: np.ndarray) -> np.ndarray | None:
+        """[N] uint64 -> [N, sid_levels] int32 codes (zeros: missing); None: no codebook."""
 
 
 @dataclass(frozen=True)
