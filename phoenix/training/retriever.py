@@ -103,7 +103,9 @@ def sequence_arrays(config: RetrieverConfig, log: EventLog, features, end_ms: in
     rng = np.random.default_rng(seed)
     s, p = config.history_len, config.history_len + 1
     users, histories, keys, ends = [], [], [], []
-    post_ids, author_ids, valid = [], [], []
+    post_rows: list[list[int]] = []
+    author_rows: list[list[int]] = []
+    valid_rows: list[list[bool]] = []
     for key, (user, sequence) in enumerate(sorted(user_sequences(log, end_ms).items())):
         for items, first in sequence_windows(sequence, s):
             ok = [first <= i and is_positive(it, positives) and it.time_ms >= targets_from_ms
@@ -115,14 +117,14 @@ def sequence_arrays(config: RetrieverConfig, log: EventLog, features, end_ms: in
             histories.append(items[:s])
             keys.append(key)
             ends.append(items[-1].time_ms + 1)
-            post_ids.append([it.post_id for it in items] + [0] * pad)
-            author_ids.append([it.author_id for it in items] + [0] * pad)
-            valid.append(ok + [False] * pad)
+            post_rows.append([it.post_id for it in items] + [0] * pad)
+            author_rows.append([it.author_id for it in items] + [0] * pad)
+            valid_rows.append(ok + [False] * pad)
     n = len(users)
-    post_ids = np.asarray(post_ids, np.uint64).reshape(n, p)
-    valid = np.asarray(valid, bool).reshape(n, p)
-    post_ids = np.where(valid, post_ids, 0)  # a non-target slot needs no tower inputs
-    author_ids = np.where(valid, np.asarray(author_ids, np.uint64).reshape(n, p), 0)
+    valid = np.asarray(valid_rows, bool).reshape(n, p)
+    # a non-target slot needs no tower inputs
+    post_ids = np.where(valid, np.asarray(post_rows, np.uint64).reshape(n, p), 0)
+    author_ids = np.where(valid, np.asarray(author_rows, np.uint64).reshape(n, p), 0)
     shares = shares or TargetShares.of(post_ids[valid])
     corpus_ids, corpus_authors = corpus_of(log)
     pick = rng.integers(0, max(len(corpus_ids), 1), size=(n, GLOBAL_NEGATIVES_PER_WINDOW))
@@ -330,7 +332,8 @@ def _fit_params(examples: list[RetrieveExample], config: RetrieverConfig, settin
     params = fresh_params(retriever_init_params(config, settings.seed)) if params is None else params
 
     def loss_fn(p, b: RetrieverData):
-        return retriever_loss(p, config, b.users, b.post_hashes, b.author_hashes, temperature)
+        # b's arrays are jax arrays when traced; jnp.asarray only says so
+        return retriever_loss(p, config, b.users, jnp.asarray(b.post_hashes), jnp.asarray(b.author_hashes), temperature)
 
     return fit(loss_fn, params, data, len(examples), settings, name, progress)
 
@@ -362,7 +365,7 @@ def train(events: EventLog | Iterable, config: RetrieverConfig, steps: int = 400
         no_early = replace(settings, validation_fraction=0.0)  # v1 keeps its fixed-step recipe
         return _fit_params(examples, config, no_early, temperature, name, progress, start)
 
-    freshness, tried = NO_FRESHNESS, {}
+    freshness, tried = NO_FRESHNESS, dict[float, float]()
     inner = split_by_time(split.train, VALIDATION_FRACTION)
     if freshness_weights and inner.train and inner.test:
         validation_params, _ = fit_on(inner.train, inner.cutoff_ms, "retriever-validation")
