@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import platform
 import os
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -17,7 +18,7 @@ def machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
-def print_table(title: str, headers: list[str], rows: list[list[object]]) -> None:
+def print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
     cells = [[_fmt(c) for c in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
     print(f"\n{title}  ({machine()})")

@@ -9,6 +9,7 @@ import argparse
 import dataclasses
 import os
 import time
+from typing import Any
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
@@ -57,11 +58,11 @@ def time_calls(fn, repeats: int) -> tuple[list[float], float]:
 def v2_runtime(config: RankerConfig) -> RankerRuntime:
     """A v2 runtime whose store holds content vectors (and codes) for the synthetic requests' posts."""
     store = ContentStore()
-    ids = set()
+    found: set[int] = set()
     for count in COUNTS:
         _, history, candidates = synthetic_request(config, count)
-        ids.update(item.post_id for item in (*history, *candidates))
-    ids = sorted(ids)
+        found.update(item.post_id for item in (*history, *candidates))
+    ids = sorted(found)
     vectors = np.random.default_rng(1).normal(size=(len(ids), 256)).astype(np.float32)
     store.put(ids, vectors / np.linalg.norm(vectors, axis=1, keepdims=True))
     i = config.inputs
@@ -70,7 +71,7 @@ def v2_runtime(config: RankerConfig) -> RankerRuntime:
     return RankerRuntime(config, base.params, book, store)
 
 
-def bench_config(name: str, repeats: int) -> list[list[object]]:
+def bench_config(name: str, repeats: int) -> list[list[Any]]:
     config = CONFIGS[name]()
     v2 = bool(config.inputs.content_dim or config.inputs.sid_levels)
     runtime = v2_runtime(config) if v2 else RankerRuntime.init(config, seed=0)
@@ -95,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=20)
     args = parser.parse_args(argv or [])
     load_before = os.getloadavg()[0]  # other processes compete for the same cores
-    rows = []
+    rows: list[list[Any]] = []
     for name in args.configs.split(","):
         rows += bench_config(name.strip(), args.repeats)
     print_table(f"Phoenix ranker: plain vs prefix-cache path (float32, CPU; 1-min load avg at start "

@@ -90,7 +90,7 @@ async def latency(call, make, n: int) -> tuple[float, float]:
 
 async def throughput(call, make, n: int, concurrency: int) -> float:
     requests = [make() for _ in range(n)]
-    queue = asyncio.Queue()
+    queue: asyncio.Queue = asyncio.Queue()
     for r in requests:
         queue.put_nowait(r)
 
@@ -175,7 +175,7 @@ def embed_rate(preset: str) -> float:
     return len(ids) / (time.perf_counter() - start)
 
 
-def ingest_rate(preset: str, n: int = 20_000) -> dict[str, float]:
+def ingest_rate(preset: str, n: int = 20_000) -> dict[str, tuple[float, float]]:
     """Posts/s through the v2 ingestion path, as the corpus feeder runs it: content vectors from
     the text (wordllama), semantic ids with a 4 x 256 codebook, the candidate tower, the index.
     Texts are built like the synthetic world's (topic words in templates)."""

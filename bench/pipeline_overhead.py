@@ -125,7 +125,9 @@ async def direct(pipeline: Pipeline[Query, Batch], query: Query) -> Batch:
         candidates = candidates.mask(keep)
     for scorer in pipeline.scorers:
         candidates = candidates.with_columns(await scorer.score(query, candidates))
-    return candidates.take(pipeline.selector.select(query, candidates)[: pipeline.result_size])
+    selector = pipeline.selector
+    assert selector is not None  # build() gives it one
+    return candidates.take(selector.select(query, candidates)[: pipeline.result_size])
 
 
 async def measure(requests: int, candidates: int, warmup: int) -> dict[str, list[float]]:

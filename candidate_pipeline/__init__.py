@@ -33,7 +33,8 @@ from candidate_pipeline.batch import Column, ColumnBatch
 from candidate_pipeline.components import (
     B, Columns, Component, Filter, Hydrator, Q, QueryHydrator, Scorer, Selector, SideEffect, Source,
 )
-from candidate_pipeline.pipeline import ColumnOrderError, Pipeline
+from candidate_pipeline.ordering import ColumnOrderError
+from candidate_pipeline.pipeline import Pipeline
 from candidate_pipeline.result import ComponentError, PipelineResult, Removed, StageTiming
 
 __all__ = [

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import numpy as np
 
@@ -80,7 +80,7 @@ class ColumnBatch:
 
     # -- new batches -------------------------------------------------------------------------
 
-    def with_columns(self, columns: Mapping[str, Any]) -> "ColumnBatch":
+    def with_columns(self, columns: Mapping[str, Any]) -> Self:
         new = self._empty_like(self._length)
         new._groups = self._groups
         new._columns = dict(self._columns)
@@ -89,7 +89,7 @@ class ColumnBatch:
             new._columns[name] = self._checked(name, values)  # wins over any group's older copy
         return new
 
-    def take(self, indices: Sequence[int] | np.ndarray) -> "ColumnBatch":
+    def take(self, indices: Sequence[int] | np.ndarray) -> Self:
         """The rows at `indices`, in that order."""
         indices = np.asarray(indices, dtype=np.intp)
         new = self._empty_like(len(indices))
@@ -99,15 +99,15 @@ class ColumnBatch:
         new._groups = tuple(groups)
         return new
 
-    def mask(self, keep: np.ndarray) -> "ColumnBatch":
+    def mask(self, keep: np.ndarray) -> Self:
         return self.take(keep.nonzero()[0])
 
     @classmethod
-    def empty(cls) -> "ColumnBatch":
+    def empty(cls) -> Self:
         return cls(0)
 
     @classmethod
-    def concat(cls, batches: Sequence["ColumnBatch"]) -> "ColumnBatch":
+    def concat(cls, batches: Sequence[Self]) -> Self:
         """Rows of every batch, in order; a column some batches lack is their default there."""
         batches = [b for b in batches if len(b)]
         if not batches:
@@ -129,7 +129,7 @@ class ColumnBatch:
                 return values
         return None
 
-    def _empty_like(self, length: int) -> "ColumnBatch":
+    def _empty_like(self, length: int) -> Self:
         new = object.__new__(type(self))
         new._length = length
         new._columns = {}

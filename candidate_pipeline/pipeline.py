@@ -5,7 +5,7 @@
     post-selection filters -> truncate to result_size -> start side effects -> return
 
 Candidates travel as one columnar batch (batch.py). Construction checks the declared columns
-(`reads`/`writes`): every column read has a writer earlier in the order, else ColumnOrderError
+(`reads`/`writes`, ordering.py): every column read has a writer earlier in the order, else ColumnOrderError
 names the column and the components. Within a parallel stage a component that reads what
 another one of the stage writes runs in a later wave, after it.
 
@@ -27,7 +27,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic
 
@@ -38,7 +38,9 @@ from candidate_pipeline.batch import ColumnBatch
 from candidate_pipeline.components import (
     B, Component, Filter, Hydrator, Q, QueryHydrator, Scorer, Selector, SideEffect, Source,
 )
+from candidate_pipeline.ordering import check_sequential, waves
 from candidate_pipeline.result import ComponentError, PipelineResult, Removed, StageTiming
+from candidate_pipeline.suspended import Suspended
 
 _log = logging.getLogger(__name__)
 
@@ -56,10 +58,6 @@ TOTAL = "total"  # the stage label of the whole run's latency
 _FAILED: Any = object()  # what a component call yields when it raised, timed out or misaligned
 
 
-class ColumnOrderError(ValueError):
-    """A component reads a column that nothing before it in the pipeline writes."""
-
-
 @dataclass
 class _Run(Generic[Q, B]):
     """The state of one `execute` call."""
@@ -69,71 +67,6 @@ class _Run(Generic[Q, B]):
     timings: list[StageTiming] = field(default_factory=list)
     errors: list[ComponentError] = field(default_factory=list)
     removed: list[Removed[B]] = field(default_factory=list)
-
-
-@dataclass
-class _Suspended:
-    """A component coroutine that ran up to its first wait (`yielded`: what it waits on)."""
-    component: Component
-    coroutine: Any
-    yielded: Any
-    started: float
-
-    async def resume(self) -> Any:
-        """Drive the coroutine on from where it stopped, as `await` would: wait for what it
-        yielded, send the outcome back in, until it returns. A cancellation (the timeout) is
-        thrown into it, so its own cleanup runs."""
-        coroutine, waiting = self.coroutine, self.yielded
-        while True:
-            try:
-                if waiting is None:  # a bare `yield` (asyncio.sleep(0)): give the loop one turn
-                    await asyncio.sleep(0)
-                    outcome = None
-                else:
-                    # The component's own `await` marked the future as being waited on; this
-                    # `await` takes that role over (as asyncio's Task does for a yielded future).
-                    waiting._asyncio_future_blocking = False
-                    outcome = await waiting
-            except BaseException as exc:  # noqa: BLE001 - passed into the component, which decides
-                try:
-                    waiting = coroutine.throw(exc)
-                except StopIteration as done:
-                    return done.value
-                continue
-            try:
-                waiting = coroutine.send(outcome)
-            except StopIteration as done:
-                return done.value
-
-
-def waves(stage: str, components: Sequence[Component], available: set[str] | None) -> list[list[Component]]:
-    """Group a parallel stage into waves: a component runs after the components listed before
-    it whose `writes` it `reads`. With `available` (the columns written before the stage), a
-    read that neither an earlier stage nor an earlier component of this stage writes is an
-    error. A read of something only a later component of the stage writes is always one."""
-    wave_of: dict[int, int] = {}
-    for position, component in enumerate(components):
-        wave = 0
-        for read in component.reads:
-            writers = [i for i, other in enumerate(components[:position]) if read in other.writes]
-            if writers:
-                wave = max(wave, 1 + max(wave_of[i] for i in writers))
-                continue
-            later = [other.name for other in components[position + 1:] if read in other.writes]
-            if later or (available is not None and read not in available):
-                raise ColumnOrderError(_order_message(component, stage, read, later))
-        wave_of[position] = wave
-    grouped: list[list[Component]] = [[] for _ in range(1 + max(wave_of.values(), default=-1))]
-    for position, component in enumerate(components):
-        grouped[wave_of[position]].append(component)
-    return grouped
-
-
-def _order_message(component: Component, stage: str, column: str, later: list[str]) -> str:
-    message = f"{component.name} ({stage}) reads column {column!r}, which no component before it writes"
-    if later:
-        message += f"; {', '.join(later)} write{'s' if len(later) == 1 else ''} it later"
-    return message
 
 
 @dataclass
@@ -152,7 +85,7 @@ class Pipeline(Generic[Q, B]):
     default_timeout_s: float | None = 1.0  # None: no timeout
     # Per component name; wins over the component's own timeout_s (configuration, not code).
     timeouts: dict[str, float] = field(default_factory=dict)
-    batch_type: type = ColumnBatch  # what sources return: concat / empty come from it
+    batch_type: type[ColumnBatch] = ColumnBatch  # what sources return: concat / empty come from it
     logger: logging.Logger | logging.LoggerAdapter = _log
     request_scope: Callable[[str], contextlib.AbstractContextManager] | None = None
     _side_effect_tasks: set[asyncio.Task] = field(default_factory=set, init=False, repr=False, compare=False)
@@ -176,20 +109,14 @@ class Pipeline(Generic[Q, B]):
     def _check_sequential(self, stage: str, components: list, available: set[str]) -> None:
         later_stages = [*self.filters, *self.scorers, *([self.selector] if self.selector else []),
                         *self.post_selection_hydrators, *self.post_selection_filters]
-        for component in components:
-            after = next((i + 1 for i, c in enumerate(later_stages) if c is component), 0)
-            for read in component.reads:
-                if read not in available:
-                    later = [c.name for c in later_stages[after:] if read in c.writes]
-                    raise ColumnOrderError(_order_message(component, stage, read, later))
-            available.update(component.writes)
+        check_sequential(stage, components, available, later_stages)
 
     async def execute(self, query: Q, request_id: str | None = None) -> PipelineResult[Q, B]:
         request_id = str(request_id or getattr(query, "request_id", None) or uuid.uuid4().hex)
         scope = self.request_scope(request_id) if self.request_scope else contextlib.nullcontext()
         with scope:
             started = time.perf_counter()
-            run = _Run(query, request_id, getattr(query, "disabled_components", None) or ())
+            run: _Run[Q, B] = _Run(query, request_id, getattr(query, "disabled_components", None) or ())
             await self._hydrate_query(run)
             candidates = await self._fetch(run)
             candidates = await self._hydrate(run, HYDRATORS, self._hydrator_waves, candidates)
@@ -356,7 +283,7 @@ class Pipeline(Generic[Q, B]):
         pending = []
         for component, method, args in calls:
             started = self._start(run, stage, component, method, args)
-            if isinstance(started, _Suspended):
+            if isinstance(started, Suspended):
                 pending.append((len(results), started))
                 results.append(None)
             else:
@@ -373,7 +300,7 @@ class Pipeline(Generic[Q, B]):
     async def _call(self, run: _Run, stage: str, component: Component, method: Callable, *args) -> Any:
         """One component call under its timeout: its result, or _FAILED."""
         started = self._start(run, stage, component, method, args)
-        return await self._finish(run, stage, started) if isinstance(started, _Suspended) else started
+        return await self._finish(run, stage, started) if isinstance(started, Suspended) else started
 
     def _start(self, run: _Run, stage: str, component: Component, method: Callable, args: tuple) -> Any:
         """Run the call's coroutine up to its first wait. A coroutine that finishes without
@@ -390,9 +317,9 @@ class Pipeline(Generic[Q, B]):
             self._fail(run, stage, component, "exception", f"{type(exc).__name__}: {exc}", exc)
             self._component_done(run, stage, component.name, started)
             return _FAILED
-        return _Suspended(component, coroutine, yielded, started)
+        return Suspended(component, coroutine, yielded, started)
 
-    async def _finish(self, run: _Run, stage: str, suspended: "_Suspended") -> Any:
+    async def _finish(self, run: _Run, stage: str, suspended: "Suspended") -> Any:
         component = suspended.component
         timeout_s = self._timeout_of(component)
         remaining = None if timeout_s is None else max(0.0, timeout_s - (time.perf_counter() - suspended.started))

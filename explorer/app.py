@@ -9,8 +9,10 @@ import asyncio
 import contextlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -23,6 +25,7 @@ from starlette.templating import Jinja2Templates
 from explorer import views
 from explorer.backends import Addresses, Backends, InvalidArgument, ServiceDown
 from explorer.world_info import WorldSource
+from foryou_protos import home_mixer_pb2
 
 HERE = Path(__file__).parent
 RECENT_ENGAGEMENTS = 30
@@ -92,6 +95,21 @@ class Explorer:
         return User(user_id, author.handle or str(user_id), author.display_name, author.follower_count)
 
 
+T = TypeVar("T")
+
+
+def _or_raise(result: T | BaseException) -> T:
+    """One result of `asyncio.gather(..., return_exceptions=True)`: the failure raised here."""
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
+async def _nothing() -> None:
+    """The call a page skips, in a `gather`."""
+    return None
+
+
 def _templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.filters["num"] = lambda v, digits=4: f"{v:.{digits}g}" if isinstance(v, (int, float)) else v
@@ -151,15 +169,14 @@ class _Pages:
         tuning = self.tuning_of(request)
         baseline_query = views.build_query(user_id, debug=True)
         tuned_query = views.build_query(user_id, tuning)
-        calls = [self.explorer.user(user_id), self.explorer.backends.feed(baseline_query), self.explorer.world.get()]
-        if tuning.active and not tuning.errors:
-            calls.append(self.explorer.backends.feed(tuned_query))
-        results = await asyncio.gather(*calls, return_exceptions=True)
-        for result in results[:3]:
-            if isinstance(result, BaseException):
-                raise result
-        user, baseline, world = results[:3]
-        tuned = results[3] if len(results) > 3 else baseline
+        wants_tuned = tuning.active and not tuning.errors
+        results = await asyncio.gather(
+            self.explorer.user(user_id), self.explorer.backends.feed(baseline_query), self.explorer.world.get(),
+            self.explorer.backends.feed(tuned_query) if wants_tuned else _nothing(), return_exceptions=True)
+        user = _or_raise(results[0])  # raised in this order, as the page reads them
+        baseline: home_mixer_pb2.ScoredPostsResponse = _or_raise(results[1])
+        world = _or_raise(results[2])
+        tuned = results[3] if results[3] is not None else baseline
         status = 400 if tuning.errors else 200
         if isinstance(tuned, InvalidArgument):
             tuning.errors[views.field_of_error(tuned.message) or "_request"] = tuned.message
@@ -265,9 +282,11 @@ def create_app(config: ExplorerConfig) -> Starlette:
         Route("/model/eval.png", pages.eval_png), Route("/healthz", pages.healthz),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={
+    # Each handler takes its own exception type, which Starlette's handler type cannot express.
+    handlers: dict[Any, Callable[..., Any]] = {
         UnknownUser: pages.unknown_user, ServiceDown: pages.service_down, InvalidArgument: pages.invalid,
-        HTTPException: pages.http_error})
+        HTTPException: pages.http_error}
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
     app.state.explorer = pages.explorer
     return app
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 import grpc
 
-from foryou_protos import (home_mixer_pb2, home_mixer_pb2_grpc, phoenix_pb2, phoenix_pb2_grpc, thunder_pb2,
-                           thunder_pb2_grpc)
+from foryou_protos import (common_pb2, home_mixer_pb2, home_mixer_pb2_grpc, phoenix_pb2, phoenix_pb2_grpc,
+                           thunder_pb2, thunder_pb2_grpc)
 
 # Thunder rejects longer id lists (its max_lookup_ids); stay well below.
 LOOKUP_CHUNK = 1_000
@@ -98,7 +98,7 @@ class Backends:
         return await self._lookup(self._thunder().GetAuthors, lambda ids: thunder_pb2.GetAuthorsRequest(user_ids=ids),
                                   user_ids, lambda reply: reply.authors, lambda author: author.user_id)
 
-    async def posts(self, post_ids: list[int]) -> dict[int, object]:
+    async def posts(self, post_ids: list[int]) -> dict[int, common_pb2.Post]:
         return await self._lookup(self._thunder().GetPosts, lambda ids: thunder_pb2.GetPostsRequest(post_ids=ids),
                                   post_ids, lambda reply: reply.posts, lambda post: post.post_id)
 

@@ -167,10 +167,12 @@ class ObjectStore:
         import urllib.error
         import urllib.request
 
+        proc = self._proc
+        assert proc is not None, "called after the process started"
         deadline = time.monotonic() + self.startup_timeout_s
         while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise BrokerError(f"object store exited with code {self._proc.returncode}:\n{self.log_tail()}")
+            if proc.poll() is not None:
+                raise BrokerError(f"object store exited with code {proc.returncode}:\n{self.log_tail()}")
             try:
                 urllib.request.urlopen(f"{self.endpoint}/{_BUCKET}", timeout=1)
                 return
@@ -182,6 +184,8 @@ class ObjectStore:
         raise BrokerError(f"object store did not come up within {self.startup_timeout_s}s:\n{self.log_tail()}")
 
     def log_tail(self, lines: int = 20) -> str:
+        if self._log_path is None:
+            return ""
         try:
             with open(self._log_path, errors="replace") as fh:
                 return "".join(fh.readlines()[-lines:])
@@ -218,7 +222,7 @@ class EmbeddedBroker:
     data_dir: str | None = None        # durable storage only (default: a temp directory)
     store: ObjectStore | None = field(default=None, init=False, repr=False)
     _proc: subprocess.Popen | None = field(default=None, init=False, repr=False)
-    _log_file: object = field(default=None, init=False, repr=False)
+    _log_file: typing.IO[bytes] | None = field(default=None, init=False, repr=False)
     _temp_data: str | None = field(default=None, init=False, repr=False)
 
     @property
@@ -284,11 +288,13 @@ class EmbeddedBroker:
         return self
 
     def _wait_until_listening(self) -> None:
+        proc = self._proc
+        assert proc is not None, "called after the process started"
         deadline = time.monotonic() + self.startup_timeout_s
         while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
+            if proc.poll() is not None:
                 raise BrokerError(
-                    f"broker exited with code {self._proc.returncode} during start-up:\n{self.log_tail()}"
+                    f"broker exited with code {proc.returncode} during start-up:\n{self.log_tail()}"
                 )
             try:
                 with socket.create_connection((self.host, self.port), timeout=0.2):

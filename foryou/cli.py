@@ -17,7 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "thunder": ("thunder.main", "run the Thunder service"),
     "phoenix": ("phoenix.main", "run the Phoenix model server"),
     "home-mixer": ("home_mixer.main", "run the HomeMixer ScoredPostsService"),
-    "up": ("foryou.stack", "start broker, Thunder, Phoenix and HomeMixer on loopback"),
+    "up": ("foryou.up", "start broker, Thunder, Phoenix and HomeMixer on loopback"),
     "import": ("foryou.importers.cli", "import MovieLens-100k or your own interaction logs into the topics"),
     "seed": ("foryou.seed", "generate a synthetic world and publish it through Kafka"),
     "demo": ("foryou.demo", "up + seed + train + print For You feeds for a few users"),

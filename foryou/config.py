@@ -134,7 +134,8 @@ def add_settings(parser: argparse.ArgumentParser, cls: type[Settings], overrides
     overrides = overrides or {}
     group = parser.add_argument_group(f"{cls.__name__} (flag, else environment variable, else default)")
     for owner, name, field in leaves(cls):
-        if (field.json_schema_extra or {}).get("flag") is False:  # in-process only
+        extra = field.json_schema_extra
+        if isinstance(extra, dict) and extra.get("flag") is False:  # in-process only
             continue
         kind, choices = _flag_type(field.annotation)
         where = (f"default {overrides[name]} here" if name in overrides

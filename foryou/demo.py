@@ -41,7 +41,11 @@ def train_models(world: World | None, checkpoint_dir: Path, ranker_steps: int, r
     from phoenix.server_models import preset_configs
     from phoenix.training.data import collect
 
-    log = collect(world.events() if events is None else events)  # joined once, used by both
+    if events is None:
+        if world is None:
+            raise ValueError("train_models needs a world or its events")
+        events = world.events()
+    log = collect(events)  # joined once, used by both
     quiet = lambda line: None  # noqa: E731 - the demo prints its own summary lines
     ids = []
     # "small": tiny widths with hash tables large enough that a 400-user world's ids rarely

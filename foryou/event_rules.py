@@ -143,7 +143,9 @@ def _known_enums(values, allowed: frozenset[int], topic: str, name: str, replace
     if all(v in allowed for v in values):
         return None
     MAPPED.labels(topic, name).inc()
-    return [v if v in allowed else replacement for v in values if v in allowed or replacement is not None]
+    if replacement is None:
+        return [v for v in values if v in allowed]
+    return [v if v in allowed else replacement for v in values]
 
 
 def _check_post(post: common_pb2.Post, now_ms: int) -> None:

@@ -123,6 +123,13 @@ class ReplayConsumer:
                 await asyncio.sleep(1.0)
                 await self.connect()
 
+    @property
+    def _live(self) -> AIOKafkaConsumer:
+        """The consumer, between `connect` and `stop`."""
+        if self.consumer is None:
+            raise RuntimeError(f"{self.client_id}: not connected to Kafka")
+        return self.consumer
+
     async def stop(self) -> None:
         if self.consumer is not None:
             await self.consumer.stop()
@@ -134,7 +141,7 @@ class ReplayConsumer:
             wait=tenacity.wait_exponential(multiplier=0.2, max=self.connect_max_wait_s),
             before_sleep=lambda state: log.warning(
                 "%s: cannot reach Kafka at %s (%s); retrying", self.client_id, self.bootstrap,
-                state.outcome.exception()),
+                state.outcome.exception() if state.outcome else None),
         )
         async for attempt in retrying:
             with attempt:
@@ -171,7 +178,7 @@ class ReplayConsumer:
             await asyncio.sleep(0.2)
 
     async def _seek_to_start(self) -> None:
-        consumer = self.consumer
+        consumer = self._live
         beginning = await consumer.beginning_offsets(self.partitions)
         chosen = await self.start_offsets(consumer, self.partitions) if self.start_offsets else {}
         self._next, self._high, self._last, self._verifying = {}, {}, {}, {}
@@ -202,7 +209,7 @@ class ReplayConsumer:
             records += await self.poll(self.replay_max_records, timeout_ms=100)
             for tp in list(pending):
                 if tp not in targets:
-                    high = self.consumer.highwater(tp)
+                    high = self._live.highwater(tp)
                     if high is None:
                         continue  # no fetch response for this partition yet
                     targets[tp] = max(high, listed.get(tp, 0))
@@ -213,7 +220,7 @@ class ReplayConsumer:
 
     async def _end_offsets(self) -> dict[TopicPartition, int]:
         try:
-            return await self.consumer.end_offsets(self.partitions)
+            return await self._live.end_offsets(self.partitions)
         except KafkaError as exc:
             log.warning("%s: ListOffsets failed (%s); using the fetched high watermarks", self.client_id, exc)
             return {}
@@ -224,7 +231,7 @@ class ReplayConsumer:
         if self.caught_up.is_set() and time.monotonic() >= self._verify_at:
             self._start_verification()
         try:
-            batches = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
+            batches = await self._live.getmany(timeout_ms=timeout_ms, max_records=max_records)
         except OffsetOutOfRangeError as exc:
             raise LogReset("out_of_range", str(exc)) from exc
         except KafkaError as exc:
@@ -251,7 +258,7 @@ class ReplayConsumer:
 
     def _check_high_watermarks(self) -> None:
         for tp in self.partitions:
-            high = self.consumer.highwater(tp)
+            high = self._live.highwater(tp)
             if high is None:
                 continue
             if high < self._next[tp]:
@@ -266,7 +273,7 @@ class ReplayConsumer:
         for tp, fingerprint in self._last.items():
             if tp not in self._verifying:
                 self._verifying[tp] = fingerprint
-                self.consumer.seek(tp, fingerprint.offset)
+                self._live.seek(tp, fingerprint.offset)
 
     def _checked(self, batches: Batches) -> Batches:
         out: Batches = {}

@@ -118,6 +118,8 @@ class ServiceProcess:
             raise RuntimeError(f"{self.command} not ready: {exc}\n--- log tail ---\n{self.log_tail()}") from exc
 
     def log_tail(self, lines: int = 40) -> str:
+        if self.log_path is None:  # not started yet
+            return ""
         try:
             with open(self.log_path, errors="replace") as fh:
                 return "".join(fh.readlines()[-lines:])

@@ -146,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
         from foryou.event_file import write_events
         n = write_events(args.export, world.events())
         from foryou.world import oracle_path
+        assert world.oracle is not None, "generate_world always draws the oracle"
         world.oracle.save(oracle_path(args.export))  # the true probabilities, for `foryou eval`
         say(f"exported {n} events to {args.export} (and its oracle to {oracle_path(args.export)})")
     if not args.publish:

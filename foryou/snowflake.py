@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from typing import overload
 
 import numpy as np
 
@@ -22,7 +23,11 @@ def make_id(created_at_ms: int, low_bits: int = 0) -> int:
     return ((created_at_ms - TWITTER_EPOCH_MS) << _TIME_SHIFT) | (low_bits & _LOW_MASK)
 
 
-def created_at_ms(snowflake_id: int) -> int:
+@overload
+def created_at_ms(snowflake_id: int) -> int: ...
+@overload
+def created_at_ms(snowflake_id: np.ndarray) -> np.ndarray: ...
+def created_at_ms(snowflake_id):
     """Unix ms at which the id was minted."""
     return (snowflake_id >> _TIME_SHIFT) + TWITTER_EPOCH_MS
 

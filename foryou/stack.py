@@ -1,6 +1,7 @@
-"""`foryou up`: the local stack. Starts the embedded broker, Thunder, Phoenix and HomeMixer as
-processes on loopback, waits for every health check, writes a small state file so `foryou
-seed` and `foryou feed` find the stack without flags, and stops everything on Ctrl-C.
+"""The local stack behind `foryou up` (the command itself: foryou/up.py). Starts the embedded
+broker, Thunder, Phoenix and HomeMixer as processes on loopback, waits for every health check,
+writes a small state file so `foryou seed` and `foryou feed` find the stack without flags, and
+stops everything on Ctrl-C.
 
 While up it supervises (docs/durability.md): a service that exits is restarted with
 exponential back-off, its restarts counted (logged, and in the state file). The broker is
@@ -22,7 +23,6 @@ import atexit
 import json
 import logging
 import os
-import signal
 import sys
 import time
 from pathlib import Path
@@ -31,7 +31,6 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
 
-from explorer.cli import UiSettings
 from foryou import config
 from foryou.broker import EmbeddedBroker, Storage, create_topics, free_port
 from foryou.broker_cli import BrokerSettings
@@ -192,10 +191,11 @@ class Stack:
         Path(self.cfg.log_dir).mkdir(parents=True, exist_ok=True)
         return str(Path(self.cfg.log_dir) / f"{name}.log")
 
-    def _service(self, command: str, settings: type[config.Settings], port: int, metrics_port: int,
+    def _service(self, command: str, settings: type[config.Settings], port: int, metrics_port: int | None,
                  name: str | None = None, **values) -> ServiceProcess:
         """A service process with the flags of its own settings class (the rest of its settings
-        come from its FORYOU_<SERVICE>_ variables, inherited)."""
+        come from its FORYOU_<SERVICE>_ variables, inherited). `metrics_port` None: the
+        service's own default."""
         address = f"{self.cfg.host}:{port}"
         args = config.to_argv(settings, host=self.cfg.host, port=port, metrics_port=metrics_port,
                               kafka_bootstrap=self.kafka_bootstrap, log_level=self.cfg.log_level, **values)
@@ -340,16 +340,6 @@ class Stack:
 # ----------------------------------------------------------------------------- CLI
 
 
-class UpSettings(config.Settings):
-    """`foryou up`'s own switches, next to the StackConfig settings."""
-
-    model_config = config.prefixed("up")
-    free_ports: bool = Field(False, description="free ports for every service and metrics endpoint (the port "
-                                                "settings are ignored; the state file lists them)")
-    ui: bool = Field(False, description="also serve the feed explorer web page (foryou ui)")
-    ui_port: int = config.same_as(UiSettings, "port", "explorer HTTP port with --ui (0 = any free)")
-
-
 def add_stack_arguments(parser: argparse.ArgumentParser, overrides: dict | None = None) -> None:
     config.add_settings(parser, StackConfig, overrides)
 
@@ -359,11 +349,6 @@ def stack_config_from_args(args: argparse.Namespace) -> StackConfig:
     up` and `foryou demo` from their own settings)."""
     cfg = config.from_args(StackConfig, args)
     return cfg.with_free_ports(metrics=True) if getattr(args, "free_ports", False) else cfg
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_stack_arguments(parser)
-    config.add_settings(parser, UpSettings)
 
 
 def print_addresses(stack: Stack, out=sys.stdout) -> None:
@@ -376,55 +361,3 @@ def print_addresses(stack: Stack, out=sys.stdout) -> None:
     if metrics:
         print(f"metrics     {', '.join(metrics)}", file=out)
     print(f"state file  {state_dir() / STATE_FILE}", file=out, flush=True)
-
-
-async def _serve(cfg: StackConfig, ui_port: int | None = None) -> int:
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    stack = Stack(cfg)
-    ui = None
-    start = asyncio.ensure_future(stack.start())
-    waiter = asyncio.ensure_future(stop.wait())
-    try:
-        done, _ = await asyncio.wait({start, waiter}, return_when=asyncio.FIRST_COMPLETED)
-        if start not in done:  # Ctrl-C during start-up
-            start.cancel()
-            await asyncio.gather(start, return_exceptions=True)
-            return 130
-        start.result()
-        if ui_port is not None:  # the explorer (explorer/launch.py), stopped first
-            from explorer.launch import start_ui
-            ui, ui_url = await start_ui(stack, ui_port)
-        print("foryou stack is up (Ctrl-C stops it)", flush=True)
-        print_addresses(stack)
-        if ui_port is not None:
-            print(f"explorer    {ui_url}", flush=True)
-        while not stop.is_set():  # supervise: restart what exits
-            fatal = await stack.supervise_once()
-            if fatal:
-                print(f"stopping: {fatal}\n{stack.log_tails()}", file=sys.stderr)
-                return 1
-            try:
-                await asyncio.wait_for(asyncio.shield(waiter), 1.0)
-            except asyncio.TimeoutError:
-                pass
-        print("stopping the stack ...", flush=True)
-        return 0
-    except Exception as exc:  # a service failed to start: say why
-        print(f"foryou up failed: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        waiter.cancel()
-        if ui is not None:
-            await asyncio.to_thread(ui.stop)
-        await asyncio.to_thread(stack.stop)
-        print("stopped", flush=True)
-
-
-def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.WARNING)
-    args = config.resolve(args, UpSettings)  # free_ports from its flag or variable
-    ui_port = (0 if args.free_ports else args.ui_port) if args.ui else None
-    return asyncio.run(_serve(stack_config_from_args(args), ui_port))

@@ -63,7 +63,7 @@ def _ipv4(host: str) -> str:
     try:
         return str(ipaddress.IPv4Address(host))
     except ValueError:
-        return socket.getaddrinfo(host, None, socket.AF_INET)[0][4][0]
+        return str(socket.getaddrinfo(host, None, socket.AF_INET)[0][4][0])
 
 
 @dataclass(frozen=True)
@@ -249,8 +249,9 @@ class ThunderClient(Dependency):
 
 
 def history_items(history: Iterable[HistoryEntry], max_items: int | None = None) -> list[phoenix_pb2.HistoryItem]:
+    # protobuf's stubs type enum fields as the enum class; the plain int values are accepted
     items = [phoenix_pb2.HistoryItem(post_id=e.post_id, author_id=e.author_id,
-                                     actions=sorted(e.actions), surface=e.surface,
+                                     actions=sorted(e.actions), surface=e.surface,  # type: ignore[arg-type]
                                      timestamp_ms=e.timestamp_ms, dwell_time_ms=e.dwell_time_ms)
              for e in history]
     return items[-max_items:] if max_items else items

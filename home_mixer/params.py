@@ -34,6 +34,7 @@ import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from phoenix import actions
 
@@ -129,7 +130,7 @@ WEIGHT_PREFIX = "weight."
 def parse_params(overrides: Mapping[str, float], base: Params | None = None) -> Params:
     """`base` (default: the documented defaults) with the request's overrides applied."""
     base = base or Params()
-    changes: dict[str, object] = {}
+    changes: dict[str, Any] = {}
     weights = dict(base.weights)
     for name in sorted(overrides):
         value = float(overrides[name])

@@ -1,6 +1,9 @@
 """The For You pipeline: every HomeMixer component, wired in the documented order (docs/home_mixer.md)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from candidate_pipeline import Pipeline
 from foryou.logs import request_scope
 from home_mixer.candidates import PostBatch
@@ -77,7 +80,7 @@ def build_pipeline(thunder: ThunderClient, phoenix: PhoenixClient,
 
 def component_names(pipeline: Pipeline) -> frozenset[str]:
     """Every name a request may list in disabled_components."""
-    groups = [pipeline.query_hydrators, pipeline.sources, pipeline.hydrators, pipeline.filters, pipeline.scorers,
+    groups: list[Sequence[Any]] = [pipeline.query_hydrators, pipeline.sources, pipeline.hydrators, pipeline.filters, pipeline.scorers,
               [pipeline.selector] if pipeline.selector else [], pipeline.post_selection_hydrators,
               pipeline.post_selection_filters, pipeline.side_effects]
     return frozenset(component.name for group in groups for component in group)

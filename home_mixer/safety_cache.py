@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import repeat
 
@@ -66,7 +66,7 @@ class SafetyCache:
     ttl_s: float = _S.default("cache_ttl_s")
     max_users: int = _S.default("cache_max_users")
     max_posts: int = _S.default("cache_max_posts")
-    timer: object = None  # a clock for tests; default time.monotonic
+    timer: Callable[[], float] | None = None  # a clock for tests; default time.monotonic
     _users: cachetools.TTLCache = field(init=False, repr=False)
     _chunks: deque = field(init=False, repr=False)
     _rows: dict = field(init=False, repr=False)  # post id -> (chunk, row): the newest copy

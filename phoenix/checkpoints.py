@@ -29,7 +29,7 @@ from phoenix.training import distributed
 
 RANKER = "ranker"
 RETRIEVER = "retriever"
-CONFIG_CLASSES = {RANKER: RankerConfig, RETRIEVER: RetrieverConfig}
+CONFIG_CLASSES: dict[str, type[RankerConfig] | type[RetrieverConfig]] = {RANKER: RankerConfig, RETRIEVER: RetrieverConfig}
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,9 @@ def save(root: str | Path, kind: str, step: int, params, config, metrics: dict |
     # parameters (orbax: each its own shards) into one directory; process 0 writes the rest.
     tmp = kind_dir / f".tmp-{step}-{distributed.agreed_token()}"
     if not distributed.is_primary():
-        return _save_params(tmp, params, kind_dir / str(step))
+        ref = _save_params(tmp, params, kind_dir / str(step))
+        assert ref is not None  # a process other than 0 gets the step process 0 put in place
+        return ref
     tmp.mkdir()
     (tmp / "config.json").write_text(config.to_json())
     if metrics is not None and "codebook" in metrics:

@@ -8,9 +8,12 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from typing import Any, Mapping, TypeVar
+from typing import TYPE_CHECKING, Any, Mapping, TypeVar, cast
 
 from phoenix.actions import NUM_ACTIONS, NUM_BINARY_ACTIONS
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 USER_POOLING = ("mean", "last")
 PREFIX_ATTENTION = ("causal", "bidirectional")
@@ -120,7 +123,7 @@ C = TypeVar("C")
 
 def _from_dict(cls: type[C], data: Mapping[str, Any]) -> C:
     """Build a (possibly nested) config dataclass from a dict such as `dataclasses.asdict` gives."""
-    known = {f.name: f for f in dataclasses.fields(cls)}
+    known = {f.name: f for f in dataclasses.fields(cast("type[DataclassInstance]", cls))}
     unknown = set(data) - set(known)
     if unknown:
         raise ValueError(f"{cls.__name__}: unknown fields {sorted(unknown)}")
@@ -132,8 +135,9 @@ def _from_dict(cls: type[C], data: Mapping[str, Any]) -> C:
 
 
 class _JsonMixin:
+    """JSON for the config dataclasses it is mixed into."""
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)  # type: ignore[arg-type]
+        return dataclasses.asdict(cast("DataclassInstance", self))
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)

@@ -101,7 +101,7 @@ class InputEmbeddings(nn.Module):
     def post_context(self, sids: jax.Array | None, content: jax.Array | None,
                      age: jax.Array | None) -> jax.Array | float:
         """The v2 additions of a post position [..., D] (0.0 for a v1 model)."""
-        out = 0.0
+        out: jax.Array | float = 0.0
         if self.inputs.sid_levels and sids is not None:
             out = out + self.sid_sum(sids)
         if self.inputs.content_dim and content is not None:

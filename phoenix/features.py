@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Protocol, Sequence, Union
+from typing import Any, Protocol, Sequence, Union
 
 import jax
 import numpy as np
@@ -32,8 +32,8 @@ class PostFeatures(Protocol):
     def content(self, post_ids: np.ndarray) -> np.ndarray:
         """[N] uint64 -> [N, content_dim] float32 (zeros: unknown post)."""
 
-    def sids(self, post_ids: np.ndarray) -> np.ndarray:
-        """[N] uint64 -> [N, sid_levels] int32 codes (zeros: missing)."""
+    def sids(self, post_ids: np.ndarray) -> np.ndarray | None:
+        """[N] uint64 -> [N, sid_levels] int32 codes (zeros: missing); None: no codebook."""
 
 
 @dataclass(frozen=True)
@@ -295,7 +295,7 @@ def pad_rank_batch(batch: RankBatch, batch_size: int | None = None, num_candidat
     nb, nc = batch_size or b, num_candidates or c
     if nb < b or nc < c:
         raise ValueError("pad_rank_batch can only grow a batch")
-    out = {}
+    out: dict[str, Any] = {}  # RankBatch fields; the optional ones may be None
     for name in _RANK_FIELDS:
         if getattr(batch, name) is None:
             out[name] = None

@@ -25,10 +25,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from foryou import snowflake
+
+if TYPE_CHECKING:  # usearch is imported when the graph is first built
+    from phoenix.index_ann import AnnIndex
 
 # Above this many posts search goes through the ANN graph (see the module docstring and the
 # benchmark table in phoenix/training/README.md for the measurement behind the number).
@@ -99,7 +103,7 @@ class CorpusIndex:
     _slot_of: dict[int, int] = field(init=False, repr=False)
     _free: list[int] = field(init=False, repr=False)
     _high: int = field(init=False, default=0, repr=False)    # slots [0, _high) have been used
-    _ann: object = field(init=False, default=None, repr=False)
+    _ann: AnnIndex | None = field(init=False, default=None, repr=False)
     _lock: threading.RLock = field(init=False, repr=False)
     _tombstones: set[int] = field(init=False, repr=False)    # deleted post ids
 
@@ -259,6 +263,7 @@ class CorpusIndex:
         if freshness.active and now_ms is None:
             now_ms = snowflake.now_ms()
         wanted = k * FRESHNESS_OVERFETCH if freshness.active else k
+        at_ms = now_ms if now_ms is not None else 0  # only read when freshness is active: set above
         with self._lock:
             size = len(self)
             results: list[list[ScoredPost] | None] = [None] * len(queries)
@@ -271,7 +276,7 @@ class CorpusIndex:
                 for row, i in enumerate(pending):
                     hits = [h for h in fetched[row] if exclusions[i].allows(h.post_id, h.author_id)]
                     if len(hits) >= wanted or fetch[i] >= size:
-                        results[i] = (_rerank(hits, freshness, now_ms) if freshness.active else hits)[:k]
+                        results[i] = (_rerank(hits, freshness, at_ms) if freshness.active else hits)[:k]
                     else:  # exclusions ate the fetch: ask for more
                         fetch[i] = min(size, fetch[i] * 4)
                         still.append(i)
@@ -281,7 +286,7 @@ class CorpusIndex:
     def _fetch(self, queries: np.ndarray, n: int, use_ann: bool) -> list[list[ScoredPost]]:
         if n <= 0:
             return [[] for _ in queries]
-        if use_ann:
+        if use_ann and self._ann is not None:
             keys, scores = self._ann.search(queries, n)
             return [self._scored_by_id(k_row, s_row) for k_row, s_row in zip(keys, scores)]
         return self._exact(queries, n)

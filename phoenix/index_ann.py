@@ -4,7 +4,9 @@ decides when to use it; this class only wraps usearch's add/remove/search."""
 from __future__ import annotations
 
 import numpy as np
-from usearch.index import Index
+from typing import cast
+
+from usearch.index import BatchMatches, Index
 
 # HNSW parameters (bench/phoenix_service.py measures recall@100 against exact search):
 # expansion_add 64 halves the build time of 128 on 2 cores; search widens to k when k is larger.
@@ -35,10 +37,12 @@ class AnnIndex:
     def search(self, queries: np.ndarray, n: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Per query: (post ids, dot-product scores), best first, at most n each."""
         # HNSW needs a search beam at least as wide as the result count.
-        self._index.expansion_search = max(self._index.expansion_search, n)
+        # usearch defines this setter apart from its getter, which mypy reads as read-only
+        self._index.expansion_search = max(self._index.expansion_search, n)  # type: ignore[misc]
         matches = self._index.search(np.ascontiguousarray(queries, np.float32), n, threads=0)
         if len(queries) == 1:  # usearch answers one query with a trimmed `Matches`
             return [np.asarray(matches.keys)], [1.0 - np.asarray(matches.distances)]
-        keys, distances, counts = matches.keys, matches.distances, matches.counts
+        batch = cast(BatchMatches, matches)  # several queries: one row per query
+        keys, distances, counts = batch.keys, batch.distances, batch.counts
         return ([keys[i, : counts[i]] for i in range(len(counts))],
                 [1.0 - distances[i, : counts[i]] for i in range(len(counts))])

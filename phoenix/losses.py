@@ -7,6 +7,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from phoenix.actions import DWELL_TIME_INDEX, NUM_BINARY_ACTIONS
@@ -23,8 +24,9 @@ __all__ = ["ranker_loss", "retriever_loss", "retriever_sequence_loss", "ranker_i
 Metrics = dict[str, jax.Array]
 
 
-def ranker_loss(params: Any, config: RankerConfig, batch: RankBatch, labels: jax.Array, dwell: jax.Array,
-                candidate_mask: jax.Array, dwell_weight: float = 0.1) -> tuple[jax.Array, Metrics]:
+def ranker_loss(params: Any, config: RankerConfig, batch: RankBatch, labels: jax.Array | np.ndarray,
+                dwell: jax.Array | np.ndarray, candidate_mask: jax.Array | np.ndarray,
+                dwell_weight: float = 0.1) -> tuple[jax.Array, Metrics]:
     """BCE averaged over valid candidates and the 18 actions, plus `dwell_weight` * MSE of the
     dwell-time output against log1p(dwell seconds). labels [B,C,18], dwell [B,C], mask [B,C]."""
     logits = ranker_logits(params, config, batch)

@@ -129,7 +129,8 @@ def import_retriever_reference(tree: Mapping[str, Any], config: RetrieverConfig,
 def save_npz(path: str | Path, tree: Mapping[str, np.ndarray]) -> None:
     """Write a flat `module/param` tree as an .npz (keys joined by "/")."""
     with open(path, "wb") as f:
-        np.savez(f, **{k: np.asarray(v) for k, v in tree.items()})
+        arrays: dict[str, Any] = {k: np.asarray(v) for k, v in tree.items()}
+        np.savez(f, **arrays)
 
 
 def load_npz(path: str | Path) -> Tree:

@@ -128,16 +128,21 @@ def retriever_init_params(config: RetrieverConfig, seed: int = 0) -> Params:
         np.zeros((1, h.num_item_hashes), np.int32), np.zeros((1, h.num_author_hashes), np.int32))
 
 
+def _array(applied: Any) -> jax.Array:
+    """What `apply` returns without `mutable` (flax types it as maybe a (value, state) pair)."""
+    return applied
+
+
 def retriever_user_embeddings(params: Params, config: RetrieverConfig, users: UserBatch) -> jax.Array:
-    return PhoenixRetriever(config).apply(params, users, method=PhoenixRetriever.user_embedding)
+    return _array(PhoenixRetriever(config).apply(params, users, method=PhoenixRetriever.user_embedding))
 
 
 def retriever_prefix_user_embeddings(params: Params, config: RetrieverConfig, users: UserBatch) -> jax.Array:
-    return PhoenixRetriever(config).apply(params, users, method=PhoenixRetriever.prefix_user_embeddings)
+    return _array(PhoenixRetriever(config).apply(params, users, method=PhoenixRetriever.prefix_user_embeddings))
 
 
 def retriever_candidate_embeddings(params: Params, config: RetrieverConfig, post_hashes: jax.Array,
                                    author_hashes: jax.Array, sids: jax.Array | None = None,
                                    content: jax.Array | None = None) -> jax.Array:
-    return PhoenixRetriever(config).apply(params, post_hashes, author_hashes, sids, content,
-                                          method=PhoenixRetriever.candidate_embedding)
+    return _array(PhoenixRetriever(config).apply(params, post_hashes, author_hashes, sids, content,
+                                                 method=PhoenixRetriever.candidate_embedding))

@@ -130,11 +130,12 @@ class RankerRuntime:
         passes = batch_bucket(-(-n // per_pass))
         one = self._batch([user_id], [history], [candidates], passes * per_pass, now_ms)
         fields = {f.name: getattr(one, f.name) for f in dataclasses.fields(RankBatch)}
-        batch = RankBatch(**{
+        passed: dict[str, Any] = {  # RankBatch fields; the optional ones may be None
             name: None if value is None else
             value.reshape(passes, per_pass, *value.shape[2:]) if name.startswith("candidate_") else
             np.repeat(value, passes, axis=0)
-            for name, value in fields.items()})
+            for name, value in fields.items()}
+        batch = RankBatch(**passed)
         return np.asarray(self._full_fn(self.params, batch)).reshape(-1, self.num_outputs)[:n]
 
     def warmup(self, buckets: Sequence[int] = WARMUP_BUCKETS, batch_sizes: Sequence[int] = (1,)) -> None:

@@ -68,15 +68,17 @@ class PhoenixServer:
     @property
     def state(self) -> tuple[Models, CorpusIndex]:
         """The (models, index) pair being served, read at once so the two always match."""
+        if self._serving is None:
+            raise RuntimeError("the Phoenix server is not started")
         return self._serving
 
     @property
     def models(self) -> Models:
-        return self._serving[0]
+        return self.state[0]
 
     @property
     def index(self) -> CorpusIndex:
-        return self._serving[1]
+        return self.state[1]
 
     async def start(self) -> "PhoenixServer":
         s = self.settings
@@ -138,13 +140,14 @@ class PhoenixServer:
 
     def _install_index(self, index: CorpusIndex) -> None:
         """A corpus rebuilt after a log reset goes into service (the feeder holds the corpus lock)."""
-        self._serving = (self._serving[0], index)
+        self._serving = (self.state[0], index)
 
     def _feed_target(self):
-        models, index = self._serving
+        models, index = self.state
         return index, models.retriever.candidate_embeddings
 
     async def _serve_when_caught_up(self) -> None:
+        assert self.feeder is not None  # started with the feeder
         await self.feeder.caught_up.wait()
         await self._set_serving()
 
@@ -158,8 +161,11 @@ class PhoenixServer:
 
     async def reload(self) -> bool:
         """Load newer checkpoints if the directory has any. Returns whether anything changed."""
+        checkpoint_dir = self.settings.checkpoint_dir
+        if checkpoint_dir is None:  # no checkpoint directory: nothing to reload
+            return False
         loop = asyncio.get_running_loop()
-        found = await loop.run_in_executor(None, newer_models, self.models, self.settings.checkpoint_dir)
+        found = await loop.run_in_executor(None, newer_models, self.models, checkpoint_dir)
         if found is None:
             return False
         models, retriever_changed = found
@@ -198,7 +204,7 @@ class PhoenixServer:
         return [(out, models.checkpoint_id) for out in outputs]
 
     def _retrieve_batch(self, inputs: list[RetrieveInput]) -> list[tuple[list[ScoredPost], int, str]]:
-        models, index = self._serving
+        models, index = self.state
         users = models.retriever.user_embeddings([i.user_id for i in inputs], [i.history for i in inputs])
         # Post ages are taken at the time of the request (one clock reading per batch).
         found = index.search(users, max(i.k for i in inputs),

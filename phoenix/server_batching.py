@@ -45,6 +45,7 @@ class MicroBatcher(Generic[T, R]):
         if self._worker is None:
             self._queue = asyncio.Queue()
             self._worker = asyncio.create_task(self._run(), name=f"batcher-{self.name}")
+        assert self._queue is not None  # made with the worker
         future = asyncio.get_running_loop().create_future()
         await self._queue.put((item, future))
         return await future
@@ -63,18 +64,20 @@ class MicroBatcher(Generic[T, R]):
                 future.set_exception(RuntimeError(f"batcher {self.name} closed"))
 
     async def _collect(self) -> list[tuple[T, asyncio.Future]]:
-        batch = [await self._queue.get()]
+        queue = self._queue
+        assert queue is not None  # the worker calling this was started with it
+        batch = [await queue.get()]
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.max_wait_s
         while len(batch) < self.max_batch:
-            if not self._queue.empty():
-                batch.append(self._queue.get_nowait())
+            if not queue.empty():
+                batch.append(queue.get_nowait())
                 continue
             remaining = deadline - loop.time()
             if remaining <= 0:
                 break
             try:
-                batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+                batch.append(await asyncio.wait_for(queue.get(), remaining))
             except TimeoutError:
                 break
         return batch

@@ -88,9 +88,11 @@ class CorpusFeeder:
             index, _ = self.target()
             log.info("corpus caught up with %s: %d posts indexed", topics.POSTS, len(index))
 
+        reader = self._reader
+        assert reader is not None  # made by start(), which runs this
         expiry = asyncio.create_task(self._expire_forever())
         try:
-            await self._reader.run(on_caught_up=caught_up)
+            await reader.run(on_caught_up=caught_up)
         finally:
             expiry.cancel()
 

@@ -96,10 +96,10 @@ def newer_models(current: Models, checkpoint_dir: str | Path) -> tuple[Models, b
     ranker_ref = checkpoints.latest(checkpoint_dir, checkpoints.RANKER)
     retriever_ref = checkpoints.latest(checkpoint_dir, checkpoints.RETRIEVER)
     new = current
-    if _newer(current.ranker_ref, ranker_ref):
+    if ranker_ref is not None and _newer(current.ranker_ref, ranker_ref):
         new = replace(new, ranker=load_ranker(ranker_ref), ranker_ref=ranker_ref)
     retriever_changed = _newer(current.retriever_ref, retriever_ref)
-    if retriever_changed:
+    if retriever_ref is not None and retriever_changed:
         new = replace(new, retriever=load_retriever(retriever_ref), retriever_ref=retriever_ref,
                       freshness=load_freshness(retriever_ref))
     return (new, retriever_changed) if new is not current else None

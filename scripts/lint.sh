@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Lint (ruff) and type check (mypy) the repository as .ci/run does; config in pyproject.toml.
+# Lint (ruff), type check (mypy) and size limits (scripts/code_size.py) as .ci/run does;
+# config in pyproject.toml.
 # `scripts/lint.sh --strict-all`: also type check the modules pyproject.toml still exempts
 # (lists their errors; exits non-zero while any remain).
 set -euo pipefail
@@ -23,3 +24,4 @@ PYEOF
 else
   "$PY" -m mypy
 fi
+"$PY" scripts/code_size.py

@@ -45,7 +45,8 @@ def write_id_map(data: ImportedData, path: str) -> None:
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["item_id", "post_id"])
-        w.writerows(sorted(data.item_posts.items(), key=lambda kv: kv[1]))
+        by_post = sorted(data.item_posts.items(), key=lambda kv: kv[1])
+        w.writerows(by_post)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from google.protobuf.message import Message
 
@@ -87,7 +88,7 @@ class ImportedData:
     served: list[events_pb2.ServedEvent] = field(default_factory=list)
     engagements: list[common_pb2.Engagement] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what the import decided, for the summary
-    item_posts: dict = field(default_factory=dict)  # the source's item id -> the post id minted for it
+    item_posts: dict[Any, int] = field(default_factory=dict)  # the source's item id -> the post id minted for it
 
     def events(self) -> Iterator[tuple[str, Message]]:
         """(topic, message) in time order; ties: users, posts, served, engagements (a profile

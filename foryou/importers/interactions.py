@@ -63,7 +63,7 @@ class RowError(ValueError):
         self.column = column
 
 
-def parse_time_ms(value: str, column: str) -> int:
+def parse_time_ms(value: object, column: str) -> int:
     """Unix seconds, Unix ms (values >= 1e11, i.e. after 1973 in ms) or ISO 8601 (naive = UTC)."""
     text = str(value).strip()
     if not text:
@@ -177,7 +177,9 @@ def read_rows(path: str | Path, skip_bad_rows: bool = False, progress: Progress 
     columns, records = (_parquet_records if parquet else _csv_records)(path)
     ignored = _check_columns(path, columns)
     notes = [f"ignored unknown column(s): {', '.join(ignored)}"] if ignored else []
-    rows, errors, bad = [], [], 0
+    rows: list[Row] = []
+    errors: list[str] = []
+    bad = 0
     where = "row" if parquet else "line"
     for n, (line, record) in enumerate(records, start=1):
         if "__extra__" in record:
@@ -272,7 +274,8 @@ def convert(rows: list[Row], days: float = DEFAULT_DAYS, now_ms: int | None = No
             impressions.append(Impression(user, post, t, tmap(t)))
         data.engagements.append(common_pb2.Engagement(
             user_id=user, post_id=post, post_author_id=author[item],
-            actions=sorted({r.action for r in group}), surface=common_pb2.HOME_FOR_YOU,
+            # protobuf's stubs type enum fields as the enum class; the plain int values are accepted
+            actions=sorted({r.action for r in group}), surface=common_pb2.HOME_FOR_YOU,  # type: ignore[misc]
             dwell_time_ms=max(r.dwell_ms for r in group), timestamp_ms=tmap(t)))
     data.served = served_sessions(impressions, source)
     data.notes.append(tmap.describe())

@@ -147,7 +147,7 @@ def read_ratings(path: Path) -> list[Rating]:
     return out
 
 
-def rating_actions(rating: float) -> list[int]:
+def rating_actions(rating: float) -> list[common_pb2.Action]:
     actions = [common_pb2.CLICK]
     if rating >= FAVORITE_MIN_RATING:
         actions.insert(0, common_pb2.FAVORITE)

@@ -8,6 +8,7 @@ training window (no impression or engagement of it before the cutoff); warm = th
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -17,6 +18,9 @@ from phoenix.evaluation.metrics import calibration, lift_share, log_loss, per_us
 from phoenix.evaluation.retrieval import (Seen, leave_last_out_queries, retrieval_metrics, sample_queries,
                                          target_ranks)
 from phoenix.training.data import EventLog, Split
+
+if TYPE_CHECKING:  # imported where the content baseline runs
+    from phoenix.evaluation.content_baseline import ContentVectors
 
 SEGMENTS = ("all", "warm", "cold")
 MAX_QUERIES = 3000
@@ -28,7 +32,7 @@ TIME_SPLIT_KS = (10, 50, 100)
 class Extras:
     """What the evaluation can use beyond the event log: post texts with an embed function
     (the content-only baseline) and the synthetic world's oracle."""
-    content: object = None   # content_baseline.ContentVectors
+    content: ContentVectors | None = None
     oracle: object = None    # foryou.world.Oracle
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import jax
@@ -78,30 +78,21 @@ def fit(loss_fn: Callable[[Any, Any], tuple[jax.Array, dict]], params: Any, data
     # One compile, not one per leaf; the optimiser state is sharded like the parameters it
     # mirrors, in and out of the step, so the step compiles once (mesh.constrain).
     opt_state = jax.jit(lambda p: mesh_lib.constrain(opt.init(p)))(params)
-
-    @jax.jit
-    def step(params, opt_state, batch):
-        (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, batch)
-        updates, opt_state = opt.update(grads, opt_state, params)
-        return mesh_lib.constrain(optax.apply_updates(params, updates)), mesh_lib.constrain(opt_state), metrics
+    step = _train_step(loss_fn, opt)
 
     rng = np.random.default_rng(settings.seed)
     batch_size = min(mesh_lib.local_rows(settings.batch_size), num_examples)  # this process's rows
-    recent: list[float] = []
     start = window_start = time.perf_counter()
     first_loss = last_loss = float("nan")
     val_loss = jax.jit(lambda p, b: loss_fn(p, b)[0])
-    val_rows = [np.arange(lo, min(lo + batch_size, num_validation)) for lo in range(0, num_validation, batch_size)]
-    val_rows = [r for r in val_rows if len(r) == batch_size] or val_rows[:1]  # one shape: one compile
-    val_rows = val_rows[:distributed.agreed_min(len(val_rows))]  # processes run the same steps
+    val_rows = _validation_rows(batch_size, num_validation)
 
     def validate(p) -> float:
         chunks = (mesh_lib.place_batch(jax.tree.map(lambda a: a[r], validation)) for r in val_rows)
         return float(np.mean([float(val_loss(p, chunk)) for chunk in chunks]))
 
     early = validation is not None and num_validation > 0
-    best_loss, best_params, best_step, since_best, stopped = float("inf"), params, 0, 0, settings.steps
-    history: list[tuple[int, float]] = []
+    best, stopped = _Best(params), settings.steps
     for i in range(1, settings.steps + 1):
         rows = rng.choice(num_examples, size=batch_size, replace=False)
         batch = mesh_lib.place_batch(jax.tree.map(lambda a: a[rows], data))
@@ -111,33 +102,71 @@ def fit(loss_fn: Callable[[Any, Any], tuple[jax.Array, dict]], params: Any, data
             first_loss = loss if i == 1 else first_loss
             last_loss = loss
             now = time.perf_counter()
-            steps_in_window = 1 if i == 1 else settings.log_every if i % settings.log_every == 0 else i % settings.log_every
-            rate = steps_in_window * batch_size / max(now - window_start, 1e-9)
+            progress(_progress_line(name, i, settings, metrics, batch_size, now - window_start))
             window_start = now
-            recent.append(loss)
-            extra = " ".join(f"{k} {float(v):.4f}" for k, v in metrics.items() if k != "loss")
-            progress(f"[{name}] step {i}/{settings.steps} loss {loss:.4f} {extra} examples/s {rate:,.0f}")
         if early and (i % settings.eval_every == 0 or i == settings.steps):
             v = validate(params)
-            history.append((i, v))
-            if v < best_loss:
-                best_loss, best_params, best_step, since_best = v, params, i, 0
-            else:
-                since_best += 1
-            if since_best >= settings.patience:
-                progress(f"[{name}] early stop at step {i}: validation loss {v:.4f}, best {best_loss:.4f} "
-                         f"at step {best_step}")
+            best.record(i, v, params)
+            if best.since >= settings.patience:
+                progress(f"[{name}] early stop at step {i}: validation loss {v:.4f}, best {best.loss:.4f} "
+                         f"at step {best.step}")
                 stopped = i
                 break
     elapsed = time.perf_counter() - start
-    summary = {"steps": stopped, "max_steps": settings.steps, "batch_size": batch_size,
-               "train_examples": num_examples, "first_loss": first_loss, "final_loss": last_loss,
-               "seconds": elapsed, "examples_per_s": stopped * batch_size / max(elapsed, 1e-9)}
+    summary: dict[str, Any] = {
+        "steps": stopped, "max_steps": settings.steps, "batch_size": batch_size, "train_examples": num_examples,
+        "first_loss": first_loss, "final_loss": last_loss, "seconds": elapsed,
+        "examples_per_s": stopped * batch_size / max(elapsed, 1e-9)}
     if early:
-        params = best_params
-        summary.update(validation_examples=num_validation, best_step=best_step, best_validation_loss=best_loss,
-                       validation_curve=history)
+        params = best.params
+        summary.update(validation_examples=num_validation, best_step=best.step, best_validation_loss=best.loss,
+                       validation_curve=best.curve)
     return mesh_lib.local_params(params), summary
+
+
+def _train_step(loss_fn: Callable[[Any, Any], tuple[jax.Array, dict]], opt: optax.GradientTransformation) -> Any:
+    """One jitted optimiser step: (params, opt_state, batch) -> (params, opt_state, metrics)."""
+    @jax.jit
+    def step(params, opt_state, batch):
+        (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, batch)
+        updates, opt_state = opt.update(grads, opt_state, params)
+        return mesh_lib.constrain(optax.apply_updates(params, updates)), mesh_lib.constrain(opt_state), metrics
+    return step
+
+
+def _validation_rows(batch_size: int, num_validation: int) -> list[np.ndarray]:
+    """The validation set's rows in minibatches of `batch_size`."""
+    rows = [np.arange(lo, min(lo + batch_size, num_validation)) for lo in range(0, num_validation, batch_size)]
+    rows = [r for r in rows if len(r) == batch_size] or rows[:1]  # one shape: one compile
+    return rows[:distributed.agreed_min(len(rows))]  # processes run the same steps
+
+
+def _progress_line(name: str, i: int, settings: TrainSettings, metrics: dict, batch_size: int,
+                   seconds: float) -> str:
+    """Step `i`'s line; the rate is over the steps since the previous line (`seconds` ago)."""
+    every = settings.log_every
+    steps_in_window = 1 if i == 1 else every if i % every == 0 else i % every
+    rate = steps_in_window * batch_size / max(seconds, 1e-9)
+    extra = " ".join(f"{k} {float(v):.4f}" for k, v in metrics.items() if k != "loss")
+    return f"[{name}] step {i}/{settings.steps} loss {float(metrics['loss']):.4f} {extra} examples/s {rate:,.0f}"
+
+
+@dataclass
+class _Best:
+    """Early stopping's record: the best validation loss so far, its parameters and step, the
+    checks since it, and every check's (step, loss)."""
+    params: Any
+    loss: float = float("inf")
+    step: int = 0
+    since: int = 0
+    curve: list[tuple[int, float]] = field(default_factory=list)
+
+    def record(self, step: int, loss: float, params: Any) -> None:
+        self.curve.append((step, loss))
+        if loss < self.loss:
+            self.loss, self.params, self.step, self.since = loss, params, step, 0
+        else:
+            self.since += 1
 
 
 def validation_split(train: list, fraction: float) -> tuple[list, list]:

@@ -64,12 +64,12 @@ def _names(path) -> list[str]:
 
 def param_spec(mesh: Mesh, path, leaf) -> P:
     data, model = mesh.shape["data"], mesh.shape["model"]
-    shape = getattr(leaf, "shape", ())
+    shape: tuple[int, ...] = getattr(leaf, "shape", ())
     if len(shape) < 2:
         return P()
     if any("tables" in n for n in _names(path)):  # (..., rows, dim): shard the rows
         rows = len(shape) - 2
-        spec = [None] * len(shape)
+        spec: list[str | None] = [None] * len(shape)
         spec[rows] = "data"
         if shape[rows] % data:  # hash moduli are primes: split the embedding width instead
             spec[rows], rows = None, len(shape) - 1

@@ -86,7 +86,7 @@ def with_prior_bias(params, config: RankerConfig, data: RankerData):
 def predict(params, config: RankerConfig, examples: list[RankExample], features=None) -> np.ndarray:
     """[total candidates, 19] predictions for the examples' candidates, in order."""
     forward = jax.jit(lambda p, b: predictions(ranker_logits(p, config, b)))
-    out = []
+    out: list[np.ndarray] = []
     for lo in range(0, len(examples), EVAL_BATCH):
         part = examples[lo:lo + EVAL_BATCH]
         padded = part + [part[-1]] * (EVAL_BATCH - len(part)) if len(examples) > EVAL_BATCH else part

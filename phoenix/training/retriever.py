@@ -25,12 +25,11 @@ from foryou_protos import common_pb2
 from phoenix.features import candidate_inputs
 from phoenix.losses import retriever_init_params, retriever_loss, retriever_loss_v2, retriever_sequence_loss
 from phoenix.runtime import RetrieverRuntime
-from phoenix.actions import NUM_BINARY_ACTIONS
-from phoenix.features import HistoryItem
 from phoenix.training.data import (EventLog, HardNegatives, RetrieveExample, Split, collect, features_for,
-                                   fit_codebook_for, history_item, post_created_ms, retrieve_examples,
+                                   fit_codebook_for, post_created_ms, retrieve_examples,
                                    split_by_time, time_cutoff)
 from phoenix.training.loop import TrainSettings, fit, fresh_params, print_progress, validation_split
+from phoenix.training.sequences import POSITIVE_ACTIONS, TargetShares, is_positive, sequence_windows, user_sequences
 
 DEFAULT_BATCH = 128       # in-batch negatives (512 measured no better on a 500-user world)
 TEMPERATURE = 0.2         # 0.2 >= 0.05 > 0.1 in held-out recall@100 on a 500-user world
@@ -64,7 +63,6 @@ def retriever_split(log: EventLog, config: RetrieverConfig, test_fraction: float
 
 
 # v2 training (a model without post-id embeddings in its candidate tower): sequential --------
-POSITIVE_ACTIONS = frozenset({common_pb2.FAVORITE})  # what counts as a positive by default
 SEQUENCE_BATCH = 32            # windows of history_len + 1 engagements per step (33 x 32 targets)
 GLOBAL_NEGATIVES_PER_WINDOW = 8  # sampled corpus posts per window, pooled over the batch
 HARD_NEGATIVES = 4               # the user's most recent negative-feedback posts per window / example
@@ -96,46 +94,6 @@ def _tower_inputs(config: RetrieverConfig, features, post_ids: np.ndarray, autho
     return {k: v.reshape(*shape, *v.shape[1:]) for k, v in out.items()}
 
 
-def is_positive(item: HistoryItem, positives=None) -> bool:
-    return any(a - 1 in item.actions for a in (POSITIVE_ACTIONS if positives is None else positives))
-
-
-def user_sequences(log: EventLog, end_ms: int) -> dict[int, list[HistoryItem]]:
-    """Per user, every engagement before `end_ms` in time order (what a history holds)."""
-    out: dict[int, list[HistoryItem]] = {}
-    for e in log.engagements:  # time order
-        if e.timestamp_ms >= end_ms:
-            break
-        if any(1 <= a <= NUM_BINARY_ACTIONS for a in e.actions):
-            out.setdefault(e.user_id, []).append(history_item(e))
-    return out
-
-
-def sequence_windows(sequence: list[HistoryItem], history_len: int) -> list[tuple[list[HistoryItem], int]]:
-    """(items, first target slot) windows of at most history_len + 1 consecutive items, stride
-    history_len: items[:history_len] is the history, position i's target is items[i]. A later
-    window's first item is the previous window's last target (with its full context there), so
-    only the first window trains position 0 (the user with no history)."""
-    return [(sequence[lo:lo + history_len + 1], 0 if lo == 0 else 1)
-            for lo in range(0, max(len(sequence) - 1, 1), history_len)]
-
-
-@dataclass(frozen=True)
-class TargetShares:
-    """Each post's share of the training targets (the in-batch sampling probability)."""
-    share: dict[int, float]
-
-    @classmethod
-    def of(cls, post_ids) -> "TargetShares":
-        ids, counts = np.unique(np.asarray(post_ids, np.uint64), return_counts=True)
-        total = max(int(counts.sum()), 1)
-        return cls({int(p): c / total for p, c in zip(ids, counts)})
-
-    def lookup(self, post_ids: np.ndarray) -> np.ndarray:
-        flat = np.asarray(post_ids, np.uint64).reshape(-1)
-        return np.asarray([self.share.get(int(p), 0.0) for p in flat], np.float32).reshape(np.shape(post_ids))
-
-
 def sequence_arrays(config: RetrieverConfig, log: EventLog, features, end_ms: int, targets_from_ms: int,
                     seed: int, shares: TargetShares | None = None,
                     positives=None) -> tuple[dict, int, TargetShares]:
@@ -145,7 +103,9 @@ def sequence_arrays(config: RetrieverConfig, log: EventLog, features, end_ms: in
     rng = np.random.default_rng(seed)
     s, p = config.history_len, config.history_len + 1
     users, histories, keys, ends = [], [], [], []
-    post_ids, author_ids, valid = [], [], []
+    post_rows: list[list[int]] = []
+    author_rows: list[list[int]] = []
+    valid_rows: list[list[bool]] = []
     for key, (user, sequence) in enumerate(sorted(user_sequences(log, end_ms).items())):
         for items, first in sequence_windows(sequence, s):
             ok = [first <= i and is_positive(it, positives) and it.time_ms >= targets_from_ms
@@ -157,14 +117,14 @@ def sequence_arrays(config: RetrieverConfig, log: EventLog, features, end_ms: in
             histories.append(items[:s])
             keys.append(key)
             ends.append(items[-1].time_ms + 1)
-            post_ids.append([it.post_id for it in items] + [0] * pad)
-            author_ids.append([it.author_id for it in items] + [0] * pad)
-            valid.append(ok + [False] * pad)
+            post_rows.append([it.post_id for it in items] + [0] * pad)
+            author_rows.append([it.author_id for it in items] + [0] * pad)
+            valid_rows.append(ok + [False] * pad)
     n = len(users)
-    post_ids = np.asarray(post_ids, np.uint64).reshape(n, p)
-    valid = np.asarray(valid, bool).reshape(n, p)
-    post_ids = np.where(valid, post_ids, 0)  # a non-target slot needs no tower inputs
-    author_ids = np.where(valid, np.asarray(author_ids, np.uint64).reshape(n, p), 0)
+    valid = np.asarray(valid_rows, bool).reshape(n, p)
+    # a non-target slot needs no tower inputs
+    post_ids = np.where(valid, np.asarray(post_rows, np.uint64).reshape(n, p), 0)
+    author_ids = np.where(valid, np.asarray(author_rows, np.uint64).reshape(n, p), 0)
     shares = shares or TargetShares.of(post_ids[valid])
     corpus_ids, corpus_authors = corpus_of(log)
     pick = rng.integers(0, max(len(corpus_ids), 1), size=(n, GLOBAL_NEGATIVES_PER_WINDOW))
@@ -372,7 +332,8 @@ def _fit_params(examples: list[RetrieveExample], config: RetrieverConfig, settin
     params = fresh_params(retriever_init_params(config, settings.seed)) if params is None else params
 
     def loss_fn(p, b: RetrieverData):
-        return retriever_loss(p, config, b.users, b.post_hashes, b.author_hashes, temperature)
+        # b's arrays are jax arrays when traced; jnp.asarray only says so
+        return retriever_loss(p, config, b.users, jnp.asarray(b.post_hashes), jnp.asarray(b.author_hashes), temperature)
 
     return fit(loss_fn, params, data, len(examples), settings, name, progress)
 
@@ -404,7 +365,7 @@ def train(events: EventLog | Iterable, config: RetrieverConfig, steps: int = 400
         no_early = replace(settings, validation_fraction=0.0)  # v1 keeps its fixed-step recipe
         return _fit_params(examples, config, no_early, temperature, name, progress, start)
 
-    freshness, tried = NO_FRESHNESS, {}
+    freshness, tried = NO_FRESHNESS, dict[float, float]()
     inner = split_by_time(split.train, VALIDATION_FRACTION)
     if freshness_weights and inner.train and inner.test:
         validation_params, _ = fit_on(inner.train, inner.cutoff_ms, "retriever-validation")

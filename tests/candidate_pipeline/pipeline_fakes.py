@@ -36,7 +36,7 @@ class Query:
     disabled_components: set[str] = field(default_factory=set)
 
 
-def forever() -> Awaitable[None]:
+def forever() -> Awaitable[object]:
     """Something that never finishes (until cancelled by a timeout)."""
     return asyncio.Event().wait()
 

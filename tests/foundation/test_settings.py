@@ -18,7 +18,7 @@ from thunder.settings import ThunderSettings
 COMMAND_SETTINGS = {
     "thunder": ("thunder.settings", "ThunderSettings"), "phoenix": ("phoenix.settings", "PhoenixSettings"),
     "home-mixer": ("home_mixer.settings", "HomeMixerSettings"), "broker": ("foryou.broker_cli", "BrokerSettings"),
-    "up": ("foryou.stack", "StackConfig", "UpSettings"), "seed": ("foryou.seed", "WorldSettings", "SeedSettings"),
+    "up": ("foryou.up", "StackConfig", "UpSettings"), "seed": ("foryou.seed", "WorldSettings", "SeedSettings"),
     "demo": ("foryou.demo", "DemoSettings"), "train": ("phoenix.training.cli", "TrainSettings"),
     "eval": ("phoenix.evaluation.cli", "EvalSettings"), "feed": ("foryou.feed", "FeedSettings"),
     "ui": ("explorer.cli", "UiSettings"),

@@ -1,7 +1,7 @@
 """Plain query and candidate builders for the unit tests (no servers)."""
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -28,7 +28,7 @@ def prediction_row(**named: float) -> np.ndarray:
 def cand(pid: int, author: int = 7, **fields) -> dict:
     """One candidate's columns. Shorthands: core_data_found (True / False / None), labels (a
     tuple of VisibilityLabel values), predictions (a dict by action name; sets scored_at_ms)."""
-    row = {"post_id": pid, "author_id": author}
+    row: dict[str, Any] = {"post_id": pid, "author_id": author}
     if "core_data_found" in fields:
         found = fields.pop("core_data_found")
         row["core_data"] = CORE_FOUND if found is True else CORE_MISSING if found is False else CORE_UNKNOWN
@@ -45,12 +45,17 @@ def batch(*rows: dict) -> PostBatch:
     """Rows (from `cand`) as a batch; a column some rows lack is its default there."""
     names = {name for row in rows for name in row}
     empty = PostBatch(len(rows))
-    columns = {}
+    columns: dict[str, Any] = {}
     for name in names:
         default = empty[name]
-        values = [row.get(name, default[i] if len(default) else None) for i, row in enumerate(rows)]
+        values: list[Any] = [row.get(name, default[i] if len(default) else None) for i, row in enumerate(rows)]
         columns[name] = np.stack(values) if name == "predictions" else values
     return PostBatch(len(rows), columns)
+
+
+def with_vectors(candidates: PostBatch, vectors) -> PostBatch:
+    """`candidates` with these content vectors (one row per candidate)."""
+    return candidates.with_columns({"content_vector": np.array(vectors, np.float32)})
 
 
 class Split(NamedTuple):

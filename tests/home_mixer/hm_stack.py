@@ -145,7 +145,7 @@ class Services:
     async def ensure_running(self) -> None:
         """Restart what an earlier test stopped (and thaw what it froze)."""
         for process in (self.thunder, self.phoenix):
-            if process.alive:
+            if process.proc is not None and process.alive:
                 os.kill(process.proc.pid, signal.SIGCONT)
             else:
                 process.start()
@@ -154,7 +154,7 @@ class Services:
 
 def _stop(*processes: ServiceProcess) -> None:
     for process in processes:
-        if process.alive:
+        if process.proc is not None and process.alive:
             os.kill(process.proc.pid, signal.SIGCONT)  # a frozen process cannot take SIGTERM
         process.stop()
 

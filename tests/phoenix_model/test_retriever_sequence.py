@@ -14,7 +14,7 @@ from phoenix.config import InputsConfig, tiny_retriever_config
 from phoenix.features import make_user_batch
 from phoenix.losses import retriever_sequence_loss
 from phoenix.retriever import retriever_init_params, retriever_prefix_user_embeddings, retriever_user_embeddings
-from phoenix.training.retriever import sequence_windows
+from phoenix.training.sequences import sequence_windows
 from tests.phoenix_model.phoenix_model_helpers import random_history
 
 

@@ -133,17 +133,21 @@ async def test_malformed_posts_record_is_counted_and_skipped(phoenix, producer):
     assert RECORDS.labels("malformed")._value.get() == before + 1
 
 
+# Out-of-range enum values on purpose; protobuf's stubs type enum fields as the enum class.
 @pytest.mark.parametrize("method,request_,field", [
     ("Rank", phoenix_pb2.RankRequest(user_id=0), "user_id"),
     ("Retrieve", phoenix_pb2.RetrieveRequest(user_id=0, k=5), "user_id"),
-    ("Rank", phoenix_pb2.RankRequest(user_id=1, history=[phoenix_pb2.HistoryItem(post_id=5, author_id=1, actions=[99])]),
+    ("Rank", phoenix_pb2.RankRequest(user_id=1, history=[phoenix_pb2.HistoryItem(post_id=5, author_id=1, actions=[99])]),  # type: ignore[list-item]
      "history[0].actions[0]"),
-    ("Rank", phoenix_pb2.RankRequest(user_id=1, history=[phoenix_pb2.HistoryItem(post_id=5, actions=[1])] * 9), "history"),
+    ("Rank", phoenix_pb2.RankRequest(user_id=1, history=[phoenix_pb2.HistoryItem(post_id=5, actions=[1])] * 9),  # type: ignore[list-item]
+     "history"),
     ("Rank", phoenix_pb2.RankRequest(user_id=1, post_ids=[5] * 65, author_ids=[1] * 65), "post_ids"),
     ("Rank", phoenix_pb2.RankRequest(user_id=1, post_ids=[5, 0], author_ids=[1, 1]), "post_ids[1]"),
     ("Rank", phoenix_pb2.RankRequest(user_id=1, post_ids=[5, 6], author_ids=[1]), "author_ids"),
-    ("Rank", phoenix_pb2.RankRequest(user_id=1, post_ids=[5], author_ids=[1], surface=40), "surface"),
-    ("Rank", phoenix_pb2.RankRequest(user_id=1, post_ids=[5], author_ids=[1], surfaces=[1, 1]), "surfaces"),
+    ("Rank", phoenix_pb2.RankRequest(user_id=1, post_ids=[5], author_ids=[1], surface=40),  # type: ignore[arg-type]
+     "surface"),
+    ("Rank", phoenix_pb2.RankRequest(user_id=1, post_ids=[5], author_ids=[1], surfaces=[1, 1]),  # type: ignore[list-item]
+     "surfaces"),
     ("Retrieve", phoenix_pb2.RetrieveRequest(user_id=1, k=0), "k"),
     ("Retrieve", phoenix_pb2.RetrieveRequest(user_id=1, k=MAX_K + 1), "k"),
 ])
