@@ -102,7 +102,7 @@ async def _feed_stream(address: str, stop: asyncio.Event, feeds: list) -> None:
         while not stop.is_set():
             try:
                 reply = await stub.GetScoredPosts(home_mixer_pb2.ScoredPostsQuery(
-                    viewer_id=VIEWER, in_network_only=True), timeout=10)
+                    viewer_id=VIEWER, in_network_only=True, disabled_components=["RecordServed"]), timeout=10)
                 feeds.append([p.post_id for p in reply.scored_posts])
             except grpc.aio.AioRpcError as exc:
                 feeds.append(exc.code())

@@ -28,7 +28,9 @@ VIEWER, AUTHOR = 990_001, 990_002
 
 async def _feed_ids(stack: Stack) -> set[int] | None:
     try:
-        feed = await get_feed(stack.address("home-mixer"), VIEWER, timeout_s=10)
+        feed = await get_feed(stack.address("home-mixer"), VIEWER, timeout_s=10,
+                              # the served filter runs on every request: recorded polls would hide posts
+                              disabled_components=["RecordServed"])
     except grpc.aio.AioRpcError:
         return None
     return {p.post_id for p in feed.scored_posts}
