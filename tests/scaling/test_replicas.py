@@ -45,6 +45,7 @@ async def feeds_of(address: str, users: list[int]) -> dict[int, list]:
 @pytest.fixture(scope="module")
 async def replicated(tmp_path_factory):
     root = tmp_path_factory.mktemp("replicas")
+    previous_state_dir = os.environ.get("FORYOU_STATE_DIR")
     os.environ["FORYOU_STATE_DIR"] = str(root / "state")
     cfg = StackConfig.free_ports(preset="tiny", storage="memory", log_dir=str(root / "logs"),
                                  replicas={"thunder": 2, "phoenix": 2}, ready_timeout_s=240,
@@ -74,7 +75,10 @@ async def replicated(tmp_path_factory):
         if single is not None:
             single.stop()
         stack.stop()
-        os.environ.pop("FORYOU_STATE_DIR", None)
+        if previous_state_dir is None:
+            os.environ.pop("FORYOU_STATE_DIR", None)
+        else:
+            os.environ["FORYOU_STATE_DIR"] = previous_state_dir
 
 
 async def _until_equal(a: str, b: str, users: list[int], timeout_s: float = 120.0):
