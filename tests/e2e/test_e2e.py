@@ -321,15 +321,19 @@ async def test_fresh_posts_are_ranked_by_their_content(stack, world, feeds):
     favorite = np.asarray(reply.predictions).reshape(-1, reply.num_outputs)[:, 0]
     assert len(set(np.round(favorite, 6))) == 2 * FRESH_POSTS  # no two unseen posts alike
     assert np.all(favorite[:FRESH_POSTS] > favorite[FRESH_POSTS:]), favorite
-    feed = await get_feed(state["home_mixer"], viewer.user_id)
+    await _check_fresh_posts_in_feed(state["home_mixer"], viewer.user_id, fresh, other)
+
+
+async def _check_fresh_posts_in_feed(address: str, viewer_id: int, fresh: list, other: list) -> None:
+    """The target, all 5 loved-topic posts in the feed, is not met yet with this test's model
+    (printed); what holds: they reach the feed at least as often as the same authors' others."""
+    feed = await get_feed(address, viewer_id)
     ranks = {p.post_id: i for i, p in enumerate(feed.scored_posts)}
     assert 0 < len(feed.scored_posts) <= FEED_SIZE and not feed.degraded, feed.degraded
     in_feed = sum(p.post_id in ranks for p in fresh)
-    # The issue's target, all 5 in the feed, is not met yet with this test's model; what holds:
-    # loved-topic posts reach the feed at least as often as the same authors' disliked-topic ones.
     print(f"fresh loved-topic posts in the {FEED_SIZE}-post feed: {in_feed}/{FRESH_POSTS}, ranks "
           f"{[ranks.get(p.post_id) for p in fresh]}")
-    assert in_feed >= sum(p.post_id in ranks for p in other), ([ranks.get(p.post_id) for p in fresh + other])
+    assert in_feed >= sum(p.post_id in ranks for p in other), [ranks.get(p.post_id) for p in fresh + other]
 
 def test_stop_leaves_nothing_running(stack, feeds):
     proc, state = stack["proc"], stack["state"]
