@@ -88,35 +88,31 @@ class ThunderHandlers:
         metrics.IN_NETWORK_QUERY.observe(time.perf_counter() - start)
         return thunder_pb2.GetInNetworkPostsResponse(posts=post_columns(found, self.rows, self.users))
 
-    def hydrate_posts(self, request: thunder_pb2.HydratePostsRequest) -> thunder_pb2.HydratePostsResponse:
-        """Core data, visibility and authors of the found posts (request order) as columns, and
-        the ids Thunder does not know (or that expired)."""
-        _require_at_most("post_ids", request.post_ids, self.limits.max_lookup_ids)
-        now = self.clock()
-        lookup = self.posts.lookup
+    def _lookup(self, post_ids) -> tuple[list, list[int]]:
+        """The stored (unexpired) records of `post_ids` in request order, and the ids not found."""
+        _require_at_most("post_ids", post_ids, self.limits.max_lookup_ids)
+        now, lookup = self.clock(), self.posts.lookup
         found, missing = [], []
-        for post_id in request.post_ids:
+        for post_id in post_ids:
             rec = lookup(post_id, now)
             if rec is None:
                 missing.append(post_id)
             else:
                 found.append(rec)
+        return found, missing
+
+    def hydrate_posts(self, request: thunder_pb2.HydratePostsRequest) -> thunder_pb2.HydratePostsResponse:
+        """Core data, visibility and authors of the found posts (request order) as columns, and
+        the ids Thunder does not know (or that expired)."""
+        found, missing = self._lookup(request.post_ids)
         return thunder_pb2.HydratePostsResponse(posts=post_columns(found, self.rows, self.users),
                                                 missing_post_ids=missing)
 
     def get_posts(self, request: thunder_pb2.GetPostsRequest) -> bytes:
         """A serialized GetPostsResponse: found posts in request order, then the missing ids
         (a protobuf message may be written as the concatenation of its fields)."""
-        _require_at_most("post_ids", request.post_ids, self.limits.max_lookup_ids)
-        now = self.clock()
-        lookup = self.posts.lookup
-        found, missing = [], []
-        for post_id in request.post_ids:
-            rec = lookup(post_id, now)
-            if rec is None:
-                missing.append(post_id)
-            else:
-                found.append(rec.wire)
+        records, missing = self._lookup(request.post_ids)
+        found = [rec.wire for rec in records]
         found.append(thunder_pb2.GetPostsResponse(missing_post_ids=missing).SerializeToString())
         return b"".join(found)
 
