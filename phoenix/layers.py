@@ -12,6 +12,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from phoenix import compilation_cache  # noqa: F401 - turns the on-disk XLA cache on for every model
+
 # Masked attention logits; exp(MASKED - max) underflows to exactly 0 in float32.
 MASKED_LOGIT = -1e30
 
