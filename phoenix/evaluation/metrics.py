@@ -1,10 +1,13 @@
-"""Ranking metrics on numpy arrays. Classification metrics are scikit-learn's (ROC-AUC,
-average precision = PR-AUC, log-loss), wrapped to return NaN instead of raising when a slice
-has one class only; RCE, calibration and the top-K metrics are defined here."""
+"""Ranking metrics on numpy arrays. PR-AUC is scikit-learn's average precision; ROC-AUC (the
+Mann-Whitney rank form) and binary log-loss are computed here directly, as scikit-learn's
+per-call input validation cost more than the metric itself over the evaluation's hundreds
+of slices (tests/evaluation/test_metrics.py checks both against scikit-learn). Slices with
+one class give NaN instead of raising; RCE, calibration and the top-K metrics are defined here."""
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import average_precision_score, log_loss as _sk_log_loss, roc_auc_score
+from scipy.stats import rankdata
+from sklearn.metrics import average_precision_score
 
 _EPS = 1e-7
 
@@ -19,7 +22,9 @@ def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
     y, s = _binary(labels, scores)
     if y.all() or not y.any():
         return float("nan")
-    return float(roc_auc_score(y, s))
+    positives, negatives = int(y.sum()), int((~y).sum())
+    rank_sum = float(rankdata(s)[y].sum())  # average ranks: a tie counts half
+    return (rank_sum - positives * (positives + 1) / 2) / (positives * negatives)
 
 
 def pr_auc(labels: np.ndarray, scores: np.ndarray) -> float:
@@ -35,7 +40,7 @@ def log_loss(labels: np.ndarray, probs: np.ndarray) -> float:
     probs = np.clip(np.asarray(probs, np.float64).ravel(), _EPS, 1 - _EPS)
     if len(labels) == 0:
         return float("nan")
-    return float(_sk_log_loss(labels, probs, labels=[0.0, 1.0]))
+    return float(-np.mean(labels * np.log(probs) + (1 - labels) * np.log1p(-probs)))
 
 
 def entropy(rate: float) -> float:

@@ -16,6 +16,18 @@ def test_roc_auc_counts_pairs_and_ties_half():
     assert math.isnan(roc_auc([1, 1], [0.2, 0.3]))
 
 
+def test_roc_auc_and_log_loss_equal_scikit_learns_on_random_slices_with_ties():
+    from sklearn.metrics import log_loss as sk_log_loss, roc_auc_score
+    rng = np.random.default_rng(3)
+    for size in (5, 200, 3000):
+        labels = rng.random(size) < 0.3
+        labels[:2] = [True, False]
+        scores = np.round(rng.random(size), 2)  # many ties
+        assert roc_auc(labels, scores) == pytest.approx(roc_auc_score(labels, scores), abs=1e-12)
+        assert log_loss(labels, scores) == pytest.approx(
+            sk_log_loss(labels, np.clip(scores, 1e-7, 1 - 1e-7), labels=[0, 1]), abs=1e-9)
+
+
 def test_pr_auc_is_average_precision():
     # ranked: 0.9 (pos), 0.8 (neg), 0.7 (pos): precision at the positives 1 and 2/3
     assert pr_auc([1, 0, 1], [0.9, 0.8, 0.7]) == pytest.approx((1 + 2 / 3) / 2)
