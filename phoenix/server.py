@@ -18,7 +18,6 @@ import grpc
 import numpy as np
 
 from foryou import snowflake
-from foryou.admission import limits_for
 from foryou.grpc_server import ServiceServer
 from foryou.logs import request_id_var
 from foryou.packed import field_number, packed
@@ -44,10 +43,7 @@ class PhoenixServer:
     def __init__(self, settings: PhoenixSettings) -> None:
         self.settings = settings
         self._serving: tuple[Models, CorpusIndex] | None = None
-        self.grpc = ServiceServer("phoenix", [SERVICE_NAME], settings.host, settings.port,
-                                  settings.max_concurrent_rpcs or None,
-                                  max_request_bytes=settings.max_request_bytes,
-                                  admission=limits_for("phoenix", settings.max_running))
+        self.grpc = ServiceServer.of("phoenix", [SERVICE_NAME], settings)
         phoenix_pb2_grpc.add_PhoenixServiceServicer_to_server(PhoenixServicer(self), self.grpc.server)
         self.rank_batcher = MicroBatcher("rank", self._rank_batch, settings.max_batch, settings.max_wait_ms)
         self.retrieve_batcher = MicroBatcher("retrieve", self._retrieve_batch, settings.max_batch,
