@@ -39,7 +39,7 @@ async def serve(args: HomeMixerSettings) -> None:
     pipeline = build_pipeline(thunder, phoenix, publisher)
     server = ServiceServer.of("home_mixer", [SERVICE_NAME], args)
     home_mixer_pb2_grpc.add_ScoredPostsServiceServicer_to_server(
-        ScoredPostsServicer(pipeline, request_budget_s=args.request_budget_s), server.server)
+        ScoredPostsServicer(pipeline, settings=args), server.server)
     stop = service_main.stop_event()
     await server.start()
     thunder.watch_health()

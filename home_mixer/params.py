@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from phoenix import actions
+from phoenix.settings import PhoenixSettings
 
 # Phoenix outputs, in model order: the actions (Action enum value - 1), then dwell_time.
 ACTION_NAMES = actions.ACTION_NAMES
@@ -55,7 +56,7 @@ assert set(DEFAULT_WEIGHTS) == set(ACTION_NAMES)
 
 MAX_RESULT_SIZE = 500
 MAX_SOURCE_BUDGET = 5_000
-MAX_RETRIEVAL_K = 2_000  # Phoenix rejects a larger Retrieve k (its documented max_k)
+MAX_RETRIEVAL_K = PhoenixSettings.default("max_k")  # Phoenix rejects a larger Retrieve k
 DAY_MS = 24 * 3600 * 1000
 
 

@@ -29,3 +29,5 @@ class HomeMixerSettings(config.ServerSettings):
     cache_max_users: int = Field(100_000, description="viewers whose user features are cached")
     cache_max_posts: int = Field(500_000, description="posts whose core data and labels are cached")
     request_budget_s: float = Field(5.0, description="longest a request may take when the client sets no deadline")
+    max_request_ids: int = Field(20_000, description="seen_ids or served_ids longer than this: INVALID_ARGUMENT")
+    max_bloom_filters: int = Field(16, description="bloom_filter_entries longer than this: INVALID_ARGUMENT")
