@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -167,21 +168,15 @@ class ObjectStore:
         import urllib.error
         import urllib.request
 
-        proc = self._proc
-        assert proc is not None, "called after the process started"
-        deadline = time.monotonic() + self.startup_timeout_s
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise BrokerError(f"object store exited with code {proc.returncode}:\n{self.log_tail()}")
+        def answers() -> bool:
             try:
                 urllib.request.urlopen(f"{self.endpoint}/{_BUCKET}", timeout=1)
-                return
             except urllib.error.HTTPError:
-                return
+                pass
             except OSError:
-                time.sleep(0.2)
-        self.stop()
-        raise BrokerError(f"object store did not come up within {self.startup_timeout_s}s:\n{self.log_tail()}")
+                return False
+            return True
+        _wait_until_up("object store", self._proc, answers, self.startup_timeout_s, 0.2, self.log_tail, self.stop)
 
     def log_tail(self, lines: int = 20) -> str:
         if self._log_path is None:
@@ -195,6 +190,22 @@ class ObjectStore:
     def stop(self, timeout_s: float = 10.0) -> None:
         _terminate(self._proc, timeout_s)
         self._proc = None
+
+
+def _wait_until_up(what: str, proc: subprocess.Popen | None, is_up: Callable[[], bool], timeout_s: float,
+                   pause_s: float, log_tail: Callable[[], str], stop: Callable[[], None]) -> None:
+    """Polls `is_up` every `pause_s` until it holds; raises BrokerError (with the log's tail) if
+    the process exits first, or stops it and raises if `timeout_s` passes."""
+    assert proc is not None, "called after the process started"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise BrokerError(f"{what} exited with code {proc.returncode} during start-up:\n{log_tail()}")
+        if is_up():
+            return
+        time.sleep(pause_s)
+    stop()
+    raise BrokerError(f"{what} did not come up within {timeout_s}s:\n{log_tail()}")
 
 
 def _terminate(proc: subprocess.Popen | None, timeout_s: float) -> None:
@@ -288,21 +299,13 @@ class EmbeddedBroker:
         return self
 
     def _wait_until_listening(self) -> None:
-        proc = self._proc
-        assert proc is not None, "called after the process started"
-        deadline = time.monotonic() + self.startup_timeout_s
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise BrokerError(
-                    f"broker exited with code {proc.returncode} during start-up:\n{self.log_tail()}"
-                )
+        def accepts() -> bool:
             try:
                 with socket.create_connection((self.host, self.port), timeout=0.2):
-                    return
+                    return True
             except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise BrokerError(f"broker did not accept connections within {self.startup_timeout_s}s")
+                return False
+        _wait_until_up("broker", self._proc, accepts, self.startup_timeout_s, 0.05, self.log_tail, self.stop)
 
     def log_tail(self, lines: int = 20) -> str:
         if self._log_file is None:
