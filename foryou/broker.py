@@ -102,20 +102,10 @@ def resolve_weed() -> str:
 
 
 @dataclass
-class ObjectStore:
-    """A SeaweedFS S3 server (`weed mini`) on loopback, its data in `data_dir`. Its ports are
-    picked once and kept in `data_dir/ports.json`, so a restart finds the same volumes."""
+class _Child:
+    """A child process of this module (the object store, the broker)."""
 
-    data_dir: str
-    host: str = "127.0.0.1"
-    startup_timeout_s: float = 60.0
-    ports: dict[str, int] = field(default_factory=dict, init=False)
     _proc: subprocess.Popen | None = field(default=None, init=False, repr=False)
-    _log_path: str | None = field(default=None, init=False, repr=False)
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://{self.host}:{self.ports['s3.port']}"
 
     @property
     def running(self) -> bool:
@@ -124,6 +114,22 @@ class ObjectStore:
     @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
+
+
+@dataclass
+class ObjectStore(_Child):
+    """A SeaweedFS S3 server (`weed mini`) on loopback, its data in `data_dir`. Its ports are
+    picked once and kept in `data_dir/ports.json`, so a restart finds the same volumes."""
+
+    data_dir: str
+    host: str = "127.0.0.1"
+    startup_timeout_s: float = 60.0
+    ports: dict[str, int] = field(default_factory=dict, init=False)
+    _log_path: str | None = field(default=None, init=False, repr=False)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.ports['s3.port']}"
 
     def broker_env(self) -> dict[str, str]:
         """What tansu's s3:// engine reads (the object_store crate's AWS_* variables)."""
@@ -220,7 +226,7 @@ def _terminate(proc: subprocess.Popen | None, timeout_s: float) -> None:
 
 
 @dataclass
-class EmbeddedBroker:
+class EmbeddedBroker(_Child):
     """A tansu broker subprocess. `start()` returns once it accepts Kafka connections. With
     `storage="durable"` it first starts (once) an ObjectStore holding the log in `data_dir`;
     `restart()` then brings the broker back on the same port with the same log."""
@@ -232,7 +238,6 @@ class EmbeddedBroker:
     storage: str = "memory"
     data_dir: str | None = None        # durable storage only (default: a temp directory)
     store: ObjectStore | None = field(default=None, init=False, repr=False)
-    _proc: subprocess.Popen | None = field(default=None, init=False, repr=False)
     _log_file: typing.IO[bytes] | None = field(default=None, init=False, repr=False)
     _temp_data: str | None = field(default=None, init=False, repr=False)
 
@@ -243,10 +248,6 @@ class EmbeddedBroker:
     @property
     def durable(self) -> bool:
         return self.storage == "durable"
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
 
     def _storage_engine(self) -> tuple[str, dict[str, str]]:
         if self.storage == "memory":
@@ -312,10 +313,6 @@ class EmbeddedBroker:
             return ""
         with open(self._log_file.name, errors="replace") as fh:
             return "".join(fh.readlines()[-lines:])
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
 
     def kill(self) -> None:
         """SIGKILL the broker process (crash simulation; the object store keeps running)."""
