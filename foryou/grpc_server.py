@@ -187,7 +187,7 @@ class ServiceServer:
 
     name: str                                  # short name for metrics and logs
     service_names: list[str]                   # full names, e.g. "foryou.ThunderService"
-    host: str = "127.0.0.1"
+    host: str = config.DEFAULT_HOST
     port: int = 0                              # 0 = pick a free port
     max_concurrent_rpcs: int | None = None     # calls held at once (running or queued); beyond: RESOURCE_EXHAUSTED
     admission: AdmissionLimits = field(default_factory=AdmissionLimits)   # foryou/admission.py
