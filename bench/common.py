@@ -1,9 +1,13 @@
-"""Small helpers shared by the benchmarks: percentiles and a plain-text table."""
+"""Small helpers shared by the benchmarks: percentiles, concurrent clients and a plain-text table."""
 from __future__ import annotations
 
+import asyncio
 import platform
 import os
-from collections.abc import Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
+
+import grpc
 
 import numpy as np
 
@@ -12,6 +16,19 @@ def percentiles_ms(samples_s: list[float]) -> tuple[float, float]:
     """(p50, p99) in milliseconds of durations given in seconds."""
     arr = np.asarray(samples_s) * 1000.0
     return float(np.percentile(arr, 50)), float(np.percentile(arr, 99))
+
+
+async def run_clients(client: Callable[[int], Awaitable[None]], clients: int,
+                      channels: Sequence[grpc.aio.Channel]) -> float:
+    """Runs `client(0)` ... `client(clients - 1)` together, then closes `channels`; returns the
+    seconds they ran."""
+    started = time.monotonic()
+    try:
+        await asyncio.gather(*(client(i) for i in range(clients)))
+    finally:
+        for channel in channels:
+            await channel.close()
+    return time.monotonic() - started
 
 
 def machine() -> str:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import grpc
 
-from bench.common import percentiles_ms, print_table
+from bench.common import percentiles_ms, print_table, run_clients
 from foryou_protos import home_mixer_pb2, home_mixer_pb2_grpc
 
 
@@ -62,13 +62,7 @@ async def drive(address: str, user_ids: list[int], clients: int, duration_s: flo
             result.latencies_s.append(time.perf_counter() - started)
             result.degraded += bool(reply.degraded)
 
-    started = time.monotonic()
-    try:
-        await asyncio.gather(*(client(i) for i in range(clients)))
-    finally:
-        for channel in channels:
-            await channel.close()
-    result.duration_s = time.monotonic() - started
+    result.duration_s = await run_clients(client, clients, channels)
     return result
 
 

@@ -1,5 +1,5 @@
 """Closed-loop overload of one real service process: start Thunder, Phoenix or HomeMixer as
-`foryou <service>` (its shipped admission settings), drive N concurrent clients that each send
+`foryou <service>` (foryou/process.py, its shipped admission settings), drive N concurrent clients that each send
 one call at a time with the deadline the real caller sets, and collect per-level latencies of
 admitted calls and of refusals, error codes and the server's RSS.
 
@@ -9,9 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -19,10 +16,10 @@ from pathlib import Path
 
 import grpc
 import numpy as np
-import psutil
 
+from bench.common import run_clients
 from foryou.broker import free_port
-from foryou.health import wait_for_serving
+from foryou.process import ServiceProcess
 from foryou_protos import common_pb2, home_mixer_pb2, phoenix_pb2, thunder_pb2
 
 OK = "OK"
@@ -92,42 +89,6 @@ class Level:
         return Counter({code: len(v) for code, v in self.latencies_s.items()})
 
 
-class ServiceProcess:
-    """`foryou <service> --port P --metrics-port 0 ...` as a child process."""
-
-    def __init__(self, service: str, target: Target, kafka: str, log_path: Path | None = None,
-                 metrics_port: int = 0) -> None:
-        self.service = service
-        self.port = free_port()
-        self.metrics_port = metrics_port
-        self.address = f"127.0.0.1:{self.port}"
-        foryou = str(Path(sys.executable).with_name("foryou"))
-        self.cmd = [foryou, service, "--port", str(self.port), "--metrics-port", str(metrics_port),
-                    "--kafka-bootstrap", kafka, "--log-level", "WARNING", *target.args]
-        self.log_path = log_path
-        self.proc: subprocess.Popen | None = None
-
-    async def start(self, timeout_s: float = 120.0) -> "ServiceProcess":
-        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
-        self.proc = subprocess.Popen(self.cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     env={**os.environ, "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu")})
-        await wait_for_serving(self.address, timeout_s=timeout_s, is_alive=lambda: self.proc.poll() is None)
-        return self
-
-    def rss_mb(self) -> float:
-        assert self.proc is not None, "not started"
-        return psutil.Process(self.proc.pid).memory_info().rss / 2**20
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
 async def drive(address: str, target: Target, clients: int, duration_s: float, channels: int = 8,
                 backoff_s: float = BACKOFF_S) -> Level:
     """`clients` loops, each sending its next call as soon as the last one is answered, or
@@ -155,13 +116,7 @@ async def drive(address: str, target: Target, clients: int, duration_s: float, c
             if code == REFUSED:
                 await asyncio.sleep(backoff_s)
 
-    started = time.monotonic()
-    try:
-        await asyncio.gather(*(client(i) for i in range(clients)))
-    finally:
-        for chan in chans:
-            await chan.close()
-    level.duration_s = time.monotonic() - started
+    level.duration_s = await run_clients(client, clients, chans)
     return level
 
 
@@ -171,9 +126,14 @@ async def running(service: str, kafka: str, log_path: Path | None = None, metric
     """(process, target) of a started service (Phoenix compiles its model first: minutes on a
     loaded 2-core machine)."""
     target = TARGETS[service]()
-    process = ServiceProcess(service, target, kafka, log_path, metrics_port)
+    port = free_port()
+    process = ServiceProcess(service, ["--port", str(port), "--metrics-port", str(metrics_port), "--kafka-bootstrap",
+                                       kafka, "--log-level", "WARNING", *target.args], f"127.0.0.1:{port}",
+                             env={"JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu")},
+                             log_path=str(log_path) if log_path else None)
     try:
-        await process.start(start_timeout_s)
+        process.start()
+        await process.wait_ready(start_timeout_s)
         yield process, target
     finally:
         process.stop()

@@ -27,12 +27,13 @@ waits in `foryou_grpc_queue_seconds{service}`, the queue in `foryou_grpc_queue_l
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 from collections import deque
 from dataclasses import dataclass
 
 import prometheus_client
+
+from foryou import config
 
 ADMISSION_REFUSED = prometheus_client.Counter(
     "foryou_grpc_admission_refused", "Calls refused at once with RESOURCE_EXHAUSTED: the queue's wait was "
@@ -68,42 +69,22 @@ class ServiceTime:
         return False
 
 
+_DEFAULTS = config.ServerSettings
+
+
 @dataclass(frozen=True)
 class AdmissionLimits:
+    """A server's admission limits; their defaults, meanings and each service's values are the
+    settings of foryou/config.py `ServerSettings` (`of(settings)`)."""
     concurrency: int | None = None   # handlers running at once; None = no bound
-    queue_factor: float = 0.5        # longest wait for a turn, in service times of the method
-    min_queue_s: float = 0.01        # ... but never under this: a burst of a few calls (one feed's fan-out) queues
-    # For handlers that do not yield: after one finishes, the next starts only once no new call
-    # has arrived for this long (or after about one service time of accepting), so the calls
-    # that queued in gRPC meanwhile reach `check`. 0 = off (handlers that await let the loop
-    # take calls anyway).
-    accept_window_s: float = 0.0
+    queue_factor: float = _DEFAULTS.default("queue_factor")
+    min_queue_s: float = _DEFAULTS.default("min_queue_s")
+    accept_window_s: float = _DEFAULTS.default("accept_window_s")
 
-
-# What each server ships with (its ServiceServer name), docs/reliability.md. Thunder's
-# handlers never yield, so calls are pulled out of gRPC's queue between them; HomeMixer's and
-# Phoenix's await their dependencies or the model, so they are bounded by how many run at once
-# (more only share the same CPU and all get slower).
-SERVICE_LIMITS = {
-    "thunder": AdmissionLimits(accept_window_s=0.001),
-    "home_mixer": AdmissionLimits(concurrency=4),
-    "phoenix": AdmissionLimits(concurrency=64),   # two full micro-batches (max_batch 32): one running, one forming
-}
-
-
-def limits_for(service: str, max_running: int | None = None) -> AdmissionLimits:
-    """The service's limits; `max_running` (its `--max-running` setting, e.g.
-    FORYOU_HOME_MIXER_MAX_RUNNING) replaces the concurrency (0 = no bound), for machines with
-    more cores."""
-    limits = SERVICE_LIMITS.get(service, AdmissionLimits())
-    if max_running is not None:
-        limits = dataclasses.replace(limits, concurrency=max_running or None)
-    return limits
-
-
-def default_running(service: str) -> int:
-    """The service's concurrency bound as a setting's default (0 = no bound)."""
-    return SERVICE_LIMITS[service].concurrency or 0
+    @classmethod
+    def of(cls, settings: config.ServerSettings) -> "AdmissionLimits":
+        """A service's limits as its settings give them (`max_running` 0 = no bound)."""
+        return cls(settings.max_running or None, settings.queue_factor, settings.min_queue_s, settings.accept_window_s)
 
 
 def _over_bound(method: str, wait_s: float, bound_s: float) -> str:

@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -101,20 +102,10 @@ def resolve_weed() -> str:
 
 
 @dataclass
-class ObjectStore:
-    """A SeaweedFS S3 server (`weed mini`) on loopback, its data in `data_dir`. Its ports are
-    picked once and kept in `data_dir/ports.json`, so a restart finds the same volumes."""
+class _Child:
+    """A child process of this module (the object store, the broker)."""
 
-    data_dir: str
-    host: str = "127.0.0.1"
-    startup_timeout_s: float = 60.0
-    ports: dict[str, int] = field(default_factory=dict, init=False)
     _proc: subprocess.Popen | None = field(default=None, init=False, repr=False)
-    _log_path: str | None = field(default=None, init=False, repr=False)
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://{self.host}:{self.ports['s3.port']}"
 
     @property
     def running(self) -> bool:
@@ -123,6 +114,22 @@ class ObjectStore:
     @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
+
+
+@dataclass
+class ObjectStore(_Child):
+    """A SeaweedFS S3 server (`weed mini`) on loopback, its data in `data_dir`. Its ports are
+    picked once and kept in `data_dir/ports.json`, so a restart finds the same volumes."""
+
+    data_dir: str
+    host: str = "127.0.0.1"
+    startup_timeout_s: float = 60.0
+    ports: dict[str, int] = field(default_factory=dict, init=False)
+    _log_path: str | None = field(default=None, init=False, repr=False)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.ports['s3.port']}"
 
     def broker_env(self) -> dict[str, str]:
         """What tansu's s3:// engine reads (the object_store crate's AWS_* variables)."""
@@ -167,21 +174,15 @@ class ObjectStore:
         import urllib.error
         import urllib.request
 
-        proc = self._proc
-        assert proc is not None, "called after the process started"
-        deadline = time.monotonic() + self.startup_timeout_s
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise BrokerError(f"object store exited with code {proc.returncode}:\n{self.log_tail()}")
+        def answers() -> bool:
             try:
                 urllib.request.urlopen(f"{self.endpoint}/{_BUCKET}", timeout=1)
-                return
             except urllib.error.HTTPError:
-                return
+                pass
             except OSError:
-                time.sleep(0.2)
-        self.stop()
-        raise BrokerError(f"object store did not come up within {self.startup_timeout_s}s:\n{self.log_tail()}")
+                return False
+            return True
+        _wait_until_up("object store", self._proc, answers, self.startup_timeout_s, 0.2, self.log_tail, self.stop)
 
     def log_tail(self, lines: int = 20) -> str:
         if self._log_path is None:
@@ -197,6 +198,22 @@ class ObjectStore:
         self._proc = None
 
 
+def _wait_until_up(what: str, proc: subprocess.Popen | None, is_up: Callable[[], bool], timeout_s: float,
+                   pause_s: float, log_tail: Callable[[], str], stop: Callable[[], None]) -> None:
+    """Polls `is_up` every `pause_s` until it holds; raises BrokerError (with the log's tail) if
+    the process exits first, or stops it and raises if `timeout_s` passes."""
+    assert proc is not None, "called after the process started"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise BrokerError(f"{what} exited with code {proc.returncode} during start-up:\n{log_tail()}")
+        if is_up():
+            return
+        time.sleep(pause_s)
+    stop()
+    raise BrokerError(f"{what} did not come up within {timeout_s}s:\n{log_tail()}")
+
+
 def _terminate(proc: subprocess.Popen | None, timeout_s: float) -> None:
     if proc is None or proc.poll() is not None:
         return
@@ -209,7 +226,7 @@ def _terminate(proc: subprocess.Popen | None, timeout_s: float) -> None:
 
 
 @dataclass
-class EmbeddedBroker:
+class EmbeddedBroker(_Child):
     """A tansu broker subprocess. `start()` returns once it accepts Kafka connections. With
     `storage="durable"` it first starts (once) an ObjectStore holding the log in `data_dir`;
     `restart()` then brings the broker back on the same port with the same log."""
@@ -221,7 +238,6 @@ class EmbeddedBroker:
     storage: str = "memory"
     data_dir: str | None = None        # durable storage only (default: a temp directory)
     store: ObjectStore | None = field(default=None, init=False, repr=False)
-    _proc: subprocess.Popen | None = field(default=None, init=False, repr=False)
     _log_file: typing.IO[bytes] | None = field(default=None, init=False, repr=False)
     _temp_data: str | None = field(default=None, init=False, repr=False)
 
@@ -232,10 +248,6 @@ class EmbeddedBroker:
     @property
     def durable(self) -> bool:
         return self.storage == "durable"
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
 
     def _storage_engine(self) -> tuple[str, dict[str, str]]:
         if self.storage == "memory":
@@ -288,31 +300,19 @@ class EmbeddedBroker:
         return self
 
     def _wait_until_listening(self) -> None:
-        proc = self._proc
-        assert proc is not None, "called after the process started"
-        deadline = time.monotonic() + self.startup_timeout_s
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise BrokerError(
-                    f"broker exited with code {proc.returncode} during start-up:\n{self.log_tail()}"
-                )
+        def accepts() -> bool:
             try:
                 with socket.create_connection((self.host, self.port), timeout=0.2):
-                    return
+                    return True
             except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise BrokerError(f"broker did not accept connections within {self.startup_timeout_s}s")
+                return False
+        _wait_until_up("broker", self._proc, accepts, self.startup_timeout_s, 0.05, self.log_tail, self.stop)
 
     def log_tail(self, lines: int = 20) -> str:
         if self._log_file is None:
             return ""
         with open(self._log_file.name, errors="replace") as fh:
             return "".join(fh.readlines()[-lines:])
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
 
     def kill(self) -> None:
         """SIGKILL the broker process (crash simulation; the object store keeps running)."""

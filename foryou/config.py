@@ -33,6 +33,7 @@ PHOENIX_METRICS_PORT = 9153
 KAFKA_PORT = 9092
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_KAFKA_BOOTSTRAP = f"{DEFAULT_HOST}:{KAFKA_PORT}"
+DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024
 
 
 def _upper(value: Any) -> str:
@@ -50,6 +51,17 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="FORYOU_", frozen=True, extra="forbid", populate_by_name=True,
                                       case_sensitive=False)
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        """A field a subclass restates with a plain default (a service's own port) keeps the
+        description of the base class's field: each description is written once."""
+        super().__pydantic_init_subclass__(**kwargs)
+        for name, field in cls.model_fields.items():
+            if field.description is None:
+                inherited = next((b.model_fields[name] for b in cls.__mro__[1:]
+                                  if issubclass(b, Settings) and name in b.model_fields), None)
+                field.description = inherited.description if inherited is not None else None
 
     @classmethod
     def default(cls, name: str) -> Any:
@@ -82,6 +94,30 @@ def kafka_bootstrap_field(default: str = DEFAULT_KAFKA_BOOTSTRAP) -> Any:
 
 def log_level_field(default: str = "INFO") -> Any:
     return shared(default, "log level", "LOG_LEVEL")
+
+
+class ServerSettings(Settings):
+    """What every gRPC service is configured by: where it listens, its Kafka, how much it
+    admits (foryou/admission.py, docs/reliability.md) and its log level. A service's class
+    restates as plain values the defaults that are its own (its ports, its limits)."""
+
+    host: str = Field(DEFAULT_HOST, description="address to listen on (gRPC and metrics)")
+    port: int = Field(description="gRPC port (0 = a free port)")
+    metrics_port: int = Field(description="Prometheus metrics port (0 = off)")
+    kafka_bootstrap: str = kafka_bootstrap_field()
+    max_running: int = Field(0, description="handlers running at once, beyond it calls queue for a bounded time "
+                                            "(foryou/admission.py; 0 = no bound)")
+    queue_factor: float = Field(0.5, description="longest wait of a call for its turn, in service times of its method")
+    # A burst of a few calls (one feed's fan-out) queues rather than being refused.
+    min_queue_s: float = Field(0.01, description="... but at least this long, seconds")
+    # For handlers that never yield (Thunder's): calls queued in gRPC core meanwhile reach the
+    # admission gate, where their wait is seen (foryou/admission.py).
+    accept_window_s: float = Field(0.0, description="after a handler finishes, the next starts once no call has "
+                                                    "arrived for this long, seconds (0 = off)")
+    max_concurrent_rpcs: int = Field(description="beyond it requests get RESOURCE_EXHAUSTED at once (0 = no limit)")
+    max_request_bytes: int = Field(DEFAULT_MAX_REQUEST_BYTES, description="larger requests are refused "
+                                                                          "(RESOURCE_EXHAUSTED)")
+    log_level: LogLevel = log_level_field()
 
 
 # ----------------------------------------------------------------------------- flags

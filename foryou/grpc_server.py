@@ -15,9 +15,8 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
 
-from foryou import tls
-from foryou.admission import (ADMISSION_REFUSED, SERVICE_TIME, AdmissionLimits, Gate, Refused, ServiceTime,
-                              limits_for)
+from foryou import config, tls
+from foryou.admission import ADMISSION_REFUSED, SERVICE_TIME, AdmissionLimits, Gate, Refused, ServiceTime
 from foryou.metrics import GRPC_LATENCY, GRPC_REQUESTS
 
 log = logging.getLogger(__name__)
@@ -25,7 +24,6 @@ log = logging.getLogger(__name__)
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
-DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024
 
 
 def _message_name(deserializer) -> str:
@@ -189,18 +187,18 @@ class ServiceServer:
 
     name: str                                  # short name for metrics and logs
     service_names: list[str]                   # full names, e.g. "foryou.ThunderService"
-    host: str = "127.0.0.1"
+    host: str = config.DEFAULT_HOST
     port: int = 0                              # 0 = pick a free port
     max_concurrent_rpcs: int | None = None     # calls held at once (running or queued); beyond: RESOURCE_EXHAUSTED
-    admission: AdmissionLimits | None = None   # the queue's time bound; None: the service's (foryou/admission.py)
+    admission: AdmissionLimits = field(default_factory=AdmissionLimits)   # foryou/admission.py
     # Largest request accepted (gRPC refuses a bigger one with RESOURCE_EXHAUSTED before
     # buffering it); sized per service to its largest valid request (docs/reliability.md).
-    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    max_request_bytes: int = config.DEFAULT_MAX_REQUEST_BYTES
     server: grpc.aio.Server = field(init=False)
     health: health.aio.HealthServicer = field(init=False)
 
     def __post_init__(self) -> None:
-        self._admission = _AdmissionInterceptor(self.name, self.admission or limits_for(self.name))
+        self._admission = _AdmissionInterceptor(self.name, self.admission)
         self.server = grpc.aio.server(
             # Metrics outermost: refusals (overload, corrupt bytes) are counted by their code.
             interceptors=[_MetricsInterceptor(self.name), self._admission, _DecodeInterceptor()],
@@ -226,6 +224,12 @@ class ServiceServer:
             response_serializer=reflection_pb2.ServerReflectionResponse.SerializeToString)
         self.server.add_generic_rpc_handlers(
             (grpc.method_handlers_generic_handler(REFLECTION_V1, {"ServerReflectionInfo": v1}),))
+
+    @classmethod
+    def of(cls, name: str, service_names: list[str], settings: config.ServerSettings) -> "ServiceServer":
+        """The server a service's settings describe: address, limits and admission."""
+        return cls(name, service_names, settings.host, settings.port, settings.max_concurrent_rpcs or None,
+                   AdmissionLimits.of(settings), settings.max_request_bytes)
 
     @property
     def address(self) -> str:

@@ -117,6 +117,12 @@ class ServiceProcess:
         except (TimeoutError, RuntimeError) as exc:
             raise RuntimeError(f"{self.command} not ready: {exc}\n--- log tail ---\n{self.log_tail()}") from exc
 
+    def rss_mb(self) -> float:
+        """The process's resident memory, MiB (watched by the overload bench and its test)."""
+        import psutil
+
+        return psutil.Process(self.pid).memory_info().rss / 2**20
+
     def log_tail(self, lines: int = 40) -> str:
         if self.log_path is None:  # not started yet
             return ""

@@ -122,7 +122,7 @@ class StackConfig(config.Settings):
     # the log is the system of record: durable by default, it survives restarts
     storage: Storage = config.same_as(BrokerSettings, "storage")
     data_dir: str | None = config.same_as(BrokerSettings, "data_dir")
-    restart_max_backoff_s: float = Field(30.0, description="longest wait before restarting a service that exited")
+    restart_max_backoff_s: float = Field(RestartPolicy.max_s, description="longest wait before restarting a service that exited")
     replicas: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict, description="Thunder/Phoenix processes, e.g. "
                                      "thunder=2,phoenix=2 (default 1 each); HomeMixer balances over them "
                                      "(docs/scaling.md)")

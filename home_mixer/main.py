@@ -7,14 +7,10 @@ settings are home_mixer/settings.py."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
-import signal
 
-from foryou import config, logs
-from foryou.admission import limits_for
+from foryou import config, logs, service_main
 from foryou.grpc_server import ServiceServer
-from foryou.metrics import start_metrics_server
 from foryou_protos import home_mixer_pb2_grpc
 from home_mixer.clients import BreakerSettings, PhoenixClient, ThunderClient
 from home_mixer.pipeline import build_pipeline
@@ -41,16 +37,10 @@ async def serve(args: HomeMixerSettings) -> None:
     phoenix = PhoenixClient(args.phoenix_address, args.phoenix_timeout_s, breaker)
     publisher = ServedPublisher(args.kafka_bootstrap)
     pipeline = build_pipeline(thunder, phoenix, publisher)
-    server = ServiceServer("home_mixer", [SERVICE_NAME], host=args.host, port=args.port,
-                           max_concurrent_rpcs=args.max_concurrent_rpcs or None,
-                           max_request_bytes=args.max_request_bytes,
-                           admission=limits_for("home_mixer", args.max_running))
+    server = ServiceServer.of("home_mixer", [SERVICE_NAME], args)
     home_mixer_pb2_grpc.add_ScoredPostsServiceServicer_to_server(
-        ScoredPostsServicer(pipeline, request_budget_s=args.request_budget_s), server.server)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        ScoredPostsServicer(pipeline, settings=args), server.server)
+    stop = service_main.stop_event()
     await server.start()
     thunder.watch_health()
     phoenix.watch_health()
@@ -67,8 +57,4 @@ async def serve(args: HomeMixerSettings) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = config.from_args(SETTINGS, args)
-    logs.setup("home_mixer", settings.log_level)
-    start_metrics_server(settings.metrics_port, settings.host)
-    asyncio.run(serve(settings))
-    return 0
+    return service_main.run("home_mixer", SETTINGS, args, serve)

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from phoenix import actions
+from phoenix.settings import PhoenixSettings
 
 # Phoenix outputs, in model order: the actions (Action enum value - 1), then dwell_time.
 ACTION_NAMES = actions.ACTION_NAMES
@@ -55,7 +56,7 @@ assert set(DEFAULT_WEIGHTS) == set(ACTION_NAMES)
 
 MAX_RESULT_SIZE = 500
 MAX_SOURCE_BUDGET = 5_000
-MAX_RETRIEVAL_K = 2_000  # Phoenix rejects a larger Retrieve k (its documented max_k)
+MAX_RETRIEVAL_K = PhoenixSettings.default("max_k")  # Phoenix rejects a larger Retrieve k
 DAY_MS = 24 * 3600 * 1000
 
 
@@ -63,31 +64,36 @@ class ParamError(ValueError):
     """A bad per-request parameter; the message names it."""
 
 
+def _param(default: float, low: float, high: float) -> Any:
+    """A parameter a request may override: its default, and the range a request may set."""
+    return field(default=default, metadata={"range": (low, high)})
+
+
 @dataclass(frozen=True)
 class Params:
-    result_size: int = 35
-    top_k: int = 50
-    thunder_max_results: int = 1_200
-    phoenix_max_results: int = 1_000
-    max_age_ms: int = 2 * DAY_MS
-    max_history: int = 32
-    history_merge_window_ms: int = 5 * 60 * 1000
-    score_offset: float = 0.001
-    vqv_min_duration_ms: int = 10_000
-    diversity_decay: float = 0.5
-    diversity_floor: float = 0.25
-    oon_factor: float = 0.75
+    result_size: int = _param(35, 1, MAX_RESULT_SIZE)
+    top_k: int = _param(50, 1, MAX_SOURCE_BUDGET)
+    thunder_max_results: int = _param(1_200, 0, MAX_SOURCE_BUDGET)
+    phoenix_max_results: int = _param(1_000, 0, MAX_RETRIEVAL_K)
+    max_age_ms: int = _param(2 * DAY_MS, 1, 30 * DAY_MS)
+    max_history: int = _param(32, 0, 4_096)
+    history_merge_window_ms: int = _param(5 * 60 * 1000, 0, DAY_MS)
+    score_offset: float = _param(0.001, 0.0, math.inf)
+    vqv_min_duration_ms: int = _param(10_000, 0, DAY_MS)
+    diversity_decay: float = _param(0.5, 0.0, 1.0)
+    diversity_floor: float = _param(0.25, 0.0, 1.0)
+    oon_factor: float = _param(0.75, 0.0, math.inf)
     # The newer ranking stages (home_mixer/stages/), with the published defaults.
-    served_bottom_only: int = 0
-    served_window_ms: int = 10 * 60 * 1000
-    served_max_ids: int = 100
-    mutual_follow_reply_boost: float = 15.0
-    cold_start_target_rank: int = 16
-    cold_start_max_followers: int = 1_000
-    cold_start_max_impressions: int = 1_000
-    cold_start_rank_fraction: float = 0.85
-    dpp_window: int = 150
-    dpp_theta: float = 0.65
+    served_bottom_only: int = _param(0, 0, 1)
+    served_window_ms: int = _param(10 * 60 * 1000, 0, 30 * DAY_MS)
+    served_max_ids: int = _param(100, 0, 100_000)
+    mutual_follow_reply_boost: float = _param(15.0, -math.inf, math.inf)
+    cold_start_target_rank: int = _param(16, 1, MAX_SOURCE_BUDGET)
+    cold_start_max_followers: int = _param(1_000, 0, 2**63 - 1)
+    cold_start_max_impressions: int = _param(1_000, 0, 2**63 - 1)
+    cold_start_rank_fraction: float = _param(0.85, 0.0, 1.0)
+    dpp_window: int = _param(150, 1, MAX_SOURCE_BUDGET)
+    dpp_theta: float = _param(0.65, 0.0, 0.99)
     weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
 
     @property
@@ -101,29 +107,7 @@ class Params:
 
 # name -> (kind, lowest, highest) of the scalar parameters a request may override.
 _BOUNDS: dict[str, tuple[type, float, float]] = {
-    "result_size": (int, 1, MAX_RESULT_SIZE),
-    "top_k": (int, 1, MAX_SOURCE_BUDGET),
-    "thunder_max_results": (int, 0, MAX_SOURCE_BUDGET),
-    "phoenix_max_results": (int, 0, MAX_RETRIEVAL_K),
-    "max_age_ms": (int, 1, 30 * DAY_MS),
-    "max_history": (int, 0, 4_096),
-    "history_merge_window_ms": (int, 0, DAY_MS),
-    "score_offset": (float, 0.0, math.inf),
-    "vqv_min_duration_ms": (int, 0, DAY_MS),
-    "diversity_decay": (float, 0.0, 1.0),
-    "diversity_floor": (float, 0.0, 1.0),
-    "oon_factor": (float, 0.0, math.inf),
-    "served_bottom_only": (int, 0, 1),
-    "served_window_ms": (int, 0, 30 * DAY_MS),
-    "served_max_ids": (int, 0, 100_000),
-    "mutual_follow_reply_boost": (float, -math.inf, math.inf),
-    "cold_start_target_rank": (int, 1, MAX_SOURCE_BUDGET),
-    "cold_start_max_followers": (int, 0, 2**63 - 1),
-    "cold_start_max_impressions": (int, 0, 2**63 - 1),
-    "cold_start_rank_fraction": (float, 0.0, 1.0),
-    "dpp_window": (int, 1, MAX_SOURCE_BUDGET),
-    "dpp_theta": (float, 0.0, 0.99),
-}
+    f.name: (type(f.default), *f.metadata["range"]) for f in dataclasses.fields(Params) if "range" in f.metadata}
 WEIGHT_PREFIX = "weight."
 
 

@@ -11,6 +11,8 @@ import grpc
 import prometheus_client
 
 from candidate_pipeline import Pipeline, PipelineResult
+# request_id is copied into every post of the reply and into the served event, whose bound it is.
+from foryou.event_rules import MAX_REQUEST_ID_CHARS
 from foryou_protos import home_mixer_pb2, home_mixer_pb2_grpc
 from home_mixer.bloom import ImpressionBloomFilter
 from home_mixer.candidates import IN_NETWORK, OUT_OF_NETWORK, PostBatch, ancestors_of
@@ -22,12 +24,7 @@ from home_mixer.settings import HomeMixerSettings
 
 log = logging.getLogger(__name__)
 
-MAX_ID_LIST = 20_000       # seen_ids / served_ids per request
-MAX_BLOOM_FILTERS = 16
-# request_id is copied into every post of the reply and into the served event: bounded.
-MAX_REQUEST_ID_CHARS = 128
 MAX_CLIENT_FIELD_CHARS = 64  # client_app_id, country_code, language_code
-DEFAULT_REQUEST_BUDGET_S = HomeMixerSettings.default("request_budget_s")  # when the client sets no deadline
 
 # Degradation messages, keyed by the component whose failure causes them. A degraded feed
 # is smaller or less well ranked, never less safe (docs/reliability.md).
@@ -63,6 +60,8 @@ class RequestValidator:
     defaults: Params = Params()
     # Fail-closed safety filters: a request may not switch them off (docs/reliability.md).
     required_components: frozenset[str] = frozenset()
+    max_request_ids: int = HomeMixerSettings.default("max_request_ids")
+    max_bloom_filters: int = HomeMixerSettings.default("max_bloom_filters")
 
     def query_from(self, request: home_mixer_pb2.ScoredPostsQuery, deadline: float | None) -> ScoredPostsQuery:
         if request.viewer_id == 0:
@@ -73,8 +72,8 @@ class RequestValidator:
             if len(getattr(request, name)) > MAX_CLIENT_FIELD_CHARS:
                 raise InvalidRequest(f"{name} has more than {MAX_CLIENT_FIELD_CHARS} characters")
         for name in ("seen_ids", "served_ids"):
-            if len(getattr(request, name)) > MAX_ID_LIST:
-                raise InvalidRequest(f"{name} has more than {MAX_ID_LIST} ids")
+            if len(getattr(request, name)) > self.max_request_ids:
+                raise InvalidRequest(f"{name} has more than {self.max_request_ids} ids")
         try:
             params = parse_params(dict(request.params), self.defaults)
         except ParamError as exc:
@@ -85,8 +84,8 @@ class RequestValidator:
         required = sorted(set(request.disabled_components) & self.required_components)
         if required:
             raise InvalidRequest(f"disabled_components: {required[0]!r} is a safety filter and cannot be disabled")
-        if len(request.bloom_filter_entries) > MAX_BLOOM_FILTERS:
-            raise InvalidRequest(f"bloom_filter_entries has more than {MAX_BLOOM_FILTERS} filters")
+        if len(request.bloom_filter_entries) > self.max_bloom_filters:
+            raise InvalidRequest(f"bloom_filter_entries has more than {self.max_bloom_filters} filters")
         blooms = []
         for index, entry in enumerate(request.bloom_filter_entries):
             try:
@@ -165,11 +164,14 @@ def response_from(result: PipelineResult, debug: bool,
 
 class ScoredPostsServicer(home_mixer_pb2_grpc.ScoredPostsServiceServicer):
     def __init__(self, pipeline: Pipeline[ScoredPostsQuery, PostBatch], defaults: Params = Params(),
-                 request_budget_s: float = DEFAULT_REQUEST_BUDGET_S) -> None:
+                 settings: HomeMixerSettings | None = None) -> None:
+        """`settings`: the request budget and size limits (default: HomeMixerSettings())."""
+        settings = settings or HomeMixerSettings()
         self.pipeline = pipeline
         self.fail_closed = fail_closed_filters(pipeline)
-        self.validator = RequestValidator(component_names(pipeline), defaults, self.fail_closed)
-        self.request_budget_s = request_budget_s
+        self.validator = RequestValidator(component_names(pipeline), defaults, self.fail_closed,
+                                          settings.max_request_ids, settings.max_bloom_filters)
+        self.request_budget_s = settings.request_budget_s  # when the client sets no deadline
 
     def _deadline(self, context: grpc.aio.ServicerContext) -> float:
         """The client's deadline (less a margin to answer in time), at most our own budget."""

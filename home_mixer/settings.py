@@ -6,18 +6,17 @@ from __future__ import annotations
 from pydantic import Field
 
 from foryou import config
-from foryou.admission import default_running
-from foryou.grpc_server import DEFAULT_MAX_REQUEST_BYTES
 
 REPLICAS_HELP = "host:port, or several comma-separated, or dns:///name:port (replicas, docs/scaling.md)"
 
 
-class HomeMixerSettings(config.Settings):
+class HomeMixerSettings(config.ServerSettings):
     model_config = config.prefixed("home_mixer")
-    host: str = Field(config.DEFAULT_HOST, description="address to listen on (gRPC and metrics)")
-    port: int = Field(config.HOME_MIXER_PORT, description="gRPC port (0 = a free port)")
-    metrics_port: int = Field(config.HOME_MIXER_METRICS_PORT, description="Prometheus metrics port (0 = off)")
-    kafka_bootstrap: str = config.kafka_bootstrap_field()
+    port: int = config.HOME_MIXER_PORT
+    metrics_port: int = config.HOME_MIXER_METRICS_PORT
+    # Its handlers await Thunder and Phoenix: more running at once only share the same CPU.
+    max_running: int = 4
+    max_concurrent_rpcs: int = 64
     thunder_address: str = Field(f"{config.DEFAULT_HOST}:{config.THUNDER_PORT}", description=f"Thunder {REPLICAS_HELP}")
     phoenix_address: str = Field(f"{config.DEFAULT_HOST}:{config.PHOENIX_PORT}", description=f"Phoenix {REPLICAS_HELP}")
     thunder_timeout_s: float = Field(0.2, description="deadline of each Thunder call, seconds")
@@ -30,9 +29,5 @@ class HomeMixerSettings(config.Settings):
     cache_max_users: int = Field(100_000, description="viewers whose user features are cached")
     cache_max_posts: int = Field(500_000, description="posts whose core data and labels are cached")
     request_budget_s: float = Field(5.0, description="longest a request may take when the client sets no deadline")
-    max_running: int = Field(default_running("home_mixer"), description="handlers running at once, beyond it calls "
-                                                               "queue for a bounded time (foryou/admission.py; 0 = no bound)")
-    max_concurrent_rpcs: int = Field(64, description="beyond it requests get RESOURCE_EXHAUSTED at once (0 = no limit)")
-    max_request_bytes: int = Field(DEFAULT_MAX_REQUEST_BYTES, description="larger requests are refused "
-                                                                         "(RESOURCE_EXHAUSTED)")
-    log_level: config.LogLevel = config.log_level_field()
+    max_request_ids: int = Field(20_000, description="seen_ids or served_ids longer than this: INVALID_ARGUMENT")
+    max_bloom_filters: int = Field(16, description="bloom_filter_entries longer than this: INVALID_ARGUMENT")

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from phoenix.actions import NUM_BINARY_ACTIONS
-from phoenix.config import HashConfig, InputsConfig
+from phoenix.config import HashConfig, InputsConfig, RankerConfig, RetrieverConfig
 
 HOUR_ROWS = 25  # 24 hours + "unknown"
 NUM_NEGATIVE_ACTIONS = 4  # not_interested, block_author, mute_author, report: the last binary actions
@@ -39,6 +39,12 @@ class InputEmbeddings(nn.Module):
     product_surface_vocab_size: int
     dtype: Any = jnp.float32
     inputs: InputsConfig = InputsConfig()
+
+    @classmethod
+    def of(cls, config: RankerConfig | RetrieverConfig) -> "InputEmbeddings":
+        """A model's input embeddings, as its config sizes them (in the model's setup)."""
+        return cls(config.hash, config.model.emb_size, config.num_actions, config.product_surface_vocab_size,
+                   jnp.dtype(config.model.dtype), config.inputs)
 
     def setup(self) -> None:
         h, d = self.hash, self.emb_size

@@ -2,11 +2,9 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
-import signal
 
-from foryou import config, logs, metrics
+from foryou import config, service_main
 from phoenix.settings import PhoenixSettings
 
 log = logging.getLogger(__name__)
@@ -21,11 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 async def serve(settings: PhoenixSettings) -> int:
     from phoenix.server import PhoenixServer  # imports JAX: only when serving
 
-    metrics.start_metrics_server(settings.metrics_port, settings.host)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    logging.getLogger("absl").setLevel(logging.WARNING)  # orbax logs every file it touches
+    stop = service_main.stop_event()
     server = await PhoenixServer(settings).start()
     log.info("phoenix listening on %s (preset %s, checkpoints %s)", server.address, settings.preset,
              settings.checkpoint_dir)
@@ -36,7 +31,4 @@ async def serve(settings: PhoenixSettings) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = config.from_args(SETTINGS, args)
-    logs.setup("phoenix", settings.log_level)
-    logging.getLogger("absl").setLevel(logging.WARNING)  # orbax logs every file it touches
-    return asyncio.run(serve(settings))
+    return service_main.run("phoenix", SETTINGS, args, serve)

@@ -63,11 +63,9 @@ class PhoenixRanker(nn.Module):
     config: RankerConfig
 
     def setup(self) -> None:
-        cfg, d = self.config, self.config.model.emb_size
+        cfg, d, h = self.config, self.config.model.emb_size, self.config.hash
         self.dtype = jnp.dtype(cfg.model.dtype)
-        h = cfg.hash
-        self.embeddings = InputEmbeddings(h, d, cfg.num_actions, cfg.product_surface_vocab_size, self.dtype,
-                                          cfg.inputs)
+        self.embeddings = InputEmbeddings.of(cfg)
         self.proj_candidate = self.param(
             "proj_candidate", nn.initializers.lecun_normal(), ((h.num_item_hashes + h.num_author_hashes + 1) * d, d))
         self.transformer = Transformer(cfg.model)

@@ -32,9 +32,7 @@ class PhoenixRetriever(nn.Module):
     def setup(self) -> None:
         cfg, d = self.config, self.config.model.emb_size
         self.dtype = jnp.dtype(cfg.model.dtype)
-        h = cfg.hash
-        self.embeddings = InputEmbeddings(h, d, cfg.num_actions, cfg.product_surface_vocab_size, self.dtype,
-                                          cfg.inputs)
+        self.embeddings = InputEmbeddings.of(cfg)
         self.transformer = Transformer(cfg.model)
         lecun = nn.initializers.lecun_normal()
         self.tower_1 = self.param("candidate_tower_1", lecun, (candidate_input_size(cfg), cfg.candidate_hidden))

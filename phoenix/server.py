@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from typing import TypeVar
 
 import grpc
 import numpy as np
 
 from foryou import snowflake
-from foryou.admission import limits_for
 from foryou.grpc_server import ServiceServer
 from foryou.logs import request_id_var
 from foryou.packed import field_number, packed
@@ -37,6 +38,8 @@ from phoenix.settings import PhoenixSettings
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = "foryou.PhoenixService"
+Request = TypeVar("Request", phoenix_pb2.RankRequest, phoenix_pb2.RetrieveRequest)
+Input = TypeVar("Input", RankInput, RetrieveInput)
 _RANK_FIELDS = {name: field_number(phoenix_pb2.RankResponse, name) for name in ("predictions", "content_vectors")}
 
 
@@ -44,10 +47,7 @@ class PhoenixServer:
     def __init__(self, settings: PhoenixSettings) -> None:
         self.settings = settings
         self._serving: tuple[Models, CorpusIndex] | None = None
-        self.grpc = ServiceServer("phoenix", [SERVICE_NAME], settings.host, settings.port,
-                                  settings.max_concurrent_rpcs or None,
-                                  max_request_bytes=settings.max_request_bytes,
-                                  admission=limits_for("phoenix", settings.max_running))
+        self.grpc = ServiceServer.of("phoenix", [SERVICE_NAME], settings)
         phoenix_pb2_grpc.add_PhoenixServiceServicer_to_server(PhoenixServicer(self), self.grpc.server)
         self.rank_batcher = MicroBatcher("rank", self._rank_batch, settings.max_batch, settings.max_wait_ms)
         self.retrieve_batcher = MicroBatcher("retrieve", self._retrieve_batch, settings.max_batch,
@@ -236,25 +236,27 @@ class PhoenixServicer(phoenix_pb2_grpc.PhoenixServiceServicer):
             await context.abort(grpc.StatusCode.UNAVAILABLE,
                                 "Phoenix is not serving yet (corpus catching up or model compiling)")
 
-    async def Rank(self, request: phoenix_pb2.RankRequest, context: grpc.aio.ServicerContext):
+    async def _input(self, request: Request, context: grpc.aio.ServicerContext,
+                     parse: Callable[[Request, Limits], Input]) -> Input:
+        """The request's validated input; UNAVAILABLE until serving, INVALID_ARGUMENT naming the
+        bad field."""
         request_id_var.set(request.request_id)
         await self._refuse_unless_ready(context)
         try:
-            item = rank_input(request, self._server.limits())
+            return parse(request, self._server.limits())
         except ValidationError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            raise  # abort raises; for the type checker
+
+    async def Rank(self, request: phoenix_pb2.RankRequest, context: grpc.aio.ServicerContext):
+        item = await self._input(request, context, rank_input)
         if not item.candidates:
             return phoenix_pb2.RankResponse(checkpoint_id=self._server.models.checkpoint_id)
         values, checkpoint_id = await self._server.rank_batcher.submit(item)
         return rank_response(self._server.models.ranker, item.candidates, values, checkpoint_id)
 
     async def Retrieve(self, request: phoenix_pb2.RetrieveRequest, context: grpc.aio.ServicerContext):
-        request_id_var.set(request.request_id)
-        await self._refuse_unless_ready(context)
-        try:
-            item = retrieve_input(request, self._server.limits())
-        except ValidationError as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        item = await self._input(request, context, retrieve_input)
         posts, corpus_size, checkpoint_id = await self._server.retrieve_batcher.submit(item)
         return phoenix_pb2.RetrieveResponse(
             posts=[phoenix_pb2.RetrievedPost(post_id=p.post_id, author_id=p.author_id, score=p.score) for p in posts],

@@ -28,8 +28,9 @@ BATCH_SIZE = prometheus_client.Histogram(
 
 
 class MicroBatcher(Generic[T, R]):
-    def __init__(self, name: str, process: Callable[[list[T]], list[R]], max_batch: int = 32,
-                 max_wait_ms: float = 2.0, executor: Executor | None = None) -> None:
+    def __init__(self, name: str, process: Callable[[list[T]], list[R]], max_batch: int, max_wait_ms: float,
+                 executor: Executor | None = None) -> None:
+        """`max_batch`, `max_wait_ms`: the server's settings of those names (phoenix/settings.py)."""
         if max_batch < 1:
             raise ValueError("max_batch must be >= 1")
         self.name = name

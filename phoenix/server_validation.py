@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from foryou.event_rules import MAX_REQUEST_ID_CHARS
 from foryou_protos import common_pb2, phoenix_pb2
 from phoenix.features import CandidateItem, HistoryItem
 from phoenix.settings import PhoenixSettings
@@ -15,7 +16,6 @@ _MAX_ACTION = max(common_pb2.Action.values())
 # stalls the event loop; request_id is copied into logs.
 MAX_EXCLUDE_POST_IDS = PhoenixSettings.default("max_exclude_post_ids")
 MAX_EXCLUDE_AUTHOR_IDS = PhoenixSettings.default("max_exclude_author_ids")
-MAX_REQUEST_ID_CHARS = 128
 
 
 class ValidationError(ValueError):

@@ -8,19 +8,23 @@ from typing import Literal
 from pydantic import Field
 
 from foryou import config
-from foryou.admission import default_running
 from phoenix.index import DEFAULT_ANN_THRESHOLD
 
 Preset = Literal["tiny", "small", "demo", "serving", "small-v1"]  # built by phoenix/server_models.py
 
 
-class PhoenixSettings(config.Settings):
+class PhoenixSettings(config.ServerSettings):
+    """kafka_bootstrap "" = no corpus feed (benchmarks fill the index directly)."""
+
     model_config = config.prefixed("phoenix")
-    host: str = Field(config.DEFAULT_HOST, description="address to listen on (gRPC and metrics)")
-    port: int = Field(config.PHOENIX_PORT, description="gRPC port (0 = a free port)")
-    metrics_port: int = Field(config.PHOENIX_METRICS_PORT, description="Prometheus metrics port (0 = off)")
-    # "" = no corpus feed (benchmarks fill the index directly)
-    kafka_bootstrap: str = config.kafka_bootstrap_field()
+    port: int = config.PHOENIX_PORT
+    metrics_port: int = config.PHOENIX_METRICS_PORT
+    # Two full micro-batches (max_batch 32): one running, one forming.
+    max_running: int = 64
+    max_concurrent_rpcs: int = 1000
+    # A Rank of max_candidates with a full history, or a Retrieve with the most exclusions, is
+    # a few hundred KB.
+    max_request_bytes: int = 1024 * 1024
     preset: Preset = Field("demo", description="model sizes when no checkpoint is found (random init)")
     checkpoint_dir: str | None = Field(None, description="load the newest ranker/retriever checkpoints here and "
                                                          "hot-reload newer ones")
@@ -35,14 +39,7 @@ class PhoenixSettings(config.Settings):
                                                             "INVALID_ARGUMENT")
     ann_threshold: int = Field(DEFAULT_ANN_THRESHOLD, description="corpus size from which Retrieve uses the "
                                                                   "approximate (HNSW) index instead of exact search")
-    max_running: int = Field(default_running("phoenix"), description="handlers running at once, beyond it calls "
-                                                               "queue for a bounded time (foryou/admission.py; 0 = no bound)")
-    max_concurrent_rpcs: int = Field(1000, description="beyond it requests get RESOURCE_EXHAUSTED at once (0 = no limit)")
-    # A Rank of max_candidates with a full history, or a Retrieve with the most exclusions, is
-    # a few hundred KB.
-    max_request_bytes: int = Field(1024 * 1024, description="larger requests are refused (RESOURCE_EXHAUSTED)")
     seed: int = Field(0, description="seed of the random initialisation when no checkpoint is found")
     # Else the first feeds of each new shape pay seconds of compilation; off: quick starts.
     warm_every_bucket: bool = Field(True, description="compile every candidate bucket before SERVING "
                                                       "(--no-warm-every-bucket: only the smallest)")
-    log_level: config.LogLevel = config.log_level_field()

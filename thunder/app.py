@@ -9,7 +9,6 @@ import logging
 import time
 from collections.abc import Callable
 
-from foryou.admission import limits_for
 from foryou.grpc_server import ServiceServer
 from foryou.snowflake import now_ms
 from thunder import metrics
@@ -32,10 +31,7 @@ class ThunderApp:
         self.users = UserStore(settings.store)
         self.ingestor = Ingestor(settings, self.posts, self.users, clock, on_reset=self._on_log_reset)
         self.handlers = ThunderHandlers(self.posts, self.users, settings.query, clock)
-        self.server = ServiceServer("thunder", [SERVICE_NAME], host=settings.host, port=settings.port,
-                                    max_concurrent_rpcs=settings.max_concurrent_rpcs or None,
-                                    max_request_bytes=settings.max_request_bytes,
-                                    admission=limits_for("thunder", settings.max_running))
+        self.server = ServiceServer.of("thunder", [SERVICE_NAME], settings)
         self.ready = asyncio.Event()   # set once caught up and SERVING
         add_to_server(ThunderServicer(self.handlers, self.ready.is_set), self.server.server)
         self._tasks: list[asyncio.Task] = []

@@ -2,12 +2,9 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
-import signal
 
-from foryou import config, logs
-from foryou.metrics import start_metrics_server
+from foryou import config, service_main
 from thunder.app import ThunderApp
 from thunder.settings import ThunderSettings
 
@@ -22,10 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 async def serve(settings: ThunderSettings) -> None:
     app = ThunderApp(settings)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = service_main.stop_event()
     await app.start()
     log.info("thunder started on %s (kafka %s), replaying", app.address, settings.kafka_bootstrap)
     await stop.wait()
@@ -34,8 +28,4 @@ async def serve(settings: ThunderSettings) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = config.from_args(SETTINGS, args)
-    logs.setup("thunder", settings.log_level)
-    start_metrics_server(settings.metrics_port, settings.host)
-    asyncio.run(serve(settings))
-    return 0
+    return service_main.run("thunder", SETTINGS, args, serve)

@@ -167,46 +167,38 @@ class _Query:
     def walk_plain(self, timeline: Timeline, cap: int) -> list[StoredPost]:
         """Originals or videos of one author, the exact way: newest first, skipping excluded
         posts and reposts of the viewer's own posts (only video timelines hold reposts)."""
-        t, ids, reposted, recs = timeline.times, timeline.ids, timeline.reposted, timeline.recs
-        min_created, exclude, viewer = self.q.min_created_at_ms, self.q.exclude, self.q.viewer_id
-        n = len(t)
-        out: list[StoredPost] = []
-        for i in range(n - 1, max(-1, n - 1 - self.max_scan), -1):
-            if t[i] < min_created:
-                break
-            if exclude and ids[i] in exclude:
-                continue
-            if viewer and reposted[i] == viewer:
-                continue
-            out.append(recs[i])
-            if len(out) == cap:
-                break
-        return out
+        reposted, viewer = timeline.reposted, self.q.viewer_id
+        return self._walk(timeline, cap, self.q.min_created_at_ms, lambda i: not (viewer and reposted[i] == viewer))
 
     def walk_secondary(self, timeline: Timeline, cap: int) -> list[StoredPost]:
         """Replies and reposts of one author not older than the bound, the exact way: newest
         first; a repost unless it reposts the viewer's own post; a reply as `reply_check`
         says (and, answering a reply, only when addressed to an account the viewer follows)."""
-        t, ids, reposted, recs = timeline.times, timeline.ids, timeline.reposted, timeline.recs
-        exclude, viewer, following = self.q.exclude, self.q.viewer_id, self.q.following_set
-        bound, posts = self.bound, self.store.posts
+        reposted, recs, viewer, following = timeline.reposted, timeline.recs, self.q.viewer_id, self.q.following_set
+        posts = self.store.posts
+
+        def keep(i: int) -> bool:
+            if reposted[i]:
+                return reposted[i] != viewer
+            check = reply_check(recs[i], posts)
+            return check != INELIGIBLE and not (check == IF_FOLLOWED and recs[i].reply_to_user_id not in following)
+        return self._walk(timeline, cap, self.bound, keep)
+
+    def _walk(self, timeline: Timeline, cap: int, oldest_ms: float, keep: Callable[[int], bool]) -> list[StoredPost]:
+        """Newest first, at most `max_scan` entries, none older than `oldest_ms`: the first `cap`
+        entries not excluded by the request that `keep(index)` takes."""
+        t, ids, recs, exclude = timeline.times, timeline.ids, timeline.recs, self.q.exclude
         n = len(t)
         out: list[StoredPost] = []
         for i in range(n - 1, max(-1, n - 1 - self.max_scan), -1):
-            if t[i] < bound:
+            if t[i] < oldest_ms:
                 break
             if exclude and ids[i] in exclude:
                 continue
-            if reposted[i]:
-                if reposted[i] == viewer:
-                    continue
-            else:
-                check = reply_check(recs[i], posts)
-                if check == INELIGIBLE or (check == IF_FOLLOWED and recs[i].reply_to_user_id not in following):
-                    continue
-            out.append(recs[i])
-            if len(out) == cap:
-                break
+            if keep(i):
+                out.append(recs[i])
+                if len(out) == cap:
+                    break
         return out
 
 

@@ -6,9 +6,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from foryou import config
-from foryou.admission import default_running
 from foryou.event_rules import MAX_FOLLOWING
-from foryou.grpc_server import DEFAULT_MAX_REQUEST_BYTES
 
 HOUR_MS = 3_600_000
 _THUNDER = config.prefixed("thunder")
@@ -39,17 +37,14 @@ class StoreLimits(config.Settings):
     max_served_per_user: int = Field(2_000, description="served post ids kept per user (newest)")
 
 
-class ThunderSettings(config.Settings):
+class ThunderSettings(config.ServerSettings):
     model_config = _THUNDER
-    host: str = Field(config.DEFAULT_HOST, description="address to bind (gRPC and metrics)")
-    port: int = Field(config.THUNDER_PORT, description="gRPC port (0 = a free port)")
-    metrics_port: int = Field(config.THUNDER_METRICS_PORT, description="Prometheus metrics port (0 = off)")
-    kafka_bootstrap: str = config.kafka_bootstrap_field()
-    max_running: int = Field(default_running("thunder"), description="handlers running at once, beyond it calls "
-                                                               "queue for a bounded time (foryou/admission.py; 0 = no bound)")
-    max_concurrent_rpcs: int = Field(256, description="beyond it requests get RESOURCE_EXHAUSTED at once (0 = no limit)")
-    max_request_bytes: int = Field(DEFAULT_MAX_REQUEST_BYTES, description="larger requests are refused "
-                                                                         "(RESOURCE_EXHAUSTED)")
+    port: int = config.THUNDER_PORT
+    metrics_port: int = config.THUNDER_METRICS_PORT
+    # Its handlers never yield: calls are pulled out of gRPC's queue between them
+    # (foryou/admission.py), and how many run at once is not bounded.
+    accept_window_s: float = 0.001
+    max_concurrent_rpcs: int = 256
     trim_interval_s: float = Field(60.0, description="seconds between drops of expired state")
     stats_interval_s: float = Field(10.0, description="seconds between store-size exports and logs")
     fetch_max_records: int = Field(5_000, description="records per fetch during the start-up replay")
@@ -61,6 +56,5 @@ class ThunderSettings(config.Settings):
     # Partitions are always assigned manually (every replica reads every partition and holds
     # the full state), so a group id only names the consumer in broker tools.
     group_id: str = Field("", description="Kafka consumer group id, names the consumer only ('' = none)")
-    log_level: config.LogLevel = config.log_level_field()
     query: QueryLimits = Field(default_factory=QueryLimits)
     store: StoreLimits = Field(default_factory=StoreLimits)

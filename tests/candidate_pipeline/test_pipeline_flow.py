@@ -3,6 +3,7 @@ truncation, request ids and side effects."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -55,18 +56,24 @@ async def test_stages_run_in_documented_order():
     assert {t.component for t in result.timings} >= {"qh1", "src2", "hyd1", "flt2", "sc1", "sel", "phyd", "pflt"}
 
 
-async def test_query_hydrators_run_concurrently_and_merge_in_list_order():
-    barrier = asyncio.Barrier(2)  # only passes when both hydrators are inside hydrate() at once
+def second_finishes_first() -> tuple[Callable[[], Awaitable[None]], Callable[[], Awaitable[None]]]:
+    """`before` hooks of two components: both must be inside their call at once (a barrier
+    that a sequential executor never passes), and the second finishes first."""
+    barrier = asyncio.Barrier(2)
     second_done = asyncio.Event()
 
-    async def wait_for_second():
+    async def wait_for_second() -> None:
         await barrier.wait()
         await second_done.wait()
 
-    async def second_first():
+    async def second_first() -> None:
         await barrier.wait()
         second_done.set()
+    return wait_for_second, second_first
 
+
+async def test_query_hydrators_run_concurrently_and_merge_in_list_order():
+    wait_for_second, second_first = second_finishes_first()
     pipe = pipeline(
         name="qh_parallel", default_timeout_s=2,
         query_hydrators=[FakeQueryHydrator("first", {"k": "first", "a": 1}, before=wait_for_second),
@@ -93,17 +100,7 @@ async def test_sources_run_concurrently_and_concatenate_in_list_order():
 
 
 async def test_hydrators_run_concurrently_on_the_same_candidates_then_update_in_list_order():
-    barrier = asyncio.Barrier(2)
-    second_done = asyncio.Event()
-
-    async def wait_for_second():
-        await barrier.wait()
-        await second_done.wait()
-
-    async def second_first():
-        await barrier.wait()
-        second_done.set()
-
+    wait_for_second, second_first = second_finishes_first()
     first = FakeHydrator("first", {"color": 1, "a": 1}, before=wait_for_second)
     second = FakeHydrator("second", {"color": 2, "b": 1}, before=second_first)
     pipe = pipeline(name="hyd_parallel", default_timeout_s=2, sources=[FakeSource("src", [1, 2])],

@@ -10,6 +10,7 @@ The tests run in file order and leave every process running at the end of each."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
@@ -102,6 +103,25 @@ def p99(latencies: list[float]) -> float:
     return float(np.percentile(latencies, 99))
 
 
+@contextlib.asynccontextmanager
+async def frozen(stack, name: str, deadline_s: float, record_property):
+    """The `name` process ("thunder", "phoenix") stopped (SIGSTOP) until its breaker opens;
+    yields the replies of REQUESTS feeds taken then, whose p99 latency must stay within the
+    call deadline; then resumes it. Records the latencies and the time to a whole feed after."""
+    pid = getattr(stack, name).proc.pid
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        await until_breaker_opens(stack, deadline_s)
+        latencies, replies = await timed_feeds(stack, REQUESTS, PROBE_SPACING_S)
+        yield replies
+        record_property(f"{name}_frozen_p99_ms", round(p99(latencies) * 1000, 1))
+        record_property(f"{name}_frozen_max_ms", round(max(latencies) * 1000, 1))
+        assert p99(latencies) <= deadline_s + MARGIN_S, sorted(latencies)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    record_property(f"{name}_thawed_whole_s", round(await whole_again(stack), 2))
+
+
 async def test_the_whole_feed_is_safe(fault_stack):
     await whole_again(fault_stack, within_s=90)   # the first feeds may find Phoenix still warming
 
@@ -126,24 +146,14 @@ async def test_corrupt_bytes_and_reflection_on_every_service(fault_stack, case):
 
 async def test_thunder_frozen_costs_its_deadline_at_most_and_serves_nothing_unsafe(fault_stack, record_property):
     w = fault_stack.world
-    pid = fault_stack.thunder.proc.pid
-    os.kill(pid, signal.SIGSTOP)
-    try:
-        await until_breaker_opens(fault_stack, THUNDER_DEADLINE_S)
-        latencies, replies = await timed_feeds(fault_stack, REQUESTS, PROBE_SPACING_S)
+    async with frozen(fault_stack, "thunder", THUNDER_DEADLINE_S, record_property) as replies:
         for reply in replies:
             assert DEGRADED["ThunderSource"] in reply.degraded and CACHED["user_features_cached"] in reply.degraded
             assert all(not p.in_network for p in reply.scored_posts)
         assert any(reply.scored_posts for reply in replies)      # cached facts keep a (smaller) feed
-        record_property("thunder_frozen_p99_ms", round(p99(latencies) * 1000, 1))
-        record_property("thunder_frozen_max_ms", round(max(latencies) * 1000, 1))
-        assert p99(latencies) <= THUNDER_DEADLINE_S + MARGIN_S, sorted(latencies)
         # A viewer with nothing cached: nothing whose safety is known, so nothing at all.
         stranger = await feed(fault_stack, w.base + 99)
         assert list(stranger.scored_posts) == [] and DEGRADED["UserFeatures"] in stranger.degraded
-    finally:
-        os.kill(pid, signal.SIGCONT)
-    record_property("thunder_thawed_whole_s", round(await whole_again(fault_stack), 2))
 
 
 async def test_thunder_killed_and_restarted(fault_stack, record_property):
@@ -162,20 +172,10 @@ async def test_thunder_killed_and_restarted(fault_stack, record_property):
 
 async def test_phoenix_frozen_costs_its_deadline_at_most_and_serves_in_network(fault_stack, record_property):
     w = fault_stack.world
-    pid = fault_stack.phoenix.proc.pid
-    os.kill(pid, signal.SIGSTOP)
-    try:
-        await until_breaker_opens(fault_stack, PHOENIX_DEADLINE_S)
-        latencies, replies = await timed_feeds(fault_stack, REQUESTS, PROBE_SPACING_S)
+    async with frozen(fault_stack, "phoenix", PHOENIX_DEADLINE_S, record_property) as replies:
         for reply in replies:
             assert DEGRADED["PhoenixSource"] in reply.degraded and DEGRADED["PhoenixScorer"] in reply.degraded
             assert w.ids("a1", "b1") <= {p.post_id for p in reply.scored_posts}
-        record_property("phoenix_frozen_p99_ms", round(p99(latencies) * 1000, 1))
-        record_property("phoenix_frozen_max_ms", round(max(latencies) * 1000, 1))
-        assert p99(latencies) <= PHOENIX_DEADLINE_S + MARGIN_S, sorted(latencies)
-    finally:
-        os.kill(pid, signal.SIGCONT)
-    record_property("phoenix_thawed_whole_s", round(await whole_again(fault_stack), 2))
 
 
 async def test_phoenix_killed_and_restarted_refuses_until_ready(fault_stack, record_property):

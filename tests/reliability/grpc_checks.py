@@ -1,10 +1,17 @@
 """Checks of a gRPC server as a raw client sees it: corrupt request bytes and reflection v1.
 Used on in-process servers (tests/foundation/test_grpc_server.py) and on the real service
-processes (tests/home_mixer/test_fault_injection.py)."""
+processes (tests/home_mixer/test_fault_injection.py). And an in-process server whose one method
+sleeps, for the admission tests."""
 from __future__ import annotations
+
+import asyncio
+import contextlib
 
 import grpc
 from grpc_reflection.v1alpha import reflection_pb2
+
+from foryou.admission import AdmissionLimits
+from foryou.grpc_server import ServiceServer
 
 
 # Each a different way for bytes not to be a message: a bad tag, a truncated varint, a length
@@ -58,3 +65,21 @@ async def list_services(channel, version: str = "v1") -> list[str]:
     return []
 
 
+
+
+@contextlib.asynccontextmanager
+async def sleeping_server(service: str, seconds: float, admission: AdmissionLimits = AdmissionLimits()):
+    """A ServiceServer named `service` whose one method, /test.Sleep/Sleep, takes `seconds`;
+    yields a raw (bytes in, bytes out) callable of it."""
+    async def sleep(request: bytes, context) -> bytes:
+        await asyncio.sleep(seconds)
+        return b""
+    server = ServiceServer(service, [], admission=admission)
+    server.server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
+        "test.Sleep", {"Sleep": grpc.unary_unary_rpc_method_handler(sleep)}),))
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(server.address) as channel:
+            yield channel.unary_unary("/test.Sleep/Sleep", request_serializer=None, response_deserializer=None)
+    finally:
+        await server.stop(0)

@@ -3,7 +3,6 @@ time is refused at once with RESOURCE_EXHAUSTED and counted; longer deadlines ar
 slow outlier cannot lock short-deadline callers out for good."""
 from __future__ import annotations
 
-import asyncio
 import time
 
 import grpc
@@ -11,39 +10,28 @@ import prometheus_client
 import pytest
 
 from foryou.admission import ServiceTime
-from foryou.grpc_server import ServiceServer
+from tests.reliability.grpc_checks import sleeping_server
 
 SLOW_S = 0.3
 
 
 def refused_count() -> float:
     return prometheus_client.REGISTRY.get_sample_value(
-        "foryou_grpc_admission_refused_total", {"service": "admission", "method": "Slow", "reason": "deadline"}) or 0.0
+        "foryou_grpc_admission_refused_total", {"service": "admission", "method": "Sleep", "reason": "deadline"}) or 0.0
 
 
 async def test_short_deadlines_are_refused_early_and_counted():
-    async def slow(request: bytes, context) -> bytes:
-        await asyncio.sleep(SLOW_S)
-        return b""
-    server = ServiceServer("admission", [])
-    server.server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
-        "test.Admission", {"Slow": grpc.unary_unary_rpc_method_handler(slow)}),))
-    await server.start()
-    try:
-        async with grpc.aio.insecure_channel(server.address) as channel:
-            call = channel.unary_unary("/test.Admission/Slow", request_serializer=None, response_deserializer=None)
-            await call(b"", timeout=10)                       # measured: about SLOW_S
-            before = refused_count()
-            started = time.perf_counter()
-            with pytest.raises(grpc.aio.AioRpcError) as err:
-                await call(b"", timeout=SLOW_S / 3)
-            elapsed = time.perf_counter() - started
-            assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "overloaded" in err.value.details()
-            assert elapsed < SLOW_S / 3                      # refused, not timed out
-            assert refused_count() == before + 1
-            await call(b"", timeout=10)                       # a long enough deadline is served
-    finally:
-        await server.stop(0)
+    async with sleeping_server("admission", SLOW_S) as call:
+        await call(b"", timeout=10)                           # measured: about SLOW_S
+        before = refused_count()
+        started = time.perf_counter()
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await call(b"", timeout=SLOW_S / 3)
+        elapsed = time.perf_counter() - started
+        assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "overloaded" in err.value.details()
+        assert elapsed < SLOW_S / 3                          # refused, not timed out
+        assert refused_count() == before + 1
+        await call(b"", timeout=10)                           # a long enough deadline is served
 
 
 def test_refusals_decay_the_estimate_so_callers_get_back_in():

@@ -26,6 +26,16 @@ async def boom():
     raise ConnectionError("down")
 
 
+async def half_open(name: str) -> tuple[Clock, CircuitBreaker]:
+    """A breaker opened by one failure, its cool-down over: the next call is the probe."""
+    clock = Clock()
+    breaker = CircuitBreaker(name, failure_threshold=1, reset_timeout_s=0.5, clock=clock)
+    with pytest.raises(ConnectionError):
+        await breaker.call(boom)
+    clock.now += 0.5
+    return clock, breaker
+
+
 def state_metric(name: str) -> float:
     value = prometheus_client.REGISTRY.get_sample_value("foryou_circuit_breaker_state", {"dependency": name})
     assert value is not None, name
@@ -62,11 +72,7 @@ async def test_opens_after_consecutive_failures_then_probes_and_closes():
 
 
 async def test_half_open_lets_one_probe_through_at_a_time():
-    clock = Clock()
-    breaker = CircuitBreaker("dep_b", failure_threshold=1, reset_timeout_s=0.5, clock=clock)
-    with pytest.raises(ConnectionError):
-        await breaker.call(boom)
-    clock.now += 0.5
+    clock, breaker = await half_open("dep_b")
     gate = asyncio.Event()
 
     async def slow_probe():
@@ -81,11 +87,7 @@ async def test_half_open_lets_one_probe_through_at_a_time():
 
 
 async def test_a_cancelled_probe_reopens_and_frees_the_probe_slot():
-    clock = Clock()
-    breaker = CircuitBreaker("dep_c", failure_threshold=1, reset_timeout_s=0.5, clock=clock)
-    with pytest.raises(ConnectionError):
-        await breaker.call(boom)
-    clock.now += 0.5
+    clock, breaker = await half_open("dep_c")
     probe = asyncio.create_task(breaker.call(lambda: asyncio.Event().wait()))
     await asyncio.sleep(0)
     probe.cancel()

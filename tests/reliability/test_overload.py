@@ -21,7 +21,7 @@ import numpy as np
 from bench.overload_load import OK, REFUSED, drive, running
 from foryou.admission import AdmissionLimits
 from foryou.broker import free_port
-from foryou.grpc_server import ServiceServer
+from tests.reliability.grpc_checks import sleeping_server
 
 SERVICE_S = 0.3                    # long against the timer jitter of a loaded 2-core machine
 SUSTAINED = 2                      # handlers the in-process server runs at once
@@ -37,36 +37,25 @@ def p99(samples: list[float]) -> float:
 
 
 async def test_gate_refuses_beyond_the_queue_bound_and_keeps_admitted_latency():
-    async def work(request: bytes, context) -> bytes:
-        await asyncio.sleep(SERVICE_S)
-        return b""
-    server = ServiceServer("overload", [], admission=AdmissionLimits(concurrency=SUSTAINED))
-    server.server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
-        "test.Overload", {"Work": grpc.unary_unary_rpc_method_handler(work)}),))
-    await server.start()
-    try:
-        async with grpc.aio.insecure_channel(server.address) as channel:
-            call = channel.unary_unary("/test.Overload/Work", request_serializer=None, response_deserializer=None)
-            unloaded = []
-            for _ in range(5):
-                started = time.perf_counter()
-                await call(b"", timeout=5)
-                unloaded.append(time.perf_counter() - started)
-            codes: dict[str, list[float]] = {}
+    async with sleeping_server("overload", SERVICE_S, AdmissionLimits(concurrency=SUSTAINED)) as call:
+        unloaded = []
+        for _ in range(5):
+            started = time.perf_counter()
+            await call(b"", timeout=5)
+            unloaded.append(time.perf_counter() - started)
+        codes: dict[str, list[float]] = {}
 
-            async def client() -> None:
-                stop_at = time.monotonic() + 2.4
-                while time.monotonic() < stop_at:
-                    started = time.perf_counter()
-                    try:
-                        await call(b"", timeout=5)
-                        code = OK
-                    except grpc.aio.AioRpcError as err:
-                        code = err.code().name
-                    codes.setdefault(code, []).append(time.perf_counter() - started)
-            await asyncio.gather(*(client() for _ in range(4 * SUSTAINED)))
-    finally:
-        await server.stop(0)
+        async def client() -> None:
+            stop_at = time.monotonic() + 2.4
+            while time.monotonic() < stop_at:
+                started = time.perf_counter()
+                try:
+                    await call(b"", timeout=5)
+                    code = OK
+                except grpc.aio.AioRpcError as err:
+                    code = err.code().name
+                codes.setdefault(code, []).append(time.perf_counter() - started)
+        await asyncio.gather(*(client() for _ in range(4 * SUSTAINED)))
     assert set(codes) == ALLOWED, {c: len(v) for c, v in codes.items()}
     # p95: with about 25 admitted calls p99 is the maximum, which one stall of a shared machine
     # decides; the bound by design is one service time plus the queue bound (half of one).

@@ -1,0 +1,34 @@
+"""What `foryou thunder`, `foryou phoenix` and `foryou home-mixer` share: their settings from
+the flags and the environment, logging, the metrics endpoint, and serving until SIGTERM or
+SIGINT."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+from foryou import config, logs
+from foryou.metrics import start_metrics_server
+
+S = TypeVar("S", bound=config.ServerSettings)
+
+
+def run(service: str, cls: type[S], args: argparse.Namespace, serve: Callable[[S], Coroutine[Any, Any, object]]) -> int:
+    """`serve` the settings of `cls` that `args` and the environment give, with logs and metrics."""
+    settings = config.from_args(cls, args)
+    logs.setup(service, settings.log_level)
+    start_metrics_server(settings.metrics_port, settings.host)
+    asyncio.run(serve(settings))
+    return 0
+
+
+def stop_event() -> asyncio.Event:
+    """Set by the first SIGTERM or SIGINT. Taken before the server starts, so that a signal
+    during start-up stops it cleanly once it is up."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
