@@ -27,7 +27,7 @@ from home_mixer.service import CACHED, DEGRADED
 from home_mixer.settings import HomeMixerSettings
 from tests.reliability.grpc_checks import assert_bad_bytes_refused, list_services
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.exclusive]  # asserts latency bounds
 
 THUNDER_DEADLINE_S = HomeMixerSettings.default("thunder_timeout_s")
 PHOENIX_DEADLINE_S = HomeMixerSettings.default("phoenix_timeout_s")

@@ -12,6 +12,8 @@ import pytest
 from foryou.admission import ServiceTime
 from tests.reliability.grpc_checks import sleeping_server
 
+pytestmark = pytest.mark.exclusive  # asserts latency bounds
+
 SLOW_S = 0.3
 
 

@@ -17,11 +17,14 @@ import urllib.request
 
 import grpc
 import numpy as np
+import pytest
 
 from bench.overload_load import OK, REFUSED, drive, running
 from foryou.admission import AdmissionLimits
 from foryou.broker import free_port
 from tests.reliability.grpc_checks import sleeping_server
+
+pytestmark = pytest.mark.exclusive  # asserts latency bounds
 
 SERVICE_S = 0.3                    # long against the timer jitter of a loaded 2-core machine
 SUSTAINED = 2                      # handlers the in-process server runs at once
