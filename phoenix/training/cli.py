@@ -25,7 +25,7 @@ class TrainSettings(foryou_config.Settings):
     kafka_bootstrap: str = foryou_config.kafka_bootstrap_field()
     checkpoint_dir: str = Field(description="save DIR/<model>/<step>/ here")
     steps: int | None = Field(None, description=f"optimisation steps at most (early stopping may end sooner; default: "
-                                                f"the preset's, {DEFAULT_STEPS}, movielens 2000)")
+                                                f"the preset's, {DEFAULT_STEPS}; movielens retriever 2000)")
     preset: TrainPreset = Field("small", description="model sizes (small: tiny model, roomy hash tables; quick on a "
                                                      "laptop CPU; v2 inputs except tiny and small-v1, the ids-only v1 "
                                                      "models; movielens: small with the sequential retriever recipe "
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"read {len(events.post_author)} posts, {len(events.engagements)} engagements, "
           f"{len(events.served)} served events in {time.monotonic() - started:.1f}s", flush=True)
     recipe = train_recipe(args.preset)
-    ranker_cfg, retriever_cfg, steps = recipe.ranker, recipe.retriever, args.steps or recipe.steps
+    ranker_cfg, retriever_cfg, steps = recipe.ranker, recipe.retriever, args.steps or recipe.steps(args.model)
     if args.user_pooling:
         retriever_cfg = dataclasses.replace(retriever_cfg, user_pooling=args.user_pooling)
     module, cfg, table = ((ranker, ranker_cfg, ranker_table) if args.model == "ranker"
@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         if mesh_text:
             stack.enter_context(mesh_lib.use_mesh(mesh_lib.make_mesh(mesh_lib.parse_mesh(mesh_text))))
         positives = _actions(args.positives) if args.positives else recipe.positives
-        extra = {"positives": positives} if args.model == "retriever" and positives else {}
+        extra = _retriever_extras(recipe, positives) if args.model == "retriever" else {}
         params, metrics = module.train(events, cfg, steps=steps, settings=settings, **extra)
         # Saved from the arrays sharded on the mesh (orbax; loads on any mesh shape).
         ref = checkpoints.save(args.checkpoint_dir, args.model, steps, mesh_lib.place_params(params), cfg, metrics)
@@ -105,6 +105,14 @@ def run(args: argparse.Namespace) -> int:
         print("\n" + table(metrics["eval"]) + "\n")
     print(f"saved {ref.checkpoint_id} to {ref.path} ({time.monotonic() - started:.0f}s in all)", flush=True)
     return 0
+
+
+def _retriever_extras(recipe, positives) -> dict:
+    """retriever.train's keyword arguments the preset or the flags set."""
+    extra: dict = {"positives": positives} if positives else {}
+    if not recipe.freshness:
+        extra["freshness_weights"] = ()
+    return extra
 
 
 def _actions(names: str) -> frozenset[int]:
