@@ -13,7 +13,7 @@ from pydantic import Field
 
 from foryou import config as foryou_config
 from foryou import logs
-from phoenix.settings import Preset
+from phoenix.training.presets import DEFAULT_STEPS, TrainPreset
 
 log = logging.getLogger(__name__)
 
@@ -24,9 +24,12 @@ class TrainSettings(foryou_config.Settings):
                                                        "instead of Kafka")
     kafka_bootstrap: str = foryou_config.kafka_bootstrap_field()
     checkpoint_dir: str = Field(description="save DIR/<model>/<step>/ here")
-    steps: int = Field(400, description="optimisation steps")
-    preset: Preset = Field("small", description="model sizes (small: tiny model, roomy hash tables; quick on a "
-                                                "laptop CPU; v2 inputs except tiny and small-v1, the ids-only v1 models)")
+    steps: int | None = Field(None, description=f"optimisation steps at most (early stopping may end sooner; default: "
+                                                f"the preset's, {DEFAULT_STEPS}; movielens retriever 2000)")
+    preset: TrainPreset = Field("small", description="model sizes (small: tiny model, roomy hash tables; quick on a "
+                                                     "laptop CPU; v2 inputs except tiny and small-v1, the ids-only v1 "
+                                                     "models; movielens: small with the sequential retriever recipe "
+                                                     "tuned on MovieLens-100k, phoenix/training/presets.py)")
     batch_size: int | None = Field(None, description="default: the model's (256 ranker, 128 retriever)")
     learning_rate: float | None = Field(None, description="default: the model's")
     test_fraction: float = Field(0.2, description="held-out share of the timeline (newest events)")
@@ -34,8 +37,8 @@ class TrainSettings(foryou_config.Settings):
     mesh: str = Field("", description="train on a device mesh, e.g. data=4 or data=2,model=2 (docs/scaling.md; "
                                       "'': one device)")
     positives: str = Field("", description="retriever (v2): comma-separated actions whose engagements it learns to "
-                                           "retrieve ('': favorite; e.g. favorite,click where every engagement is a "
-                                           "choice, as in MovieLens)")
+                                           "retrieve ('': the preset's, favorite; movielens favorite,click: every "
+                                           "rating is a choice)")
     user_pooling: Literal["mean", "last"] | None = Field(
         None, description="retriever: the user is the mean of the tower's outputs (the presets' default) or the last "
                           "position's; 'last' trains on every prefix of each history (sequential, as SASRec; "
@@ -65,8 +68,8 @@ def run(args: argparse.Namespace) -> int:
 
     from phoenix import checkpoints
     from phoenix.evaluation.report import full_report, ranker_table, retriever_table
-    from phoenix.server_models import preset_configs
     from phoenix.training import ranker, retriever
+    from phoenix.training.presets import train_recipe
     from phoenix.training.sources import load_event_log
 
     bootstrap = None if args.events_file else args.kafka_bootstrap
@@ -74,13 +77,14 @@ def run(args: argparse.Namespace) -> int:
     events = distributed.share(load_event_log(args.events_file, bootstrap))  # this process's users
     print(f"read {len(events.post_author)} posts, {len(events.engagements)} engagements, "
           f"{len(events.served)} served events in {time.monotonic() - started:.1f}s", flush=True)
-    ranker_cfg, retriever_cfg = preset_configs(args.preset)
+    recipe = train_recipe(args.preset)
+    ranker_cfg, retriever_cfg, steps = recipe.ranker, recipe.retriever, args.steps or recipe.steps(args.model)
     if args.user_pooling:
         retriever_cfg = dataclasses.replace(retriever_cfg, user_pooling=args.user_pooling)
     module, cfg, table = ((ranker, ranker_cfg, ranker_table) if args.model == "ranker"
                           else (retriever, retriever_cfg, retriever_table))
-    defaults = (retriever.default_settings(args.steps, cfg) if args.model == "retriever"
-                else module.default_settings(args.steps))
+    defaults = (retriever.default_settings(steps, cfg) if args.model == "retriever"
+                else module.default_settings(steps))
     settings = dataclasses.replace(
         defaults, seed=args.seed, test_fraction=args.test_fraction,
         batch_size=args.batch_size or defaults.batch_size,
@@ -90,16 +94,25 @@ def run(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         if mesh_text:
             stack.enter_context(mesh_lib.use_mesh(mesh_lib.make_mesh(mesh_lib.parse_mesh(mesh_text))))
-        extra = {"positives": _actions(args.positives)} if args.model == "retriever" and args.positives else {}
-        params, metrics = module.train(events, cfg, steps=args.steps, settings=settings, **extra)
+        positives = _actions(args.positives) if args.positives else recipe.positives
+        extra = _retriever_extras(recipe, positives) if args.model == "retriever" else {}
+        params, metrics = module.train(events, cfg, steps=steps, settings=settings, **extra)
         # Saved from the arrays sharded on the mesh (orbax; loads on any mesh shape).
-        ref = checkpoints.save(args.checkpoint_dir, args.model, args.steps, mesh_lib.place_params(params), cfg, metrics)
+        ref = checkpoints.save(args.checkpoint_dir, args.model, steps, mesh_lib.place_params(params), cfg, metrics)
     if args.model == "retriever":  # the same tables as `foryou eval`
         print("\n" + full_report({"retriever": {"checkpoint": ref.checkpoint_id, **metrics["eval"]}}) + "\n")
     else:
         print("\n" + table(metrics["eval"]) + "\n")
     print(f"saved {ref.checkpoint_id} to {ref.path} ({time.monotonic() - started:.0f}s in all)", flush=True)
     return 0
+
+
+def _retriever_extras(recipe, positives) -> dict:
+    """retriever.train's keyword arguments the preset or the flags set."""
+    extra: dict = {"positives": positives} if positives else {}
+    if not recipe.freshness:
+        extra["freshness_weights"] = ()
+    return extra
 
 
 def _actions(names: str) -> frozenset[int]:
