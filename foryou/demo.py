@@ -32,14 +32,15 @@ def say(line: str) -> None:
 
 
 def train_models(world: World | None, checkpoint_dir: Path, ranker_steps: int, retriever_steps: int,
-                 events=None) -> list[str]:
+                 events=None, preset: str = "small") -> list[str]:
     """Train the ranker and the retriever on the world's events (or `events`) with the phoenix
-    training functions and save checkpoints where Phoenix watches; returns their checkpoint ids."""
+    training functions and a training preset's recipe (phoenix/training/presets.py), and save
+    checkpoints where Phoenix watches; returns their checkpoint ids."""
     import importlib
 
     from phoenix import checkpoints
-    from phoenix.server_models import preset_configs
     from phoenix.training.data import collect
+    from phoenix.training.presets import train_recipe
 
     if events is None:
         if world is None:
@@ -50,10 +51,11 @@ def train_models(world: World | None, checkpoint_dir: Path, ranker_steps: int, r
     ids = []
     # "small": tiny widths with hash tables large enough that a 400-user world's ids rarely
     # collide (favorite AUC about 0.80 against 0.71 with the tiny tables, same training time).
-    ranker_config, retriever_config = preset_configs("small")
-    jobs = [(checkpoints.RANKER, "phoenix.training.ranker", ranker_config, ranker_steps),
-            (checkpoints.RETRIEVER, "phoenix.training.retriever", retriever_config, retriever_steps)]
-    for kind, module_name, model_cfg, steps in jobs:
+    recipe = train_recipe(preset)
+    retriever_extras = recipe.retriever_arguments()
+    jobs = [(checkpoints.RANKER, "phoenix.training.ranker", recipe.ranker, ranker_steps, {}),
+            (checkpoints.RETRIEVER, "phoenix.training.retriever", recipe.retriever, retriever_steps, retriever_extras)]
+    for kind, module_name, model_cfg, steps, extras in jobs:
         if steps <= 0:
             continue
         try:
@@ -62,7 +64,7 @@ def train_models(world: World | None, checkpoint_dir: Path, ranker_steps: int, r
             say(f"  {module_name} is not available: phoenix keeps its initial {kind}")
             continue
         started = time.monotonic()
-        params, metrics = module.train(log, model_cfg, steps=steps, progress=quiet)
+        params, metrics = module.train(log, model_cfg, steps=steps, progress=quiet, **extras)
         ref = checkpoints.save(checkpoint_dir, kind, steps, params, model_cfg, metrics)
         say(f"  trained {kind}: {steps} steps in {time.monotonic() - started:.0f}s; held-out {headline(kind, metrics)}")
         ids.append(ref.checkpoint_id)
@@ -111,9 +113,10 @@ async def warm_up(address: str, user_id: int, timeout_s: float = 120.0) -> None:
 
 
 async def train_and_reload(stack, world: World | None, checkpoint_dir: Path, args: argparse.Namespace,
-                           events=None) -> None:
+                           events=None, preset: str = "small") -> None:
     """Train both models (on the world's events, or `events`) and wait until Phoenix serves them."""
-    ids = await asyncio.to_thread(train_models, world, checkpoint_dir, args.ranker_steps, args.retriever_steps, events)
+    ids = await asyncio.to_thread(train_models, world, checkpoint_dir, args.ranker_steps, args.retriever_steps, events,
+                                  preset)
     serving = await wait_for_checkpoints(stack.address("phoenix"), ids)
     say(f"      phoenix hot-reloaded {serving}")
 

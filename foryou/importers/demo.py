@@ -64,7 +64,7 @@ async def dataset_demo(args: argparse.Namespace) -> int:
             say(f"      {note}")
         await asyncio.to_thread(publish, data, stack.kafka_bootstrap, progress_printer("      publishing", sys.stdout))
         say("[3/4] training the ranker and the retriever on the imported events ...")
-        await train_and_reload(stack, None, checkpoint_dir, args, list(data.events()))
+        await train_and_reload(stack, None, checkpoint_dir, args, list(data.events()), preset="movielens")
         users = args.user or showcase_users(data, args.feeds)
 
         def notes(user_id: int, feed) -> list[str]:

@@ -94,8 +94,8 @@ def run(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         if mesh_text:
             stack.enter_context(mesh_lib.use_mesh(mesh_lib.make_mesh(mesh_lib.parse_mesh(mesh_text))))
-        positives = _actions(args.positives) if args.positives else recipe.positives
-        extra = _retriever_extras(recipe, positives) if args.model == "retriever" else {}
+        positives = _actions(args.positives) if args.positives else None
+        extra = recipe.retriever_arguments(positives) if args.model == "retriever" else {}
         params, metrics = module.train(events, cfg, steps=steps, settings=settings, **extra)
         # Saved from the arrays sharded on the mesh (orbax; loads on any mesh shape).
         ref = checkpoints.save(args.checkpoint_dir, args.model, steps, mesh_lib.place_params(params), cfg, metrics)
@@ -105,14 +105,6 @@ def run(args: argparse.Namespace) -> int:
         print("\n" + table(metrics["eval"]) + "\n")
     print(f"saved {ref.checkpoint_id} to {ref.path} ({time.monotonic() - started:.0f}s in all)", flush=True)
     return 0
-
-
-def _retriever_extras(recipe, positives) -> dict:
-    """retriever.train's keyword arguments the preset or the flags set."""
-    extra: dict = {"positives": positives} if positives else {}
-    if not recipe.freshness:
-        extra["freshness_weights"] = ()
-    return extra
 
 
 def _actions(names: str) -> frozenset[int]:

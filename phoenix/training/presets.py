@@ -33,6 +33,14 @@ class TrainRecipe:
     def steps(self, model: str) -> int:
         return self.retriever_steps if model == "retriever" else self.ranker_steps
 
+    def retriever_arguments(self, positives: frozenset[int] | None = None) -> dict:
+        """retriever.train's keyword arguments this recipe (or `positives`, from a flag) sets."""
+        chosen = positives or self.positives
+        extra: dict = {"positives": chosen} if chosen else {}
+        if not self.freshness:
+            extra["freshness_weights"] = ()
+        return extra
+
 
 def train_recipe(preset: str) -> TrainRecipe:
     """The model configs and training defaults of a training preset name."""
