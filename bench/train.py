@@ -3,6 +3,7 @@ and on a mesh of N devices (docs/scaling.md), the same training loop (phoenix/tr
 
     python -m foryou.cli bench train [--presets demo,serving] [--models ranker,retriever]
                                      [--devices 1,4] [--steps 12] [--users 300]
+                                     [--batch-size N | PRESET=N,...]
 
 Each device count runs in its own process: on CPU the N devices are forced host devices
 (XLA_FLAGS=--xla_force_host_platform_device_count=N, set before JAX starts), which share the
@@ -29,7 +30,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--devices", default="1,4", help="device counts, one process each")
     parser.add_argument("--steps", type=int, default=12, help="steps per row, the first two not timed")
     parser.add_argument("--users", type=int, default=300, help="synthetic world size")
-    parser.add_argument("--batch-size", type=int, default=0, help="default: the model's training default")
+    parser.add_argument("--batch-size", default="0", help="N for every row, or PRESET=N,... per preset "
+                        "(e.g. serving=32, where the training default does not fit in memory); default: the "
+                        "model's training default")
     parser.add_argument("--child", type=int, default=0, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -44,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
                                          f"--xla_force_host_platform_device_count={n}".strip())
         cmd = [sys.executable, "-m", "bench.train", "--child", str(n), "--presets", args.presets,
                "--models", args.models, "--steps", str(args.steps), "--users", str(args.users),
-               "--batch-size", str(args.batch_size)]
+               "--batch-size", args.batch_size]
         result = subprocess.run(cmd, env=env, capture_output=True, text=True)
         if result.returncode != 0:
             print(result.stderr[-3000:], file=sys.stderr)
@@ -73,9 +76,17 @@ def child(args: argparse.Namespace) -> int:
     for model in args.models.split(","):
         for preset in args.presets.split(","):
             with mesh_lib.use_mesh(mesh):
-                times, batch = train_steps(model, preset, log, args.steps, args.batch_size)
+                times, batch = train_steps(model, preset, log, args.steps, batch_size_for(args.batch_size, preset))
             print(json.dumps(row(model, preset, args.child, devices[0].platform, batch, times)), flush=True)
     return 0
+
+
+def batch_size_for(spec: str, preset: str) -> int:
+    """--batch-size "32" (every preset) or "serving=32,demo=256" (the others: 0, the default)."""
+    if "=" not in spec:
+        return int(spec)
+    sizes = dict(part.split("=") for part in spec.split(","))
+    return int(sizes.get(preset, 0))
 
 
 def train_steps(model: str, preset: str, log, steps: int, batch_size: int) -> tuple[list[float], int]:

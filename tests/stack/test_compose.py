@@ -186,3 +186,93 @@ def test_tls_override_turns_on_mutual_tls_with_mounted_certificates(service, mon
     mounts = {v.split(":")[1] for v in spec["volumes"]}
     for path in (tls.cert_file, tls.key_file, tls.ca_file):
         assert any(path.startswith(m + "/") for m in mounts), f"{path} is not in a mounted volume"
+
+
+def merged(service: str) -> dict:
+    """The service's environment with docker-compose.tls.yml applied (compose merges by name)."""
+    return {**SERVICES[service].get("environment", {}), **TLS_OVERRIDE["services"][service].get("environment", {})}
+
+
+def listeners(value: str) -> dict[str, str]:
+    """"NAME://host:port,..." -> {NAME: "host:port"}."""
+    return dict(entry.split("://") for entry in value.split(","))
+
+
+def in_mount(service: str, path: str) -> bool:
+    mounts = {v.split(":")[1] for v in TLS_OVERRIDE["services"][service]["volumes"]}
+    return any(path.startswith(m + "/") for m in mounts)
+
+
+KAFKA_CLIENTS = ["thunder", "phoenix", "home-mixer", "seed", "train-ranker", "train-retriever"]
+
+
+def client_listener_protocol() -> str:
+    env = merged("kafka")
+    (name, address), = listeners(env["KAFKA_ADVERTISED_LISTENERS"]).items()
+    assert address == KAFKA_BOOTSTRAP  # where every client connects
+    return dict(p.split(":") for p in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))[name]
+
+
+def test_tls_override_runs_kafka_with_a_pem_ssl_listener_that_requires_client_certificates():
+    env = merged("kafka")
+    protocols = dict(p.split(":") for p in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+    bound = listeners(env["KAFKA_LISTENERS"])
+    assert set(bound) <= set(protocols) and env["KAFKA_INTER_BROKER_LISTENER_NAME"] in bound
+    assert client_listener_protocol() == "SSL"
+    # the image's start script wants a JKS store password for "SSL://" listeners (see the file)
+    assert "SSL://" not in env["KAFKA_ADVERTISED_LISTENERS"]
+    controller = env["KAFKA_CONTROLLER_LISTENER_NAMES"]
+    assert protocols[controller] == "PLAINTEXT" and int(bound[controller].split(":")[-1]) not in published("kafka")
+    assert env["KAFKA_SSL_KEYSTORE_TYPE"] == env["KAFKA_SSL_TRUSTSTORE_TYPE"] == "PEM"
+    assert "KAFKA_SSL_KEYSTORE_PASSWORD" not in env  # Kafka refuses one for a PEM keystore
+    assert env["KAFKA_SSL_CLIENT_AUTH"] == "required"
+    for path in (env["KAFKA_SSL_KEYSTORE_LOCATION"], env["KAFKA_SSL_TRUSTSTORE_LOCATION"]):
+        assert in_mount("kafka", path), path
+    # Kafka's own tools (health check, topic creation) connect with the client properties
+    tools = TLS_OVERRIDE["services"]["kafka-init"]["environment"]["TOPICS_COMMAND_CONFIG"]
+    assert in_mount("kafka-init", tools) and in_mount("kafka", tools)
+    assert '--command-config "$$TOPICS_COMMAND_CONFIG"' in "\n".join(SERVICES["kafka-init"]["command"])
+    assert f"--command-config {tools}" in " ".join(TLS_OVERRIDE["services"]["kafka"]["healthcheck"]["test"])
+
+
+@pytest.mark.parametrize("service", KAFKA_CLIENTS)
+def test_tls_override_points_every_kafka_client_at_the_ssl_listener(service, monkeypatch):
+    parse_as_container(service, monkeypatch, extra_env=TLS_OVERRIDE["services"][service]["environment"])
+    security = KafkaSecurity()  # as the container's process reads them
+    assert security.protocol == client_listener_protocol()
+    for path in (security.ssl_cafile, security.ssl_certfile, security.ssl_keyfile):  # the broker requires a client cert
+        assert path and in_mount(service, path), f"{service}: {path!r} is not in a mounted volume"
+
+
+def test_make_certs_writes_every_file_the_overlay_names(tmp_path):
+    """scripts/make_certs.sh: the files exist, the certificate names the broker and the services,
+    the broker's PEM key opens with the overlay's key password, the clients' files load."""
+    import subprocess
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    subprocess.run(["sh", str(ROOT / "scripts" / "make_certs.sh"), str(tmp_path)], check=True, capture_output=True)
+    local = lambda path: tmp_path / Path(path).relative_to("/certs")  # noqa: E731
+    kafka = merged("kafka")
+    named = [kafka["KAFKA_SSL_KEYSTORE_LOCATION"], kafka["KAFKA_SSL_TRUSTSTORE_LOCATION"],
+             TLS_OVERRIDE["services"]["kafka-init"]["environment"]["TOPICS_COMMAND_CONFIG"]]
+    named += [v for s in KAFKA_CLIENTS for k, v in TLS_OVERRIDE["services"][s]["environment"].items() if k.endswith(
+        ("_CERT", "_KEY", "_CA", "_CAFILE", "_CERTFILE", "_KEYFILE"))]
+    assert all(local(p).is_file() for p in named), [p for p in named if not local(p).is_file()]
+    keystore = local(kafka["KAFKA_SSL_KEYSTORE_LOCATION"]).read_bytes()
+    load_pem_private_key(keystore[:keystore.index(b"-----BEGIN CERTIFICATE")], kafka["KAFKA_SSL_KEY_PASSWORD"].encode())
+    cert = x509.load_pem_x509_certificate(keystore[keystore.index(b"-----BEGIN CERTIFICATE"):])
+    names = set(cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName))
+    assert {"kafka", "thunder", "phoenix", "home-mixer", "localhost"} <= names
+    tools = dict(line.split("=", 1) for line in local("/certs/kafka-client.properties").read_text().split())
+    assert tools["security.protocol"] == client_listener_protocol()
+    assert tools["ssl.key.password"] == kafka["KAFKA_SSL_KEY_PASSWORD"]
+    assert {tools["ssl.keystore.location"], tools["ssl.truststore.location"]} == {
+        kafka["KAFKA_SSL_KEYSTORE_LOCATION"], kafka["KAFKA_SSL_TRUSTSTORE_LOCATION"]}
+    from foryou.kafka import security_options
+    client = TLS_OVERRIDE["services"]["thunder"]["environment"]
+    options = security_options(KafkaSecurity(
+        protocol=client["FORYOU_KAFKA_SECURITY_PROTOCOL"], ssl_cafile=str(local(client["FORYOU_KAFKA_SSL_CAFILE"])),
+        ssl_certfile=str(local(client["FORYOU_KAFKA_SSL_CERTFILE"])), ssl_keyfile=str(local(client["FORYOU_KAFKA_SSL_KEYFILE"]))))
+    assert options["security_protocol"] == "SSL" and options["ssl_context"].verify_mode.name == "CERT_REQUIRED"
