@@ -23,6 +23,8 @@ from foryou.health import check as health_check
 from foryou.stack import STATE_FILE, Stack, StackConfig
 from foryou_protos import home_mixer_pb2, home_mixer_pb2_grpc
 
+pytestmark = pytest.mark.slow  # trains or starts stacks: scheduled first (tests/conftest.py)
+
 VIEWER, AUTHOR = 990_001, 990_002
 
 

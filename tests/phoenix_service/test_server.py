@@ -20,6 +20,8 @@ from phoenix.server_corpus import RECORDS
 from tests.phoenix_service.conftest import AUTHOR_BASE, created, deleted, new_post_id, publish
 from tests.waiting import eventually
 
+pytestmark = pytest.mark.slow  # trains or starts stacks: scheduled first (tests/conftest.py)
+
 MAX_K = 500
 
 

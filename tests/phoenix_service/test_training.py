@@ -17,6 +17,8 @@ from phoenix.server_models import load_models
 from phoenix.training import ranker, retriever
 from phoenix.training.data import collect
 
+pytestmark = pytest.mark.slow  # trains or starts stacks: scheduled first (tests/conftest.py)
+
 # Small model, tables big enough that a few hundred users and authors rarely collide.
 HASH = HashConfig(user_vocab_size=4096, item_vocab_size=16384, author_vocab_size=4096)
 NUM_USERS = 500

@@ -14,6 +14,8 @@ from phoenix.features import HistoryItem
 from phoenix.training import retriever
 from phoenix.training.data import Timelines, collect, rank_examples
 
+pytestmark = pytest.mark.slow  # trains or starts stacks: scheduled first (tests/conftest.py)
+
 NOW_MS = 1_800_000_000_000
 
 

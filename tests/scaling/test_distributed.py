@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import pytest
 
 from foryou.broker import free_port
 from foryou.event_file import write_events
@@ -14,6 +15,8 @@ from phoenix import checkpoints
 from phoenix.training import distributed
 from phoenix.training.data import collect
 from tests.scaling import mesh_world
+
+pytestmark = pytest.mark.slow  # trains or starts stacks: scheduled first (tests/conftest.py)
 
 
 def test_each_process_keeps_its_own_users_and_every_post():

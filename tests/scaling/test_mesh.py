@@ -17,6 +17,8 @@ from phoenix.server_models import load_models
 from phoenix.training.mesh import parse_mesh
 from tests.scaling import mesh_world
 
+pytestmark = pytest.mark.slow  # trains or starts stacks: scheduled first (tests/conftest.py)
+
 
 def test_mesh_flag():
     assert parse_mesh("data=4") == {"data": 4, "model": 1}

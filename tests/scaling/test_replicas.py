@@ -20,7 +20,7 @@ from foryou.process import ServiceProcess
 from foryou.seed import load_world
 from foryou.stack import Stack, StackConfig
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.exclusive]  # counts feeds in a timed window after a kill
 
 WORLD_FLAGS = ["--users", "60", "--days", "1", "--impressions-per-user", "20", "--seed", "5"]
 NOTICE_S = 2.0   # generous bound on "the health check notices" (measured: well under 0.1 s)
