@@ -8,6 +8,7 @@ from typing import Any
 from dataclasses import dataclass, field
 
 import grpc
+import tenacity
 
 from foryou_protos import (common_pb2, home_mixer_pb2, home_mixer_pb2_grpc, phoenix_pb2, phoenix_pb2_grpc,
                            thunder_pb2, thunder_pb2_grpc)
@@ -68,7 +69,7 @@ class Backends:
 
     async def _call(self, service: str, method, request, timeout_s: float):
         try:
-            return await method(request, timeout=timeout_s)
+            return await _refusals_retried(method, request, timeout_s)
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
                 raise InvalidArgument(service, exc.details() or "invalid argument") from exc
@@ -111,3 +112,16 @@ class Backends:
     async def model_info(self) -> phoenix_pb2.ModelInfoResponse:
         stub = phoenix_pb2_grpc.PhoenixServiceStub(self._channel("phoenix"))
         return await self._call("phoenix", stub.ModelInfo, phoenix_pb2.ModelInfoRequest(), self.timeout_s)
+
+
+def _refused(exc: BaseException) -> bool:
+    return isinstance(exc, grpc.aio.AioRpcError) and exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+@tenacity.retry(retry=tenacity.retry_if_exception(_refused), stop=tenacity.stop_after_attempt(3),
+                wait=tenacity.wait_exponential(multiplier=0.1, max=1.0), reraise=True)
+async def _refusals_retried(method, request, timeout_s: float):
+    """A call the server's admission gate refused (RESOURCE_EXHAUSTED: not run, docs/reliability.md)
+    is safe to send again: a page's burst of lookups on a busy machine gets a short back-off, not
+    an error page."""
+    return await method(request, timeout=timeout_s)

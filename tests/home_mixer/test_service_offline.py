@@ -36,7 +36,7 @@ async def offline_stub():
     await phoenix.close()
 
 
-def test_pipeline_order_is_the_specs():
+async def test_pipeline_order_is_the_specs():  # the clients open grpc.aio channels: a running loop
     pipeline = build_pipeline(ThunderClient("127.0.0.1:1"), PhoenixClient("127.0.0.1:1"), None)
     assert [q.name for q in pipeline.query_hydrators] == ["UserContext", "UserActionSequence", "UserFeatures"]
     assert [s.name for s in pipeline.sources] == ["ThunderSource", "PhoenixSource"]
