@@ -86,22 +86,34 @@ def target_ranks(score_fn: Callable[[list[RetrieveExample]], np.ndarray], querie
     corpus_ids = np.asarray(corpus_ids, np.uint64)
     created = post_created_ms(corpus_ids)
     position = {int(p): i for i, p in enumerate(corpus_ids)}
+    kept = [q for q in queries if int(q.post_id) in position]
     ranks = []
-    for lo in range(0, len(queries), batch):
-        part = queries[lo:lo + batch]
+    for lo in range(0, len(kept), batch):  # one [batch, corpus] mask and comparison per batch
+        part = kept[lo:lo + batch]
         scores = np.asarray(score_fn(part), np.float64)
-        for row, q in enumerate(part):
-            target = position.get(q.post_id)
-            if target is None:
-                continue
-            allowed = created <= q.time_ms
-            earlier = seen.before(q.user_id, q.time_ms) if seen is not None else [h.post_id for h in q.history]
-            allowed[[position[p] for p in earlier if p in position]] = False
-            allowed[target] = True
-            s = scores[row, allowed]
-            t = scores[row, target]
-            ranks.append(float((s > t).sum() + 0.5 * ((s == t).sum() - 1)))
-    return np.asarray(ranks)
+        targets = np.asarray([position[int(q.post_id)] for q in part])
+        allowed = created[None, :] <= np.asarray([q.time_ms for q in part], np.int64)[:, None]
+        rows, cols = _earlier_cells(part, position, seen)
+        allowed[rows, cols] = False
+        allowed[np.arange(len(part)), targets] = True
+        t = scores[np.arange(len(part)), targets][:, None]
+        higher = ((scores > t) & allowed).sum(axis=1)
+        equal = ((scores == t) & allowed).sum(axis=1)
+        ranks.append(higher + 0.5 * (equal - 1))
+    return np.concatenate(ranks).astype(np.float64) if ranks else np.zeros(0)
+
+
+def _earlier_cells(part: list[RetrieveExample], position: dict[int, int], seen: Seen | None
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """(row, corpus column) of every post each query's user engaged with before it."""
+    rows: list[int] = []
+    cols: list[int] = []
+    for row, q in enumerate(part):
+        earlier = seen.before(q.user_id, q.time_ms) if seen is not None else [h.post_id for h in q.history]
+        hits = [position[p] for p in earlier if p in position]
+        rows.extend([row] * len(hits))
+        cols.extend(hits)
+    return np.asarray(rows, np.int64), np.asarray(cols, np.int64)
 
 
 def retrieval_metrics(ranks: np.ndarray, ks=KS) -> dict[str, float]:

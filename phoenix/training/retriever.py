@@ -4,9 +4,12 @@ freshness weight, then measure recall@K / NDCG@K on the held-out future against 
 Freshness: the candidate tower sees only ids, so it cannot tell a post's age, and most
 engagements go to recent posts. Served and evaluated scores are `similarity + weight *
 -log1p(age_hours)` (phoenix.index.Freshness). The weight is chosen on the training window
-only: a validation model is trained on its first 85% and the weight that maximises its
-recall@100 on the last 15% is kept. (Fitting on examples the final model was trained on
-picks too small a weight: it has memorised them, so similarity alone looks good enough.)"""
+only, on engagements no model it judges was fitted on: a v2 model's early-stopping slice (the
+last part of the training window, which the final model is validated on but never trained
+on), and for v1 models, which train a fixed number of steps without such a slice, the last
+15% of the window, judged with a validation model trained on the first 85%. The weight that
+maximises recall@100 there is kept. (Fitting on examples the final model was trained on picks
+too small a weight: it has memorised them, so similarity alone looks good enough.)"""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
@@ -39,7 +42,7 @@ WEIGHT_DECAY = 1e-4
 
 # Searched in order; the first best wins, so ties go to the smaller weight.
 FRESHNESS_WEIGHTS = (0.0, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
-VALIDATION_FRACTION = 0.15  # the tail of the training window the freshness weight is fitted on
+VALIDATION_FRACTION = 0.15  # v1: the tail of the training window the freshness weight is fitted on
 # Training queries are capped for the held-out evaluation (the corpus is scored per query).
 MAX_EVAL_QUERIES = 3000
 
@@ -191,6 +194,8 @@ def _fit_sequential(log: EventLog, cutoff_ms: int, config: RetrieverConfig, sett
     corpus_size = len(log.post_author) - len(log.deleted)
     trained, summary = fit(_sequence_loss(config, temperature, corpus_size), trainable, data, n, settings, name,
                            progress, val if n_val else None, n_val)
+    if n_val:
+        summary["validation_from_ms"] = val_from
     summary["temperature"] = float(temperature * np.exp(np.asarray(trained["temperature"])))
     summary["positives"] = "+".join(sorted(common_pb2.Action.Name(a).lower() for a in positives))
     summary["objective"] = "sequential: every prefix of each window, in-batch + sampled + hard negatives, log-Q"
@@ -249,6 +254,8 @@ def _fit_v2(log: EventLog, examples: list[RetrieveExample], config: RetrieverCon
     trainable = {"model": model, "temperature": np.zeros((), np.float32)}
     trained, summary = fit(_v2_loss(config, temperature), trainable, data, len(fit_part), settings, name,
                            progress, val, len(validation))
+    if validation:
+        summary["validation_from_ms"] = validation[0].time_ms
     summary["temperature"] = float(temperature * np.exp(np.asarray(trained["temperature"])))
     summary["positives"] = "+".join(sorted(common_pb2.Action.Name(a).lower() for a in positive_actions))
     return trained["model"], summary
@@ -366,14 +373,20 @@ def train(events: EventLog | Iterable, config: RetrieverConfig, steps: int = 400
         return _fit_params(examples, config, no_early, temperature, name, progress, start)
 
     freshness, tried = NO_FRESHNESS, dict[float, float]()
+    validation_params, tail = None, []
     inner = split_by_time(split.train, VALIDATION_FRACTION)
-    if freshness_weights and inner.train and inner.test:
+    if freshness_weights and not v2 and inner.train and inner.test:  # v1 has no early-stopping slice
         validation_params, _ = fit_on(inner.train, inner.cutoff_ms, "retriever-validation")
-        freshness, tried = fit_freshness(validation_params, config, log, inner.test, freshness_weights, codebook,
+        tail = inner.test
+    params, summary = fit_on(split.train, split.cutoff_ms, "retriever", params)
+    if freshness_weights and v2 and "validation_from_ms" in summary:
+        validation_params = params
+        tail = [ex for ex in split.train if ex.time_ms >= summary["validation_from_ms"]]
+    if validation_params is not None and tail:
+        freshness, tried = fit_freshness(validation_params, config, log, tail, freshness_weights, codebook,
                                          settings.seed)
         progress("[retriever] freshness weight " + f"{freshness.weight} (validation recall@100 "
                  + ", ".join(f"{w}: {r:.3f}" for w, r in tried.items()) + ")")
-    params, summary = fit_on(split.train, split.cutoff_ms, "retriever", params)
     evaluation = evaluate(params, config, log, split, settings.seed, freshness, codebook)
     recall = {m: r["recall@100"] for m, r in evaluation["methods"].items()}
     progress("[retriever] held-out recall@100: " + ", ".join(f"{m} {v:.3f}" for m, v in recall.items()))

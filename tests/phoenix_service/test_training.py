@@ -11,7 +11,7 @@ from foryou import cli
 from foryou.event_file import write_events
 from foryou.world import WorldConfig, generate_world
 from phoenix import checkpoints
-from phoenix.config import HashConfig, tiny_ranker_config, tiny_retriever_config
+from phoenix.config import V2_INPUTS, HashConfig, tiny_ranker_config, tiny_retriever_config
 from phoenix.index import Freshness
 from phoenix.server_models import load_models
 from phoenix.training import ranker, retriever
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow  # trains or starts stacks: scheduled first (tests
 HASH = HashConfig(user_vocab_size=4096, item_vocab_size=16384, author_vocab_size=4096)
 NUM_USERS = 500
 STEPS_RANKER = 250
-STEPS_RETRIEVER = 250
+STEPS_RETRIEVER = 150
 MIN_FAVORITE_AUC = 0.7
 NOW_MS = 1_800_000_000_000  # fixed: post ids, hence hash collisions, are the same every run
 
@@ -54,7 +54,9 @@ def test_ranker_beats_every_baseline_on_held_out_data(event_log):
 
 
 def test_retriever_with_fitted_freshness_beats_every_baseline(event_log):
-    config = tiny_retriever_config(hash=HASH, history_len=32)
+    # v2 inputs (the presets' recipe): the weight is fitted on the final model's early-stopping
+    # slice; the v1 path (a validation model) runs in the command test below.
+    config = tiny_retriever_config(hash=HASH, history_len=32, inputs=V2_INPUTS)
     _, metrics = retriever.train(event_log, config, steps=STEPS_RETRIEVER, progress=quiet)
     evaluation = metrics["eval"]
     methods = evaluation["methods"]
