@@ -216,7 +216,7 @@ async def _wait_for_signal() -> None:
 class DemoSettings(config.Settings):
     model_config = config.prefixed("demo")
     free_ports: bool = Field(True, description="free ports for every service (--no-free-ports: the port settings)")
-    ranker_steps: int = Field(250, description="ranker training steps")
+    ranker_steps: int = Field(150, description="ranker training steps (the most; early stopping may end sooner)")
     retriever_steps: int = Field(150, description="retriever training steps")
     feeds: int = Field(3, description="how many users' feeds to print")
     user: list[int] = Field(default_factory=list, description="print this user's feed")
