@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from foryou_protos import common_pb2 as foryou__protos_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x66oryou_protos/thunder.proto\x12\x06\x66oryou\x1a\x1a\x66oryou_protos/common.proto\"\xa4\x01\n\x18GetInNetworkPostsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x04\x12\x1a\n\x12\x66ollowing_user_ids\x18\x02 \x03(\x04\x12\x13\n\x0bmax_results\x18\x03 \x01(\r\x12\x18\n\x10\x65xclude_post_ids\x18\x04 \x03(\x04\x12\x12\n\nmax_age_ms\x18\x05 \x01(\x03\x12\x18\n\x10is_video_request\x18\x06 \x01(\x08\"\xe4\x03\n\x0bPostColumns\x12\x10\n\x08post_ids\x18\x01 \x03(\x06\x12\x12\n\nauthor_ids\x18\x02 \x03(\x06\x12\x15\n\rcreated_at_ms\x18\x03 \x03(\x10\x12\r\n\x05texts\x18\x04 \x03(\t\x12\x1c\n\x14in_reply_to_post_ids\x18\x05 \x03(\x06\x12\x1c\n\x14in_reply_to_user_ids\x18\x06 \x03(\x06\x12\x18\n\x10\x63onversation_ids\x18\x07 \x03(\x06\x12\x1a\n\x12repost_of_post_ids\x18\x08 \x03(\x06\x12\x1a\n\x12repost_of_user_ids\x18\t \x03(\x06\x12\x19\n\x11quote_of_post_ids\x18\n \x03(\x06\x12\x14\n\x0cphoto_counts\x18\x0b \x03(\x07\x12\x19\n\x11video_duration_ms\x18\x0c \x03(\x10\x12\x17\n\x0fsubscriber_only\x18\r \x03(\x08\x12\x0f\n\x07\x64\x65leted\x18\x0e \x03(\x08\x12\x13\n\x0blabel_masks\x18\x0f \x03(\x07\x12\x16\n\x0e\x61uthor_handles\x18\x10 \x03(\t\x12\x17\n\x0f\x61uthor_verified\x18\x11 \x03(\x08\x12\x1e\n\x16\x61uthor_follower_counts\x18\x12 \x03(\x06\x12\x1f\n\x17reposted_author_handles\x18\x13 \x03(\t\"E\n\x19GetInNetworkPostsResponse\x12\"\n\x05posts\x18\x02 \x01(\x0b\x32\x13.foryou.PostColumnsJ\x04\x08\x01\x10\x02\"\'\n\x13HydratePostsRequest\x12\x10\n\x08post_ids\x18\x01 \x03(\x06\"T\n\x14HydratePostsResponse\x12\"\n\x05posts\x18\x01 \x01(\x0b\x32\x13.foryou.PostColumns\x12\x18\n\x10missing_post_ids\x18\x02 \x03(\x06\"#\n\x0fGetPostsRequest\x12\x10\n\x08post_ids\x18\x01 \x03(\x04\"I\n\x10GetPostsResponse\x12\x1b\n\x05posts\x18\x01 \x03(\x0b\x32\x0c.foryou.Post\x12\x18\n\x10missing_post_ids\x18\x02 \x03(\x04\"%\n\x11GetAuthorsRequest\x12\x10\n\x08user_ids\x18\x01 \x03(\x04\"i\n\x06\x41uthor\x12\x0f\n\x07user_id\x18\x01 \x01(\x04\x12\x0e\n\x06handle\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x10\n\x08verified\x18\x04 \x01(\x08\x12\x16\n\x0e\x66ollower_count\x18\x05 \x01(\x04\"O\n\x12GetAuthorsResponse\x12\x1f\n\x07\x61uthors\x18\x01 \x03(\x0b\x32\x0e.foryou.Author\x12\x18\n\x10missing_user_ids\x18\x02 \x03(\x04\"A\n\x15GetUserContextRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x04\x12\x17\n\x0fmax_engagements\x18\x02 \x01(\r\"\x86\x02\n\x0bUserContext\x12\x0f\n\x07user_id\x18\x01 \x01(\x04\x12\x1f\n\x07profile\x18\x02 \x01(\x0b\x32\x0e.foryou.Author\x12\x1a\n\x12\x66ollowing_user_ids\x18\x03 \x03(\x04\x12\x18\n\x10\x62locked_user_ids\x18\x04 \x03(\x04\x12\x16\n\x0emuted_user_ids\x18\x05 \x03(\x04\x12\x16\n\x0emuted_keywords\x18\x06 \x03(\t\x12\x1d\n\x15subscribed_author_ids\x18\x07 \x03(\x04\x12\x17\n\x0fserved_post_ids\x18\x08 \x03(\x04\x12\'\n\x0b\x65ngagements\x18\t \x03(\x0b\x32\x12.foryou.Engagement2\xff\x02\n\x0eThunderService\x12X\n\x11GetInNetworkPosts\x12 .foryou.GetInNetworkPostsRequest\x1a!.foryou.GetInNetworkPostsResponse\x12I\n\x0cHydratePosts\x12\x1b.foryou.HydratePostsRequest\x1a\x1c.foryou.HydratePostsResponse\x12=\n\x08GetPosts\x12\x17.foryou.GetPostsRequest\x1a\x18.foryou.GetPostsResponse\x12\x43\n\nGetAuthors\x12\x19.foryou.GetAuthorsRequest\x1a\x1a.foryou.GetAuthorsResponse\x12\x44\n\x0eGetUserContext\x12\x1d.foryou.GetUserContextRequest\x1a\x13.foryou.UserContextb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x66oryou_protos/thunder.proto\x12\x06\x66oryou\x1a\x1a\x66oryou_protos/common.proto\"\xa4\x01\n\x18GetInNetworkPostsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x04\x12\x1a\n\x12\x66ollowing_user_ids\x18\x02 \x03(\x04\x12\x13\n\x0bmax_results\x18\x03 \x01(\r\x12\x18\n\x10\x65xclude_post_ids\x18\x04 \x03(\x04\x12\x12\n\nmax_age_ms\x18\x05 \x01(\x03\x12\x18\n\x10is_video_request\x18\x06 \x01(\x08\"\xff\x03\n\x0bPostColumns\x12\x10\n\x08post_ids\x18\x01 \x03(\x06\x12\x12\n\nauthor_ids\x18\x02 \x03(\x06\x12\x15\n\rcreated_at_ms\x18\x03 \x03(\x10\x12\r\n\x05texts\x18\x04 \x03(\t\x12\x1c\n\x14in_reply_to_post_ids\x18\x05 \x03(\x06\x12\x1c\n\x14in_reply_to_user_ids\x18\x06 \x03(\x06\x12\x18\n\x10\x63onversation_ids\x18\x07 \x03(\x06\x12\x1a\n\x12repost_of_post_ids\x18\x08 \x03(\x06\x12\x1a\n\x12repost_of_user_ids\x18\t \x03(\x06\x12\x19\n\x11quote_of_post_ids\x18\n \x03(\x06\x12\x14\n\x0cphoto_counts\x18\x0b \x03(\x07\x12\x19\n\x11video_duration_ms\x18\x0c \x03(\x10\x12\x17\n\x0fsubscriber_only\x18\r \x03(\x08\x12\x0f\n\x07\x64\x65leted\x18\x0e \x03(\x08\x12\x13\n\x0blabel_masks\x18\x0f \x03(\x07\x12\x16\n\x0e\x61uthor_handles\x18\x10 \x03(\t\x12\x17\n\x0f\x61uthor_verified\x18\x11 \x03(\x08\x12\x1e\n\x16\x61uthor_follower_counts\x18\x12 \x03(\x06\x12\x1f\n\x17reposted_author_handles\x18\x13 \x03(\t\x12\x19\n\x11impression_counts\x18\x14 \x03(\x06\"E\n\x19GetInNetworkPostsResponse\x12\"\n\x05posts\x18\x02 \x01(\x0b\x32\x13.foryou.PostColumnsJ\x04\x08\x01\x10\x02\"\'\n\x13HydratePostsRequest\x12\x10\n\x08post_ids\x18\x01 \x03(\x06\"T\n\x14HydratePostsResponse\x12\"\n\x05posts\x18\x01 \x01(\x0b\x32\x13.foryou.PostColumns\x12\x18\n\x10missing_post_ids\x18\x02 \x03(\x06\"#\n\x0fGetPostsRequest\x12\x10\n\x08post_ids\x18\x01 \x03(\x04\"I\n\x10GetPostsResponse\x12\x1b\n\x05posts\x18\x01 \x03(\x0b\x32\x0c.foryou.Post\x12\x18\n\x10missing_post_ids\x18\x02 \x03(\x04\"%\n\x11GetAuthorsRequest\x12\x10\n\x08user_ids\x18\x01 \x03(\x04\"i\n\x06\x41uthor\x12\x0f\n\x07user_id\x18\x01 \x01(\x04\x12\x0e\n\x06handle\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x10\n\x08verified\x18\x04 \x01(\x08\x12\x16\n\x0e\x66ollower_count\x18\x05 \x01(\x04\"O\n\x12GetAuthorsResponse\x12\x1f\n\x07\x61uthors\x18\x01 \x03(\x0b\x32\x0e.foryou.Author\x12\x18\n\x10missing_user_ids\x18\x02 \x03(\x04\"A\n\x15GetUserContextRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x04\x12\x17\n\x0fmax_engagements\x18\x02 \x01(\r\"\xbc\x02\n\x0bUserContext\x12\x0f\n\x07user_id\x18\x01 \x01(\x04\x12\x1f\n\x07profile\x18\x02 \x01(\x0b\x32\x0e.foryou.Author\x12\x1a\n\x12\x66ollowing_user_ids\x18\x03 \x03(\x04\x12\x18\n\x10\x62locked_user_ids\x18\x04 \x03(\x04\x12\x16\n\x0emuted_user_ids\x18\x05 \x03(\x04\x12\x16\n\x0emuted_keywords\x18\x06 \x03(\t\x12\x1d\n\x15subscribed_author_ids\x18\x07 \x03(\x04\x12\x17\n\x0fserved_post_ids\x18\x08 \x03(\x04\x12\'\n\x0b\x65ngagements\x18\t \x03(\x0b\x32\x12.foryou.Engagement\x12\x14\n\x0cserved_at_ms\x18\n \x03(\x10\x12\x1e\n\x16mutual_follow_user_ids\x18\x0b \x03(\x04\x32\xff\x02\n\x0eThunderService\x12X\n\x11GetInNetworkPosts\x12 .foryou.GetInNetworkPostsRequest\x1a!.foryou.GetInNetworkPostsResponse\x12I\n\x0cHydratePosts\x12\x1b.foryou.HydratePostsRequest\x1a\x1c.foryou.HydratePostsResponse\x12=\n\x08GetPosts\x12\x17.foryou.GetPostsRequest\x1a\x18.foryou.GetPostsResponse\x12\x43\n\nGetAuthors\x12\x19.foryou.GetAuthorsRequest\x1a\x1a.foryou.GetAuthorsResponse\x12\x44\n\x0eGetUserContext\x12\x1d.foryou.GetUserContextRequest\x1a\x13.foryou.UserContextb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,27 +35,27 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETINNETWORKPOSTSREQUEST']._serialized_start=68
   _globals['_GETINNETWORKPOSTSREQUEST']._serialized_end=232
   _globals['_POSTCOLUMNS']._serialized_start=235
-  _globals['_POSTCOLUMNS']._serialized_end=719
-  _globals['_GETINNETWORKPOSTSRESPONSE']._serialized_start=721
-  _globals['_GETINNETWORKPOSTSRESPONSE']._serialized_end=790
-  _globals['_HYDRATEPOSTSREQUEST']._serialized_start=792
-  _globals['_HYDRATEPOSTSREQUEST']._serialized_end=831
-  _globals['_HYDRATEPOSTSRESPONSE']._serialized_start=833
-  _globals['_HYDRATEPOSTSRESPONSE']._serialized_end=917
-  _globals['_GETPOSTSREQUEST']._serialized_start=919
-  _globals['_GETPOSTSREQUEST']._serialized_end=954
-  _globals['_GETPOSTSRESPONSE']._serialized_start=956
-  _globals['_GETPOSTSRESPONSE']._serialized_end=1029
-  _globals['_GETAUTHORSREQUEST']._serialized_start=1031
-  _globals['_GETAUTHORSREQUEST']._serialized_end=1068
-  _globals['_AUTHOR']._serialized_start=1070
-  _globals['_AUTHOR']._serialized_end=1175
-  _globals['_GETAUTHORSRESPONSE']._serialized_start=1177
-  _globals['_GETAUTHORSRESPONSE']._serialized_end=1256
-  _globals['_GETUSERCONTEXTREQUEST']._serialized_start=1258
-  _globals['_GETUSERCONTEXTREQUEST']._serialized_end=1323
-  _globals['_USERCONTEXT']._serialized_start=1326
-  _globals['_USERCONTEXT']._serialized_end=1588
-  _globals['_THUNDERSERVICE']._serialized_start=1591
-  _globals['_THUNDERSERVICE']._serialized_end=1974
+  _globals['_POSTCOLUMNS']._serialized_end=746
+  _globals['_GETINNETWORKPOSTSRESPONSE']._serialized_start=748
+  _globals['_GETINNETWORKPOSTSRESPONSE']._serialized_end=817
+  _globals['_HYDRATEPOSTSREQUEST']._serialized_start=819
+  _globals['_HYDRATEPOSTSREQUEST']._serialized_end=858
+  _globals['_HYDRATEPOSTSRESPONSE']._serialized_start=860
+  _globals['_HYDRATEPOSTSRESPONSE']._serialized_end=944
+  _globals['_GETPOSTSREQUEST']._serialized_start=946
+  _globals['_GETPOSTSREQUEST']._serialized_end=981
+  _globals['_GETPOSTSRESPONSE']._serialized_start=983
+  _globals['_GETPOSTSRESPONSE']._serialized_end=1056
+  _globals['_GETAUTHORSREQUEST']._serialized_start=1058
+  _globals['_GETAUTHORSREQUEST']._serialized_end=1095
+  _globals['_AUTHOR']._serialized_start=1097
+  _globals['_AUTHOR']._serialized_end=1202
+  _globals['_GETAUTHORSRESPONSE']._serialized_start=1204
+  _globals['_GETAUTHORSRESPONSE']._serialized_end=1283
+  _globals['_GETUSERCONTEXTREQUEST']._serialized_start=1285
+  _globals['_GETUSERCONTEXTREQUEST']._serialized_end=1350
+  _globals['_USERCONTEXT']._serialized_start=1353
+  _globals['_USERCONTEXT']._serialized_end=1669
+  _globals['_THUNDERSERVICE']._serialized_start=1672
+  _globals['_THUNDERSERVICE']._serialized_end=2055
 # @@protoc_insertion_point(module_scope)

@@ -24,7 +24,7 @@ class GetInNetworkPostsRequest(_message.Message):
     def __init__(self, user_id: _Optional[int] = ..., following_user_ids: _Optional[_Iterable[int]] = ..., max_results: _Optional[int] = ..., exclude_post_ids: _Optional[_Iterable[int]] = ..., max_age_ms: _Optional[int] = ..., is_video_request: _Optional[bool] = ...) -> None: ...
 
 class PostColumns(_message.Message):
-    __slots__ = ("post_ids", "author_ids", "created_at_ms", "texts", "in_reply_to_post_ids", "in_reply_to_user_ids", "conversation_ids", "repost_of_post_ids", "repost_of_user_ids", "quote_of_post_ids", "photo_counts", "video_duration_ms", "subscriber_only", "deleted", "label_masks", "author_handles", "author_verified", "author_follower_counts", "reposted_author_handles")
+    __slots__ = ("post_ids", "author_ids", "created_at_ms", "texts", "in_reply_to_post_ids", "in_reply_to_user_ids", "conversation_ids", "repost_of_post_ids", "repost_of_user_ids", "quote_of_post_ids", "photo_counts", "video_duration_ms", "subscriber_only", "deleted", "label_masks", "author_handles", "author_verified", "author_follower_counts", "reposted_author_handles", "impression_counts")
     POST_IDS_FIELD_NUMBER: _ClassVar[int]
     AUTHOR_IDS_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
@@ -44,6 +44,7 @@ class PostColumns(_message.Message):
     AUTHOR_VERIFIED_FIELD_NUMBER: _ClassVar[int]
     AUTHOR_FOLLOWER_COUNTS_FIELD_NUMBER: _ClassVar[int]
     REPOSTED_AUTHOR_HANDLES_FIELD_NUMBER: _ClassVar[int]
+    IMPRESSION_COUNTS_FIELD_NUMBER: _ClassVar[int]
     post_ids: _containers.RepeatedScalarFieldContainer[int]
     author_ids: _containers.RepeatedScalarFieldContainer[int]
     created_at_ms: _containers.RepeatedScalarFieldContainer[int]
@@ -63,7 +64,8 @@ class PostColumns(_message.Message):
     author_verified: _containers.RepeatedScalarFieldContainer[bool]
     author_follower_counts: _containers.RepeatedScalarFieldContainer[int]
     reposted_author_handles: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, post_ids: _Optional[_Iterable[int]] = ..., author_ids: _Optional[_Iterable[int]] = ..., created_at_ms: _Optional[_Iterable[int]] = ..., texts: _Optional[_Iterable[str]] = ..., in_reply_to_post_ids: _Optional[_Iterable[int]] = ..., in_reply_to_user_ids: _Optional[_Iterable[int]] = ..., conversation_ids: _Optional[_Iterable[int]] = ..., repost_of_post_ids: _Optional[_Iterable[int]] = ..., repost_of_user_ids: _Optional[_Iterable[int]] = ..., quote_of_post_ids: _Optional[_Iterable[int]] = ..., photo_counts: _Optional[_Iterable[int]] = ..., video_duration_ms: _Optional[_Iterable[int]] = ..., subscriber_only: _Optional[_Iterable[bool]] = ..., deleted: _Optional[_Iterable[bool]] = ..., label_masks: _Optional[_Iterable[int]] = ..., author_handles: _Optional[_Iterable[str]] = ..., author_verified: _Optional[_Iterable[bool]] = ..., author_follower_counts: _Optional[_Iterable[int]] = ..., reposted_author_handles: _Optional[_Iterable[str]] = ...) -> None: ...
+    impression_counts: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, post_ids: _Optional[_Iterable[int]] = ..., author_ids: _Optional[_Iterable[int]] = ..., created_at_ms: _Optional[_Iterable[int]] = ..., texts: _Optional[_Iterable[str]] = ..., in_reply_to_post_ids: _Optional[_Iterable[int]] = ..., in_reply_to_user_ids: _Optional[_Iterable[int]] = ..., conversation_ids: _Optional[_Iterable[int]] = ..., repost_of_post_ids: _Optional[_Iterable[int]] = ..., repost_of_user_ids: _Optional[_Iterable[int]] = ..., quote_of_post_ids: _Optional[_Iterable[int]] = ..., photo_counts: _Optional[_Iterable[int]] = ..., video_duration_ms: _Optional[_Iterable[int]] = ..., subscriber_only: _Optional[_Iterable[bool]] = ..., deleted: _Optional[_Iterable[bool]] = ..., label_masks: _Optional[_Iterable[int]] = ..., author_handles: _Optional[_Iterable[str]] = ..., author_verified: _Optional[_Iterable[bool]] = ..., author_follower_counts: _Optional[_Iterable[int]] = ..., reposted_author_handles: _Optional[_Iterable[str]] = ..., impression_counts: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class GetInNetworkPostsResponse(_message.Message):
     __slots__ = ("posts",)
@@ -136,7 +138,7 @@ class GetUserContextRequest(_message.Message):
     def __init__(self, user_id: _Optional[int] = ..., max_engagements: _Optional[int] = ...) -> None: ...
 
 class UserContext(_message.Message):
-    __slots__ = ("user_id", "profile", "following_user_ids", "blocked_user_ids", "muted_user_ids", "muted_keywords", "subscribed_author_ids", "served_post_ids", "engagements")
+    __slots__ = ("user_id", "profile", "following_user_ids", "blocked_user_ids", "muted_user_ids", "muted_keywords", "subscribed_author_ids", "served_post_ids", "engagements", "served_at_ms", "mutual_follow_user_ids")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     PROFILE_FIELD_NUMBER: _ClassVar[int]
     FOLLOWING_USER_IDS_FIELD_NUMBER: _ClassVar[int]
@@ -146,6 +148,8 @@ class UserContext(_message.Message):
     SUBSCRIBED_AUTHOR_IDS_FIELD_NUMBER: _ClassVar[int]
     SERVED_POST_IDS_FIELD_NUMBER: _ClassVar[int]
     ENGAGEMENTS_FIELD_NUMBER: _ClassVar[int]
+    SERVED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    MUTUAL_FOLLOW_USER_IDS_FIELD_NUMBER: _ClassVar[int]
     user_id: int
     profile: Author
     following_user_ids: _containers.RepeatedScalarFieldContainer[int]
@@ -155,4 +159,6 @@ class UserContext(_message.Message):
     subscribed_author_ids: _containers.RepeatedScalarFieldContainer[int]
     served_post_ids: _containers.RepeatedScalarFieldContainer[int]
     engagements: _containers.RepeatedCompositeFieldContainer[_common_pb2.Engagement]
-    def __init__(self, user_id: _Optional[int] = ..., profile: _Optional[_Union[Author, _Mapping]] = ..., following_user_ids: _Optional[_Iterable[int]] = ..., blocked_user_ids: _Optional[_Iterable[int]] = ..., muted_user_ids: _Optional[_Iterable[int]] = ..., muted_keywords: _Optional[_Iterable[str]] = ..., subscribed_author_ids: _Optional[_Iterable[int]] = ..., served_post_ids: _Optional[_Iterable[int]] = ..., engagements: _Optional[_Iterable[_Union[_common_pb2.Engagement, _Mapping]]] = ...) -> None: ...
+    served_at_ms: _containers.RepeatedScalarFieldContainer[int]
+    mutual_follow_user_ids: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, user_id: _Optional[int] = ..., profile: _Optional[_Union[Author, _Mapping]] = ..., following_user_ids: _Optional[_Iterable[int]] = ..., blocked_user_ids: _Optional[_Iterable[int]] = ..., muted_user_ids: _Optional[_Iterable[int]] = ..., muted_keywords: _Optional[_Iterable[str]] = ..., subscribed_author_ids: _Optional[_Iterable[int]] = ..., served_post_ids: _Optional[_Iterable[int]] = ..., engagements: _Optional[_Iterable[_Union[_common_pb2.Engagement, _Mapping]]] = ..., served_at_ms: _Optional[_Iterable[int]] = ..., mutual_follow_user_ids: _Optional[_Iterable[int]] = ...) -> None: ...

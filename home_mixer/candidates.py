@@ -51,6 +51,7 @@ SCHEMA: dict[str, Column] = {
     "author_verified": Column(np.bool_, False),
     "author_follower_count": Column(I64),
     "reposted_author_handle": Column(object, ""),
+    "impression_count": Column(I64, doc="times Thunder saw it served"),
     # Viewer-relative facts.
     "viewer_subscribes": Column(np.bool_, False, doc="the viewer subscribes to the author"),
     "visibility_reason": Column(object, "", doc="softer labels kept, e.g. 'misinformation'"),

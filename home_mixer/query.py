@@ -18,9 +18,13 @@ class UserFeatures:
     muted_keywords: tuple[str, ...] = ()
     subscriptions: frozenset[int] = frozenset()
     served_ids: tuple[int, ...] = ()  # recently served to the user (Thunder's record), newest first
-    # Accounts that follow the viewer (MutualFollowReplyBoostScorer). Thunder's UserContext
-    # does not carry them yet, so this stays empty and the boost does not fire.
-    followers: frozenset[int] = frozenset()
+    served_at_ms: tuple[int, ...] = ()  # when each of served_ids was served (same length)
+    # Of `following`, the accounts that follow the viewer back (MutualFollowReplyBoostScorer).
+    mutual_follows: frozenset[int] = frozenset()
+
+    def __post_init__(self) -> None:
+        if len(self.served_at_ms) != len(self.served_ids):
+            raise ValueError(f"served_at_ms has {len(self.served_at_ms)} entries for {len(self.served_ids)} served ids")
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ WIRE_FIELDS: dict[str, str] = {
     "subscriber_only": "subscriber_only", "deleted": "deleted", "label_mask": "label_masks",
     "author_handle": "author_handles", "author_verified": "author_verified",
     "author_follower_count": "author_follower_counts", "reposted_author_handle": "reposted_author_handles",
+    "impression_count": "impression_counts",
 }
 # The columns a post lookup fills (post id included).
 POST_COLUMNS = (*WIRE_FIELDS, "core_data")
@@ -46,11 +47,11 @@ def columns_from_wire(posts: thunder_pb2.PostColumns) -> dict[str, np.ndarray]:
     return columns
 
 
-def wire_from_posts(posts: Iterable[common_pb2.Post],
-                    authors: Mapping[int, thunder_pb2.Author] | None = None) -> thunder_pb2.PostColumns:
-    """Posts (and their authors' profiles) as PostColumns: what Thunder sends; tests build
-    their inputs with it."""
-    authors = authors or {}
+def wire_from_posts(posts: Iterable[common_pb2.Post], authors: Mapping[int, thunder_pb2.Author] | None = None,
+                    impressions: Mapping[int, int] | None = None) -> thunder_pb2.PostColumns:
+    """Posts (their authors' profiles, their impression counts) as PostColumns: what Thunder
+    sends; tests build their inputs with it."""
+    authors, impressions = authors or {}, impressions or {}
     wire = thunder_pb2.PostColumns()
     for post in posts:
         author, original = authors.get(post.author_id), authors.get(post.repost_of_user_id)
@@ -73,6 +74,7 @@ def wire_from_posts(posts: Iterable[common_pb2.Post],
         wire.author_verified.append(author.verified if author else False)
         wire.author_follower_counts.append(author.follower_count if author else 0)
         wire.reposted_author_handles.append(original.handle if original and post.repost_of_post_id else "")
+        wire.impression_counts.append(impressions.get(post.post_id, 0))
     return wire
 
 

@@ -4,10 +4,11 @@ HydratePosts return.
 Each post's column values are decoded from its stored wire once and kept (`RowCache`, checked
 against the record's current wire, so a delete or label, which rewrites it, is seen at once);
 an answer is then a transpose of those rows, the numbers written as array bytes
-(foryou/packed.py) and the author profile columns joined from the user store."""
+(foryou/packed.py), the author profile columns joined from the user store and the impression
+counts from the post store (they change with every serving, so they are never cached)."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -26,7 +27,7 @@ _NUMERIC: tuple[tuple[str, type], ...] = (
 )
 _FIELD = {name: field_number(thunder_pb2.PostColumns, name) for name, _ in _NUMERIC}
 _FIELD.update({name: field_number(thunder_pb2.PostColumns, name)
-               for name in ("author_verified", "author_follower_counts")})
+               for name in ("author_verified", "author_follower_counts", "impression_counts")})
 
 
 def _label_mask(labels) -> int:
@@ -58,7 +59,9 @@ class RowCache:
         return row
 
 
-def post_columns(recs: Sequence[StoredPost], rows: RowCache, users: UserStore) -> thunder_pb2.PostColumns:
+def post_columns(recs: Sequence[StoredPost], rows: RowCache, users: UserStore,
+                 impressions: Mapping[int, int]) -> thunder_pb2.PostColumns:
+    """`impressions`: post id -> times served (PostStore.impressions); absent = never."""
     answer = thunder_pb2.PostColumns()
     if not recs:
         return answer
@@ -70,6 +73,7 @@ def post_columns(recs: Sequence[StoredPost], rows: RowCache, users: UserStore) -
     author_rows = [profiles[a] for a in authors]
     wire += packed(_FIELD["author_verified"], np.array([p[1] for p in author_rows], dtype=np.bool_))
     wire += packed(_FIELD["author_follower_counts"], np.array([p[2] for p in author_rows], dtype=np.uint64))
+    wire += packed(_FIELD["impression_counts"], np.array([impressions.get(i, 0) for i in columns[0]], dtype=np.uint64))
     answer.MergeFromString(wire)
     answer.texts.extend(columns[14])
     answer.author_handles.extend(p[0] for p in author_rows)

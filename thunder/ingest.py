@@ -59,7 +59,7 @@ class Ingestor:
             topics.POSTS: posts.apply,
             topics.USERS: users.apply_user_event,
             topics.ENGAGEMENTS: users.add_engagement,
-            topics.SERVED: users.add_served,
+            topics.SERVED: self._apply_served,
         }
 
     # ---- lifecycle ------------------------------------------------------------------------
@@ -123,6 +123,14 @@ class Ingestor:
         if self._gc_was_enabled:
             gc.enable()
         log.info("ordered %d author timelines after the replay in %.2fs", reordered, time.monotonic() - started)
+
+    def _apply_served(self, event, now_ms: int) -> bool:
+        """The user's served record, then (for a request not seen before) the posts' impression
+        counts: the user store is what knows a redelivered request."""
+        if not self.users.add_served(event, now_ms):
+            return False
+        self.posts.count_impressions(event.post_ids)
+        return True
 
     async def _handle(self, batches: Batches) -> None:
         for tp, records in batches.items():

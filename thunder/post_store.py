@@ -11,6 +11,12 @@ Layout (chosen for the in-network query, query.py):
   authors replying to a post too, when that post arrives or goes, via `_replies`).
 - tombstones for deletes and label sets, so a delete or a label that arrives before its
   create still wins (at-least-once, possibly out-of-order delivery).
+- `impressions`: post id -> how often it was served (the `served` topic's ids, which the
+  ingestor hands over after the user store has dropped redelivered requests). Only stored posts
+  are counted, so it never outgrows `posts`: live, a served id is a post Thunder hydrated;
+  during the replay topics interleave (a serving may come before its post), so every id is
+  counted and the ids that turn out unknown are dropped when the replay ends. A count goes
+  with its post at expiry.
 """
 from __future__ import annotations
 
@@ -48,6 +54,7 @@ class PostStore:
         self.heads = HeadCache(self.query_limits)
         # replied-to post id -> replies seen (their authors' secondary heads depend on its state)
         self._replies: dict[int, list[StoredPost]] = {}
+        self.impressions: dict[int, int] = {}                       # post id -> times served
 
     def clear(self) -> None:
         """Forget everything (the log this store was built from is gone: it is rebuilt)."""
@@ -62,6 +69,7 @@ class PostStore:
         self.bulk = False
         count = self._restore_order()
         self.heads.refresh(self, list(self.heads.dirty))
+        self._forget_unknown_impressions()
         return count
 
     def _restore_order(self) -> int:
@@ -201,6 +209,21 @@ class PostStore:
             self._rewrite(rec, lambda message: _set_labels(message, new[1]))
         return True
 
+    def count_impressions(self, post_ids) -> int:
+        """One more serving of each of `post_ids` (a post served twice in one feed counts
+        twice); returns how many were counted."""
+        counts, posts, counted = self.impressions, self.posts, 0
+        for post_id in post_ids:
+            if self.bulk or post_id in posts:
+                counts[post_id] = counts.get(post_id, 0) + 1
+                counted += 1
+        return counted
+
+    def _forget_unknown_impressions(self) -> None:
+        posts = self.posts
+        for post_id in [p for p in self.impressions if p not in posts]:
+            del self.impressions[post_id]
+
     # ---- expiry ----------------------------------------------------------------------------
 
     def trim(self, now_ms: int) -> int:
@@ -220,6 +243,8 @@ class PostStore:
         # Replies to posts never seen: forget them once every such reply has gone.
         for post_id in [p for p, replies in self._replies.items() if all(r.gone for r in replies)]:
             del self._replies[post_id]
+        if not self.bulk:  # mid-replay a counted post may still be on its way
+            self._forget_unknown_impressions()
         return dropped
 
     def _trim_timelines(self, timelines: dict[int, Timeline], cutoff: int) -> int:
@@ -274,6 +299,7 @@ class PostStore:
             "video_posts": sum(map(len, self.videos.values())),
             "deleted_posts": len(self.deletes),
             "labelled_posts": len(self.labels),
+            "impression_counts": len(self.impressions),
         }
 
     def snapshot(self) -> dict:
@@ -287,6 +313,7 @@ class PostStore:
             "videos": {a: [r.post_id for r in tl.recs] for a, tl in self.videos.items()},
             "deletes": set(self.deletes),
             "labels": dict(self.labels),
+            "impressions": dict(self.impressions),
         }
 
 

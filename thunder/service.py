@@ -86,7 +86,7 @@ class ThunderHandlers:
         start = time.perf_counter()
         found = self.posts.in_network(query)
         metrics.IN_NETWORK_QUERY.observe(time.perf_counter() - start)
-        return thunder_pb2.GetInNetworkPostsResponse(posts=post_columns(found, self.rows, self.users))
+        return thunder_pb2.GetInNetworkPostsResponse(posts=self._columns(found))
 
     def _lookup(self, post_ids) -> tuple[list, list[int]]:
         """The stored (unexpired) records of `post_ids` in request order, and the ids not found."""
@@ -105,8 +105,10 @@ class ThunderHandlers:
         """Core data, visibility and authors of the found posts (request order) as columns, and
         the ids Thunder does not know (or that expired)."""
         found, missing = self._lookup(request.post_ids)
-        return thunder_pb2.HydratePostsResponse(posts=post_columns(found, self.rows, self.users),
-                                                missing_post_ids=missing)
+        return thunder_pb2.HydratePostsResponse(posts=self._columns(found), missing_post_ids=missing)
+
+    def _columns(self, recs: list) -> thunder_pb2.PostColumns:
+        return post_columns(recs, self.rows, self.users, self.posts.impressions)
 
     def get_posts(self, request: thunder_pb2.GetPostsRequest) -> bytes:
         """A serialized GetPostsResponse: found posts in request order, then the missing ids
@@ -151,13 +153,15 @@ class ThunderHandlers:
         if state is None:
             return context  # a user Thunder has never heard of: empty context, not an error
         following = state.following.present  # follow order, oldest first: keep the most recent
-        context.following_user_ids.extend(list(following)[-self.limits.max_following:]
-                                          if len(following) > self.limits.max_following else following)
+        sent = list(following)[-self.limits.max_following:] if len(following) > self.limits.max_following else following
+        context.following_user_ids.extend(sent)
+        context.mutual_follow_user_ids.extend(self.users.followed_back(request.user_id, sent))
         context.blocked_user_ids.extend(state.blocked.present)
         context.muted_user_ids.extend(state.muted.present)
         context.muted_keywords.extend(state.muted_keywords.present)
         context.subscribed_author_ids.extend(state.subscriptions.present)
         context.served_post_ids.extend(state.served)
+        context.served_at_ms.extend(state.served_at_ms)
         engagements = state.engagements
         if request.max_engagements:
             engagements = engagements[-request.max_engagements:]

@@ -1,5 +1,6 @@
 """The user store: social graph, profiles, muted keywords, subscriptions (from `users`), recent
-engagement sequences (from `engagements`) and recently served post ids (from `served`).
+engagement sequences (from `engagements`) and recently served post ids with the time each was
+served (from `served`).
 
 Graph edges are last-writer-wins by event timestamp, so follow/unfollow (block/unblock, ...)
 pairs converge to the same state whatever order, and however often, they are delivered.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from foryou_protos import common_pb2, events_pb2
@@ -73,7 +75,7 @@ def _engagement_key(e: common_pb2.Engagement) -> tuple[int, int]:
 
 class UserState:
     __slots__ = ("following", "blocked", "muted", "muted_keywords", "subscriptions", "profile",
-                 "engagements", "served", "served_requests")
+                 "engagements", "served", "served_at_ms", "served_requests")
 
     def __init__(self, max_served: int) -> None:
         self.following = EdgeSet()
@@ -84,6 +86,7 @@ class UserState:
         self.profile: Profile | None = None
         self.engagements: list[common_pb2.Engagement] = []   # oldest first by (time, post id)
         self.served: deque[int] = deque(maxlen=max_served)    # newest first
+        self.served_at_ms: deque[int] = deque(maxlen=max_served)  # when each of `served` was served
         self.served_requests: deque[str] = deque(maxlen=_RECENT_REQUESTS)
 
 
@@ -178,6 +181,7 @@ class UserStore:
             state.served_requests.append(event.request_id)
         # Newest first: this request's ids (in feed order) go before everything served earlier.
         state.served.extendleft(reversed(event.post_ids))
+        state.served_at_ms.extendleft([event.served_at_ms or now_ms] * len(event.post_ids))
         return True
 
     # ---- expiry ------------------------------------------------------------------------------------
@@ -200,6 +204,12 @@ class UserStore:
         """The user's following set as a dict (ordered by first follow, O(1) membership)."""
         state = self.users.get(user_id)
         return state.following.present if state is not None else {}
+
+    def followed_back(self, user_id: int, following: Iterable[int]) -> list[int]:
+        """Of `following` (accounts `user_id` follows), those that follow `user_id`, in the same
+        order: one membership test per entry, so a bounded list bounds the work."""
+        users = self.users
+        return [f for f in following if (state := users.get(f)) is not None and user_id in state.following]
 
     def follower_count(self, user_id: int) -> int:
         return self.follower_counts.get(user_id, 0)
@@ -225,6 +235,6 @@ class UserStore:
                 "muted": dict(s.muted.present), "keywords": dict(s.muted_keywords.present),
                 "subscriptions": dict(s.subscriptions.present), "profile": s.profile,
                 "engagements": [e.SerializeToString(deterministic=True) for e in s.engagements],
-                "served": list(s.served),
+                "served": list(zip(s.served, s.served_at_ms)),
             }
         return {"users": out, "followers": dict(self.follower_counts)}

@@ -1,10 +1,10 @@
 """PreviouslyServedPosts: remove posts whose related ids were served to the user recently.
 
 On every request (the newest default, home_mixer/stages/served.py): the request's own served
-ids and the newest `served_max_ids` (100) of Thunder's served record. Thunder's record keeps
-no serving times, so the `served_window_ms` (10 min) limit cannot be applied to it yet; the
-count limit stands in. `served_bottom_only = 1` is the v1 behaviour (the reference's first
-release): only on a bottom request (paging down), against the whole record."""
+ids and, of Thunder's served record, the ids served within the last `served_window_ms`
+(10 min), at most the newest `served_max_ids` (100) of them. `served_bottom_only = 1` is the
+v1 behaviour (the reference's first release): only on a bottom request (paging down), against
+the whole record."""
 from __future__ import annotations
 
 import numpy as np
@@ -21,8 +21,9 @@ def served_ids(query: ScoredPostsQuery) -> np.ndarray:
     p = query.params
     if p.served_bottom_only:
         return id_array(query.all_served_ids())
-    recent = recent_served_ids(id_array(query.features.served_ids), None, now_ms(), p.served_window_ms,
-                               p.served_max_ids)
+    features = query.features
+    recent = recent_served_ids(id_array(features.served_ids), id_array(features.served_at_ms), now_ms(),
+                               p.served_window_ms, p.served_max_ids)
     return np.union1d(id_array(query.served_ids), recent)
 
 

@@ -1,5 +1,5 @@
-"""UserFeatures: following, blocked, muted, muted keywords, subscriptions and recently served
-ids, from Thunder's user context (the UserContext hydrator). When Thunder did not answer, the safety cache's copy (if
+"""UserFeatures: following (and which of them follow back), blocked, muted, muted keywords,
+subscriptions and recently served ids with their times, from Thunder's user context (the UserContext hydrator). When Thunder did not answer, the safety cache's copy (if
 any, at most its TTL old) stands in, and the response says so; with no copy the features
 stay unknown and the safety filters remove every candidate."""
 from __future__ import annotations
@@ -22,6 +22,8 @@ def features_from_context(context: thunder_pb2.UserContext) -> UserFeatures:
         muted_keywords=tuple(context.muted_keywords),
         subscriptions=frozenset(context.subscribed_author_ids),
         served_ids=tuple(context.served_post_ids),
+        served_at_ms=tuple(context.served_at_ms),
+        mutual_follows=frozenset(context.mutual_follow_user_ids),
     )
 
 

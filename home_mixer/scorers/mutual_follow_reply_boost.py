@@ -2,7 +2,8 @@
 viewer follows the author, the author follows the viewer) is raised by
 `mutual_follow_reply_boost` (15) before the weighted score's offset
 (home_mixer/stages/mutual_follow.py). It recomputes the weighted score of those posts with
-WeightedScorer's own functions, so the formula stays in one place."""
+WeightedScorer's own functions, so the formula stays in one place. Who follows back comes
+from Thunder's user context (`mutual_follow_user_ids`, UserFeatures.mutual_follows)."""
 from __future__ import annotations
 
 import numpy as np
@@ -23,13 +24,13 @@ class MutualFollowReplyBoostScorer(Scorer[ScoredPostsQuery, PostBatch]):
     writes = ("weighted_score", "score")
 
     def enable(self, query: ScoredPostsQuery) -> bool:
-        return query.params.mutual_follow_reply_boost != 0 and bool(query.features.followers)
+        return query.params.mutual_follow_reply_boost != 0 and bool(query.features.mutual_follows)
 
     async def score(self, query: ScoredPostsQuery, candidates: PostBatch) -> dict[str, np.ndarray]:
         features = query.features
         original = (candidates["in_reply_to_post_id"] == 0) & (candidates["repost_of_post_id"] == 0)
         boosted = mutual_follow_mask(candidates["author_id"], original & (candidates["scored_at_ms"] > 0),
-                                     id_array(features.following), id_array(features.followers))
+                                     id_array(features.following), id_array(features.mutual_follows))
         weighted = candidates["weighted_score"].copy()
         if boosted.any():
             rows = np.flatnonzero(boosted)

@@ -80,6 +80,7 @@ def build_world(base: int = BASE) -> World:
     w.user(w.viewer, mute_keyword=w.keyword)
     for followed in (w.followed_a, w.followed_b):
         w.user(w.pager, follow=followed)
+    w.user(w.followed_a, follow=w.viewer)  # a mutual follow of the viewer's (bob does not follow back)
 
     w.post("a1", w.followed_a, 5)
     w.post("a2", w.followed_a, 15)

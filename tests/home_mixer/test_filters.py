@@ -104,9 +104,10 @@ async def test_previously_seen_uses_related_ids_and_bloom_filters():
 
 
 async def test_previously_served_v1_only_on_bottom_requests():
-    # served_bottom_only = 1: the v1 behaviour, against the whole served record.
+    # served_bottom_only = 1: the v1 behaviour, against the whole served record (1 was served
+    # a day ago, long outside the 10-minute window of the newer default).
     v1 = {"served_bottom_only": 1}
-    features = UserFeatures(served_ids=(1,))
+    features = UserFeatures(served_ids=(1,), served_at_ms=(now_ms() - 24 * 3_600_000,))
     candidates = [cand(1), cand(2, repost_of_post_id=3), cand(4)]
     top = query(features, params=v1, served_ids=frozenset({3}))
     assert not PreviouslyServedPostsFilter().enable(top)

@@ -13,6 +13,7 @@ from home_mixer.clients import DeadlineExhausted, call_timeout
 from home_mixer.hydrators.in_network import InNetworkHydrator
 from home_mixer.hydrators.subscription import SubscriptionHydrator
 from home_mixer.query import UserFeatures
+from home_mixer.query_hydrators.user_features import features_from_context
 from home_mixer.wire import columns_from_wire, wire_from_posts
 
 
@@ -51,10 +52,22 @@ def test_post_columns_round_trip_with_authors_and_labels():
              common_pb2.Post(post_id=12, author_id=6, subscriber_only=True)]
     authors = {5: thunder_pb2.Author(user_id=5, handle="five", verified=True, follower_count=3),
                6: thunder_pb2.Author(user_id=6, handle="six")}
-    columns = columns_from_wire(thunder_pb2.PostColumns.FromString(wire_from_posts(posts, authors).SerializeToString()))
+    wire = wire_from_posts(posts, authors, impressions={11: 999})
+    columns = columns_from_wire(thunder_pb2.PostColumns.FromString(wire.SerializeToString()))
+    assert columns["impression_count"].tolist() == [999, 0]
     assert columns["post_id"].tolist() == [11, 12] and columns["core_data"].tolist() == [CORE_FOUND] * 2
     assert columns["label_mask"].tolist() == [label_mask([common_pb2.SPAM, common_pb2.MISINFORMATION]), 0]
     assert label_names(int(columns["label_mask"][0])) == ["spam", "misinformation"]
     assert columns["author_handle"].tolist() == ["five", "six"] and columns["reposted_author_handle"].tolist() == ["six", ""]
     assert columns["author_verified"].tolist() == [True, False] and columns["author_follower_count"].tolist() == [3, 0]
     assert columns["subscriber_only"].tolist() == [False, True] and columns["video_duration_ms"].tolist() == [12_000, 0]
+
+
+def test_user_features_carry_mutual_follows_and_served_times():
+    context = thunder_pb2.UserContext(user_id=VIEWER, following_user_ids=[5, 6], mutual_follow_user_ids=[6],
+                                      served_post_ids=[21, 20], served_at_ms=[2_000, 1_000])
+    features = features_from_context(context)
+    assert features.mutual_follows == {6} and features.served_at_ms == (2_000, 1_000)
+    del context.served_at_ms[:]
+    with pytest.raises(ValueError, match="served_at_ms"):   # ids without their times: refused
+        features_from_context(context)

@@ -12,11 +12,14 @@ import asyncio
 import time
 
 import grpc
+import numpy as np
 import pytest
 
 from foryou_protos import home_mixer_pb2, thunder_pb2
 from tests.home_mixer.hm_helpers import NEVER
 from home_mixer.clients import PhoenixClient, ThunderClient
+from home_mixer.params import ACTION_NAMES, Params
+from home_mixer.scorers.weighted import combined_scores, offset_scores
 from home_mixer.pipeline import build_pipeline
 from home_mixer.service import CACHED, DEGRADED, RequestValidator, degraded_reasons
 
@@ -70,6 +73,14 @@ async def test_feed_has_in_and_out_of_network_posts_and_nothing_it_must_not(stac
     oon = next(p for p in reply.scored_posts if not p.in_network)
     assert oon.components.out_of_network_factor == pytest.approx(0.75) and oon.served_type == "out_of_network"
     assert {t.stage for t in reply.debug.timings} >= {"sources", "filters", "scorers", "selector", "total"}
+    # Mutual follows come with Thunder's user context: alice follows the viewer back, bob does
+    # not, so alice's original posts are weighted with reply weight 5 + 15, bob's with 5.
+    for label, boost in (("a1", 15.0), ("b1", 0.0)):
+        p = by_id[w.posts[label]]
+        combined = combined_scores(np.array([[p.predictions[n] for n in ACTION_NAMES]]), np.zeros(1), Params())
+        plain, boosted = (offset_scores(combined + b * p.predictions["reply"], Params())[0] for b in (0.0, boost))
+        assert p.components.weighted_score == pytest.approx(boosted, rel=1e-9)
+        assert (boosted != pytest.approx(plain, rel=1e-6)) == (boost > 0)
 
 
 async def test_client_seen_ids_and_in_network_only(stack):

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from foryou.snowflake import now_ms
 from tests.home_mixer.hm_helpers import batch, cand, ids, query, split, with_vectors
 from home_mixer.filters.dpp_diversity import DppDiversityFilter, selection_size
 from home_mixer.filters.oon_reply_repost import OutOfNetworkReplyRepostFilter
@@ -237,24 +238,30 @@ async def test_oon_reply_repost_filter_component():
     assert result.kept == [1, 2, 5] and result.removed == [3, 4, 6]
 
 
-async def test_previously_served_filter_every_request_newest_hundred():
-    # Thunder's record, newest first: 9, 8, 7; served_max_ids 2 keeps 9 and 8. The request
-    # itself sent 3. A top-of-feed request (not bottom): the filter runs by default.
-    q = query(_features(served_ids=(9, 8, 7)), params={"served_max_ids": 2}, served_ids=frozenset({3}))
+async def test_previously_served_filter_every_request_last_ten_minutes_newest_hundred():
+    # Thunder's record, newest first: 9 served a minute ago, 8 nine minutes ago, 7 eleven
+    # minutes ago (outside the 10-minute window). The request itself sent 3. A top-of-feed
+    # request (not bottom): the filter runs by default.
+    now = now_ms()
+    record = _features(served_ids=(9, 8, 7), served_at_ms=(now - 60_000, now - 540_000, now - 660_000))
+    q = query(record, served_ids=frozenset({3}))
     assert PreviouslyServedPostsFilter().enable(q)
     rows = [cand(9), cand(7), cand(10, repost_of_post_id=8), cand(11, in_reply_to_post_id=3), cand(12)]
-    # 9 served; 7 served but older than the newest 2; 10 reposts 8; 11 replies to 3.
+    # 9 served; 10 reposts 8; 11 replies to 3; 7 was served, but longer ago than 10 minutes.
     result = await split(PreviouslyServedPostsFilter(), q, rows)
     assert result.kept == [7, 12] and result.removed == [9, 10, 11]
-    # Default served_max_ids (100): all three of Thunder's ids count, 7 goes too.
-    result = await split(PreviouslyServedPostsFilter(), query(_features(served_ids=(9, 8, 7))), rows)
+    # served_max_ids 1: of the two in the window only the newest (9) counts: 10 stays.
+    result = await split(PreviouslyServedPostsFilter(), query(record, params={"served_max_ids": 1}), rows)
+    assert result.kept == [7, 10, 11, 12] and result.removed == [9]
+    # A 12-minute window: 7 (11 minutes ago) goes too.
+    result = await split(PreviouslyServedPostsFilter(), query(record, params={"served_window_ms": 720_000}), rows)
     assert result.kept == [11, 12]
 
 
 async def test_mutual_follow_reply_boost_scorer_component():
-    q = query(_features(following=frozenset({7, 8}), followers=frozenset({7})))
+    q = query(_features(following=frozenset({7, 8}), mutual_follows=frozenset({7})))
     assert MutualFollowReplyBoostScorer().enable(q)
-    assert not MutualFollowReplyBoostScorer().enable(query(_features(following=frozenset({7}))))  # no followers known
+    assert not MutualFollowReplyBoostScorer().enable(query(_features(following=frozenset({7}))))  # none follows back
     liked = {"favorite": 0.5, "reply": 0.1}
     rows = [cand(1, 7, predictions=liked),                           # mutual, original: boosted
             cand(2, 8, predictions=liked),                           # followed, not following back
@@ -272,14 +279,15 @@ async def test_mutual_follow_reply_boost_scorer_component():
 
 
 async def test_author_cold_start_scorer_component():
-    scores, original, followers, _ = _twenty()
-    followers[10] = 5_000  # no impression counts reach HomeMixer: make 10 ineligible by followers instead
+    scores, original, followers, impressions = _twenty()
     rows = [cand(i + 1, 100 + i, score=float(scores[i]), scored_at_ms=1, author_follower_count=int(followers[i]),
-                 in_reply_to_post_id=0 if original[i] else 99) for i in range(20)]
+                 impression_count=int(impressions[i]), in_reply_to_post_id=0 if original[i] else 99)
+            for i in range(20)]
     # A recency-ranked row (no predictions), highest score, 0 followers: takes no part.
     rows.append(cand(21, 200, score=100.0, scored_at_ms=0, author_follower_count=0))
     out = await AuthorColdStartScorer().score(query(), batch(*rows))
-    # As in the pure test: target 5 (16th of the 20 scored), index 16 (score 4) lifted to 5.
+    # As in the pure test: target 5 (16th of the 20 scored); index 10 (score 10, 500
+    # followers) has 1,000 impressions, not fewer: index 16 (score 4, 999) is lifted to 5.
     expected = [*scores.tolist(), 100.0]
     expected[16] = 5.0
     assert out["score"].tolist() == expected

@@ -8,6 +8,7 @@ from typing import cast
 import pytest
 
 from candidate_pipeline import Pipeline, SideEffect, Source
+from foryou.snowflake import now_ms
 from tests.home_mixer.hm_helpers import batch, cand, ids, post_id, query, with_vectors
 from home_mixer.candidates import CORE_FOUND, SCHEMA, PostBatch
 from home_mixer.clients import PhoenixClient, ThunderClient
@@ -55,7 +56,8 @@ def _world():
     ]
     # p2 says what p1 says; p3 and p4 say one other thing, p5 and p6 a third.
     vectors = [[1, 0, 0], [1, 0, 0], [0, 1, 0], [0, 1, 0], [0, 0, 1], [0, 0, 1]]
-    features = UserFeatures(following=frozenset({11, 12}), followers=frozenset({12}), served_ids=(p["p6"],))
+    features = UserFeatures(following=frozenset({11, 12}), mutual_follows=frozenset({12}), served_ids=(p["p6"],),
+                            served_at_ms=(now_ms() - 60_000,))
     return p, with_vectors(batch(*rows), vectors), features
 
 

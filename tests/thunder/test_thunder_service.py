@@ -93,7 +93,10 @@ async def test_user_context_authors_and_stored_following(producer, stub, ids):
                   events_pb2.UserEvent(user_id=viewer, timestamp_ms=now - 5, mute=ids + 5),
                   events_pb2.UserEvent(user_id=viewer, timestamp_ms=now - 4, mute_keyword="Spoilers"),
                   events_pb2.UserEvent(user_id=viewer, timestamp_ms=now - 3, subscribe=alice),
-                  events_pb2.UserEvent(user_id=viewer, timestamp_ms=now - 2, unfollow=bob))
+                  events_pb2.UserEvent(user_id=viewer, timestamp_ms=now - 2, unfollow=bob),
+                  # Alice follows back; bob does too, but the viewer no longer follows him.
+                  events_pb2.UserEvent(user_id=alice, timestamp_ms=now - 2, follow=viewer),
+                  events_pb2.UserEvent(user_id=bob, timestamp_ms=now - 2, follow=viewer))
     engagements = [common_pb2.Engagement(user_id=viewer, post_id=ids + 100 + i, post_author_id=alice,
                                          actions=[common_pb2.FAVORITE, common_pb2.REPLY][: i + 1],
                                          surface=common_pb2.HOME_FOR_YOU, timestamp_ms=now - 1000 + i)
@@ -110,13 +113,15 @@ async def test_user_context_authors_and_stored_following(producer, stub, ids):
     async def complete():
         context = await stub.GetUserContext(request)
         return (len(context.engagements) == 3 and len(context.served_post_ids) == 3
-                and len(context.subscribed_author_ids) == 1 and context)
+                and len(context.subscribed_author_ids) == 1 and len(context.mutual_follow_user_ids) == 1 and context)
 
     context = await eventually(complete)
     assert list(context.following_user_ids) == [alice]
     assert list(context.blocked_user_ids) == [ids + 4] and list(context.muted_user_ids) == [ids + 5]
     assert list(context.muted_keywords) == ["spoilers"] and list(context.subscribed_author_ids) == [alice]
     assert list(context.served_post_ids) == [9, 7, 8]
+    assert list(context.served_at_ms) == [now - 10, now - 50, now - 50]
+    assert list(context.mutual_follow_user_ids) == [alice]
     assert list(context.engagements) == engagements
     last_two = await stub.GetUserContext(thunder_pb2.GetUserContextRequest(user_id=viewer, max_engagements=2))
     assert list(last_two.engagements) == engagements[1:]

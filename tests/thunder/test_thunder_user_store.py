@@ -99,3 +99,18 @@ def test_served_ids_newest_first_bounded_and_redelivery_safe():
     store.add_served(second, NOW)
     store.add_served(second, NOW)  # redelivered
     assert list(store.get(1).served) == [4, 5, 6, 1, 2]
+    assert list(store.get(1).served_at_ms) == [NOW - 1] * 3 + [NOW - 2] * 2    # when each was served
+    store.add_served(events_pb2.ServedEvent(user_id=1, request_id="c", post_ids=[7]), NOW)
+    assert store.get(1).served_at_ms[0] == NOW    # no time in the event: when Thunder read it
+
+
+def test_followed_back_keeps_the_accounts_that_follow_the_user():
+    store = UserStore()
+    for user, ts, kind, target in [(1, 1, "follow", 10), (1, 2, "follow", 20), (1, 3, "follow", 30),
+                                   (10, 4, "follow", 1), (30, 5, "follow", 1), (30, 6, "unfollow", 1),
+                                   (40, 7, "follow", 1)]:
+        store.apply_user_event(user_event(user, NOW + ts, **{kind: target}), NOW)
+    # 1 follows 10, 20, 30: 10 follows back, 20 never did, 30 unfollowed; 40 follows 1 but is
+    # not followed, and it is not in the list asked about.
+    assert store.followed_back(1, store.following(1)) == [10]
+    assert store.followed_back(1, [20, 99]) == []       # 99: a user Thunder never heard of
