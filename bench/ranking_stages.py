@@ -43,15 +43,16 @@ def main(argv: list[str] | None = None) -> int:
     related = PostBatch(n, {name: rng.integers(1, 10 * n, n) for name in
                             ("post_id", "repost_of_post_id", "in_reply_to_post_id")})
     served = rng.integers(1, 10 * n, 2_000)
+    served_at = 3_600_000 - np.sort(rng.integers(0, 3_600_000, 2_000))  # newest first, within the hour
     following, followers = rng.integers(1, n // 4 + 2, 300), rng.integers(1, n // 4 + 2, 300)
-    followers_count = rng.integers(0, 5_000, n)
+    followers_count, impressions = rng.integers(0, 5_000, n), rng.integers(0, 5_000, n)
     stages = [
         ("OutOfNetworkReplyRepost", lambda: oon_reply_repost_keep(flags[0], flags[1], flags[2], flags[3])),
-        ("PreviouslyServed (100 recent of 2,000)",
-         lambda: ~related_id_hit(related, recent_served_ids(served, None, 0, 600_000, 100))),
+        ("PreviouslyServed (10 min, at most 100, of 2,000)",
+         lambda: ~related_id_hit(related, recent_served_ids(served, served_at, 3_600_000, 600_000, 100))),
         ("MutualFollowReplyBoost", lambda: boosted_combined(
             scores, scores, mutual_follow_mask(authors, ~flags[0], following, followers), 15.0)),
-        ("AuthorColdStart", lambda: cold_start_lift(scores, ~flags[0], followers_count, None)),
+        ("AuthorColdStart", lambda: cold_start_lift(scores, ~flags[0], followers_count, impressions)),
         ("DPP, top 150 -> 50 (defaults)", lambda: dpp_select(scores, vectors, window=150, k=50)),
         (f"DPP, {n:,} -> {args.k}", lambda: dpp_select(scores, vectors, window=n, k=args.k)),
         ("DPP without vectors (top-k)", lambda: dpp_select(scores, None, window=150, k=50)),
