@@ -117,6 +117,10 @@ class ServerSettings(Settings):
     max_concurrent_rpcs: int = Field(description="beyond it requests get RESOURCE_EXHAUSTED at once (0 = no limit)")
     max_request_bytes: int = Field(DEFAULT_MAX_REQUEST_BYTES, description="larger requests are refused "
                                                                           "(RESOURCE_EXHAUSTED)")
+    # Each request's numpy work is small; idle BLAS worker threads spin-wait for the next call
+    # on the cores the other services need (docs/home_mixer.md, "CPU per request").
+    blas_threads: int = Field(1, description="BLAS threads of the process (numpy's matrix products; 0 = "
+                                             "the library's default, one per core)")
     log_level: LogLevel = log_level_field()
 
 

@@ -9,6 +9,8 @@ import signal
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+import threadpoolctl
+
 from foryou import config, logs
 from foryou.metrics import start_metrics_server
 
@@ -19,6 +21,8 @@ def run(service: str, cls: type[S], args: argparse.Namespace, serve: Callable[[S
     """`serve` the settings of `cls` that `args` and the environment give, with logs and metrics."""
     settings = config.from_args(cls, args)
     logs.setup(service, settings.log_level)
+    if settings.blas_threads:
+        threadpoolctl.threadpool_limits(settings.blas_threads, user_api="blas")  # for the process's life
     start_metrics_server(settings.metrics_port, settings.host)
     asyncio.run(serve(settings))
     return 0
