@@ -57,6 +57,8 @@ class Phase:
     degraded: int
     cpu_s: dict[str, float]  # service -> CPU seconds spent during the phase
     reasons: Counter = field(default_factory=Counter)  # degraded reason -> feeds
+    error_codes: Counter = field(default_factory=Counter)  # status code name -> failed calls
+    error_latencies: list[float] = field(default_factory=list)  # how long a failed call took
 
     @property
     def requests(self) -> int:
@@ -151,6 +153,8 @@ async def phase(name: str, stub, request, pids: dict[str, int], concurrency: int
     latencies: list[float] = []
     errors = degraded = 0
     reasons: Counter = Counter()
+    codes: Counter = Counter()
+    error_latencies: list[float] = []
     started = time.perf_counter()
     sent = 0
 
@@ -158,10 +162,13 @@ async def phase(name: str, stub, request, pids: dict[str, int], concurrency: int
         nonlocal errors, degraded, sent
         while (count is None or sent < count) and (duration_s is None or time.perf_counter() - started < duration_s):
             sent += 1
+            call_started = time.perf_counter()
             try:
                 elapsed, reply = await one_request(stub, request)
-            except grpc.aio.AioRpcError:
+            except grpc.aio.AioRpcError as err:
                 errors += 1
+                codes[err.code().name] += 1
+                error_latencies.append(time.perf_counter() - call_started)
                 continue
             latencies.append(elapsed)
             degraded += bool(reply.degraded)
@@ -171,7 +178,7 @@ async def phase(name: str, stub, request, pids: dict[str, int], concurrency: int
     await asyncio.gather(*(client() for _ in range(concurrency)))
     wall = time.perf_counter() - started
     cpu = {service: cpu_seconds(pid) - before[service] for service, pid in pids.items()}
-    return Phase(name, latencies, wall, errors, degraded, cpu, reasons)
+    return Phase(name, latencies, wall, errors, degraded, cpu, reasons, codes, error_latencies)
 
 
 async def run_load(args: argparse.Namespace, addr: dict[str, str], pids: dict[str, int]) -> None:
@@ -240,6 +247,10 @@ def report(args, counts, phases: list[Phase], stage_ms, floor: list[float]) -> N
     for p in phases:
         if p.reasons:
             print(f"degraded feeds, {p.name}: " + ", ".join(f"{r} {n}" for r, n in p.reasons.most_common()))
+        if p.error_codes:
+            e50, e99 = percentiles_ms(p.error_latencies)
+            print(f"errors, {p.name}: " + ", ".join(f"{c} {n}" for c, n in p.error_codes.most_common())
+                  + f" (answered in p50 {e50:.0f} ms, p99 {e99:.0f} ms)")
     f50, f99 = percentiles_ms(floor)
     e2e50 = percentiles_ms(phases[0].latencies)[0]
     print_table("Model floor: Phoenix Rank of the same candidates alone, sequential",
