@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     bootstrap = None if args.events_file else args.kafka_bootstrap
     started = time.monotonic()
     events = distributed.share(load_event_log(args.events_file, bootstrap))  # this process's users
-    print(f"read {len(events.post_author)} posts, {len(events.engagements)} engagements, "
+    print(f"read {len(events.posts)} posts, {len(events.engagements)} engagements, "
           f"{len(events.served)} served events in {time.monotonic() - started:.1f}s", flush=True)
     recipe = train_recipe(args.preset)
     ranker_cfg, retriever_cfg, steps = recipe.ranker, recipe.retriever, args.steps or recipe.steps(args.model)

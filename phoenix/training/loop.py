@@ -169,14 +169,15 @@ class _Best:
             self.since += 1
 
 
-def validation_split(train: list, fraction: float) -> tuple[list, list]:
-    """(fit, validation): the last `fraction` of a time-ordered training list is the validation
-    slice (none when fraction is 0 or the list is too short to spare it)."""
+def validation_split(train, fraction: float) -> tuple[Any, Any]:
+    """(fit, validation): the last `fraction` of an example table (phoenix/training/data.py),
+    by time, is the validation slice (empty when fraction is 0 or the table is too short to
+    spare it)."""
     n = int(len(train) * fraction)
     if fraction <= 0 or n < 1 or len(train) - n < 1:
-        return train, []
-    ordered = sorted(train, key=lambda ex: ex.time_ms)
-    return ordered[:-n], ordered[-n:]
+        return train, train.take(np.zeros(0, np.int64))
+    ordered = np.argsort(train.time, kind="stable")
+    return train.take(ordered[:-n]), train.take(ordered[-n:])
 
 
 def fresh_params(params: Any) -> Any:
