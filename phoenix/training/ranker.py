@@ -141,8 +141,9 @@ def train(events: EventLog | Iterable, config: RankerConfig, steps: int = 400,
     if params is None:
         params = with_prior_bias(fresh_params(ranker_init_params(config, settings.seed)), config, data)
 
-    def loss_fn(p, b: RankerData):
-        return ranker_loss(p, config, b.batch, b.labels, b.dwell, b.mask)
+    def loss_fn(p, b: RankerData, key=None):  # key: the step's dropout key (training only)
+        return ranker_loss(p, config, b.batch, b.labels, b.dwell, b.mask, dropout=settings.dropout if key is not None
+                           else 0.0, rng=key)
 
     params, summary = fit(loss_fn, params, data, len(fit_part), settings, "ranker", progress,
                           val_data, len(validation))
