@@ -184,6 +184,46 @@ def _post_inputs(inputs: InputsConfig, features: PostFeatures | None, post_ids: 
     return out
 
 
+@dataclass(frozen=True)
+class HistoryColumns:
+    """Histories as [B, S] arrays (post id 0 = an empty slot): what make_user_batch builds
+    from HistoryItems and training builds straight from its event columns."""
+    post_ids: np.ndarray   # uint64
+    author_ids: np.ndarray  # uint64
+    actions: np.ndarray    # uint32 bit mask of model action indices (bit a = index a)
+    surface: np.ndarray    # int
+    time_ms: np.ndarray    # int64 (0 = unknown)
+    dwell_ms: np.ndarray   # int64 (0 = none or unknown)
+
+    @classmethod
+    def of(cls, histories: Sequence[Sequence[HistoryItem]], s: int) -> "HistoryColumns":
+        """The most recent `s` items of each history, oldest first."""
+        b = len(histories)
+        out = cls(np.zeros((b, s), np.uint64), np.zeros((b, s), np.uint64), np.zeros((b, s), np.uint32),
+                  np.zeros((b, s), np.int64), np.zeros((b, s), np.int64), np.zeros((b, s), np.int64))
+        for row, history in enumerate(histories):
+            for slot, item in enumerate(list(history)[-s:]):
+                if item.post_id <= 0:
+                    raise ValueError(f"histories[{row}]: post_id must be > 0")
+                bits = 0
+                for a in item.actions:
+                    if not 0 <= a < NUM_BINARY_ACTIONS:
+                        raise ValueError(f"histories[{row}]: action index {a} outside 0..{NUM_BINARY_ACTIONS - 1}")
+                    bits |= 1 << a
+                out.post_ids[row, slot], out.author_ids[row, slot], out.actions[row, slot] = \
+                    item.post_id, item.author_id, bits
+                out.surface[row, slot], out.time_ms[row, slot], out.dwell_ms[row, slot] = \
+                    item.surface, item.time_ms, item.dwell_ms
+        return out
+
+
+def _check_surfaces(surface: np.ndarray, vocab: int, where: str) -> None:
+    bad = np.flatnonzero(((surface < 0) | (surface >= vocab)).any(axis=tuple(range(1, surface.ndim))))
+    if len(bad):
+        value = surface[bad[0]][(surface[bad[0]] < 0) | (surface[bad[0]] >= vocab)][0]
+        raise ValueError(f"{where}[{bad[0]}].surface {value} outside 0..{vocab - 1}")
+
+
 def make_user_batch(config: AnyConfig, user_ids: Sequence[int],
                     histories: Sequence[Sequence[HistoryItem]], features: PostFeatures | None = None,
                     hours: Sequence[int] | None = None) -> UserBatch:
@@ -191,27 +231,21 @@ def make_user_batch(config: AnyConfig, user_ids: Sequence[int],
     the viewers' local hours (-1 = unknown) for models with the hour input."""
     if len(user_ids) != len(histories):
         raise ValueError(f"user_ids ({len(user_ids)}) and histories ({len(histories)}) differ in length")
-    b, s, h, inputs = len(user_ids), config.history_len, config.hash, config.inputs
-    post_ids = np.zeros((b, s), np.uint64)
-    author_ids = np.zeros((b, s), np.uint64)
+    return user_batch_of_columns(config, user_ids, HistoryColumns.of(histories, config.history_len), features, hours)
+
+
+def user_batch_of_columns(config: AnyConfig, user_ids, history: HistoryColumns,
+                          features: PostFeatures | None = None, hours: Sequence[int] | None = None) -> UserBatch:
+    """make_user_batch's arrays from history columns [B, history_len]."""
+    b, h, inputs = len(user_ids), config.hash, config.inputs
+    post_ids, author_ids, times = history.post_ids, history.author_ids, history.time_ms
     columns = config.num_actions if inputs.history_dwell else NUM_BINARY_ACTIONS
-    actions = np.zeros((b, s, columns), np.float32)
-    surface = np.zeros((b, s), np.int32)
-    times = np.zeros((b, s), np.int64)
-    for row, history in enumerate(histories):
-        for slot, item in enumerate(list(history)[-s:]):
-            if item.post_id <= 0:
-                raise ValueError(f"histories[{row}]: post_id must be > 0")
-            post_ids[row, slot] = item.post_id
-            author_ids[row, slot] = item.author_id
-            for a in item.actions:
-                if not 0 <= a < NUM_BINARY_ACTIONS:
-                    raise ValueError(f"histories[{row}]: action index {a} outside 0..{NUM_BINARY_ACTIONS - 1}")
-                actions[row, slot, a] = 1.0
-            if inputs.history_dwell and item.dwell_ms > 0:
-                actions[row, slot, NUM_BINARY_ACTIONS] = min(item.dwell_ms / 1000.0, DWELL_CAP_S) / DWELL_CAP_S
-            surface[row, slot] = _check_surface(item.surface, config.product_surface_vocab_size, f"histories[{row}]")
-            times[row, slot] = item.time_ms
+    actions = np.zeros((*post_ids.shape, columns), np.float32)
+    actions[..., :NUM_BINARY_ACTIONS] = (history.actions[..., None] >> np.arange(NUM_BINARY_ACTIONS, dtype=np.uint32)) & 1
+    if inputs.history_dwell:
+        dwell = history.dwell_ms.astype(np.float64)
+        actions[..., NUM_BINARY_ACTIONS] = np.where(dwell > 0, np.minimum(dwell / 1000.0, DWELL_CAP_S) / DWELL_CAP_S, 0.0)
+    _check_surfaces(history.surface, config.product_surface_vocab_size, "histories")
     extra = {}
     post_inputs = _post_inputs(inputs, features, post_ids)
     if "content" in post_inputs:
@@ -230,7 +264,7 @@ def make_user_batch(config: AnyConfig, user_ids: Sequence[int],
         history_post_hashes=_hash_posts(h, post_ids),
         history_author_hashes=_hash_authors(h, author_ids),
         history_actions=actions,
-        history_surface=surface,
+        history_surface=history.surface.astype(np.int32),
         **extra,
     )
 
@@ -264,11 +298,14 @@ def make_rank_batch(config: RankerConfig, user_ids: Sequence[int],
     c = candidate_bucket(longest) if num_candidates is None else int(num_candidates)
     if longest > c:
         raise ValueError(f"{longest} candidates do not fit num_candidates={c}")
-    users = make_user_batch(config, user_ids, histories, features, hours)
+    if len(user_ids) != len(histories):
+        raise ValueError(f"user_ids ({len(user_ids)}) and histories ({len(histories)}) differ in length")
+    history = HistoryColumns.of(histories, config.history_len)
+    _check_surfaces(history.surface, config.product_surface_vocab_size, "histories")
     b = len(user_ids)
     post_ids = np.zeros((b, c), np.uint64)
     author_ids = np.zeros((b, c), np.uint64)
-    surface = np.zeros((b, c), np.int32)
+    surface = np.zeros((b, c), np.int64)
     for row, items in enumerate(candidates):
         for slot, item in enumerate(items):
             if item.post_id <= 0:
@@ -277,11 +314,20 @@ def make_rank_batch(config: RankerConfig, user_ids: Sequence[int],
             author_ids[row, slot] = item.author_id
             surface[row, slot] = _check_surface(item.surface, config.product_surface_vocab_size,
                                                 f"candidates[{row}][{slot}]")
+    return rank_batch_of_columns(config, user_ids, history, post_ids, author_ids, surface, features, now_ms, hours)
+
+
+def rank_batch_of_columns(config: RankerConfig, user_ids, history: HistoryColumns, post_ids: np.ndarray,
+                          author_ids: np.ndarray, surface: np.ndarray, features: PostFeatures | None = None,
+                          now_ms: int | Sequence[int] = 0, hours: Sequence[int] | None = None) -> RankBatch:
+    """make_rank_batch's arrays from history columns and candidate ids [B, C] (0 = padding)."""
+    b = len(user_ids)
+    users = user_batch_of_columns(config, user_ids, history, features, hours)
     post_hashes, author_hashes = hash_candidates(config.hash, post_ids, author_ids)
     now = np.asarray(now_ms, np.int64)
     extra = candidate_inputs(config, post_ids, features, now if now.ndim == 0 else now.reshape(b))
     return RankBatch(**_fields(users), candidate_post_hashes=post_hashes,
-                     candidate_author_hashes=author_hashes, candidate_surface=surface, **extra)
+                     candidate_author_hashes=author_hashes, candidate_surface=np.asarray(surface, np.int32), **extra)
 
 
 def _fields(batch) -> dict:

@@ -26,10 +26,12 @@ Metrics = dict[str, jax.Array]
 
 def ranker_loss(params: Any, config: RankerConfig, batch: RankBatch, labels: jax.Array | np.ndarray,
                 dwell: jax.Array | np.ndarray, candidate_mask: jax.Array | np.ndarray,
-                dwell_weight: float = 0.1) -> tuple[jax.Array, Metrics]:
+                dwell_weight: float = 0.1, dropout: float = 0.0, rng: jax.Array | None = None
+                ) -> tuple[jax.Array, Metrics]:
     """BCE averaged over valid candidates and the 18 actions, plus `dwell_weight` * MSE of the
-    dwell-time output against log1p(dwell seconds). labels [B,C,18], dwell [B,C], mask [B,C]."""
-    logits = ranker_logits(params, config, batch)
+    dwell-time output against log1p(dwell seconds). labels [B,C,18], dwell [B,C], mask [B,C].
+    `dropout`, `rng`: the model's input dropout (training)."""
+    logits = ranker_logits(params, config, batch, dropout, rng)
     mask = candidate_mask.astype(jnp.float32)
     count = jnp.maximum(jnp.sum(mask), 1.0)
     bce = optax.sigmoid_binary_cross_entropy(logits[..., :NUM_BINARY_ACTIONS], labels.astype(jnp.float32))

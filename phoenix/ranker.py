@@ -121,8 +121,10 @@ class PhoenixRanker(nn.Module):
         logits = jnp.dot(out.astype(jnp.float32), self.unembeddings)
         return logits + self.action_bias if self.config.inputs.action_bias else logits
 
-    def __call__(self, batch: RankBatch) -> jax.Array:
-        """Plain full-sequence pass: logits [B, C, num_actions] (float32)."""
+    def __call__(self, batch: RankBatch, dropout: float = 0.0) -> jax.Array:
+        """Plain full-sequence pass: logits [B, C, num_actions] (float32). `dropout` > 0 (training
+        only; needs a "dropout" rng): that share of the transformer's input activations is
+        zeroed, the rest scaled up to keep their expectation."""
         cfg = self.config
         prefix, prefix_valid = self._prefix_inputs(batch)
         context = CandidateContext.of(batch).with_profile(self._profile(batch))
@@ -135,7 +137,11 @@ class PhoenixRanker(nn.Module):
                                 period=cfg.num_candidates),
         ], axis=1)
         mask = recsys_mask(prefix_valid, cand_valid, cfg.prefix_attention == "causal")
-        h, _ = self.transformer(jnp.concatenate([prefix, cands], axis=1), positions, mask)
+        x = jnp.concatenate([prefix, cands], axis=1)
+        if dropout > 0:
+            keep = jax.random.bernoulli(self.make_rng("dropout"), 1.0 - dropout, x.shape)
+            x = jnp.where(keep, x / (1.0 - dropout), 0.0).astype(x.dtype)
+        h, _ = self.transformer(x, positions, mask)
         return self._logits(h[:, prefix.shape[1]:])
 
     def prefix(self, users: UserBatch) -> PrefixCache:
@@ -187,8 +193,11 @@ def ranker_init_params(config: RankerConfig, seed: int = 0) -> Params:
     return _compiled_init(config)(jax.random.PRNGKey(seed), _example_batch(config))
 
 
-def ranker_logits(params: Params, config: RankerConfig, batch: RankBatch) -> jax.Array:
-    """Plain full-sequence pass: [B, C, num_actions] logits."""
+def ranker_logits(params: Params, config: RankerConfig, batch: RankBatch, dropout: float = 0.0,
+                  rng: jax.Array | None = None) -> jax.Array:
+    """Plain full-sequence pass: [B, C, num_actions] logits (with input dropout when training)."""
+    if dropout > 0:
+        return PhoenixRanker(config).apply(params, batch, dropout, rngs={"dropout": rng})
     return PhoenixRanker(config).apply(params, batch)
 
 

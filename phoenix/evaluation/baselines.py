@@ -12,13 +12,12 @@ user's earlier posts and each candidate, counted over the training window's user
 A content-only baseline for both lives in content_baseline.py."""
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable
 
 import numpy as np
 
 from phoenix.actions import NUM_BINARY_ACTIONS
-from phoenix.training.data import RankExample, RetrieveExample, post_created_ms
+from phoenix.training.data import RankExamples, RetrieveExamples, post_created_ms
 
 BASELINES = ("random", "most_popular", "most_recent", "user_item_bias")
 _SMOOTHING_IMPRESSIONS = 5.0  # popularity rates shrink toward the base rate with few impressions
@@ -26,45 +25,42 @@ BIAS_L2_C = 1.0               # inverse L2 strength of the user+item-bias regres
 MIN_POSITIVES_TO_FIT = 10     # fewer training positives: the bias model predicts the base rate
 
 
-def base_rates(train: list[RankExample]) -> np.ndarray:
+def base_rates(train: RankExamples) -> np.ndarray:
     """[18] fraction of training impressions with each action."""
-    labels = np.concatenate([ex.labels for ex in train]) if train else np.zeros((1, NUM_BINARY_ACTIONS))
-    return labels.mean(axis=0)
+    labels = train.labels
+    return labels.mean(axis=0) if len(labels) else np.zeros(NUM_BINARY_ACTIONS)
 
 
-def _flat(examples: list[RankExample]) -> tuple[list[int], list[int], np.ndarray]:
-    users = [ex.user_id for ex in examples for _ in ex.candidates]
-    posts = [c.post_id for ex in examples for c in ex.candidates]
-    labels = np.concatenate([ex.labels for ex in examples]) if examples else np.zeros((0, NUM_BINARY_ACTIONS))
-    return users, posts, labels
+def _lookup(keys: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Index of each value in the sorted `keys`, -1 where absent."""
+    if not len(keys):
+        return np.full(len(values), -1, np.int64)
+    at = np.minimum(np.searchsorted(keys, values), len(keys) - 1)
+    return np.where(keys[at] == values, at, -1)
 
 
-def user_item_bias(train: list[RankExample], test: list[RankExample]) -> np.ndarray:
+def user_item_bias(train: RankExamples, test: RankExamples) -> np.ndarray:
     """[N test candidates, 18] probabilities of a per-action logistic regression on one-hot
     user and post ids (ids unseen in training contribute nothing: intercept only)."""
     from scipy import sparse
     from sklearn.linear_model import LogisticRegression
 
-    tr_users, tr_posts, tr_labels = _flat(train)
-    te_users, te_posts, _ = _flat(test)
     prior = base_rates(train)
-    out = np.tile(prior, (len(te_posts), 1))
-    if not tr_posts or not te_posts:
+    out = np.tile(prior, (len(test.post), 1))
+    if not len(train.post) or not len(test.post):
         return out
-    user_col = {u: i for i, u in enumerate(sorted(set(tr_users)))}
-    post_col = {p: len(user_col) + i for i, p in enumerate(sorted(set(tr_posts)))}
-    width = len(user_col) + len(post_col)
+    user_keys, post_keys = np.unique(train.candidate_users), np.unique(train.post)
+    width = len(user_keys) + len(post_keys)
 
-    def design(users, posts):
-        rows, cols = [], []
-        for r, (u, p) in enumerate(zip(users, posts)):
-            for col in (user_col.get(u), post_col.get(p)):
-                if col is not None:
-                    rows.append(r)
-                    cols.append(col)
-        return sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(users), width))
+    def design(examples: RankExamples):
+        u, p = _lookup(user_keys, examples.candidate_users), _lookup(post_keys, examples.post)
+        rows = np.concatenate([np.flatnonzero(u >= 0), np.flatnonzero(p >= 0)])
+        cols = np.concatenate([u[u >= 0], len(user_keys) + p[p >= 0]])
+        order = np.lexsort((cols, rows))  # row by row, user column first
+        return sparse.csr_matrix((np.ones(len(rows)), (rows[order], cols[order])), shape=(len(examples.post), width))
 
-    x_train, x_test = design(tr_users, tr_posts), design(te_users, te_posts)
+    x_train, x_test = design(train), design(test)
+    tr_labels = train.labels
     for a in range(NUM_BINARY_ACTIONS):
         y = tr_labels[:, a]
         if y.sum() < MIN_POSITIVES_TO_FIT or y.sum() == len(y):
@@ -75,21 +71,21 @@ def user_item_bias(train: list[RankExample], test: list[RankExample]) -> np.ndar
     return out
 
 
-def ranker_baselines(train: list[RankExample], test: list[RankExample], seed: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def ranker_baselines(train: RankExamples, test: RankExamples, seed: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """method -> (scores [N, 18], probabilities [N, 18]) over the test candidates in order."""
     prior = base_rates(train)
-    counts: dict[int, np.ndarray] = defaultdict(lambda: np.zeros(NUM_BINARY_ACTIONS))
-    shown: dict[int, int] = defaultdict(int)
-    for ex in train:
-        for cand, labels in zip(ex.candidates, ex.labels):
-            counts[cand.post_id] += labels
-            shown[cand.post_id] += 1
-    post_ids = [c.post_id for ex in test for c in ex.candidates]
+    keys, inverse = np.unique(train.post, return_inverse=True)
+    counts = np.zeros((len(keys), NUM_BINARY_ACTIONS))
+    np.add.at(counts, inverse, train.labels)
+    shown = np.bincount(inverse, minlength=len(keys))
+    post_ids = test.post
     n = len(post_ids)
     constant = np.tile(prior, (n, 1))
     rng = np.random.default_rng(seed)
-    popular = np.array([(counts[p] + _SMOOTHING_IMPRESSIONS * prior) / (shown[p] + _SMOOTHING_IMPRESSIONS)
-                        if p in shown else prior for p in post_ids]).reshape(n, NUM_BINARY_ACTIONS)
+    at = _lookup(keys, post_ids)
+    smoothed = (counts[np.maximum(at, 0)] + _SMOOTHING_IMPRESSIONS * prior) / \
+        (shown[np.maximum(at, 0)][:, None] + _SMOOTHING_IMPRESSIONS) if len(keys) else constant
+    popular = np.where((at >= 0)[:, None], smoothed, prior).reshape(n, NUM_BINARY_ACTIONS)
     recency = np.tile(post_created_ms(np.asarray(post_ids, np.uint64))[:, None].astype(np.float64), (1, NUM_BINARY_ACTIONS))
     bias = user_item_bias(train, test)
     return {
@@ -100,7 +96,7 @@ def ranker_baselines(train: list[RankExample], test: list[RankExample], seed: in
     }
 
 
-def item_knn_scorer(train: list[RetrieveExample], corpus_ids: np.ndarray, seen) -> Callable:
+def item_knn_scorer(train: RetrieveExamples, corpus_ids: np.ndarray, seen) -> Callable:
     """fn(queries) -> [Q, corpus] item-kNN scores: the sum, over every post the user engaged
     with before the query, of its co-occurrence cosine with each candidate,
     |U_i & U_j| / sqrt(|U_i| |U_j|), counted over the training engagements' users."""
@@ -108,13 +104,13 @@ def item_knn_scorer(train: list[RetrieveExample], corpus_ids: np.ndarray, seen) 
 
     corpus_ids = np.asarray(corpus_ids, np.uint64)
     position = {int(p): i for i, p in enumerate(corpus_ids)}
-    pairs = {(ex.user_id, position[ex.post_id]) for ex in train if ex.post_id in position}
-    users = {u: i for i, u in enumerate(sorted({u for u, _ in pairs}))}
-    if pairs:
-        rows, cols = zip(*((users[u], c) for u, c in pairs))
-    else:
-        rows, cols = (), ()
-    x = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(max(len(users), 1), len(corpus_ids)))
+    order = np.argsort(corpus_ids, kind="stable")
+    at = _lookup(corpus_ids[order], train.post)
+    found = at >= 0
+    pairs = np.unique(np.stack([train.user[found], order[at[found]].astype(np.uint64)], axis=1), axis=0)
+    users, rows = np.unique(pairs[:, 0], return_inverse=True)
+    cols = pairs[:, 1].astype(np.int64)
+    x = sparse.csr_matrix((np.ones(len(rows)), (rows.reshape(-1), cols)), shape=(max(len(users), 1), len(corpus_ids)))
     co = (x.T @ x).tocsr().astype(np.float64)
     counts = np.asarray(x.sum(axis=0)).ravel()
     norm = np.where(counts > 0, 1.0 / np.sqrt(np.maximum(counts, 1)), 0.0)
@@ -122,7 +118,7 @@ def item_knn_scorer(train: list[RetrieveExample], corpus_ids: np.ndarray, seen) 
     sim.setdiag(0.0)
     sim = sim.tocsr()
 
-    def scores(queries: list[RetrieveExample]) -> np.ndarray:
+    def scores(queries) -> np.ndarray:
         r, c = [], []
         for row, q in enumerate(queries):
             for p in set(seen.before(q.user_id, q.time_ms)):
@@ -134,14 +130,13 @@ def item_knn_scorer(train: list[RetrieveExample], corpus_ids: np.ndarray, seen) 
     return scores
 
 
-def retrieval_baseline_scores(train: list[RetrieveExample], corpus_ids: np.ndarray, seed: int = 0,
+def retrieval_baseline_scores(train: RetrieveExamples, corpus_ids: np.ndarray, seed: int = 0,
                               seen=None) -> dict[str, Callable]:
     """method -> fn(queries) -> scores [len(queries), len(corpus)]. With `seen` (a
     retrieval.Seen), item-kNN too."""
-    popularity: defaultdict[int, int] = defaultdict(int)
-    for ex in train:
-        popularity[ex.post_id] += 1
-    popular = np.array([popularity.get(int(p), 0) for p in corpus_ids], np.float64)
+    keys, counts = np.unique(train.post, return_counts=True)
+    at = _lookup(keys, np.asarray(corpus_ids, np.uint64))
+    popular = np.where(at >= 0, counts[np.maximum(at, 0)] if len(keys) else 0, 0).astype(np.float64)
     recency = post_created_ms(corpus_ids).astype(np.float64)
     rng = np.random.default_rng(seed)
     out = {

@@ -65,9 +65,9 @@ class ContentVectors:
 def ranker_content_scores(vectors: ContentVectors, test) -> np.ndarray:
     """[N test candidates] cosine of each candidate with its example's history mean."""
     out = []
-    for ex in test:
-        u = vectors.user([h.post_id for h in ex.history])
-        out.append(vectors.of([c.post_id for c in ex.candidates]) @ u)
+    for i in range(len(test)):  # a RankExamples table (phoenix/training/data.py)
+        u = vectors.user(test.history.post[test.lo[i]:test.hi[i]].tolist())
+        out.append(vectors.of(test.post[test.offsets[i]:test.offsets[i + 1]].tolist()) @ u)
     return np.concatenate(out) if out else np.zeros(0, np.float32)
 
 

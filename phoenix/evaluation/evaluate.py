@@ -36,11 +36,11 @@ class Extras:
     oracle: object = None    # foryou.world.Oracle
 
 
-def training_window_posts(log: EventLog, cutoff_ms: int) -> set[int]:
-    """Post ids with an impression or an engagement before the cutoff."""
-    seen = {p for s in log.served if s.served_at_ms < cutoff_ms for p in s.post_ids}
-    seen.update(e.post_id for e in log.engagements if e.timestamp_ms < cutoff_ms)
-    return seen
+def training_window_posts(log: EventLog, cutoff_ms: int) -> np.ndarray:
+    """Sorted post ids with an impression or an engagement before the cutoff."""
+    served = log.served
+    shown = served.posts[:served.offsets[int(np.searchsorted(served.time, cutoff_ms))]]  # served is in time order
+    return np.union1d(shown, log.engagements.post[log.engagements.time < cutoff_ms])
 
 
 def action_metrics(labels: np.ndarray, scores: np.ndarray, probs: np.ndarray) -> dict[str, dict]:
@@ -68,13 +68,10 @@ def evaluate_ranker(model_probs: np.ndarray, log: EventLog, split: Split, extras
                     seed: int = 0) -> dict:
     """Every ranker metric of the model (its [N, 18] probabilities on split.test's candidates,
     in order) and of the baselines, on all / warm / cold candidates."""
-    from phoenix.evaluation.ranking import test_labels
-
-    labels = test_labels(split.test)
-    users = np.array([ex.user_id for ex in split.test for _ in ex.candidates], np.int64)
-    posts = np.array([c.post_id for ex in split.test for c in ex.candidates], np.uint64)
-    trained = training_window_posts(log, split.cutoff_ms)
-    cold = np.array([int(p) not in trained for p in posts], bool)
+    labels = split.test.labels
+    users = split.test.candidate_users.astype(np.int64)
+    posts = split.test.post
+    cold = ~np.isin(posts, training_window_posts(log, split.cutoff_ms))
     masks = {"all": np.ones(len(posts), bool), "warm": ~cold, "cold": cold}
     methods = {"model": (model_probs, model_probs), **ranker_baselines(split.train, split.test, seed)}
     notes = []
@@ -117,7 +114,6 @@ def evaluate_retriever(model_fn, log: EventLog, split: Split, corpus_ids: np.nda
     """Time split and leave-last-out, model (`model_fn(queries) -> [Q, corpus]`) and (unless
     `baselines` is False) the baselines. `foryou eval` and `foryou train retriever` both use it."""
     seen = Seen(log.engagements)
-    in_corpus = {int(p) for p in corpus_ids}
     trained = training_window_posts(log, split.cutoff_ms)
     methods = {"model": model_fn}
     if baselines:
@@ -126,17 +122,17 @@ def evaluate_retriever(model_fn, log: EventLog, split: Split, corpus_ids: np.nda
         from phoenix.evaluation.content_baseline import retrieval_content_scorer
         methods["content"] = retrieval_content_scorer(extras.content, corpus_ids, seen)
 
-    held_out = [q for q in split.test if q.post_id in in_corpus]
+    held_out = split.test.take(np.flatnonzero(np.isin(split.test.post, np.asarray(corpus_ids, np.uint64))))
     queries = sample_queries(held_out, max_queries, seed)
-    cold = np.array([q.post_id not in trained for q in queries], bool)
+    cold = ~np.isin(np.asarray([q.post_id for q in queries], np.uint64), trained)
     time_split = _segmented(_rank_table(methods, queries, corpus_ids, seen), cold, TIME_SPLIT_KS)
 
-    lolo = [q for q in leave_last_out_queries(log.engagements, seen, split.cutoff_ms, history_len, log.post_author)
-            if q.post_id in in_corpus]
-    lolo_cold = np.array([q.post_id not in trained for q in lolo], bool)
+    in_corpus = {int(p) for p in corpus_ids}
+    lolo = [q for q in leave_last_out_queries(log, seen, split.cutoff_ms, history_len) if q.post_id in in_corpus]
+    lolo_cold = ~np.isin(np.asarray([q.post_id for q in lolo], np.uint64), trained)
     leave_last_out = _segmented(_rank_table(methods, lolo, corpus_ids, seen), lolo_cold,
                                 LEAVE_LAST_OUT_KS)
-    held_out_users = len({q.user_id for q in held_out})
+    held_out_users = len(np.unique(held_out.user))
     return {
         "test_queries": len(queries), "corpus": int(len(corpus_ids)), "cutoff_ms": split.cutoff_ms,
         "methods": time_split["all"], "segments": time_split,

@@ -5,12 +5,6 @@ import numpy as np
 
 from phoenix.actions import BINARY_ACTION_NAMES
 from phoenix.evaluation.metrics import log_loss, roc_auc
-from phoenix.training.data import RankExample
-
-
-def test_labels(test: list[RankExample]) -> np.ndarray:
-    """[N, 18] labels of every test candidate, in example order."""
-    return np.concatenate([ex.labels for ex in test]) if test else np.zeros((0, len(BINARY_ACTION_NAMES)))
 
 
 def per_action_metrics(labels: np.ndarray, scores: np.ndarray, probs: np.ndarray) -> dict[str, dict[str, float]]:

@@ -10,62 +10,59 @@ Queries are sampled across all held-out users (`sample_queries`: seeded, round-r
 users) rather than taken in time order, which would cover only the first users to act."""
 from __future__ import annotations
 
-import bisect
 from collections import defaultdict
 from collections.abc import Callable
 
 import numpy as np
 
 from phoenix.evaluation.metrics import ndcg_at_k, recall_at_k
-from phoenix.training.data import RetrieveExample, post_created_ms
+from phoenix.training.data import RetrieveExample, RetrieveExamples, history_of, post_created_ms
+from phoenix.training.event_log import NEGATIVE_BITS, EventLog, Engagements
+from phoenix.training.timeline import Timeline
 
 KS = (10, 50, 100)
 
 
 class Seen:
-    """Per user, the posts they engaged with positively, in time order: `before(user, t)` is
-    everything engaged strictly before t (whatever the model's history length)."""
+    """Per user, the posts they engaged with positively (any action but negative feedback), in
+    time order: `before(user, t)` is everything engaged strictly before t (whatever the
+    model's history length)."""
 
-    def __init__(self, engagements, positive: Callable | None = None) -> None:
-        from phoenix.training.data import NEGATIVE_ACTIONS
-
-        positive = positive or (lambda e: any(a not in NEGATIVE_ACTIONS for a in e.actions))
-        self._times: dict[int, list[int]] = defaultdict(list)
-        self._posts: dict[int, list[int]] = defaultdict(list)
-        for e in sorted(engagements, key=lambda e: e.timestamp_ms):
-            if positive(e):
-                self._times[e.user_id].append(e.timestamp_ms)
-                self._posts[e.user_id].append(e.post_id)
+    def __init__(self, engagements: Engagements) -> None:
+        rows = np.flatnonzero(engagements.actions & ~NEGATIVE_BITS != 0)
+        self._timeline = Timeline(engagements.user[rows], engagements.time[rows], rows)
+        self._posts = engagements.post[self._timeline.rows]
 
     def before(self, user_id: int, time_ms: int) -> list[int]:
-        cut = bisect.bisect_left(self._times.get(user_id, []), time_ms)
-        return self._posts.get(user_id, [])[:cut]
+        lo, hi = self._timeline.before(np.asarray([user_id], np.uint64), np.asarray([time_ms], np.int64))
+        return self._posts[int(lo[0]):int(hi[0])].tolist()
 
     def users(self) -> list[int]:
-        return sorted(self._times)
+        return self._timeline.groups.tolist()
 
-    def last(self, user_id: int) -> tuple[int, int]:
-        """(time, post) of the user's last positive engagement."""
-        return self._times[user_id][-1], self._posts[user_id][-1]
+    def last(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(users, time, post) of every user's last positive engagement."""
+        users, position = self._timeline.last()
+        return users, self._timeline.times[position], self._posts[position]
 
 
-def sample_queries(test: list[RetrieveExample], max_queries: int, seed: int = 0) -> list[RetrieveExample]:
+def sample_queries(test: RetrieveExamples, max_queries: int, seed: int = 0) -> list[RetrieveExample]:
     """At most `max_queries` held-out queries, seeded: each user's queries shuffled, then taken
     round-robin over the users (shuffled too), so every held-out user is covered before any
     user gets a second query. All of them when there are few enough."""
     if len(test) <= max_queries:
         return list(test)
     rng = np.random.default_rng(seed)
-    by_user: dict[int, list[RetrieveExample]] = defaultdict(list)
-    for q in test:
-        by_user[q.user_id].append(q)
+    by_user: dict[int, list[int]] = defaultdict(list)
+    for row, user in enumerate(test.user.tolist()):
+        by_user[user].append(row)
     users = [u for u in sorted(by_user)]
     rng.shuffle(users)
     queues = []
     for u in users:
         qs = by_user[u]
         queues.append([qs[i] for i in rng.permutation(len(qs))])
-    out: list[RetrieveExample] = []
+    out: list[int] = []
     depth = 0
     while len(out) < max_queries:
         for queue in queues:
@@ -74,7 +71,7 @@ def sample_queries(test: list[RetrieveExample], max_queries: int, seed: int = 0)
                 if len(out) == max_queries:
                     break
         depth += 1
-    return out
+    return [test[i] for i in out]
 
 
 def target_ranks(score_fn: Callable[[list[RetrieveExample]], np.ndarray], queries: list[RetrieveExample],
@@ -125,18 +122,16 @@ def retrieval_metrics(ranks: np.ndarray, ks=KS) -> dict[str, float]:
     return out
 
 
-def leave_last_out_queries(engagements, seen: Seen, cutoff_ms: int, history_len: int, post_author: dict[int, int]
-                           ) -> list[RetrieveExample]:
+def leave_last_out_queries(log: EventLog, seen: Seen, cutoff_ms: int, history_len: int) -> list[RetrieveExample]:
     """The standard next-item protocol, made leak-free for a model trained on the time split:
     one query per user whose last positive engagement is at or after the cutoff (so no model
     or baseline fitted on the training window saw it); the target is that last post, the
     history everything before it."""
-    from phoenix.training.data import Timelines
-
-    timelines = Timelines(engagements, history_len)
-    out = []
-    for user in seen.users():
-        t, post = seen.last(user)
-        if t >= cutoff_ms and post in post_author:
-            out.append(RetrieveExample(user, t, timelines.before(user, t), post, post_author[post]))
-    return out
+    history, timeline = history_of(log)
+    users, times, posts = seen.last()
+    keep = (times >= cutoff_ms) & log.posts.known(posts)
+    users, times, posts = users[keep], times[keep], posts[keep]
+    lo, hi = timeline.before(users, times, history_len)
+    table = RetrieveExamples(users, times, lo, hi, posts, log.posts.authors_of(posts),
+                             np.zeros(len(users), np.uint64), history)
+    return list(table)

@@ -32,6 +32,10 @@ class TrainSettings(foryou_config.Settings):
                                                      "tuned on MovieLens-100k, phoenix/training/presets.py)")
     batch_size: int | None = Field(None, description="default: the model's (256 ranker, 128 retriever)")
     learning_rate: float | None = Field(None, description="default: the model's")
+    weight_decay: float | None = Field(None, description="decoupled weight decay (default: the model's, 0.5 ranker, "
+                                                         "1e-4 retriever)")
+    dropout: float | None = Field(None, ge=0.0, lt=1.0, description="ranker: input dropout of the transformer while training "
+                                                    "(default 0, off; docs/phoenix.md has the measurement)")
     test_fraction: float = Field(0.2, description="held-out share of the timeline (newest events)")
     seed: int = Field(0, description="seed of the initialisation and the batches")
     mesh: str = Field("", description="train on a device mesh, e.g. data=4 or data=2,model=2 (docs/scaling.md; "
@@ -75,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     bootstrap = None if args.events_file else args.kafka_bootstrap
     started = time.monotonic()
     events = distributed.share(load_event_log(args.events_file, bootstrap))  # this process's users
-    print(f"read {len(events.post_author)} posts, {len(events.engagements)} engagements, "
+    print(f"read {len(events.posts)} posts, {len(events.engagements)} engagements, "
           f"{len(events.served)} served events in {time.monotonic() - started:.1f}s", flush=True)
     recipe = train_recipe(args.preset)
     ranker_cfg, retriever_cfg, steps = recipe.ranker, recipe.retriever, args.steps or recipe.steps(args.model)
@@ -89,7 +93,11 @@ def run(args: argparse.Namespace) -> int:
         defaults, seed=args.seed, test_fraction=args.test_fraction,
         batch_size=args.batch_size or defaults.batch_size,
         learning_rate=args.learning_rate or defaults.learning_rate,
+        weight_decay=defaults.weight_decay if args.weight_decay is None else args.weight_decay,
+        dropout=defaults.dropout if args.dropout is None else args.dropout,
     )
+    if settings.dropout and args.model != "ranker":
+        raise SystemExit("--dropout: the ranker's setting (the retriever has no dropout)")
     mesh_text = args.mesh or (f"data={jax.device_count()}" if distributed.multi_process() else "")
     with contextlib.ExitStack() as stack:
         if mesh_text:

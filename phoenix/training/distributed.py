@@ -11,7 +11,6 @@ A single process is the trivial case: every function here is then a no-op.
 """
 from __future__ import annotations
 
-import dataclasses
 import uuid
 
 import jax
@@ -45,6 +44,12 @@ def owner(user_id: int, count: int) -> int:
     return (((int(user_id) * 0x9E3779B97F4A7C15) & _MASK64) >> 32) % count
 
 
+def owners(user_ids: np.ndarray, count: int) -> np.ndarray:
+    """`owner` of every id of an array (uint64 products wrap, as the mask does)."""
+    product = np.asarray(user_ids, np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    return ((product >> np.uint64(32)) % np.uint64(count)).astype(np.int64)
+
+
 def share(log, index: int | None = None, count: int | None = None):
     """This process's share of an EventLog (phoenix/training/data.py): the engagements and
     served events of the users it owns, so each user's history stays whole on one process;
@@ -54,9 +59,7 @@ def share(log, index: int | None = None, count: int | None = None):
     count = jax.process_count() if count is None else count
     if count == 1:
         return log
-    mine = lambda user_id: owner(user_id, count) == index  # noqa: E731
-    return dataclasses.replace(log, engagements=[e for e in log.engagements if mine(e.user_id)],
-                               served=[s for s in log.served if mine(s.user_id)], _content=None)
+    return log.of_users(lambda user_ids: owners(user_ids, count) == index)
 
 
 def barrier(name: str) -> None:

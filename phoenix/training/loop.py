@@ -26,6 +26,10 @@ class TrainSettings:
     # posts) and the model overfits user/author pairs without it. Measured on a 500-user world,
     # tiny model, 400 steps of 256: held-out favorite AUC 0.67 (1e-4), 0.78 (0.05), 0.81 (0.5).
     weight_decay: float = 0.5
+    # Input dropout of the ranker's transformer (phoenix/ranker.py), training steps only; a loss
+    # function that takes it gets a third argument, a per-step PRNG key. 0 = off, the default:
+    # docs/phoenix.md has the held-out comparison.
+    dropout: float = 0.0
     warmup_steps: int = 20
     clip_norm: float = 1.0
     test_fraction: float = 0.2
@@ -78,7 +82,8 @@ def fit(loss_fn: Callable[[Any, Any], tuple[jax.Array, dict]], params: Any, data
     # One compile, not one per leaf; the optimiser state is sharded like the parameters it
     # mirrors, in and out of the step, so the step compiles once (mesh.constrain).
     opt_state = jax.jit(lambda p: mesh_lib.constrain(opt.init(p)))(params)
-    step = _train_step(loss_fn, opt)
+    step = _train_step(loss_fn, opt, settings.dropout > 0)
+    dropout_key = jax.random.PRNGKey(settings.seed + 1)
 
     rng = np.random.default_rng(settings.seed)
     batch_size = min(mesh_lib.local_rows(settings.batch_size), num_examples)  # this process's rows
@@ -96,7 +101,7 @@ def fit(loss_fn: Callable[[Any, Any], tuple[jax.Array, dict]], params: Any, data
     for i in range(1, settings.steps + 1):
         rows = rng.choice(num_examples, size=batch_size, replace=False)
         batch = mesh_lib.place_batch(jax.tree.map(lambda a: a[rows], data))
-        params, opt_state, metrics = step(params, opt_state, batch)
+        params, opt_state, metrics = step(params, opt_state, batch, jax.random.fold_in(dropout_key, i))
         if i == 1 or i % settings.log_every == 0 or i == settings.steps:
             loss = float(metrics["loss"])
             first_loss = loss if i == 1 else first_loss
@@ -124,11 +129,14 @@ def fit(loss_fn: Callable[[Any, Any], tuple[jax.Array, dict]], params: Any, data
     return mesh_lib.local_params(params), summary
 
 
-def _train_step(loss_fn: Callable[[Any, Any], tuple[jax.Array, dict]], opt: optax.GradientTransformation) -> Any:
-    """One jitted optimiser step: (params, opt_state, batch) -> (params, opt_state, metrics)."""
+def _train_step(loss_fn: Callable[..., tuple[jax.Array, dict]], opt: optax.GradientTransformation,
+                with_key: bool = False) -> Any:
+    """One jitted optimiser step: (params, opt_state, batch, key) -> (params, opt_state, metrics);
+    `with_key`: the loss takes the step's key (dropout), else it is not used."""
     @jax.jit
-    def step(params, opt_state, batch):
-        (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, batch)
+    def step(params, opt_state, batch, key):
+        loss = (lambda p, b: loss_fn(p, b, key)) if with_key else loss_fn
+        (loss, metrics), grads = jax.value_and_grad(loss, has_aux=True)(params, batch)
         updates, opt_state = opt.update(grads, opt_state, params)
         return mesh_lib.constrain(optax.apply_updates(params, updates)), mesh_lib.constrain(opt_state), metrics
     return step
@@ -169,14 +177,15 @@ class _Best:
             self.since += 1
 
 
-def validation_split(train: list, fraction: float) -> tuple[list, list]:
-    """(fit, validation): the last `fraction` of a time-ordered training list is the validation
-    slice (none when fraction is 0 or the list is too short to spare it)."""
+def validation_split(train, fraction: float) -> tuple[Any, Any]:
+    """(fit, validation): the last `fraction` of an example table (phoenix/training/data.py),
+    by time, is the validation slice (empty when fraction is 0 or the table is too short to
+    spare it)."""
     n = int(len(train) * fraction)
     if fraction <= 0 or n < 1 or len(train) - n < 1:
-        return train, []
-    ordered = sorted(train, key=lambda ex: ex.time_ms)
-    return ordered[:-n], ordered[-n:]
+        return train, train.take(np.zeros(0, np.int64))
+    ordered = np.argsort(train.time, kind="stable")
+    return train.take(ordered[:-n]), train.take(ordered[-n:])
 
 
 def fresh_params(params: Any) -> Any:

@@ -12,12 +12,12 @@ import numpy as np
 from phoenix.actions import NUM_BINARY_ACTIONS
 from phoenix.config import RankerConfig
 from phoenix.evaluation.baselines import ranker_baselines
-from phoenix.evaluation.ranking import per_action_metrics, test_labels
-from phoenix.features import hash_candidates, make_rank_batch
+from phoenix.evaluation.ranking import per_action_metrics
+from phoenix.features import hash_candidates, rank_batch_of_columns
 from phoenix.losses import ranker_init_params, ranker_loss
 from phoenix.ranker import predictions, ranker_logits
-from phoenix.training.data import (EventLog, RankExample, Split, collect, features_for, fit_codebook_for, rank_examples,
-                                   split_by_time)
+from phoenix.training.data import (EventLog, RankExamples, Split, collect, features_for, fit_codebook_for, rank_examples,
+                                   ranges, split_by_time)
 from phoenix.training.loop import TrainSettings, fit, fresh_params, print_progress, validation_split
 
 EVAL_BATCH = 256
@@ -49,23 +49,33 @@ def ranker_split(log: EventLog, config: RankerConfig, test_fraction: float) -> S
     return split_by_time(rank_examples(log, config.history_len, config.num_candidates), test_fraction, log)
 
 
-def example_arrays(config: RankerConfig, examples: list[RankExample], features=None,
+def example_arrays(config: RankerConfig, examples: RankExamples, features=None,
                    id_dropout: float = 0.0, seed: int = 0) -> RankerData:
-    c = config.num_candidates
-    batch = make_rank_batch(config, [ex.user_id for ex in examples], [ex.history for ex in examples],
-                            [ex.candidates for ex in examples], num_candidates=c, features=features,
-                            now_ms=[ex.time_ms for ex in examples])
+    """The model's arrays of the examples, built from their columns (vectorised)."""
+    n, c = len(examples), config.num_candidates
+    counts = examples.counts
+    if len(counts) and counts.max() > c:
+        raise ValueError(f"{int(counts.max())} candidates do not fit num_candidates={c}")
+    flat = ranges(examples.offsets[:-1], counts)             # candidate rows, example by example
+    row = np.repeat(np.arange(n), counts)
+    slot = np.arange(len(flat)) - np.repeat(np.cumsum(counts) - counts, counts)
+
+    def grid(column, dtype):
+        out = np.zeros((n, c), dtype)
+        out[row, slot] = column[flat]
+        return out
+    post_ids, author_ids = grid(examples.post, np.uint64), grid(examples.author, np.uint64)
+    history = examples.history.columns(examples.lo, examples.hi, config.history_len)
+    batch = rank_batch_of_columns(config, examples.user, history, post_ids, author_ids,
+                                  grid(examples.surface, np.int32), features, examples.time)
     if id_dropout > 0:
         rng = np.random.default_rng(seed)
         drop = batch.candidate_mask & (rng.random(batch.candidate_mask.shape) < id_dropout)
         random_ids = rng.integers(1, 2**62, size=int(drop.sum()), dtype=np.uint64)
         batch.candidate_post_hashes[drop] = hash_candidates(config.hash, random_ids, random_ids)[0]
-    labels = np.zeros((len(examples), c, NUM_BINARY_ACTIONS), np.float32)
-    dwell = np.zeros((len(examples), c), np.float32)
-    for row, ex in enumerate(examples):
-        labels[row, :len(ex.candidates)] = ex.labels
-        dwell[row, :len(ex.candidates)] = ex.dwell
-    return RankerData(batch, labels, dwell, batch.candidate_mask)
+    labels = np.zeros((n, c, NUM_BINARY_ACTIONS), np.float32)
+    labels[row, slot] = examples.labels
+    return RankerData(batch, labels, grid(examples.dwell, np.float32), batch.candidate_mask)
 
 
 def with_prior_bias(params, config: RankerConfig, data: RankerData):
@@ -83,23 +93,25 @@ def with_prior_bias(params, config: RankerConfig, data: RankerData):
     return {**params, "params": inner}
 
 
-def predict(params, config: RankerConfig, examples: list[RankExample], features=None) -> np.ndarray:
+def predict(params, config: RankerConfig, examples: RankExamples, features=None) -> np.ndarray:
     """[total candidates, 19] predictions for the examples' candidates, in order."""
     forward = jax.jit(lambda p, b: predictions(ranker_logits(p, config, b)))
     out: list[np.ndarray] = []
     for lo in range(0, len(examples), EVAL_BATCH):
-        part = examples[lo:lo + EVAL_BATCH]
-        padded = part + [part[-1]] * (EVAL_BATCH - len(part)) if len(examples) > EVAL_BATCH else part
-        data = example_arrays(config, padded, features)
-        probs = np.asarray(forward(params, data.batch))
-        out.extend(probs[row, :len(ex.candidates)] for row, ex in enumerate(part))
+        rows = np.arange(lo, min(lo + EVAL_BATCH, len(examples)))
+        if len(examples) > EVAL_BATCH:  # one shape: one compile
+            rows = np.concatenate([rows, np.full(EVAL_BATCH - len(rows), rows[-1])])
+        part = examples.take(rows)
+        probs = np.asarray(forward(params, example_arrays(config, part, features).batch))
+        real = min(EVAL_BATCH, len(examples) - lo)
+        out.append(probs[:real][np.arange(config.num_candidates) < part.counts[:real, None]])
     return np.concatenate(out) if out else np.zeros((0, config.num_actions), np.float32)
 
 
 def evaluate(params, config: RankerConfig, split: Split, codebook=None) -> dict:
     """Per-action AUC / log-loss of the model and of every baseline on the held-out examples;
     the model's calibration (sum of predictions / sum of labels) per action."""
-    labels = test_labels(split.test)
+    labels = split.test.labels
     probs = predict(params, config, split.test, features_for(config, split.log, codebook))[:, :NUM_BINARY_ACTIONS]
     results = {"model": per_action_metrics(labels, probs, probs)}
     for a, metrics in enumerate(results["model"].values()):
@@ -129,8 +141,9 @@ def train(events: EventLog | Iterable, config: RankerConfig, steps: int = 400,
     if params is None:
         params = with_prior_bias(fresh_params(ranker_init_params(config, settings.seed)), config, data)
 
-    def loss_fn(p, b: RankerData):
-        return ranker_loss(p, config, b.batch, b.labels, b.dwell, b.mask)
+    def loss_fn(p, b: RankerData, key=None):  # key: the step's dropout key (training only)
+        return ranker_loss(p, config, b.batch, b.labels, b.dwell, b.mask, dropout=settings.dropout if key is not None
+                           else 0.0, rng=key)
 
     params, summary = fit(loss_fn, params, data, len(fit_part), settings, "ranker", progress,
                           val_data, len(validation))

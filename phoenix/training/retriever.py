@@ -22,17 +22,18 @@ import numpy as np
 
 from phoenix.config import RetrieverConfig
 from phoenix.evaluation.retrieval import Seen, retrieval_metrics, sample_queries, target_ranks
-from phoenix.features import hash_candidates, make_user_batch
+from phoenix.features import hash_candidates, user_batch_of_columns
 from phoenix.index import NO_FRESHNESS, Freshness
 from foryou_protos import common_pb2
 from phoenix.features import candidate_inputs
 from phoenix.losses import retriever_init_params, retriever_loss, retriever_loss_v2, retriever_sequence_loss
 from phoenix.runtime import RetrieverRuntime
-from phoenix.training.data import (EventLog, HardNegatives, RetrieveExample, Split, collect, features_for,
-                                   fit_codebook_for, post_created_ms, retrieve_examples,
+from phoenix.training.data import (EventLog, RetrieveExample, RetrieveExamples, Split, collect, features_for,
+                                   fit_codebook_for, hard_negatives, history_of, post_created_ms, retrieve_examples,
                                    split_by_time, time_cutoff)
 from phoenix.training.loop import TrainSettings, fit, fresh_params, print_progress, validation_split
-from phoenix.training.sequences import POSITIVE_ACTIONS, TargetShares, is_positive, sequence_windows, user_sequences
+from phoenix.training.event_log import action_bits
+from phoenix.training.sequences import POSITIVE_ACTIONS, TargetShares, model_mask, user_windows
 
 DEFAULT_BATCH = 128       # in-batch negatives (512 measured no better on a 500-user world)
 TEMPERATURE = 0.2         # 0.2 >= 0.05 > 0.1 in held-out recall@100 on a 500-user world
@@ -105,43 +106,31 @@ def sequence_arrays(config: RetrieverConfig, log: EventLog, features, end_ms: in
     `shares`: the target distribution the log-Q correction assumes (default: these targets')."""
     rng = np.random.default_rng(seed)
     s, p = config.history_len, config.history_len + 1
-    users, histories, keys, ends = [], [], [], []
-    post_rows: list[list[int]] = []
-    author_rows: list[list[int]] = []
-    valid_rows: list[list[bool]] = []
-    for key, (user, sequence) in enumerate(sorted(user_sequences(log, end_ms).items())):
-        for items, first in sequence_windows(sequence, s):
-            ok = [first <= i and is_positive(it, positives) and it.time_ms >= targets_from_ms
-                  and it.post_id in log.post_author for i, it in enumerate(items)]
-            if not any(ok):
-                continue
-            pad = p - len(items)
-            users.append(user)
-            histories.append(items[:s])
-            keys.append(key)
-            ends.append(items[-1].time_ms + 1)
-            post_rows.append([it.post_id for it in items] + [0] * pad)
-            author_rows.append([it.author_id for it in items] + [0] * pad)
-            valid_rows.append(ok + [False] * pad)
-    n = len(users)
-    valid = np.asarray(valid_rows, bool).reshape(n, p)
+    history, timeline = history_of(log)
+    w_user, w_key, w_lo, w_hi, first = user_windows(timeline, end_ms, s)
+    idx = w_lo[:, None] + np.arange(p)
+    in_window = idx < w_hi[:, None]
+    idx = np.where(in_window, idx, 0)
+    positive = (history.actions[idx] & np.uint32(model_mask(positives))) != 0 if len(history.post) else in_window
+    valid = (in_window & (np.arange(p) >= first[:, None]) & positive & (history.time[idx] >= targets_from_ms)
+             & log.posts.known(history.post[idx]))
+    keep = valid.any(axis=1)
+    w_user, w_key, w_lo, w_hi, valid, idx = w_user[keep], w_key[keep], w_lo[keep], w_hi[keep], valid[keep], idx[keep]
+    n = len(w_user)
     # a non-target slot needs no tower inputs
-    post_ids = np.where(valid, np.asarray(post_rows, np.uint64).reshape(n, p), 0)
-    author_ids = np.where(valid, np.asarray(author_rows, np.uint64).reshape(n, p), 0)
+    post_ids = np.where(valid, history.post[idx], 0).astype(np.uint64)
+    author_ids = np.where(valid, history.author[idx], 0).astype(np.uint64)
     shares = shares or TargetShares.of(post_ids[valid])
     corpus_ids, corpus_authors = corpus_of(log)
     pick = rng.integers(0, max(len(corpus_ids), 1), size=(n, GLOBAL_NEGATIVES_PER_WINDOW))
-    hard_ids = np.zeros((n, HARD_NEGATIVES), np.uint64)
-    hard_authors = np.zeros((n, HARD_NEGATIVES), np.uint64)
-    negatives = HardNegatives(log)
-    for row, (user, end) in enumerate(zip(users, ends)):
-        for slot, (post, author) in enumerate(negatives.before(user, end, HARD_NEGATIVES)):
-            hard_ids[row, slot], hard_authors[row, slot] = post, author
+    ends = history.time[np.maximum(w_hi - 1, 0)] + 1 if n else np.zeros(0, np.int64)
+    hard_ids, hard_authors = hard_negatives(log, w_user, ends, HARD_NEGATIVES)
+    users = user_batch_of_columns(config, w_user, history.columns(w_lo, np.minimum(w_lo + s, w_hi), s), features)
     arrays = {
-        "users": make_user_batch(config, users, histories, features),
+        "users": users,
         "targets": _tower_inputs(config, features, post_ids, author_ids),
         "valid": valid, "share": shares.lookup(post_ids),
-        "user_key": np.asarray(keys, np.int32),
+        "user_key": w_key.astype(np.int32),
         "neg": _tower_inputs(config, features, corpus_ids[pick], corpus_authors[pick]),
         "neg_share": shares.lookup(corpus_ids[pick]),
         "hard": _tower_inputs(config, features, hard_ids, hard_authors),
@@ -180,8 +169,8 @@ def _fit_sequential(log: EventLog, cutoff_ms: int, config: RetrieverConfig, sett
     if config.prefix_attention != "causal":
         raise ValueError("sequential retriever training needs prefix_attention='causal' (every position "
                          "must see only its prefix)")
-    times = [e.timestamp_ms for e in log.engagements if e.timestamp_ms < cutoff_ms
-             and any(a in positives for a in e.actions)]
+    e = log.engagements
+    times = e.time[(e.time < cutoff_ms) & (e.actions & np.uint64(action_bits(positives)) != 0)]
     val_from = time_cutoff(times, settings.validation_fraction) if settings.validation_fraction > 0 else cutoff_ms
     data, n, shares = sequence_arrays(config, log, features, val_from, 0, settings.seed, positives=positives)
     val, n_val = None, 0
@@ -191,7 +180,7 @@ def _fit_sequential(log: EventLog, cutoff_ms: int, config: RetrieverConfig, sett
     progress(f"[{name}] {n} training windows ({int(data['valid'].sum())} targets), {n_val} validation windows")
     model = initial_params(config, settings.seed) if params is None else params
     trainable = {"model": model, "temperature": np.zeros((), np.float32)}
-    corpus_size = len(log.post_author) - len(log.deleted)
+    corpus_size = int((~log.posts.deleted).sum())
     trained, summary = fit(_sequence_loss(config, temperature, corpus_size), trainable, data, n, settings, name,
                            progress, val if n_val else None, n_val)
     if n_val:
@@ -202,27 +191,23 @@ def _fit_sequential(log: EventLog, cutoff_ms: int, config: RetrieverConfig, sett
     return trained["model"], summary
 
 
-def v2_example_arrays(config: RetrieverConfig, log: EventLog, examples: list[RetrieveExample], features,
+def v2_example_arrays(config: RetrieverConfig, log: EventLog, examples: RetrieveExamples, features,
                       seed: int) -> dict:
     """Columnar arrays for the v2 loss: users, positives, sampled global negatives, hard
     negatives and each positive's log-Q (log share of the training positives)."""
     rng = np.random.default_rng(seed)
     n = len(examples)
-    users = make_user_batch(config, [ex.user_id for ex in examples], [ex.history for ex in examples], features)
-    pos_ids = np.asarray([ex.post_id for ex in examples], np.uint64)
-    pos = _tower_inputs(config, features, pos_ids, np.asarray([ex.author_id for ex in examples], np.uint64))
+    users = user_batch_of_columns(config, examples.user,
+                                  examples.history.columns(examples.lo, examples.hi, config.history_len), features)
+    pos_ids = examples.post
+    pos = _tower_inputs(config, features, pos_ids, examples.author)
     uniq, inverse, freq = np.unique(pos_ids, return_inverse=True, return_counts=True)
     log_q = np.log(freq[inverse] / max(n, 1)).astype(np.float32)
     corpus_ids, corpus_authors = corpus_of(log)
     pick = rng.integers(0, max(len(corpus_ids), 1), size=n * GLOBAL_NEGATIVES_PER_EXAMPLE)
     neg = _tower_inputs(config, features, corpus_ids[pick], corpus_authors[pick])
     neg = {k: v.reshape(n, GLOBAL_NEGATIVES_PER_EXAMPLE, *v.shape[1:]) for k, v in neg.items()}
-    hard_ids = np.zeros((n, HARD_NEGATIVES), np.uint64)
-    hard_authors = np.zeros((n, HARD_NEGATIVES), np.uint64)
-    negatives = HardNegatives(log)
-    for row, ex in enumerate(examples):
-        for slot, (p, a) in enumerate(negatives.before(ex.user_id, ex.time_ms, HARD_NEGATIVES)):
-            hard_ids[row, slot], hard_authors[row, slot] = p, a
+    hard_ids, hard_authors = hard_negatives(log, examples.user, examples.time, HARD_NEGATIVES)
     hard = _tower_inputs(config, features, hard_ids.reshape(-1), hard_authors.reshape(-1))
     hard = {k: v.reshape(n, HARD_NEGATIVES, *v.shape[1:]) for k, v in hard.items()}
     # log(G / corpus size) per example: G = the batch's pooled samples, known only per batch, so
@@ -240,13 +225,13 @@ def _v2_loss(config: RetrieverConfig, temperature: float):
     return loss_fn
 
 
-def _fit_v2(log: EventLog, examples: list[RetrieveExample], config: RetrieverConfig, settings: TrainSettings,
+def _fit_v2(log: EventLog, examples: RetrieveExamples, config: RetrieverConfig, settings: TrainSettings,
             temperature: float, name: str, progress: Callable[[str], None], features, params=None,
             positive_actions=None):
     """The per-engagement v2 recipe of a mean-pooled user (`user_pooling="mean"`): one example
     per positive engagement (its history, its post)."""
     positive_actions = POSITIVE_ACTIONS if positive_actions is None else frozenset(positive_actions)
-    positives = [ex for ex in examples if ex.actions & positive_actions]
+    positives = examples.with_actions(positive_actions)
     fit_part, validation = validation_split(positives, settings.validation_fraction)
     data = v2_example_arrays(config, log, fit_part, features, settings.seed)
     val = v2_example_arrays(config, log, validation, features, settings.seed + 1) if validation else None
@@ -266,17 +251,17 @@ def runtime_for(params, config: RetrieverConfig, log: EventLog, codebook=None) -
     return RetrieverRuntime(config, params, codebook, features.store if features else None)
 
 
-def example_arrays(config: RetrieverConfig, examples: list[RetrieveExample]) -> RetrieverData:
-    users = make_user_batch(config, [ex.user_id for ex in examples], [ex.history for ex in examples])
-    post, author = hash_candidates(config.hash, np.asarray([ex.post_id for ex in examples], np.uint64),
-                                   np.asarray([ex.author_id for ex in examples], np.uint64))
+def example_arrays(config: RetrieverConfig, examples: RetrieveExamples) -> RetrieverData:
+    users = user_batch_of_columns(config, examples.user,
+                                  examples.history.columns(examples.lo, examples.hi, config.history_len))
+    post, author = hash_candidates(config.hash, examples.post, examples.author)
     return RetrieverData(users, post, author)
 
 
 def corpus_of(log: EventLog) -> tuple[np.ndarray, np.ndarray]:
     """(post ids, author ids) of every created, not deleted post."""
-    ids = [p for p in log.post_author if p not in log.deleted]
-    return np.asarray(ids, np.uint64), np.asarray([log.post_author[p] for p in ids], np.uint64)
+    alive = ~log.posts.deleted
+    return log.posts.ids[alive], log.posts.authors[alive]
 
 
 def model_score_fn(runtime: RetrieverRuntime, corpus: np.ndarray, corpus_created_ms: np.ndarray,
@@ -333,7 +318,7 @@ def fit_freshness(params, config: RetrieverConfig, log: EventLog, validation: li
     return Freshness(best), recall
 
 
-def _fit_params(examples: list[RetrieveExample], config: RetrieverConfig, settings: TrainSettings,
+def _fit_params(examples: RetrieveExamples, config: RetrieverConfig, settings: TrainSettings,
                 temperature: float, name: str, progress: Callable[[str], None], params=None):
     data = example_arrays(config, examples)
     params = fresh_params(retriever_init_params(config, settings.seed)) if params is None else params

@@ -233,3 +233,16 @@ def test_shared_hash_tables_are_a_config_choice(tiny_config):
     batch = _batch(cfg, seed=13)
     full, fast = _logits(cfg, batch, "full"), _logits(cfg, batch, "fast")
     assert np.abs(full - fast).max() < 1e-4 and np.abs(full).max() > 0.1
+
+
+def test_input_dropout_only_when_asked_and_reproducible_per_key(tiny_config):
+    from phoenix.ranker import ranker_logits
+
+    batch = _batch(tiny_config)
+    params = params_for(tiny_config)
+    plain = np.asarray(ranker_logits(params, tiny_config, batch))
+    key = jax.random.PRNGKey(3)
+    dropped = np.asarray(ranker_logits(params, tiny_config, batch, 0.5, key))
+    assert np.abs(dropped - plain).max() > 1e-3
+    np.testing.assert_array_equal(dropped, np.asarray(ranker_logits(params, tiny_config, batch, 0.5, key)))
+    np.testing.assert_array_equal(plain, np.asarray(ranker_logits(params, tiny_config, batch, 0.0, key)))

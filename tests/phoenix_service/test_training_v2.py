@@ -12,7 +12,7 @@ from foryou.world import WorldConfig, generate_world
 from phoenix.server_models import preset_configs
 from phoenix.features import HistoryItem
 from phoenix.training import retriever
-from phoenix.training.data import Timelines, collect, rank_examples
+from phoenix.training.data import collect, history_of, rank_examples
 
 pytestmark = pytest.mark.slow  # trains or starts stacks: scheduled first (tests/conftest.py)
 
@@ -62,16 +62,17 @@ def test_v2_retriever_beats_most_recent_and_follows_new_behaviour(trained_v2_ret
     ids, authors = retriever.corpus_of(log)
     corpus = runtime.candidate_embeddings(ids, authors)
     topic_of = np.asarray([world.post_topic[int(p)] for p in ids])
-    timelines = Timelines(log.engagements, config.history_len)
+    history_rows, timeline = history_of(log)
     rises = []
     for user in world.users[:20]:
-        history = list(timelines.before(user.user_id, NOW_MS + 1))
+        history = list(history_rows.items(*(int(x[0]) for x in timeline.before([user.user_id], [NOW_MS + 1],
+                                                                                 config.history_len))))
         topic = int(np.argsort(user.taste)[len(user.taste) // 2])  # a middling topic for this user
         on_topic = [int(p) for p in ids[topic_of == topic]][:15]
         if len(on_topic) < 5:
             continue
         share = lambda h: float(np.mean(topic_of[np.argsort(-(corpus @ runtime.user_embeddings([user.user_id], [h])[0]))[:50]] == topic))  # noqa: E731
-        engaged = history + [HistoryItem(p, log.post_author[p], (common_pb2.FAVORITE - 1, common_pb2.REPLY - 1), 0,
+        engaged = history + [HistoryItem(p, int(log.posts.authors_of([p])[0]), (common_pb2.FAVORITE - 1, common_pb2.REPLY - 1), 0,
                                          NOW_MS, 20_000) for p in on_topic]
         rises.append(share(engaged) - share(history))
     rises = np.asarray(rises)

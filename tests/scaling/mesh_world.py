@@ -10,6 +10,6 @@ def events() -> list:
     return list(generate_world(WORLD).events())
 
 
-def requests(config) -> list:
-    """Ranking requests (RankExamples: user, history, candidates, time) from the world."""
+def requests(config):
+    """Ranking requests (a RankExamples table: user, history, candidates, time) from the world."""
     return rank_examples(collect(events()), config.history_len, config.num_candidates)[:NUM_REQUESTS]

@@ -22,11 +22,11 @@ pytestmark = pytest.mark.slow  # trains or starts stacks: scheduled first (tests
 def test_each_process_keeps_its_own_users_and_every_post():
     log = collect(mesh_world.events())
     shares = [distributed.share(log, i, 3) for i in range(3)]
-    users = [{e.user_id for e in s.engagements} | {s_.user_id for s_ in s.served} for s in shares]
+    users = [set(s.engagements.user.tolist()) | set(s.served.user.tolist()) for s in shares]
     assert all(users) and not (users[0] & users[1] or users[0] & users[2] or users[1] & users[2])
     assert sum(len(s.engagements) for s in shares) == len(log.engagements)
     assert sum(len(s.served) for s in shares) == len(log.served)
-    assert all(s.post_author == log.post_author for s in shares)
+    assert all(s.posts is log.posts for s in shares)
     assert [len(s.engagements) for s in shares] == [len(distributed.share(log, i, 3).engagements) for i in range(3)]
     assert distributed.share(log, 0, 1) is log
 
