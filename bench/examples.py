@@ -112,9 +112,9 @@ def run_step(step: str, n: int, preset: str, chunk: int) -> dict:
             lambda part: ranker.example_arrays(ranker_cfg, part), examples, chunk)
         unit = "examples"
     else:
-        examples = retrieve_examples(log, retriever_cfg.history_len)
-        count = len(examples) if step == "retriever examples" else _in_chunks(
-            lambda part: retriever.v2_example_arrays(retriever_cfg, log, part, None, 0), examples, chunk)
+        queries = retrieve_examples(log, retriever_cfg.history_len)
+        count = len(queries) if step == "retriever examples" else _in_chunks(
+            lambda part: retriever.v2_example_arrays(retriever_cfg, log, part, None, 0), queries, chunk)
         unit = "examples"
     seconds = time.perf_counter() - started
     return {"step": step, "engagements": len(log.engagements), "count": count, "unit": unit, "seconds": seconds,

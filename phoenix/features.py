@@ -319,7 +319,8 @@ def make_rank_batch(config: RankerConfig, user_ids: Sequence[int],
 
 def rank_batch_of_columns(config: RankerConfig, user_ids, history: HistoryColumns, post_ids: np.ndarray,
                           author_ids: np.ndarray, surface: np.ndarray, features: PostFeatures | None = None,
-                          now_ms: int | Sequence[int] = 0, hours: Sequence[int] | None = None) -> RankBatch:
+                          now_ms: int | Sequence[int] | np.ndarray = 0, hours: Sequence[int] | None = None
+                          ) -> RankBatch:
     """make_rank_batch's arrays from history columns and candidate ids [B, C] (0 = padding)."""
     b = len(user_ids)
     users = user_batch_of_columns(config, user_ids, history, features, hours)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -46,7 +47,7 @@ class Seen:
         return users, self._timeline.times[position], self._posts[position]
 
 
-def sample_queries(test: RetrieveExamples, max_queries: int, seed: int = 0) -> list[RetrieveExample]:
+def sample_queries(test: Any, max_queries: int, seed: int = 0) -> list[RetrieveExample]:
     """At most `max_queries` held-out queries, seeded: each user's queries shuffled, then taken
     round-robin over the users (shuffled too), so every held-out user is covered before any
     user gets a second query. All of them when there are few enough."""

@@ -20,6 +20,7 @@ model is judged on the future, as it is used.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -96,8 +97,14 @@ class _Table:
     """Rows of an example table: len, iteration and indexing (an int: the per-example view; a
     slice, mask or index array: a smaller table)."""
 
+    def take(self, rows) -> Any:
+        raise NotImplementedError
+
+    def item(self, i: int) -> Any:
+        raise NotImplementedError
+
     def __len__(self) -> int:
-        return len(self.user)
+        return len(self.user)  # type: ignore[attr-defined]  # every table has a user column
 
     def __iter__(self):
         return (self.item(i) for i in range(len(self)))
@@ -208,7 +215,7 @@ class RetrieveExamples(_Table):
                                int(self.post[i]), int(self.author[i]), actions_of(int(self.actions[i])))
 
     def take(self, rows) -> "RetrieveExamples":
-        return RetrieveExamples(*(getattr(self, f)[rows] for f in ("user", "time", "lo", "hi", "post", "author",
+        return RetrieveExamples(*(getattr(self, f)[rows] for f in ("user", "time", "lo", "hi", "post", "author",  # type: ignore[call-arg]
                                                                    "actions")), self.history)
 
     def with_actions(self, actions) -> "RetrieveExamples":
@@ -237,8 +244,8 @@ def ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class Split:
     cutoff_ms: int           # examples at or after it are held out
-    train: _Table
-    test: _Table
+    train: Any  # RankExamples or RetrieveExamples
+    test: Any
     log: EventLog | None = None  # where the examples came from (post content for v2 models)
 
 
@@ -280,7 +287,7 @@ def rank_examples(log: EventLog, history_len: int, chunk: int,
     shift = np.cumsum([0] + [p[4][-1] for p in parts[:-1]])
     columns = [np.concatenate([p[k] for p in parts]) for k in range(10) if k != 4]
     offsets = np.concatenate([[0]] + [p[4][1:] + s for p, s in zip(parts, shift)]).astype(np.int64)
-    return RankExamples(*columns[:4], offsets, *columns[4:], history)
+    return RankExamples(*columns[:4], offsets, *columns[4:], history)  # type: ignore[call-arg, arg-type]
 
 
 def _rank_block(log: EventLog, timeline: Timeline, start: int, history_len: int, chunk: int, window_ms: int):
@@ -342,7 +349,7 @@ def hard_negatives(log: EventLog, users, times, k: int) -> tuple[np.ndarray, np.
     return np.where(valid, e.post[source], 0).astype(np.uint64), np.where(valid, e.author[source], 0).astype(np.uint64)
 
 
-def split_by_time(examples: _Table, test_fraction: float = 0.2, log: EventLog | None = None) -> Split:
+def split_by_time(examples: Any, test_fraction: float = 0.2, log: EventLog | None = None) -> Split:
     cutoff = time_cutoff(examples.time, test_fraction)
     return Split(cutoff, examples.take(np.flatnonzero(examples.time < cutoff)),
                  examples.take(np.flatnonzero(examples.time >= cutoff)), log)
