@@ -93,6 +93,10 @@ class ReplayConsumer:
     _next: dict[TopicPartition, int] = field(default_factory=dict, init=False)
     _high: dict[TopicPartition, int] = field(default_factory=dict, init=False)
     _last: dict[TopicPartition, _Fingerprint] = field(default_factory=dict, init=False)
+    # What the next verification re-reads: the newest record as of the previous one, so a log
+    # replaced meanwhile is caught even after records of the new log were read (their
+    # fingerprints are in _last by then).
+    _anchor: dict[TopicPartition, _Fingerprint] = field(default_factory=dict, init=False)
     _verifying: dict[TopicPartition, _Fingerprint] = field(default_factory=dict, init=False)
     _verify_at: float = field(default=0.0, init=False)
     _failures: int = field(default=0, init=False)
@@ -181,7 +185,7 @@ class ReplayConsumer:
         consumer = self._live
         beginning = await consumer.beginning_offsets(self.partitions)
         chosen = await self.start_offsets(consumer, self.partitions) if self.start_offsets else {}
-        self._next, self._high, self._last, self._verifying = {}, {}, {}, {}
+        self._next, self._high, self._last, self._verifying, self._anchor = {}, {}, {}, {}, {}
         for tp in self.partitions:
             offset = chosen.get(tp, beginning[tp])
             consumer.seek(tp, offset)
@@ -267,13 +271,16 @@ class ReplayConsumer:
             self._high[tp] = high
 
     def _start_verification(self) -> None:
-        """Re-read the last record of every partition: if it is no longer there, or another
-        record is, the log is not the one the state was built from."""
+        """Re-read, for every partition, the last record read before the previous verification
+        (the last one read, the first time): if it is no longer there, or another record is,
+        the log is not the one the state was built from."""
         self._verify_at = time.monotonic() + self.verify_interval_s
         for tp, fingerprint in self._last.items():
             if tp not in self._verifying:
-                self._verifying[tp] = fingerprint
-                self._live.seek(tp, fingerprint.offset)
+                anchor = self._anchor.get(tp, fingerprint)
+                self._verifying[tp] = anchor
+                self._anchor[tp] = fingerprint
+                self._live.seek(tp, anchor.offset)
 
     def _checked(self, batches: Batches) -> Batches:
         out: Batches = {}
