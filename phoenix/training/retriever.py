@@ -359,10 +359,11 @@ def train(events: EventLog | Iterable, config: RetrieverConfig, steps: int = 400
 
     freshness, tried = NO_FRESHNESS, dict[float, float]()
     validation_params, tail = None, []
-    inner = split_by_time(split.train, VALIDATION_FRACTION)
-    if freshness_weights and not v2 and inner.train and inner.test:  # v1 has no early-stopping slice
-        validation_params, _ = fit_on(inner.train, inner.cutoff_ms, "retriever-validation")
-        tail = inner.test
+    if freshness_weights and not v2:  # v1 has no early-stopping slice: a validation model
+        inner = split_by_time(split.train, VALIDATION_FRACTION)
+        if inner.train and inner.test:
+            validation_params, _ = fit_on(inner.train, inner.cutoff_ms, "retriever-validation")
+            tail = inner.test
     params, summary = fit_on(split.train, split.cutoff_ms, "retriever", params)
     if freshness_weights and v2 and "validation_from_ms" in summary:
         validation_params = params
