@@ -40,22 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def load_events(events_file: str | None, kafka_bootstrap: str | None):
     """(EventLog, {post id: text}) from an event file or Kafka (read once)."""
-    import asyncio
+    from phoenix.training.sources import load_event_log
 
-    from foryou import topics
-    from foryou.event_file import read_events
-    from phoenix.training.data import collect
-    from phoenix.training.sources import read_topics
-
-    if events_file:
-        events = list(read_events(events_file))
-    elif kafka_bootstrap:
-        events = asyncio.run(read_topics(kafka_bootstrap))
-    else:
-        raise ValueError("give --events-file or --kafka-bootstrap")
-    texts = {m.created.post_id: m.created.text for t, m in events
-             if t == topics.POSTS and m.WhichOneof("event") == "created"}
-    return collect(events), texts
+    log = load_event_log(events_file, kafka_bootstrap)
+    return log, dict(zip(log.posts.ids.tolist(), log.posts.texts))
 
 
 def make_extras(texts: dict[int, str] | None = None, embed=None, oracle=None, content: bool = True):

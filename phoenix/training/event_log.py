@@ -190,33 +190,53 @@ class EventLog:
                         self.served.take(np.flatnonzero(keep(self.served.user))))
 
 
-def collect(events: Iterable[tuple[str, Message]]) -> EventLog:
-    posts = _Columns({"id": np.uint64, "author": np.uint64, "repost_of": np.uint64})
-    texts: list[str] = []
-    deleted: list[int] = []
-    engagements = _Columns({"user": np.uint64, "post": np.uint64, "author": np.uint64, "time": np.int64,
-                            "actions": np.uint64, "dwell": np.int64, "surface": np.int32})
-    served = _Columns({"user": np.uint64, "time": np.int64, "count": np.int64})
-    served_posts = _Columns({"post": np.uint64})
-    for topic, message in events:
+class EventLogBuilder:
+    """Events added one at a time (a Kafka read, a file), kept as columns as they come, so a
+    read holds no protobuf messages; `build()` joins them into an EventLog."""
+
+    def __init__(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        """Forget everything added (a replay that starts over)."""
+        self.posts = _Columns({"id": np.uint64, "author": np.uint64, "repost_of": np.uint64})
+        self.texts: list[str] = []
+        self.deleted: list[int] = []
+        self.engagements = _Columns({"user": np.uint64, "post": np.uint64, "author": np.uint64,
+                                     "time": np.int64, "actions": np.uint64, "dwell": np.int64,
+                                     "surface": np.int32})
+        self.served = _Columns({"user": np.uint64, "time": np.int64, "count": np.int64})
+        self.served_posts = _Columns({"post": np.uint64})
+
+    def add(self, topic: str, message: Message) -> None:
         if topic == topics.POSTS:
             kind = message.WhichOneof("event")
             if kind == "created":
                 post = message.created
-                posts.add(post.post_id, post.author_id, post.repost_of_post_id)
-                texts.append(post.text)
+                self.posts.add(post.post_id, post.author_id, post.repost_of_post_id)
+                self.texts.append(post.text)
             elif kind == "deleted":
-                deleted.append(message.deleted.post_id)
+                self.deleted.append(message.deleted.post_id)
         elif topic == topics.ENGAGEMENTS:
             e = message
-            engagements.add(e.user_id, e.post_id, e.post_author_id, e.timestamp_ms, action_bits(e.actions),
-                            e.dwell_time_ms, int(e.surface))
+            self.engagements.add(e.user_id, e.post_id, e.post_author_id, e.timestamp_ms,
+                                 action_bits(e.actions), e.dwell_time_ms, int(e.surface))
         elif topic == topics.SERVED:
-            served.add(message.user_id, message.served_at_ms, len(message.post_ids))
+            self.served.add(message.user_id, message.served_at_ms, len(message.post_ids))
             for p in message.post_ids:
-                served_posts.add(p)
-    return EventLog(_posts(posts.arrays(), texts, deleted), _engagements(engagements.arrays()),
-                    _served(served.arrays(), served_posts.arrays()["post"]))
+                self.served_posts.add(p)
+
+    def build(self) -> EventLog:
+        return EventLog(_posts(self.posts.arrays(), self.texts, self.deleted),
+                        _engagements(self.engagements.arrays()),
+                        _served(self.served.arrays(), self.served_posts.arrays()["post"]))
+
+
+def collect(events: Iterable[tuple[str, Message]]) -> EventLog:
+    builder = EventLogBuilder()
+    for topic, message in events:
+        builder.add(topic, message)
+    return builder.build()
 
 
 def _posts(columns: dict, texts: list[str], deleted: list[int]) -> Posts:

@@ -9,16 +9,18 @@ from foryou import event_rules, snowflake, topics
 from foryou.event_file import read_events
 from foryou.kafka import ReplayConsumer, security_options
 from phoenix.training.data import EventLog, collect
+from phoenix.training.event_log import EventLogBuilder
 
 log = logging.getLogger(__name__)
 
 
 async def read_topics(bootstrap: str, names: tuple[str, ...] = tuple(topics.TOPICS),
-                      timeout_s: float = 300.0) -> list[tuple[str, object]]:
+                      timeout_s: float = 300.0) -> EventLog:
     """Every record of the topics that passes the event rules, up to their ends as seen when
     reading started (the shared consumer, foryou/kafka.py: a log reset meanwhile starts the read
-    over). Refused records are logged, counted by reason and skipped."""
-    events: list[tuple[str, object]] = []
+    over). Refused records are logged, counted by reason and skipped. Records become columns as
+    they arrive (EventLogBuilder): no message is kept."""
+    events = EventLogBuilder()
     skipped = 0
 
     def handle(batches) -> None:
@@ -27,7 +29,7 @@ async def read_topics(bootstrap: str, names: tuple[str, ...] = tuple(topics.TOPI
         for tp, records in batches.items():
             for record in records:
                 try:
-                    events.append((tp.topic, event_rules.check(tp.topic, record.key, record.value, now)))
+                    events.add(tp.topic, event_rules.check(tp.topic, record.key, record.value, now))
                 except event_rules.BadRecord as exc:
                     skipped += 1
                     event_rules.count_refused("training", tp.topic, exc.reason)
@@ -46,12 +48,12 @@ async def read_topics(bootstrap: str, names: tuple[str, ...] = tuple(topics.TOPI
         await reader.stop()
     if skipped:
         log.warning("skipped %d refused records", skipped)
-    return events
+    return events.build()
 
 
 def load_event_log(events_file: str | None, kafka_bootstrap: str | None) -> EventLog:
     if events_file:
         return collect(read_events(events_file))
     if kafka_bootstrap:
-        return collect(asyncio.run(read_topics(kafka_bootstrap)))
+        return asyncio.run(read_topics(kafka_bootstrap))
     raise ValueError("give --events-file or --kafka-bootstrap")
