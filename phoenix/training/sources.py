@@ -8,8 +8,7 @@ import logging
 from foryou import event_rules, snowflake, topics
 from foryou.event_file import read_events
 from foryou.kafka import ReplayConsumer, security_options
-from phoenix.training.data import EventLog, collect
-from phoenix.training.event_log import EventLogBuilder
+from phoenix.training.event_log import EventLog, EventLogBuilder, collect
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +19,7 @@ async def read_topics(bootstrap: str, names: tuple[str, ...] = tuple(topics.TOPI
     reading started (the shared consumer, foryou/kafka.py: a log reset meanwhile starts the read
     over). Refused records are logged, counted by reason and skipped. Records become columns as
     they arrive (EventLogBuilder): no message is kept."""
-    events = EventLogBuilder()
+    builder = EventLogBuilder()
     skipped = 0
 
     def handle(batches) -> None:
@@ -29,14 +28,14 @@ async def read_topics(bootstrap: str, names: tuple[str, ...] = tuple(topics.TOPI
         for tp, records in batches.items():
             for record in records:
                 try:
-                    events.add(tp.topic, event_rules.check(tp.topic, record.key, record.value, now))
+                    builder.add(tp.topic, event_rules.check(tp.topic, record.key, record.value, now))
                 except event_rules.BadRecord as exc:
                     skipped += 1
                     event_rules.count_refused("training", tp.topic, exc.reason)
                     log.warning("skipping %s %s record at offset %d: %s", exc.reason, tp.topic, record.offset, exc)
 
     def reset() -> None:
-        events.clear()
+        builder.clear()
 
     reader = ReplayConsumer(bootstrap, names, "foryou-train", handle, on_reset=reset,
                             consumer_options=security_options())
@@ -48,7 +47,7 @@ async def read_topics(bootstrap: str, names: tuple[str, ...] = tuple(topics.TOPI
         await reader.stop()
     if skipped:
         log.warning("skipped %d refused records", skipped)
-    return events.build()
+    return builder.build()
 
 
 def load_event_log(events_file: str | None, kafka_bootstrap: str | None) -> EventLog:
