@@ -2,8 +2,8 @@
 determinantal point process, as in Chen, Zhang and Zhou, "Fast Greedy MAP Inference for
 Determinantal Point Process to Improve Recommendation Diversity" (NeurIPS 2018).
 
-The kernel is L = diag(q) S diag(q): quality q_i = exp(alpha * r_i) from the score r_i
-normalised to [0, 1] over the window, alpha = theta / (2 * (1 - theta)), and similarity S the
+The kernel is L = diag(q) S diag(q): quality q_i = exp(alpha * r_i) from the score's rank r_i
+over the window scaled to [0, 1] (best 1, worst 0), alpha = theta / (2 * (1 - theta)), and similarity S the
 cosine of the content vectors. Then log det L_Y = 2 * alpha * sum_Y r + log det S_Y, so theta
 trades relevance (sum of scores) against diversity (the volume the vectors span).
 
@@ -16,6 +16,7 @@ chosen, e.g. the same text twice), the rest of the k are taken in quality order.
 from __future__ import annotations
 
 import numpy as np
+from scipy.stats import rankdata
 
 # A marginal gain below this (relative to the largest quality^2) means "already spanned".
 GAIN_EPSILON = 1e-9
@@ -32,12 +33,16 @@ def dpp_alpha(theta: float) -> float:
 
 
 def dpp_quality(scores: np.ndarray, theta: float) -> np.ndarray:
-    """exp(alpha * r), r = the scores min-max normalised to [0, 1] (all equal: r = 0)."""
+    """exp(alpha * r), r = the score's rank in the window scaled to [0, 1] (ties share their
+    mean rank; all equal: r = 0).
+
+    Ranks, not min-max values: weighted scores are heavy-tailed (a post or two far above a
+    long flat run), and min-max would give every post but those r ~ 0, leaving the rest of the
+    window kept or dropped by diversity alone."""
     scores = np.asarray(scores, np.float64)
-    if len(scores) == 0:
-        return scores
-    low, high = float(scores.min()), float(scores.max())
-    r = (scores - low) / (high - low) if high > low else np.zeros_like(scores)
+    if len(scores) < 2 or scores.min() == scores.max():
+        return np.ones_like(scores)
+    r = (rankdata(scores, method="average") - 1.0) / (len(scores) - 1.0)
     return np.exp(dpp_alpha(theta) * r)
 
 

@@ -275,7 +275,7 @@ async def test_fresh_posts_are_ranked_by_their_content(stack, world, feeds, trai
     the same authors on the viewer's least liked topic. v1 gave every unseen post of an author
     identical predictions; v2 must tell them apart by their text: through the running Phoenix,
     each loved-topic post gets a higher favorite probability than its author's other post, and
-    reaches the 35-post feed at least as often (the target, all 5 in the feed, is printed)."""
+    all 5 reach the 35-post feed."""
     state, config = stack["state"], trained["config"]
     viewer = max(world.users, key=lambda u: (len(world.follows[u.user_id]) >= FRESH_POSTS, u.taste.max()))
     loved, disliked = int(np.argmax(viewer.taste)), int(np.argmin(viewer.taste))
@@ -284,10 +284,13 @@ async def test_fresh_posts_are_ranked_by_their_content(stack, world, feeds, trai
     now = snowflake.now_ms()
 
     def post(i: int, author: int, topic: int) -> common_pb2.Post:
+        # Five different posts, as five authors would write them: word sets {i, i+1, i+3} mod 6
+        # differ for every i < 6 (copies of one text would be one post to the DPP selection).
         words = world.topic_words[topic]
+        opener = ("Fresh thread on", "Hot take about", "Just read up on", "Still thinking about", "New notes on")[i % 5]
         return common_pb2.Post(post_id=snowflake.make_id(now, 700 + i), author_id=author, created_at_ms=now,
-                               text=f"Fresh thread on {words[i % 6]} and {words[(i + 2) % 6]}, "
-                                    f"{words[(i + 4) % 6]} #{world.topic_names[topic]}")
+                               text=f"{opener} {words[i % 6]} and {words[(i + 1) % 6]}, "
+                                    f"{words[(i + 3) % 6]} #{world.topic_names[topic]}")
     fresh = [post(i, a, loved) for i, a in enumerate(authors)]
     other = [post(FRESH_POSTS + i, a, disliked) for i, a in enumerate(authors)]
     before = (await _model_info(state["phoenix"])).corpus_size
@@ -310,19 +313,18 @@ async def test_fresh_posts_are_ranked_by_their_content(stack, world, feeds, trai
     favorite = np.asarray(reply.predictions).reshape(-1, reply.num_outputs)[:, 0]
     assert len(set(np.round(favorite, 6))) == 2 * FRESH_POSTS  # no two unseen posts alike
     assert np.all(favorite[:FRESH_POSTS] > favorite[FRESH_POSTS:]), favorite
-    await _check_fresh_posts_in_feed(state["home_mixer"], viewer.user_id, fresh, other)
+    await _check_fresh_posts_in_feed(state["home_mixer"], viewer.user_id, fresh)
 
 
-async def _check_fresh_posts_in_feed(address: str, viewer_id: int, fresh: list, other: list) -> None:
-    """The target, all 5 loved-topic posts in the feed, is not met yet with this test's model
-    (printed); what holds: they reach the feed at least as often as the same authors' others."""
+async def _check_fresh_posts_in_feed(address: str, viewer_id: int, fresh: list) -> None:
+    """All 5 loved-topic posts are in the feed (ranks printed)."""
     feed = await get_feed(address, viewer_id)
     ranks = {p.post_id: i for i, p in enumerate(feed.scored_posts)}
     assert 0 < len(feed.scored_posts) <= FEED_SIZE and not feed.degraded, feed.degraded
     in_feed = sum(p.post_id in ranks for p in fresh)
     print(f"fresh loved-topic posts in the {FEED_SIZE}-post feed: {in_feed}/{FRESH_POSTS}, ranks "
           f"{[ranks.get(p.post_id) for p in fresh]}")
-    assert in_feed >= sum(p.post_id in ranks for p in other), [ranks.get(p.post_id) for p in fresh + other]
+    assert in_feed == FRESH_POSTS, [ranks.get(p.post_id) for p in fresh]
 
 def test_stop_leaves_nothing_running(stack, feeds):
     proc, state = stack["proc"], stack["state"]

@@ -150,9 +150,15 @@ def test_alpha_and_quality():
     # alpha = theta / (2 (1 - theta)): 0.65 -> 0.65 / 0.7 = 0.928571...; 0.5 -> 0.5.
     assert dpp_alpha(0.65) == pytest.approx(0.65 / 0.7)
     assert dpp_alpha(0.5) == 0.5
-    # scores 3, 2, 1 -> normalised 1, 0.5, 0 -> exp(0.5 r) = e^0.5, e^0.25, 1.
+    # scores 3, 2, 1 -> ranks scaled to 1, 0.5, 0 -> exp(0.5 r) = e^0.5, e^0.25, 1.
     assert dpp_quality(np.array([3.0, 2.0, 1.0]), 0.5).tolist() == pytest.approx(
         [math.exp(0.5), math.exp(0.25), 1.0])
+    # Ranks, not values: a heavy tail (100 far above 2 and 1) gives the same qualities; min-max
+    # would give 1, 0.0101, 0. Ties share their mean rank: 5, 5, 1 -> ranks 2.5, 2.5, 1 -> 0.75, 0.75, 0.
+    assert dpp_quality(np.array([100.0, 2.0, 1.0]), 0.5).tolist() == pytest.approx(
+        [math.exp(0.5), math.exp(0.25), 1.0])
+    assert dpp_quality(np.array([5.0, 5.0, 1.0]), 0.5).tolist() == pytest.approx(
+        [math.exp(0.375), math.exp(0.375), 1.0])
     assert dpp_quality(np.array([2.0, 2.0]), 0.65).tolist() == [1.0, 1.0]  # all equal: r = 0
 
 
