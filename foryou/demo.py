@@ -1,7 +1,8 @@
 """`foryou demo`: the whole system in one command. Starts the local stack (`foryou up`),
 seeds a synthetic world through Kafka (`foryou seed`), trains a small ranker and retriever on
 the same events, lets Phoenix hot-reload the new checkpoints, and prints the For You feeds of
-a few users next to their hidden tastes, so you can see whether the feed matches them.
+a few users next to their hidden tastes, so you can see whether the feed matches them, and
+where two posts published after training land in one of those feeds (foryou/demo_fresh.py).
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from pydantic import Field
 
 from explorer.cli import UiSettings
 from foryou import config, tls
+from foryou.demo_fresh import fresh_post_lines
 from foryou.feed import format_feed, get_feed
 from foryou.seed import (WORLD_FILE, WorldSettings, add_world_arguments, progress_printer, publish_world,
                          save_world_config, summary)
@@ -189,6 +191,10 @@ async def demo(args: argparse.Namespace) -> int:
         await show_feeds(stack, users, f"[4/4] For You feeds ({time.monotonic() - started:.0f}s so far)",
                          lambda user_id: f"@{world.user(user_id).handle} (user {user_id})",
                          lambda user_id, feed: [taste_line(world, user_id, feed)], args.text_width)
+        say("\nposts published after training (post ids no model has seen):")
+        addresses = {name: stack.address(name) for name in ("thunder", "phoenix", "home-mixer")}
+        for line in await fresh_post_lines(world, users[0], stack.kafka_bootstrap, addresses):
+            say(line)
         say(f"\ndemo finished in {time.monotonic() - started:.0f}s")
         if args.ui:  # the explorer needs the stack: --ui keeps it running
             from explorer.launch import start_ui

@@ -30,6 +30,10 @@ def test_demo_prints_ranked_feeds_and_stops_the_stack(tmp_path):
     assert len(rows) >= 10 and "in" in rows
     assert len(re.findall(r"hidden taste: loves", out)) == 2
     assert "degraded" not in out
+    # two posts published after training, on the first viewer's loved and least liked topics
+    assert "posted twice after training" in out
+    assert len(re.findall(r"^    #\w+ \((loved|least liked) topic\): ranked \d+ of \d+ candidates, favorite 0\.\d+; "
+                          r"(in the feed at \d+|not in the)", out, re.M)) == 2
     # stopped: every address it printed is free again, and the state file is gone
     addresses = re.findall(r"^(?:kafka|thunder|phoenix|home-mixer)\s+(\S+:\d+)$", out, re.M)
     assert len(addresses) == 4
