@@ -141,6 +141,7 @@ class Model:
     step: int = 0
     trained_through_ms: int = -1   # the newest event time of the last round's window
     checkpoint_id: str | None = None
+    round: int = 0                 # rounds trained into it, across restarts
 
 
 def resume(checkpoint_dir: str | Path, kind: str, config) -> Model:
@@ -152,8 +153,9 @@ def resume(checkpoint_dir: str | Path, kind: str, config) -> Model:
     saved_config, params = checkpoints.load(ref)
     if saved_config != config:
         log.warning("%s: continuing with the config of %s, not the preset's", kind, ref.checkpoint_id)
-    through = checkpoints.load_metrics(ref).get("follow", {}).get("newest_event_ms", -1)
-    return Model(saved_config, params, checkpoints.load_codebook(ref), ref.step, int(through), ref.checkpoint_id)
+    done = checkpoints.load_metrics(ref).get("follow", {})  # absent: a checkpoint `foryou train` saved
+    return Model(saved_config, params, checkpoints.load_codebook(ref), ref.step, int(done.get("newest_event_ms", -1)),
+                 ref.checkpoint_id, int(done.get("round", 0)))
 
 
 def remove_temporaries(checkpoint_dir: str | Path, kind: str) -> int:
@@ -187,7 +189,6 @@ class Follower:
         remove_temporaries(checkpoint_dir, kind)
         self.model = resume(checkpoint_dir, kind, recipe.config)
         self.window = window_lib.empty()
-        self.rounds = 0
 
     def absorb(self, arrivals: Arrivals) -> None:
         if arrivals.reset:  # the log was replaced: what the window held may never have been
@@ -214,15 +215,14 @@ class Follower:
             params=model.params, codebook=model.codebook, **self.recipe.extra)
         codebook = metrics.get("codebook", model.codebook)
         step = model.step + max(1, int(metrics["train"]["steps"]))
-        metrics["follow"] = {"round": self.rounds + 1, "newest_event_ms": newest,
+        metrics["follow"] = {"round": model.round + 1, "newest_event_ms": newest,
                              "window_from_ms": newest - plan.window_ms, "warm_start_from": model.checkpoint_id,
                              "posts": len(w.posts), "engagements": len(w.engagements), "served": len(w.served),
                              "new_events": self.pending()}
         ref = checkpoints.save(self.checkpoint_dir, self.kind, step, params, model.config, metrics, codebook=codebook)
         prune(self.checkpoint_dir, self.kind, plan.keep_checkpoints)
-        self.model = Model(model.config, params, codebook, step, newest, ref.checkpoint_id)
-        self.rounds += 1
-        print(f"round {self.rounds}: {metrics['train']['steps']} steps on {len(w.engagements)} engagements, "
+        self.model = Model(model.config, params, codebook, step, newest, ref.checkpoint_id, model.round + 1)
+        print(f"round {self.model.round}: {metrics['train']['steps']} steps on {len(w.engagements)} engagements, "
               f"{len(w.served)} served events, {len(w.posts)} posts; saved {ref.checkpoint_id} "
               f"({_headline(self.kind, metrics)}, {time.monotonic() - started:.0f}s)", flush=True)
         return ref

@@ -69,6 +69,16 @@ def test_a_late_record_is_put_in_time_order():
     assert w.engagements.time.tolist() == [T0 + 5, T0 + 10]
 
 
+def test_a_reset_log_empties_the_window(tmp_path):
+    """The consumer saw the log replaced (foryou/kafka.py): the window holds only the new log's events."""
+    p, q = snowflake.make_id(T0, 1), snowflake.make_id(T0, 2)
+    follower = follow.Follower("ranker", recipe_of(_args(preset="tiny")), follow.FollowPlan(), tmp_path)
+    follower.absorb(follow.Arrivals(collect([_post(p), _engagement(p, T0 + 1)]), np.zeros(0, np.uint64), False))
+    follower.absorb(follow.Arrivals(collect([_post(q), _engagement(q, T0 + 2)]), np.zeros(0, np.uint64), True))
+    assert follower.window.posts.ids.tolist() == [q] and follower.window.engagements.post.tolist() == [q]
+    assert follower.pending() == 1 and follower.model.params is None  # nothing trained yet: a fresh model
+
+
 @pytest.fixture(scope="module")
 async def own_kafka():
     with EmbeddedBroker() as broker:
@@ -141,6 +151,6 @@ async def test_rounds_start_when_enough_new_events_arrived_and_warm_start(own_ka
 
     # a restarted trainer resumes from the newest checkpoint and does not retrain what it saw
     again = follow.Follower("ranker", recipe, plan, tmp_path, progress=lambda line: None)
-    assert (again.model.checkpoint_id, again.model.step) == (second.checkpoint_id, second.step)
+    assert (again.model.checkpoint_id, again.model.step, again.model.round) == (second.checkpoint_id, second.step, 2)
     again.absorb(follow.Arrivals(follower.window, np.zeros(0, np.uint64), reset=False))
     assert again.pending() == 0
