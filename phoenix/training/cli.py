@@ -63,7 +63,8 @@ class FollowSettings(foryou_config.Settings):
                                             "last --window-hours and save a checkpoint (Kafka only)")
     interval_s: float = Field(300.0, gt=0, description="with --follow: seconds between checks for a round")
     min_new_events: int = Field(500, ge=1, description="with --follow: new engagement + served events a round "
-                                                       "needs (by event time, after the last round's newest)")
+                                                       "needs, arrived since the last round (of the replay at start: those newer "
+                                                       "than the checkpoint's newest)")
     window_hours: float = Field(48.0, gt=0, description="with --follow: train on the events of this many hours "
                                                         "before the newest one")
     round_steps: int = Field(50, ge=1, description="with --follow: optimisation steps a round trains at most "

@@ -7,7 +7,7 @@ phoenix/training/cli.py; `foryou up --train` runs one per model in the stack).
   the consumer (a broker that lost its log) empties the window and replays, as Thunder does.
 - The window (window.py) holds the last `window_hours` of events by event time.
 - Every `interval_s` the loop takes what arrived; once `min_new_events` engagement + served
-  events newer than the last round's newest event are in the window, a round trains
+  records arrived since the last round (`Follower.absorb` says which count), a round trains
   `round_steps` steps at most (the normal early stopping on the window's validation slice),
   warm-started from the last parameters and semantic-id codebook, and saves an orbax
   checkpoint where Phoenix polls (phoenix/checkpoints.py: assembled under a temporary name,
@@ -189,16 +189,28 @@ class Follower:
         remove_temporaries(checkpoint_dir, kind)
         self.model = resume(checkpoint_dir, kind, recipe.config)
         self.window = window_lib.empty()
+        self.new_events = 0
+        self._replayed = False
 
     def absorb(self, arrivals: Arrivals) -> None:
+        """Add what arrived to the window. New events (for the trigger) are the engagement and
+        served records that arrived, in the window; of a replay (the first take, or one after a
+        reset), only those newer than the newest event the model was trained on, so a
+        restarted trainer does not count what it already learnt from. A record that arrives
+        late, with an old time, counts too."""
+        replay = arrivals.reset or not self._replayed
         if arrivals.reset:  # the log was replaced: what the window held may never have been
-            self.window = window_lib.empty()
+            self.window, self.new_events = window_lib.empty(), 0
         merged = window_lib.merge(self.window, arrivals.log, arrivals.deleted)
         self.window = window_lib.trim(merged, self.plan.window_ms)
+        since = window_lib.newest_ms(self.window) - self.plan.window_ms - 1
+        self.new_events += window_lib.count_after(
+            arrivals.log, max(since, self.model.trained_through_ms) if replay else since)
+        self._replayed = True
 
     def pending(self) -> int:
-        """Engagement + served events newer than what the last round trained on."""
-        return window_lib.count_after(self.window, self.model.trained_through_ms)
+        """New engagement + served events since the last round (see absorb)."""
+        return self.new_events
 
     def due(self) -> bool:
         return self.pending() >= self.plan.min_new_events
@@ -222,6 +234,7 @@ class Follower:
         ref = checkpoints.save(self.checkpoint_dir, self.kind, step, params, model.config, metrics, codebook=codebook)
         prune(self.checkpoint_dir, self.kind, plan.keep_checkpoints)
         self.model = Model(model.config, params, codebook, step, newest, ref.checkpoint_id, model.round + 1)
+        self.new_events = 0
         print(f"round {self.model.round}: {metrics['train']['steps']} steps on {len(w.engagements)} engagements, "
               f"{len(w.served)} served events, {len(w.posts)} posts; saved {ref.checkpoint_id} "
               f"({_headline(self.kind, metrics)}, {time.monotonic() - started:.0f}s)", flush=True)

@@ -77,6 +77,10 @@ def test_a_reset_log_empties_the_window(tmp_path):
     follower.absorb(follow.Arrivals(collect([_post(q), _engagement(q, T0 + 2)]), np.zeros(0, np.uint64), True))
     assert follower.window.posts.ids.tolist() == [q] and follower.window.engagements.post.tolist() == [q]
     assert follower.pending() == 1 and follower.model.params is None  # nothing trained yet: a fresh model
+    follower.model.trained_through_ms = T0 + 5  # as if a round had trained on events up to T0 + 5 ms
+    follower.new_events = 0
+    follower.absorb(follow.Arrivals(collect([_engagement(q, T0 + 3)]), np.zeros(0, np.uint64), False))
+    assert follower.pending() == 1  # a late record counts: the model has not seen it
 
 
 @pytest.fixture(scope="module")
