@@ -12,8 +12,11 @@ With `--replicas thunder=2,phoenix=2` it runs that many Thunder and Phoenix proc
 extra ones on free ports, named thunder-2, phoenix-2, ...), each reading every Kafka
 partition, and HomeMixer balances over them (docs/scaling.md); each replica is supervised.
 
-Stop order is HomeMixer, Phoenix, Thunder, broker (callers first, so nothing logs errors about
-vanished dependencies); children are also stopped on any other exit path (atexit).
+With `--train` it also runs `foryou train ranker|retriever --follow` (phoenix/training/follow.py)
+once the services are up, supervised the same way, writing checkpoints where Phoenix polls.
+
+Stop order is the trainers, HomeMixer, Phoenix, Thunder, broker (callers first, so nothing logs
+errors about vanished dependencies); children are also stopped on any other exit path (atexit).
 """
 from __future__ import annotations
 
@@ -123,6 +126,9 @@ class StackConfig(config.Settings):
     storage: Storage = config.same_as(BrokerSettings, "storage")
     data_dir: str | None = config.same_as(BrokerSettings, "data_dir")
     restart_max_backoff_s: float = Field(RestartPolicy.max_s, description="longest wait before restarting a service that exited")
+    train: bool = Field(False, description="also run continuous training (`foryou train ranker|retriever --follow`, "
+                                          "FORYOU_TRAIN_* settings) into Phoenix's checkpoint directory (default "
+                                          "with --train: state dir/checkpoints)")
     replicas: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict, description="Thunder/Phoenix processes, e.g. "
                                      "thunder=2,phoenix=2 (default 1 each); HomeMixer balances over them "
                                      "(docs/scaling.md)")
@@ -175,12 +181,19 @@ class Stack:
         self.broker = EmbeddedBroker(host=cfg.host, port=cfg.kafka_port, storage=cfg.storage,
                                      data_dir=cfg.log_data_dir() if cfg.storage == "durable" else None)
         self.services: dict[str, ServiceProcess] = {}
+        self.trainers: dict[str, ServiceProcess] = {}  # --train: supervised like services, no health check
         self.restarts: dict[str, RestartPolicy] = {}
         self._stopped = False
 
     @property
     def kafka_bootstrap(self) -> str:
         return self.broker.bootstrap_servers
+
+    @property
+    def checkpoint_dir(self) -> str | None:
+        if self.cfg.checkpoint_dir or not self.cfg.train:
+            return self.cfg.checkpoint_dir
+        return str(state_dir() / "checkpoints")
 
     def address(self, name: str) -> str:
         return self.services[name].address
@@ -221,7 +234,16 @@ class Stack:
         if port is None:
             port, metrics = self._replica_ports("phoenix", index)
         return self._service("phoenix", PhoenixSettings, port, metrics, name=replica_name("phoenix", index),
-                             preset=self.cfg.preset, checkpoint_dir=self.cfg.checkpoint_dir)
+                             preset=self.cfg.preset, checkpoint_dir=self.checkpoint_dir)
+
+    def trainer_process(self, model: str) -> ServiceProcess:
+        """`foryou train MODEL --follow` writing where Phoenix polls, with Phoenix's preset."""
+        from phoenix.training.cli import FollowSettings, TrainSettings
+
+        args = [model, *config.to_argv(TrainSettings, kafka_bootstrap=self.kafka_bootstrap, preset=self.cfg.preset,
+                                       checkpoint_dir=self.checkpoint_dir, log_level=self.cfg.log_level),
+                *config.to_argv(FollowSettings, follow=True)]
+        return ServiceProcess("train", args, "", env=dict(self.cfg.extra_env), log_path=self._log_path(f"train-{model}"))
 
     async def start(self) -> "Stack":
         atexit.register(self.stop)
@@ -244,6 +266,9 @@ class Stack:
             for service in self.services.values():  # all start in parallel, JAX warms meanwhile
                 service.start()
             await _all_or_nothing([s.wait_ready(self.cfg.ready_timeout_s) for s in self.services.values()])
+            if self.cfg.train:  # once Phoenix is up: its start-up gets the CPU first
+                self.trainers = {f"train-{m}": self.trainer_process(m).start() for m in ("ranker", "retriever")}
+                self.restarts.update({n: RestartPolicy(max_s=self.cfg.restart_max_backoff_s) for n in self.trainers})
         except BaseException:
             self.stop()
             raise
@@ -256,7 +281,7 @@ class Stack:
             "kafka_bootstrap": self.kafka_bootstrap,
             **{name.replace("-", "_"): s.address for name, s in self.services.items()},
             "pids": {"broker": self.broker.pid,
-                     **{name: s.proc.pid for name, s in self.services.items() if s.proc is not None}},
+                     **{name: s.proc.pid for name, s in self.processes().items() if s.proc is not None}},
             "metrics": {name: f"{self.cfg.host}:{port}" for name, port in self.metrics_ports().items() if port},
             "replicas": {name: [self.services[n].address for n in self.replica_names(name)] for name in REPLICATED},
             "storage": self.cfg.storage,
@@ -291,7 +316,7 @@ class Stack:
                 self.broker.restart()
                 await create_topics(self.kafka_bootstrap)
                 changed = True
-        for name, service in self.services.items():
+        for name, service in self.processes().items():
             policy = self.restarts[name]
             if service.alive:
                 policy.running(now)
@@ -319,16 +344,20 @@ class Stack:
             (state_dir() / STATE_FILE).unlink(missing_ok=True)
 
     def log_tails(self) -> str:
-        return "\n".join(f"--- {name} ---\n{s.log_tail()}" for name, s in self.services.items())
+        return "\n".join(f"--- {name} ---\n{s.log_tail()}" for name, s in self.processes().items())
+
+    def processes(self) -> dict[str, ServiceProcess]:
+        """The services and the trainers."""
+        return {**self.services, **self.trainers}
 
     def stop(self) -> None:
         """Idempotent. HomeMixer, Phoenix, Thunder, then the broker."""
         if self._stopped:
             return
         self._stopped = True
-        order = ["home-mixer", *self.replica_names("phoenix"), *self.replica_names("thunder")]
+        order = [*self.trainers, "home-mixer", *self.replica_names("phoenix"), *self.replica_names("thunder")]
         for name in order:
-            service = self.services.get(name)
+            service = self.processes().get(name)
             if service is not None:
                 service.stop()
         self.broker.stop()  # and its object store
@@ -357,6 +386,8 @@ def print_addresses(stack: Stack, out=sys.stdout) -> None:
         print(f"{name:<11} {service.address}", file=out)
     storage = f"durable, in {stack.cfg.log_data_dir()}" if stack.broker.durable else "memory (lost when the broker stops)"
     print(f"log         {storage}", file=out)
+    if stack.trainers:
+        print(f"training    {', '.join(stack.trainers)} -> {stack.checkpoint_dir}", file=out)
     metrics = [f"{name} {stack.cfg.host}:{port}" for name, port in stack.metrics_ports().items() if port]
     if metrics:
         print(f"metrics     {', '.join(metrics)}", file=out)

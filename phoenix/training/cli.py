@@ -7,7 +7,7 @@ import contextlib
 import dataclasses
 import logging
 import time
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -54,13 +54,74 @@ class TrainSettings(foryou_config.Settings):
     log_level: foryou_config.LogLevel = foryou_config.log_level_field()
 
 
+class FollowSettings(foryou_config.Settings):
+    """`foryou train MODEL --follow`: continuous training (phoenix/training/follow.py)."""
+
+    model_config = foryou_config.prefixed("train")
+    follow: bool = Field(False, description="keep training: follow the topics, and every --interval-s with "
+                                            "--min-new-events new events train --round-steps more steps on the "
+                                            "last --window-hours and save a checkpoint (Kafka only)")
+    interval_s: float = Field(300.0, gt=0, description="with --follow: seconds between checks for a round")
+    min_new_events: int = Field(500, ge=1, description="with --follow: new engagement + served events a round "
+                                                       "needs, arrived since the last round (of the replay at start: those newer "
+                                                       "than the checkpoint's newest)")
+    window_hours: float = Field(48.0, gt=0, description="with --follow: train on the events of this many hours "
+                                                        "before the newest one")
+    round_steps: int = Field(50, ge=1, description="with --follow: optimisation steps a round trains at most "
+                                                   "(warm-started from the last checkpoint; early stopping applies)")
+    keep_checkpoints: int = Field(3, ge=1, description="with --follow: newest checkpoints of the model kept, "
+                                                       "older ones deleted")
+    follow_test_fraction: float = Field(0.05, gt=0, lt=1, description="with --follow: held-out share of each "
+                                                                      "round's window (newest events; the next "
+                                                                      "round trains on them)")
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """What `foryou train MODEL` trains with, from its settings: the training module
+    (phoenix.training.ranker or .retriever), the model config, the step budget, the loop's
+    settings and the module's extra keyword arguments."""
+    module: Any
+    config: Any
+    steps: int
+    settings: Any  # loop.TrainSettings
+    extra: dict
+
+
+def recipe_of(args: argparse.Namespace) -> Recipe:
+    """The recipe of resolved `foryou train` arguments (imports JAX)."""
+    from phoenix.training import ranker, retriever
+    from phoenix.training.presets import train_recipe
+
+    recipe = train_recipe(args.preset)
+    ranker_cfg, retriever_cfg, steps = recipe.ranker, recipe.retriever, args.steps or recipe.steps(args.model)
+    if args.user_pooling:
+        retriever_cfg = dataclasses.replace(retriever_cfg, user_pooling=args.user_pooling)
+    module, cfg = (ranker, ranker_cfg) if args.model == "ranker" else (retriever, retriever_cfg)
+    defaults = (retriever.default_settings(steps, cfg) if args.model == "retriever"
+                else ranker.default_settings(steps))
+    settings = dataclasses.replace(
+        defaults, seed=args.seed, test_fraction=args.test_fraction,
+        batch_size=args.batch_size or defaults.batch_size,
+        learning_rate=args.learning_rate or defaults.learning_rate,
+        weight_decay=defaults.weight_decay if args.weight_decay is None else args.weight_decay,
+        dropout=defaults.dropout if args.dropout is None else args.dropout,
+    )
+    if settings.dropout and args.model != "ranker":
+        raise SystemExit("--dropout: the ranker's setting (the retriever has no dropout)")
+    positives = _actions(args.positives) if args.positives else None
+    extra = recipe.retriever_arguments(positives) if args.model == "retriever" else {}
+    return Recipe(module, cfg, steps, settings, extra)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", choices=("ranker", "retriever"), help="which model to train")
     foryou_config.add_settings(parser, TrainSettings)
+    foryou_config.add_settings(parser, FollowSettings)
 
 
 def run(args: argparse.Namespace) -> int:
-    args = foryou_config.resolve(args, TrainSettings)
+    args = foryou_config.resolve(args, TrainSettings, FollowSettings)
     logs.setup("train", args.log_level, json_lines=False)
     logging.getLogger("absl").setLevel(logging.WARNING)  # orbax logs every file it touches
     from phoenix.training import distributed, mesh as mesh_lib
@@ -72,39 +133,24 @@ def run(args: argparse.Namespace) -> int:
 
     from phoenix import checkpoints
     from phoenix.evaluation.report import full_report, ranker_table, retriever_table
-    from phoenix.training import ranker, retriever
-    from phoenix.training.presets import train_recipe
     from phoenix.training.sources import load_event_log
 
+    if args.follow:  # continuous training (follow.py): its own loop, one device
+        from phoenix.training import follow
+        return follow.run(args, recipe_of(args))
     bootstrap = None if args.events_file else args.kafka_bootstrap
     started = time.monotonic()
     events = distributed.share(load_event_log(args.events_file, bootstrap))  # this process's users
     print(f"read {len(events.posts)} posts, {len(events.engagements)} engagements, "
           f"{len(events.served)} served events in {time.monotonic() - started:.1f}s", flush=True)
-    recipe = train_recipe(args.preset)
-    ranker_cfg, retriever_cfg, steps = recipe.ranker, recipe.retriever, args.steps or recipe.steps(args.model)
-    if args.user_pooling:
-        retriever_cfg = dataclasses.replace(retriever_cfg, user_pooling=args.user_pooling)
-    module, cfg, table = ((ranker, ranker_cfg, ranker_table) if args.model == "ranker"
-                          else (retriever, retriever_cfg, retriever_table))
-    defaults = (retriever.default_settings(steps, cfg) if args.model == "retriever"
-                else module.default_settings(steps))
-    settings = dataclasses.replace(
-        defaults, seed=args.seed, test_fraction=args.test_fraction,
-        batch_size=args.batch_size or defaults.batch_size,
-        learning_rate=args.learning_rate or defaults.learning_rate,
-        weight_decay=defaults.weight_decay if args.weight_decay is None else args.weight_decay,
-        dropout=defaults.dropout if args.dropout is None else args.dropout,
-    )
-    if settings.dropout and args.model != "ranker":
-        raise SystemExit("--dropout: the ranker's setting (the retriever has no dropout)")
+    recipe = recipe_of(args)
+    module, cfg, steps, settings = recipe.module, recipe.config, recipe.steps, recipe.settings
+    table = ranker_table if args.model == "ranker" else retriever_table
     mesh_text = args.mesh or (f"data={jax.device_count()}" if distributed.multi_process() else "")
     with contextlib.ExitStack() as stack:
         if mesh_text:
             stack.enter_context(mesh_lib.use_mesh(mesh_lib.make_mesh(mesh_lib.parse_mesh(mesh_text))))
-        positives = _actions(args.positives) if args.positives else None
-        extra = recipe.retriever_arguments(positives) if args.model == "retriever" else {}
-        params, metrics = module.train(events, cfg, steps=steps, settings=settings, **extra)
+        params, metrics = module.train(events, cfg, steps=steps, settings=settings, **recipe.extra)
         # Saved from the arrays sharded on the mesh (orbax; loads on any mesh shape).
         ref = checkpoints.save(args.checkpoint_dir, args.model, steps, mesh_lib.place_params(params), cfg, metrics)
     if args.model == "retriever":  # the same tables as `foryou eval`

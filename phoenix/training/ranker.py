@@ -123,9 +123,11 @@ def evaluate(params, config: RankerConfig, split: Split, codebook=None) -> dict:
 
 def train(events: EventLog | Iterable, config: RankerConfig, steps: int = 400,
           settings: TrainSettings | None = None, progress: Callable[[str], None] = print_progress,
-          params=None) -> tuple[Any, dict]:
+          params=None, codebook=None) -> tuple[Any, dict]:
     """Train on the events (an EventLog or (topic, message) pairs); returns (params, metrics)
-    where metrics has the training summary and the held-out evaluation."""
+    where metrics has the training summary and the held-out evaluation. `params` / `codebook`:
+    warm-start from them (continuous training, follow.py) instead of a fresh model and a newly
+    fitted codebook."""
     settings = replace(settings or default_settings(steps), steps=steps)
     if not (config.inputs.content_dim or config.inputs.sid_levels):
         settings = replace(settings, validation_fraction=0.0)  # v1 keeps its fixed-step recipe
@@ -134,7 +136,8 @@ def train(events: EventLog | Iterable, config: RankerConfig, steps: int = 400,
     fit_part, validation = validation_split(split.train, settings.validation_fraction)
     progress(f"[ranker] {len(fit_part)} training / {len(validation)} validation / {len(split.test)} held-out "
              f"examples (served before / after {split.cutoff_ms})")
-    codebook = fit_codebook_for(log, config.inputs, settings.test_fraction, settings.seed)
+    if codebook is None:
+        codebook = fit_codebook_for(log, config.inputs, settings.test_fraction, settings.seed)
     features = features_for(config, log, codebook)
     data = example_arrays(config, fit_part, features, POST_ID_DROPOUT, settings.seed)
     val_data = example_arrays(config, validation, features) if validation else None

@@ -333,18 +333,20 @@ def _fit_params(examples: RetrieveExamples, config: RetrieverConfig, settings: T
 def train(events: EventLog | Iterable, config: RetrieverConfig, steps: int = 400,
           settings: TrainSettings | None = None, progress: Callable[[str], None] = print_progress,
           params=None, temperature: float = TEMPERATURE,
-          freshness_weights=FRESHNESS_WEIGHTS, positives=None) -> tuple[Any, dict]:
+          freshness_weights=FRESHNESS_WEIGHTS, positives=None, codebook=None) -> tuple[Any, dict]:
     """Train on the events (an EventLog or (topic, message) pairs); returns (params, metrics).
     metrics["scoring"] is what serving needs besides the params (the fitted freshness weight;
     checkpoints.save writes it to scoring.json). Empty `freshness_weights`: no freshness (and
     no validation model to train). `positives`: the actions (common_pb2.Action values) whose
-    engagements a v2 retriever learns to retrieve (default POSITIVE_ACTIONS)."""
+    engagements a v2 retriever learns to retrieve (default POSITIVE_ACTIONS). `params` /
+    `codebook`: warm-start from them (continuous training, follow.py)."""
     settings = replace(settings or default_settings(steps, config), steps=steps)
     log = as_log(events)
     split = retriever_split(log, config, settings.test_fraction)
     progress(f"[retriever] {len(split.train)} training / {len(split.test)} held-out engagements "
              f"(before / after {split.cutoff_ms})")
-    codebook = fit_codebook_for(log, config.inputs, settings.test_fraction, settings.seed)
+    if codebook is None:
+        codebook = fit_codebook_for(log, config.inputs, settings.test_fraction, settings.seed)
     v2 = is_v2(config)
     features = features_for(config, log, codebook)
 

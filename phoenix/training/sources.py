@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+
+from google.protobuf.message import Message
 
 from foryou import event_rules, snowflake, topics
 from foryou.event_file import read_events
@@ -13,6 +16,26 @@ from phoenix.training.event_log import EventLog, EventLogBuilder, collect
 log = logging.getLogger(__name__)
 
 
+class CheckedRecords:
+    """A ReplayConsumer handler: each record that passes the event rules goes to `add(topic,
+    message)`; a refused one is logged, counted by reason and skipped."""
+
+    def __init__(self, add: Callable[[str, Message], None]) -> None:
+        self.add = add
+        self.skipped = 0
+
+    def __call__(self, batches) -> None:
+        now = snowflake.now_ms()
+        for tp, records in batches.items():
+            for record in records:
+                try:
+                    self.add(tp.topic, event_rules.check(tp.topic, record.key, record.value, now))
+                except event_rules.BadRecord as exc:
+                    self.skipped += 1
+                    event_rules.count_refused("training", tp.topic, exc.reason)
+                    log.warning("skipping %s %s record at offset %d: %s", exc.reason, tp.topic, record.offset, exc)
+
+
 async def read_topics(bootstrap: str, names: tuple[str, ...] = tuple(topics.TOPICS),
                       timeout_s: float = 300.0) -> EventLog:
     """Every record of the topics that passes the event rules, up to their ends as seen when
@@ -20,19 +43,7 @@ async def read_topics(bootstrap: str, names: tuple[str, ...] = tuple(topics.TOPI
     over). Refused records are logged, counted by reason and skipped. Records become columns as
     they arrive (EventLogBuilder): no message is kept."""
     builder = EventLogBuilder()
-    skipped = 0
-
-    def handle(batches) -> None:
-        nonlocal skipped
-        now = snowflake.now_ms()
-        for tp, records in batches.items():
-            for record in records:
-                try:
-                    builder.add(tp.topic, event_rules.check(tp.topic, record.key, record.value, now))
-                except event_rules.BadRecord as exc:
-                    skipped += 1
-                    event_rules.count_refused("training", tp.topic, exc.reason)
-                    log.warning("skipping %s %s record at offset %d: %s", exc.reason, tp.topic, record.offset, exc)
+    handle = CheckedRecords(builder.add)
 
     def reset() -> None:
         builder.clear()
@@ -45,8 +56,8 @@ async def read_topics(bootstrap: str, names: tuple[str, ...] = tuple(topics.TOPI
         raise TimeoutError(f"reading topics from {bootstrap} took longer than {timeout_s}s") from None
     finally:
         await reader.stop()
-    if skipped:
-        log.warning("skipped %d refused records", skipped)
+    if handle.skipped:
+        log.warning("skipped %d refused records", handle.skipped)
     return builder.build()
 
 

@@ -19,7 +19,7 @@ COMMAND_SETTINGS = {
     "thunder": ("thunder.settings", "ThunderSettings"), "phoenix": ("phoenix.settings", "PhoenixSettings"),
     "home-mixer": ("home_mixer.settings", "HomeMixerSettings"), "broker": ("foryou.broker_cli", "BrokerSettings"),
     "up": ("foryou.up", "StackConfig", "UpSettings"), "seed": ("foryou.seed", "WorldSettings", "SeedSettings"),
-    "demo": ("foryou.demo", "DemoSettings"), "train": ("phoenix.training.cli", "TrainSettings"),
+    "demo": ("foryou.demo", "DemoSettings"), "train": ("phoenix.training.cli", "TrainSettings", "FollowSettings"),
     "eval": ("phoenix.evaluation.cli", "EvalSettings"), "feed": ("foryou.feed", "FeedSettings"),
     "ui": ("explorer.cli", "UiSettings"),
 }
