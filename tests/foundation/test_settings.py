@@ -146,7 +146,7 @@ def _flags_seen_by_serve(cls, monkeypatch) -> str:
     async def serve(settings):
         seen["flags"] = os.environ.get("XLA_FLAGS")
 
-    service_main.run("test", cls, {"metrics_port": 0, "blas_threads": 0}, serve)
+    service_main.run("test", cls, argparse.Namespace(metrics_port=0, blas_threads=0), serve)
     return seen["flags"]
 
 
