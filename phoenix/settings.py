@@ -42,9 +42,10 @@ class PhoenixSettings(config.ServerSettings):
     ann_threshold: int = Field(DEFAULT_ANN_THRESHOLD, description="corpus size from which Retrieve uses the "
                                                                   "approximate (HNSW) index instead of exact search")
     seed: int = Field(0, description="seed of the random initialisation when no checkpoint is found")
-    # XLA:CPU's XNNPACK/YNNPACK library fusions made the demo ranker's feeds cost about twice
-    # the CPU of XLA's own kernels (README, "Measured numbers"); the service process puts these
-    # before any XLA_FLAGS of its environment (foryou/service_main.py), so those still win.
+    # XLA:CPU's XNNPACK/YNNPACK library fusions off: XLA's own kernels ran the demo ranker with
+    # less CPU (measured with the other cuts of issue 16: README, "Measured numbers"). The
+    # service process puts these before its environment's XLA_FLAGS (foryou/service_main.py),
+    # so those still win.
     xla_flags: str = Field(DEFAULT_XLA_FLAGS, description="XLA flags the service process starts JAX with, "
                                                           "before $XLA_FLAGS ('' = XLA's defaults)")
     # Else the first feeds of each new shape pay seconds of compilation; off: quick starts.

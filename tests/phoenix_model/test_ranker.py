@@ -250,7 +250,6 @@ def test_input_dropout_only_when_asked_and_reproducible_per_key(tiny_config):
 
 def test_rotary_tables_read_the_values_a_pass_computes():
     """The constant tables (computed once per length) hold what sin and cos give in a pass."""
-
     from phoenix.layers import rotary, rotary_below
 
     positions = jnp.asarray([[0, 1, 2, 7, 7, 33], [5, 0, 0, 3, 32, 1]], jnp.float32)
