@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import os
 import signal
-from collections.abc import Callable, Coroutine
+import sys
+from collections.abc import Callable, Coroutine, MutableMapping
 from typing import Any, TypeVar
 
 import threadpoolctl
@@ -15,17 +18,33 @@ from foryou import config, logs
 from foryou.metrics import start_metrics_server
 
 S = TypeVar("S", bound=config.ServerSettings)
+log = logging.getLogger(__name__)
 
 
 def run(service: str, cls: type[S], args: argparse.Namespace, serve: Callable[[S], Coroutine[Any, Any, object]]) -> int:
     """`serve` the settings of `cls` that `args` and the environment give, with logs and metrics."""
     settings = config.from_args(cls, args)
     logs.setup(service, settings.log_level)
+    # Only a service with an `xla_flags` setting (Phoenix) runs JAX; training and tests that
+    # import JAX in-process keep XLA's defaults.
+    prepend_xla_flags(getattr(settings, "xla_flags", ""))
     if settings.blas_threads:
         threadpoolctl.threadpool_limits(settings.blas_threads, user_api="blas")  # for the process's life
     start_metrics_server(settings.metrics_port, settings.host)
     asyncio.run(serve(settings))
     return 0
+
+
+def prepend_xla_flags(flags: str, environ: MutableMapping[str, str] = os.environ) -> None:
+    """Put `flags` before the environment's XLA_FLAGS: XLA reads the variable once, when JAX
+    starts its backend, and a later occurrence of a flag wins, so an operator's own XLA_FLAGS
+    still override these."""
+    flags = flags.strip()
+    if not flags:
+        return
+    if "jax" in sys.modules:  # serve() imports JAX; someone imported it before the flags were set
+        log.warning("JAX was imported before XLA_FLAGS were set; %r may not apply", flags)
+    environ["XLA_FLAGS"] = f"{flags} {environ.get('XLA_FLAGS', '')}".strip()
 
 
 def stop_event() -> asyncio.Event:

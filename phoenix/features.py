@@ -53,6 +53,34 @@ class CandidateItem:
     surface: int = 0
 
 
+@dataclass(frozen=True)
+class Candidates:
+    """One request's candidates as columns, the way a Rank request carries them, so that no
+    Python object is made per candidate between the wire and the model's arrays."""
+    post_ids: np.ndarray    # [N] uint64
+    author_ids: np.ndarray  # [N] uint64
+    surfaces: np.ndarray    # [N] int64
+
+    def __len__(self) -> int:
+        return len(self.post_ids)
+
+    def __getitem__(self, rows: slice) -> "Candidates":
+        return Candidates(self.post_ids[rows], self.author_ids[rows], self.surfaces[rows])
+
+    @classmethod
+    def of(cls, items: "Sequence[CandidateItem] | Candidates", where: str = "candidates") -> "Candidates":
+        """Columns of CandidateItems (callers that build items one by one: tests, tools)."""
+        if isinstance(items, Candidates):
+            return items
+        for slot, item in enumerate(items):
+            if item.post_id <= 0:  # before the uint64 column, which cannot hold a negative id
+                raise ValueError(f"{where}[{slot}]: post_id must be > 0")
+        n = len(items)
+        return cls(np.fromiter((c.post_id for c in items), np.uint64, n),
+                   np.fromiter((c.author_id for c in items), np.uint64, n),
+                   np.fromiter((c.surface for c in items), np.int64, n))
+
+
 @dataclass
 class UserBatch:
     user_hashes: np.ndarray  # [B, Hu] int32
@@ -125,12 +153,6 @@ def candidate_bucket(n: int) -> int:
 def batch_bucket(n: int) -> int:
     """Padded user count for micro-batches: powers of two."""
     return 1 if n <= 1 else 1 << (int(n) - 1).bit_length()
-
-
-def _check_surface(surface: int, vocab: int, where: str) -> int:
-    if not 0 <= surface < vocab:
-        raise ValueError(f"{where}.surface {surface} outside 0..{vocab - 1}")
-    return surface
 
 
 def _hash_posts(h: HashConfig, post_ids: np.ndarray) -> np.ndarray:
@@ -287,14 +309,15 @@ def candidate_inputs(config: AnyConfig, post_ids: np.ndarray, features: PostFeat
 
 def make_rank_batch(config: RankerConfig, user_ids: Sequence[int],
                     histories: Sequence[Sequence[HistoryItem]],
-                    candidates: Sequence[Sequence[CandidateItem]],
+                    candidates: Sequence[Sequence[CandidateItem] | Candidates],
                     num_candidates: int | None = None, features: PostFeatures | None = None,
                     now_ms: int | Sequence[int] = 0, hours: Sequence[int] | None = None) -> RankBatch:
     """Padded batch; candidates padded to `num_candidates` (default: candidate_bucket of the longest list).
     `now_ms` is the impression time (one, or one per user; 0 = unknown) for the post-age input."""
     if len(candidates) != len(user_ids):
         raise ValueError(f"user_ids ({len(user_ids)}) and candidates ({len(candidates)}) differ in length")
-    longest = max((len(c) for c in candidates), default=0)
+    rows = [Candidates.of(items, f"candidates[{row}]") for row, items in enumerate(candidates)]
+    longest = max((len(r) for r in rows), default=0)
     c = candidate_bucket(longest) if num_candidates is None else int(num_candidates)
     if longest > c:
         raise ValueError(f"{longest} candidates do not fit num_candidates={c}")
@@ -302,19 +325,27 @@ def make_rank_batch(config: RankerConfig, user_ids: Sequence[int],
         raise ValueError(f"user_ids ({len(user_ids)}) and histories ({len(histories)}) differ in length")
     history = HistoryColumns.of(histories, config.history_len)
     _check_surfaces(history.surface, config.product_surface_vocab_size, "histories")
-    b = len(user_ids)
-    post_ids = np.zeros((b, c), np.uint64)
-    author_ids = np.zeros((b, c), np.uint64)
-    surface = np.zeros((b, c), np.int64)
-    for row, items in enumerate(candidates):
-        for slot, item in enumerate(items):
-            if item.post_id <= 0:
-                raise ValueError(f"candidates[{row}][{slot}]: post_id must be > 0")
-            post_ids[row, slot] = item.post_id
-            author_ids[row, slot] = item.author_id
-            surface[row, slot] = _check_surface(item.surface, config.product_surface_vocab_size,
-                                                f"candidates[{row}][{slot}]")
+    post_ids, author_ids, surface = candidate_columns(rows, c, config.product_surface_vocab_size)
     return rank_batch_of_columns(config, user_ids, history, post_ids, author_ids, surface, features, now_ms, hours)
+
+
+def candidate_columns(rows: Sequence[Candidates], c: int, surface_vocab: int
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(post ids, author ids, surfaces) [B, c], each row's candidates first, then padding (0)."""
+    b = len(rows)
+    post_ids, author_ids = np.zeros((b, c), np.uint64), np.zeros((b, c), np.uint64)
+    surface = np.zeros((b, c), np.int64)
+    for row, cands in enumerate(rows):
+        zero = np.flatnonzero(cands.post_ids == 0)
+        if len(zero):
+            raise ValueError(f"candidates[{row}][{zero[0]}]: post_id must be > 0")
+        bad = np.flatnonzero((cands.surfaces < 0) | (cands.surfaces >= surface_vocab))
+        if len(bad):
+            raise ValueError(f"candidates[{row}][{bad[0]}].surface {cands.surfaces[bad[0]]} "
+                             f"outside 0..{surface_vocab - 1}")
+        n = len(cands)
+        post_ids[row, :n], author_ids[row, :n], surface[row, :n] = cands.post_ids, cands.author_ids, cands.surfaces
+    return post_ids, author_ids, surface
 
 
 def rank_batch_of_columns(config: RankerConfig, user_ids, history: HistoryColumns, post_ids: np.ndarray,

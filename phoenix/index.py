@@ -6,8 +6,9 @@ their row back). Search is exact (one matrix product per micro-batch of queries)
 queries, because at 1M x 128 the exact product costs tens of ms per query on a CPU while
 HNSW stays near a millisecond at high recall (bench/phoenix_service.py measures both).
 
-Exclusions (post ids, author ids) are applied by over-fetching and filtering, doubling the
-fetch until k results survive or the corpus is exhausted, so both backends share one path.
+Exclusions (post ids, author ids): exact search masks them in the score matrix (one product,
+one partition); the HNSW graph cannot, so there search over-fetches and filters, fetching four
+times more until k results survive or the corpus is exhausted.
 
 Freshness: a retriever's candidate tower sees only post and author ids, so it cannot tell a
 post's age, while engagements go mostly to recent posts. A fitted `Freshness` adds
@@ -22,6 +23,7 @@ All methods are thread-safe: the Kafka feeder mutates while searches run in exec
 """
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -59,6 +61,9 @@ class Exclusions:
 NO_EXCLUSIONS = Exclusions()
 # Candidates fetched by similarity alone before the freshness re-rank, per result wanted.
 FRESHNESS_OVERFETCH = 4
+# Posts fetched beyond those wanted: the freshness re-rank's pool is the most similar
+# `k * FRESHNESS_OVERFETCH + FETCH_MARGIN` allowed posts.
+FETCH_MARGIN = 16
 _MS_PER_HOUR = 3_600_000.0
 
 
@@ -265,13 +270,16 @@ class CorpusIndex:
         wanted = k * FRESHNESS_OVERFETCH if freshness.active else k
         at_ms = now_ms if now_ms is not None else 0  # only read when freshness is active: set above
         with self._lock:
+            if self._ann is None or exact:
+                # The re-rank pool keeps the first fetch's margin, as before the masking.
+                found = self._exact(queries, wanted + FETCH_MARGIN if freshness.active else k, exclusions)
+                return [(_rerank(hits, freshness, at_ms) if freshness.active else hits)[:k] for hits in found]
             size = len(self)
             results: list[list[ScoredPost] | None] = [None] * len(queries)
-            fetch = {i: min(size, wanted + len(ex.post_ids) + 16) for i, ex in enumerate(exclusions)}
+            fetch = {i: min(size, wanted + len(ex.post_ids) + FETCH_MARGIN) for i, ex in enumerate(exclusions)}
             pending = list(range(len(queries)))
-            while pending:
-                use_ann = self._ann is not None and not exact
-                fetched = self._fetch(queries[pending], max(fetch[i] for i in pending), use_ann)
+            while pending:  # the graph cannot mask: over-fetch, filter, fetch more while short
+                fetched = self._fetch_ann(queries[pending], max(fetch[i] for i in pending))
                 still = []
                 for row, i in enumerate(pending):
                     hits = [h for h in fetched[row] if exclusions[i].allows(h.post_id, h.author_id)]
@@ -283,29 +291,48 @@ class CorpusIndex:
                 pending = still
             return results  # type: ignore[return-value]
 
-    def _fetch(self, queries: np.ndarray, n: int, use_ann: bool) -> list[list[ScoredPost]]:
+    def _fetch_ann(self, queries: np.ndarray, n: int) -> list[list[ScoredPost]]:
+        if n <= 0 or self._ann is None:
+            return [[] for _ in queries]
+        keys, scores = self._ann.search(queries, n)
+        return [self._scored_by_id(k_row, s_row) for k_row, s_row in zip(keys, scores)]
+
+    def _exact(self, queries: np.ndarray, n: int, exclusions: Sequence[Exclusions]) -> list[list[ScoredPost]]:
+        """The top `n` allowed posts per query, best first: free slots and each query's
+        exclusions are masked in the score matrix itself, so one product and one partition
+        answer every query (filtering fetched hits in Python cost more than the product)."""
+        hi = self._high
+        n = min(n, hi)
         if n <= 0:
             return [[] for _ in queries]
-        if use_ann and self._ann is not None:
-            keys, scores = self._ann.search(queries, n)
-            return [self._scored_by_id(k_row, s_row) for k_row, s_row in zip(keys, scores)]
-        return self._exact(queries, n)
-
-    def _exact(self, queries: np.ndarray, n: int) -> list[list[ScoredPost]]:
-        hi = self._high
         scores = queries @ self._vectors[:hi].T
         scores[:, self._post_ids[:hi] == _EMPTY] = -np.inf
-        n = min(n, hi)
+        for row, ex in enumerate(exclusions):
+            if ex.post_ids or ex.author_ids:
+                scores[row, self._excluded_rows(ex, hi)] = -np.inf
         top = np.argpartition(-scores, n - 1, axis=1)[:, :n] if n < hi else np.tile(np.arange(hi), (len(queries), 1))
         out = []
         for row in range(len(queries)):
             cand = top[row]
             cand = cand[np.argsort(-scores[row, cand], kind="stable")]
-            out.append([
-                ScoredPost(int(self._post_ids[s]), int(self._author_ids[s]), float(scores[row, s]))
-                for s in cand if self._post_ids[s] != _EMPTY
-            ])
+            cand = cand[scores[row, cand] > -np.inf]  # fewer allowed posts than n
+            out.append([ScoredPost(p, a, s) for p, a, s in zip(
+                self._post_ids[cand].tolist(), self._author_ids[cand].tolist(), scores[row, cand].tolist())])
         return out
+
+    def _excluded_rows(self, ex: Exclusions, hi: int) -> np.ndarray:
+        """[hi] bool: the slots of excluded posts and of excluded authors' posts."""
+        rows = np.zeros(hi, bool)
+        if ex.post_ids:
+            slots = np.fromiter(map(self._slot_of.get, ex.post_ids, itertools.repeat(-1)), np.int64,
+                                len(ex.post_ids))
+            rows[slots[slots >= 0]] = True
+        if ex.author_ids:
+            authors = np.sort(np.fromiter(ex.author_ids, np.uint64, len(ex.author_ids)))
+            mine = self._author_ids[:hi]
+            at = np.minimum(np.searchsorted(authors, mine), len(authors) - 1)
+            rows |= authors[at] == mine
+        return rows
 
     def _scored_by_id(self, keys: np.ndarray, scores: np.ndarray) -> list[ScoredPost]:
         out = []

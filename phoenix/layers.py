@@ -6,11 +6,13 @@ attention softmax in float32 (as the reference does).
 """
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import Any, NamedTuple
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from phoenix import compilation_cache  # noqa: F401 - turns the on-disk XLA cache on for every model
 
@@ -42,14 +44,51 @@ def rotate_half(x: jax.Array) -> jax.Array:
     return jnp.concatenate((-x2, x1), axis=-1)
 
 
-def apply_rotary(x: jax.Array, positions: jax.Array, base: float) -> jax.Array:
-    """Rotary embedding of x [B, T, H, K] at float positions [B, T] (half-split layout, as the reference)."""
-    key_size = x.shape[-1]
+class Rotary(NamedTuple):
+    """cos and sin of the rotary phases at some positions, [B, T, 1, K] (T may be 1: one
+    position broadcast over every slot), computed once per pass and shared by every layer's
+    queries and keys."""
+    cos: jax.Array
+    sin: jax.Array
+
+
+def rotary(positions: jax.Array, key_size: int, base: float) -> Rotary:
+    """The rotary tables at float positions [B, T] (half-split layout, as the reference)."""
     inv_freq = 1.0 / (base ** (jnp.arange(0, key_size, 2, dtype=jnp.float32) / key_size))
     phase = positions.astype(jnp.float32)[..., None] * inv_freq  # [B, T, K/2]
     phase = jnp.concatenate([phase, phase], axis=-1)[:, :, None, :]  # [B, T, 1, K]
+    return Rotary(jnp.cos(phase), jnp.sin(phase))
+
+
+@functools.lru_cache(maxsize=64)
+def _rotary_table(length: int, key_size: int, base: float) -> tuple[np.ndarray, np.ndarray]:
+    """cos and sin [length, K] at positions 0..length-1, computed once per length, eagerly by
+    XLA's own kernels (the numbers a pass computing them itself gets)."""
+    # Compiled with the positions as an argument, as in a pass (XLA folds the frequencies the
+    # same way), and run now: a compiled function runs even when called while tracing one.
+    at = np.arange(length, dtype=np.float32)[None]
+    tables = jax.jit(lambda p: rotary(p, key_size, base)).lower(at).compile()(at)
+    return np.asarray(tables.cos)[0, :, 0], np.asarray(tables.sin)[0, :, 0]
+
+
+def rotary_below(positions: jax.Array, length: int, key_size: int, base: float) -> Rotary:
+    """`rotary` for whole-number positions [B, T] below `length`, read from constant tables.
+    Computed in the pass, XLA fuses sin and cos into every consumer and evaluates them again
+    for each head and candidate element of q and k (a tenth of the demo ranker's time)."""
+    cos, sin = _rotary_table(length, key_size, base)
+    at = positions.astype(jnp.int32)
+    return Rotary(jnp.asarray(cos)[at][:, :, None, :], jnp.asarray(sin)[at][:, :, None, :])
+
+
+def rotate(x: jax.Array, tables: Rotary) -> jax.Array:
+    """Rotary embedding of x [B, T, H, K] with tables of its positions."""
     x32 = x.astype(jnp.float32)
-    return (x32 * jnp.cos(phase) + rotate_half(x32) * jnp.sin(phase)).astype(x.dtype)
+    return (x32 * tables.cos + rotate_half(x32) * tables.sin).astype(x.dtype)
+
+
+def apply_rotary(x: jax.Array, positions: jax.Array, base: float) -> jax.Array:
+    """Rotary embedding of x [B, T, H, K] at float positions [B, T]."""
+    return rotate(x, rotary(positions, x.shape[-1], base))
 
 
 def capped_logits(logits: jax.Array, multiplier: float, cap: float) -> jax.Array:

@@ -172,9 +172,13 @@ class PhoenixRanker(nn.Module):
             x, valid = self._candidate_inputs(post_hashes, author_hashes, surface, context)
         else:
             x, valid = self._candidate_inputs_from_tables(tables, post_hashes, author_hashes, surface, context)
-        positions = candidate_positions(cache.valid, x.shape[1], cfg.candidate_positions, cfg.position_ids,
-                                        first_slot, period=cfg.num_candidates)
-        return self._logits(self.transformer.extend(x, positions, cache.layers, cache.valid, valid))
+        # Shared positions: one per user, broadcast over the candidates (a [B, 1] rotary table).
+        shared = cfg.candidate_positions == "shared"
+        positions = candidate_positions(cache.valid, 1 if shared else x.shape[1], cfg.candidate_positions,
+                                        cfg.position_ids, first_slot, period=cfg.num_candidates)
+        # The prefix's P slots, then one shared position or `num_candidates` sequential ones.
+        below = cache.valid.shape[1] + (1 if shared else cfg.num_candidates)
+        return self._logits(self.transformer.extend(x, positions, cache.layers, cache.valid, valid, below))
 
 
 # Pure functions ------------------------------------------------------------------------------

@@ -15,20 +15,30 @@ import numpy as np
 from foryou import snowflake
 from phoenix.config import RankerConfig, RetrieverConfig
 from phoenix.content import ContentStore, PostFeatureView
-from phoenix.features import (MAX_CANDIDATE_CHUNK, CandidateItem, HistoryItem, RankBatch, batch_bucket,
+from phoenix.features import (MAX_CANDIDATE_CHUNK, CandidateItem, Candidates, HistoryItem, RankBatch, batch_bucket,
                               candidate_bucket, candidate_inputs, hash_candidates, make_rank_batch, make_user_batch)
 from phoenix.ranker import (CandidateContext, PrefixCache, predictions, ranker_candidate_tables, ranker_init_params,
                             ranker_logits, ranker_logits_prefix_path, ranker_prefix, ranker_score_candidates)
 from phoenix.sid import Codebook
 from phoenix.retriever import retriever_candidate_embeddings, retriever_init_params, retriever_user_embeddings
 
-Request = tuple[int, Sequence[HistoryItem], Sequence[CandidateItem]]
+Request = tuple[int, Sequence[HistoryItem], Sequence[CandidateItem] | Candidates]
 
 WARMUP_BUCKETS = (8, 16, 32, 64, 128, 256, 512, 1024)
 # Up to one chunk, prefix and candidates run as one compiled call (one dispatch; the prefix
 # K/V never leave XLA); more candidates go through _rank_chunked.
 FUSED_MAX_CANDIDATES = MAX_CANDIDATE_CHUNK
 CANDIDATE_EMBEDDING_CHUNK = 4096
+
+
+@dataclasses.dataclass(frozen=True)
+class Ranked:
+    """One request's ranking: predictions [N, 19] and, for a model with content input, the
+    content vectors [N, content_dim] the model read for the candidates (else None), taken
+    from the batch rather than looked up again (the same numbers, and no second gather)."""
+    predictions: np.ndarray
+    content: np.ndarray | None
+
 
 
 class RankerRuntime:
@@ -78,25 +88,35 @@ class RankerRuntime:
     def num_outputs(self) -> int:
         return self.config.num_actions
 
-    def rank(self, user_id: int, history: Sequence[HistoryItem], candidates: Sequence[CandidateItem],
+    def rank(self, user_id: int, history: Sequence[HistoryItem], candidates: Sequence[CandidateItem] | Candidates,
              now_ms: int | None = None) -> np.ndarray:
         """[len(candidates), 19] float32: 18 action probabilities, then dwell time. `now_ms` is
         the impression time for the post-age input (default: now)."""
+        return self._rank_one(user_id, history, Candidates.of(candidates), now_ms).predictions
+
+    def _rank_one(self, user_id: int, history: Sequence[HistoryItem], candidates: Candidates,
+                  now_ms: int | None) -> Ranked:
         n = len(candidates)
         if n == 0:
-            return np.zeros((0, self.num_outputs), np.float32)
+            return Ranked(np.zeros((0, self.num_outputs), np.float32), self._no_content())
         now_ms = snowflake.now_ms() if now_ms is None else now_ms
         if n <= FUSED_MAX_CANDIDATES:
             batch = self._batch([user_id], [history], [candidates], now_ms=now_ms)
-            return np.asarray(self._rank_fn(self.params, self._tables, batch))[0, :n]
+            return Ranked(np.asarray(self._rank_fn(self.params, self._tables, batch))[0, :n],
+                          _content_rows(batch, 0, n))
         return self._rank_chunked(user_id, history, candidates, now_ms)
 
-    def _rank_chunked(self, user_id: int, history: Sequence[HistoryItem],
-                      candidates: Sequence[CandidateItem], now_ms: int) -> np.ndarray:
+    def _no_content(self) -> np.ndarray | None:
+        dim = self.config.inputs.content_dim
+        return np.zeros((0, dim), np.float32) if dim else None
+
+    def _rank_chunked(self, user_id: int, history: Sequence[HistoryItem], candidates: Candidates,
+                      now_ms: int) -> Ranked:
         """The prefix once, then chunks of up to MAX_CANDIDATE_CHUNK candidates against its K/V."""
         users = make_user_batch(self.config, [user_id], [history], self.features)
         cache: PrefixCache = self._prefix_fn(self.params, users)
-        outputs = []
+        outputs: list[np.ndarray] = []
+        contents: list[np.ndarray | None] = []
         for start in range(0, len(candidates), MAX_CANDIDATE_CHUNK):
             chunk = candidates[start:start + MAX_CANDIDATE_CHUNK]
             batch = self._batch([0], [[]], [chunk], candidate_bucket(len(chunk)), now_ms)
@@ -104,21 +124,28 @@ class RankerRuntime:
                                  batch.candidate_author_hashes, batch.candidate_surface, jnp.int32(start),
                                  CandidateContext.of(batch))
             outputs.append(np.asarray(out)[0, :len(chunk)])
-        return np.concatenate(outputs)
+            contents.append(_content_rows(batch, 0, len(chunk)))
+        content = None if contents[0] is None else np.concatenate([c for c in contents if c is not None])
+        return Ranked(np.concatenate(outputs), content)
 
     def rank_many(self, requests: Sequence[Request], now_ms: int | None = None) -> list[np.ndarray]:
         """Several users in one call (server micro-batching); same numbers as `rank` per request."""
+        return [ranked.predictions for ranked in self.rank_many_ranked(requests, now_ms)]
+
+    def rank_many_ranked(self, requests: Sequence[Request], now_ms: int | None = None) -> list[Ranked]:
+        """`rank_many` with each request's content vectors (the server's Rank reply)."""
         if not requests:
             return []
         now_ms = snowflake.now_ms() if now_ms is None else now_ms
-        longest = max(len(c) for _, _, c in requests)
-        if len(requests) == 1 or longest > MAX_CANDIDATE_CHUNK or longest == 0:
-            return [self.rank(*request, now_ms=now_ms) for request in requests]
-        padded = list(requests) + [(0, (), ())] * (batch_bucket(len(requests)) - len(requests))
+        rows = [(user, history, Candidates.of(cands)) for user, history, cands in requests]
+        longest = max(len(c) for _, _, c in rows)
+        if len(rows) == 1 or longest > MAX_CANDIDATE_CHUNK or longest == 0:
+            return [self._rank_one(*row, now_ms=now_ms) for row in rows]
+        padded = rows + [(0, (), Candidates.of(()))] * (batch_bucket(len(rows)) - len(rows))
         batch = self._batch([r[0] for r in padded], [r[1] for r in padded], [r[2] for r in padded],
                             now_ms=now_ms)
         out = np.asarray(self._rank_fn(self.params, self._tables, batch))
-        return [out[i, :len(c)] for i, (_, _, c) in enumerate(requests)]
+        return [Ranked(out[i, :len(c)], _content_rows(batch, i, len(c))) for i, (_, _, c) in enumerate(rows)]
 
     def rank_full_sequence(self, user_id: int, history: Sequence[HistoryItem],
                            candidates: Sequence[CandidateItem], now_ms: int | None = None) -> np.ndarray:
@@ -199,6 +226,12 @@ class RetrieverRuntime:
                                                             extra.get("candidate_sids"),
                                                             extra.get("candidate_content")))[:stop - start]
         return out
+
+
+def _content_rows(batch: RankBatch, row: int, n: int) -> np.ndarray | None:
+    """The first `n` candidates' content vectors of one batch row (None: no content input)."""
+    content = batch.candidate_content
+    return None if content is None else np.asarray(content)[row, :n]
 
 
 def _embedding_bucket(n: int) -> int:

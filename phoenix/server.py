@@ -31,6 +31,7 @@ from phoenix.index import CorpusIndex, Exclusions, ScoredPost
 from phoenix.server_batching import MicroBatcher
 from phoenix.server_corpus import CorpusFeeder, reembed
 from phoenix.server_models import Models, load_models, newer_models
+from phoenix.runtime import Ranked
 from phoenix.server_validation import (Limits, RankInput, RetrieveInput, ValidationError, rank_input,
                                        retrieve_input)
 from phoenix.settings import PhoenixSettings
@@ -196,11 +197,11 @@ class PhoenixServer:
                       max_exclude_post_ids=self.settings.max_exclude_post_ids,
                       max_exclude_author_ids=self.settings.max_exclude_author_ids)
 
-    def _rank_batch(self, inputs: list[RankInput]) -> list[tuple[np.ndarray, str]]:
+    def _rank_batch(self, inputs: list[RankInput]) -> list[tuple[Ranked, str]]:
         models = self.models
         # Post ages are taken at the time of the request (one clock reading per batch).
-        outputs = models.ranker.rank_many([(i.user_id, i.history, i.candidates) for i in inputs],
-                                          now_ms=snowflake.now_ms())
+        outputs = models.ranker.rank_many_ranked([(i.user_id, i.history, i.candidates) for i in inputs],
+                                                 now_ms=snowflake.now_ms())
         return [(out, models.checkpoint_id) for out in outputs]
 
     def _retrieve_batch(self, inputs: list[RetrieveInput]) -> list[tuple[list[ScoredPost], int, str]]:
@@ -213,16 +214,16 @@ class PhoenixServer:
         return [(posts[:i.k], len(index), models.checkpoint_id) for posts, i in zip(found, inputs)]
 
 
-def rank_response(ranker, candidates, values: np.ndarray, checkpoint_id: str) -> phoenix_pb2.RankResponse:
+def rank_response(ranked: Ranked, checkpoint_id: str) -> phoenix_pb2.RankResponse:
     """Predictions (and, for a model with content input, each candidate's content vector as the
-    model reads it) as packed arrays, written from the arrays' bytes (foryou/packed.py)."""
+    model read it, from its batch) as packed arrays, written from the arrays' bytes
+    (foryou/packed.py)."""
+    values = ranked.predictions
     response = phoenix_pb2.RankResponse(checkpoint_id=checkpoint_id, num_outputs=values.shape[1])
     wire = packed(_RANK_FIELDS["predictions"], np.asarray(values, np.float32))
-    if ranker.config.inputs.content_dim:
-        post_ids = np.fromiter((c.post_id for c in candidates), np.uint64, len(candidates))
-        content = np.asarray(ranker.features.content(post_ids), np.float32)
-        response.content_dim = content.shape[1]
-        wire += packed(_RANK_FIELDS["content_vectors"], content)
+    if ranked.content is not None:
+        response.content_dim = ranked.content.shape[1]
+        wire += packed(_RANK_FIELDS["content_vectors"], np.asarray(ranked.content, np.float32))
     response.MergeFromString(wire)
     return response
 
@@ -252,8 +253,8 @@ class PhoenixServicer(phoenix_pb2_grpc.PhoenixServiceServicer):
         item = await self._input(request, context, rank_input)
         if not item.candidates:
             return phoenix_pb2.RankResponse(checkpoint_id=self._server.models.checkpoint_id)
-        values, checkpoint_id = await self._server.rank_batcher.submit(item)
-        return rank_response(self._server.models.ranker, item.candidates, values, checkpoint_id)
+        ranked, checkpoint_id = await self._server.rank_batcher.submit(item)
+        return rank_response(ranked, checkpoint_id)
 
     async def Retrieve(self, request: phoenix_pb2.RetrieveRequest, context: grpc.aio.ServicerContext):
         item = await self._input(request, context, retrieve_input)

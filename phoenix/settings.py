@@ -10,6 +10,8 @@ from pydantic import Field
 from foryou import config
 from phoenix.index import DEFAULT_ANN_THRESHOLD
 
+# Both flags checked against jaxlib 0.10.2 (XLA refuses a flag it does not know at start-up).
+DEFAULT_XLA_FLAGS = "--xla_cpu_experimental_ynn_fusion_type= --xla_cpu_use_xnnpack=false"
 Preset = Literal["tiny", "small", "demo", "serving", "small-v1"]  # built by phoenix/server_models.py
 
 
@@ -40,6 +42,12 @@ class PhoenixSettings(config.ServerSettings):
     ann_threshold: int = Field(DEFAULT_ANN_THRESHOLD, description="corpus size from which Retrieve uses the "
                                                                   "approximate (HNSW) index instead of exact search")
     seed: int = Field(0, description="seed of the random initialisation when no checkpoint is found")
+    # XLA:CPU's XNNPACK/YNNPACK library fusions off: XLA's own kernels ran the demo ranker with
+    # less CPU (measured with the other cuts of issue 16: README, "Measured numbers"). The
+    # service process puts these before its environment's XLA_FLAGS (foryou/service_main.py),
+    # so those still win.
+    xla_flags: str = Field(DEFAULT_XLA_FLAGS, description="XLA flags the service process starts JAX with, "
+                                                          "before $XLA_FLAGS ('' = XLA's defaults)")
     # Else the first feeds of each new shape pay seconds of compilation; off: quick starts.
     warm_every_bucket: bool = Field(True, description="compile every candidate bucket before SERVING "
                                                       "(--no-warm-every-bucket: only the smallest)")

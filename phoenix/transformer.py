@@ -15,8 +15,8 @@ import jax
 import jax.numpy as jnp
 
 from phoenix.config import TransformerConfig
-from phoenix.layers import (MASKED_LOGIT, GatedGeluFFN, RMSNorm, apply_rotary, capped_logits, capped_weights,
-                            dense)
+from phoenix.layers import (MASKED_LOGIT, GatedGeluFFN, RMSNorm, Rotary, capped_logits, capped_weights, dense,
+                            rotary_below, rotate)
 
 
 class LayerKV(NamedTuple):
@@ -91,15 +91,15 @@ class DecoderLayer(nn.Module):
         self.ffn = GatedGeluFFN(cfg.emb_size, cfg.ffn_size, dt)
         self.post_ffn_norm = RMSNorm(cfg.norm_eps)
 
-    def _qkv(self, h: jax.Array, positions: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    def _qkv(self, h: jax.Array, positions: Rotary) -> tuple[jax.Array, jax.Array, jax.Array]:
         """q [B, Hkv, T*G, K] (rows ordered (t, g)), k and v [B, Hkv, T, K].
         Query head i belongs to kv head i // G, as in the reference's GQA reshape."""
         cfg = self.config
         b, t, _ = h.shape
         groups = cfg.num_q_heads // cfg.num_kv_heads
         x = self.attn_norm(h)
-        q = apply_rotary(self.query(x).reshape(b, t, cfg.num_q_heads, cfg.key_size), positions, cfg.rotary_base)
-        k = apply_rotary(self.key(x).reshape(b, t, cfg.num_kv_heads, cfg.key_size), positions, cfg.rotary_base)
+        q = rotate(self.query(x).reshape(b, t, cfg.num_q_heads, cfg.key_size), positions)
+        k = rotate(self.key(x).reshape(b, t, cfg.num_kv_heads, cfg.key_size), positions)
         v = self.value(x).reshape(b, t, cfg.num_kv_heads, cfg.key_size)
         q = q.reshape(b, t, cfg.num_kv_heads, groups, cfg.key_size).transpose(0, 2, 1, 3, 4)
         return (q.reshape(b, cfg.num_kv_heads, t * groups, cfg.key_size),
@@ -115,7 +115,7 @@ class DecoderLayer(nn.Module):
     def _logits(self, logits: jax.Array) -> jax.Array:
         return capped_logits(logits, self.config.attn_output_multiplier, self.config.attn_logit_cap)
 
-    def __call__(self, h: jax.Array, positions: jax.Array, mask: jax.Array) -> tuple[jax.Array, LayerKV]:
+    def __call__(self, h: jax.Array, positions: Rotary, mask: jax.Array) -> tuple[jax.Array, LayerKV]:
         """Self-attention over the whole sequence under `mask` [B, T, T]; returns (h, this layer's K/V)."""
         q, k, v = self._qkv(h, positions)
         b, t, _ = h.shape
@@ -126,7 +126,7 @@ class DecoderLayer(nn.Module):
         weights = jax.nn.softmax(logits, axis=-1).astype(h.dtype)
         return self._finish(h, jnp.einsum("bhqs,bhsd->bhqd", weights, v)), LayerKV(k, v)
 
-    def extend(self, h: jax.Array, positions: jax.Array, cache: LayerKV, prefix_valid: jax.Array,
+    def extend(self, h: jax.Array, positions: Rotary, cache: LayerKV, prefix_valid: jax.Array,
                self_valid: jax.Array) -> jax.Array:
         """Candidate rows h [B, C, D]: each attends to the cached prefix and to itself only."""
         cfg = self.config
@@ -155,16 +155,25 @@ class Transformer(nn.Module):
     def setup(self) -> None:
         self.layers = [DecoderLayer(self.config) for _ in range(self.config.num_layers)]
 
+    def _rotary(self, positions: jax.Array, length: int) -> Rotary:
+        """Once per pass, from tables: every layer's queries and keys rotate by the same
+        positions, whole numbers below `length`."""
+        return rotary_below(positions, length, self.config.key_size, self.config.rotary_base)
+
     def __call__(self, h: jax.Array, positions: jax.Array, mask: jax.Array) -> tuple[jax.Array, list[LayerKV]]:
         """Full pass; returns the final hidden states (no final norm) and every layer's K/V."""
         caches = []
+        tables = self._rotary(positions, h.shape[1])  # a sequence of T slots has positions below T
         for layer in self.layers:
-            h, kv = layer(h, positions, mask)
+            h, kv = layer(h, tables, mask)
             caches.append(kv)
         return h, caches
 
     def extend(self, h: jax.Array, positions: jax.Array, caches: list[LayerKV], prefix_valid: jax.Array,
-               self_valid: jax.Array) -> jax.Array:
+               self_valid: jax.Array, positions_below: int) -> jax.Array:
+        """Candidate rows h [B, C, D] at `positions` [B, C], or [B, 1]: one position for all;
+        every position is below `positions_below`."""
+        tables = self._rotary(positions, positions_below)
         for layer, cache in zip(self.layers, caches):
-            h = layer.extend(h, positions, cache, prefix_valid, self_valid)
+            h = layer.extend(h, tables, cache, prefix_valid, self_valid)
         return h

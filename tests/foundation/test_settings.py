@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import subprocess
+import sys
 
 import pytest
 
-from foryou import cli, config
+from foryou import cli, config, service_main
 from foryou.stack import StackConfig
 from home_mixer.settings import HomeMixerSettings
-from phoenix.settings import PhoenixSettings
+from phoenix.settings import DEFAULT_XLA_FLAGS, PhoenixSettings
 from thunder.settings import ThunderSettings
 
 # command -> the settings classes its flags come from
@@ -133,3 +136,34 @@ async def test_home_mixers_served_producer_uses_the_kafka_security_settings(monk
     await record_served.ServedPublisher("127.0.0.1:1")._started()
     assert made["security_protocol"] == "SASL_PLAINTEXT"
     assert (made["sasl_plain_username"], made["sasl_plain_password"]) == ("home-mixer", "secret")
+
+
+def _flags_seen_by_serve(cls, monkeypatch) -> str:
+    """XLA_FLAGS as `serve` (where a service imports JAX) sees them under service_main.run."""
+    monkeypatch.setattr(service_main.logs, "setup", lambda *args, **kwargs: None)  # keep pytest's handlers
+    seen = {}
+
+    async def serve(settings):
+        seen["flags"] = os.environ.get("XLA_FLAGS")
+
+    service_main.run("test", cls, argparse.Namespace(metrics_port=0, blas_threads=0), serve)
+    return seen["flags"]
+
+
+def test_the_phoenix_process_starts_jax_with_its_xla_flags_before_the_environments(monkeypatch):
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_use_xnnpack=true")  # an operator's own: later, so it wins
+    assert _flags_seen_by_serve(PhoenixSettings, monkeypatch) == f"{DEFAULT_XLA_FLAGS} --xla_cpu_use_xnnpack=true"
+    monkeypatch.setenv("FORYOU_PHOENIX_XLA_FLAGS", "")
+    monkeypatch.delenv("XLA_FLAGS")
+    assert _flags_seen_by_serve(PhoenixSettings, monkeypatch) is None  # '' = XLA's defaults
+    monkeypatch.setenv("XLA_FLAGS", "--xla_dump_to=x")
+    assert _flags_seen_by_serve(ThunderSettings, monkeypatch) == "--xla_dump_to=x"  # no JAX there: untouched
+
+
+def test_the_installed_xla_accepts_the_default_flags():
+    """XLA aborts the process on a flag it does not know, so a jaxlib upgrade that drops one
+    would stop Phoenix at start-up: run a jitted function under the defaults."""
+    code = "import jax, jax.numpy as jnp; print(float(jax.jit(lambda x: x @ x)(jnp.ones((2, 2))).sum()))"
+    done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "XLA_FLAGS": DEFAULT_XLA_FLAGS},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "8.0", done.stderr[-2000:]

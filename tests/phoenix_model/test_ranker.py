@@ -246,3 +246,15 @@ def test_input_dropout_only_when_asked_and_reproducible_per_key(tiny_config):
     assert np.abs(dropped - plain).max() > 1e-3
     np.testing.assert_array_equal(dropped, np.asarray(ranker_logits(params, tiny_config, batch, 0.5, key)))
     np.testing.assert_array_equal(plain, np.asarray(ranker_logits(params, tiny_config, batch, 0.0, key)))
+
+
+def test_rotary_tables_read_the_values_a_pass_computes():
+    """The constant tables (computed once per length) hold what sin and cos give in a pass."""
+    from phoenix.layers import rotary, rotary_below
+
+    positions = jnp.asarray([[0, 1, 2, 7, 7, 33], [5, 0, 0, 3, 32, 1]], jnp.float32)
+    computed = jax.jit(lambda p: rotary(p, 64, 10000.0))(positions)
+    read = jax.jit(lambda p: rotary_below(p, 34, 64, 10000.0))(positions)
+    np.testing.assert_array_equal(np.asarray(read.cos), np.asarray(computed.cos))
+    np.testing.assert_array_equal(np.asarray(read.sin), np.asarray(computed.sin))
+    assert read.cos.shape == (2, 6, 1, 64)

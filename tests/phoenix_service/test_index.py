@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from foryou import snowflake
-from phoenix.index import FRESHNESS_OVERFETCH, CorpusIndex, Exclusions, Freshness, created_ms_of, recall_at_k
+from phoenix.index import FETCH_MARGIN, FRESHNESS_OVERFETCH, CorpusIndex, Exclusions, Freshness, created_ms_of, recall_at_k
 
 
 def unit(rng, n, d=16):
@@ -74,6 +74,40 @@ def test_exclusions_that_eat_the_first_fetch_still_give_k_results(filled):
     got = index.search(unit(rng, 1), 20, [excluded])[0]
     assert len(got) == 20
     assert all(p.author_id == allowed_author and p.post_id not in posts[:5] for p in got)
+
+
+def test_exact_search_masks_each_querys_exclusions(filled):
+    """Each query of a batch gets its own exclusions (post ids, unknown ids among them, and
+    authors), with free slots in the index and fewer allowed posts than k for one query."""
+    index, posts, authors, vectors, rng = filled
+    index.remove(posts[:20])
+    queries = unit(rng, 3)
+    exclusions = [Exclusions(frozenset(posts[20:60]) | {123456789}, frozenset({3, 4})), Exclusions(),
+                  Exclusions(author_ids=frozenset(range(1, 10)))]   # only author 10: 28 posts left
+    for q, ex, got in zip(queries, exclusions, index.search(queries, 40, exclusions)):
+        allowed = [i for i in range(20, 300) if posts[i] not in ex.post_ids and authors[i] not in ex.author_ids]
+        want = sorted(allowed, key=lambda i: -(vectors[i] @ q))[:40]
+        assert [p.post_id for p in got] == [posts[i] for i in want]
+        assert [p.author_id for p in got] == [authors[i] for i in want]
+    assert len(index.search(queries[2:], 40, exclusions[2:])[0]) == 28
+
+
+def test_the_freshness_rerank_pool_is_the_most_similar_allowed_posts():
+    """The pool is the `k * FRESHNESS_OVERFETCH + FETCH_MARGIN` most similar posts left after
+    the exclusions: a new post last in it wins, a newer one just below it stays out."""
+    now = 1_800_000_000_000
+    pool = FRESHNESS_OVERFETCH + FETCH_MARGIN
+    n = pool + 2   # post 0 excluded, posts 1..pool the pool, the last one outside
+    ages_h = np.full(n, 100)
+    ages_h[pool], ages_h[pool + 1] = 1, 0
+    posts = [snowflake.make_id(now - int(a) * HOUR_MS, i) for i, a in enumerate(ages_h)]
+    vectors = np.zeros((n, 2), np.float32)
+    vectors[:, 0] = 0.9 - 0.01 * np.arange(n)   # post 0 most similar
+    index = CorpusIndex(2)
+    index.upsert(posts, list(range(1, n + 1)), vectors)
+    excluded = Exclusions(frozenset(posts[:1]))
+    got = index.search(np.array([1.0, 0.0], np.float32), 1, [excluded], freshness=Freshness(1.0), now_ms=now)[0]
+    assert [p.post_id for p in got] == [posts[pool]]
 
 
 def test_search_of_an_empty_or_small_index():

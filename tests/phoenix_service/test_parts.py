@@ -92,26 +92,78 @@ def test_metrics_on_known_values():
 
 
 def test_rank_response_packs_predictions_and_the_content_vectors_of_a_content_model():
-    from types import SimpleNamespace
-
     from phoenix.config import V2_INPUTS
-    from phoenix.content import CONTENT_DIM, ContentStore, PostFeatureView
+    from phoenix.content import CONTENT_DIM, ContentStore
     from phoenix.features import CandidateItem
+    from phoenix.runtime import RankerRuntime, Ranked
     from phoenix.server import rank_response
 
     store = ContentStore()
     vector = np.zeros((1, CONTENT_DIM), np.float32)
     vector[0, :2] = 0.6, 0.8
     store.put([10], vector)
-    values = np.arange(2 * 19, dtype=np.float32).reshape(2, 19) / 100
     candidates = [CandidateItem(10, 1), CandidateItem(11, 1)]   # 11: no content known
-    content_model = SimpleNamespace(config=tiny_ranker_config(inputs=V2_INPUTS), features=PostFeatureView(store, None))
-    reply = rank_response(content_model, candidates, values, "ck")
-    np.testing.assert_allclose(np.asarray(reply.predictions).reshape(2, reply.num_outputs), values)
+    content_model = RankerRuntime.init(tiny_ranker_config(inputs=V2_INPUTS))
+    content_model.use_store(store)
+    [ranked] = content_model.rank_many_ranked([(1, (), candidates)], now_ms=1)
+    reply = rank_response(ranked, "ck")
+    values = np.asarray(reply.predictions).reshape(2, reply.num_outputs)
+    np.testing.assert_array_equal(values, content_model.rank(1, (), candidates, now_ms=1))
     assert reply.content_dim == CONTENT_DIM
     content = np.asarray(reply.content_vectors).reshape(2, CONTENT_DIM)
+    np.testing.assert_array_equal(content, store.get([10, 11]))   # the batch's rows, as a fresh lookup reads them
     np.testing.assert_allclose(content[0, :3], [0.6, 0.8, 0.0], atol=1e-3)   # stored as float16
     assert not content[1].any()
-    ids_only = SimpleNamespace(config=tiny_ranker_config(), features=None)
-    reply = rank_response(ids_only, candidates, values, "ck")
+    reply = rank_response(Ranked(values, None), "ck")   # a model without content input
     assert reply.content_dim == 0 and len(reply.content_vectors) == 0 and reply.checkpoint_id == "ck"
+
+
+def test_a_rank_request_decodes_to_the_columns_the_model_batch_was_built_from_before():
+    """The packed columns are read as arrays (no CandidateItem per candidate); the model's batch
+    is the same, array for array, as the one built from CandidateItems."""
+    from dataclasses import fields
+
+    from foryou.packed import field_number, packed
+    from foryou_protos import phoenix_pb2
+    from phoenix.config import V2_INPUTS
+    from phoenix.content import CONTENT_DIM, ContentStore, PostFeatureView
+    from phoenix.features import CandidateItem, Candidates, RankBatch, hash_candidates, make_rank_batch
+    from phoenix.server_validation import Limits, ValidationError, rank_input
+
+    limits = Limits(max_history=8, max_candidates=100, max_k=10, surface_vocab=16)
+    posts, authors = np.array([10, 2**63 + 5, 12], np.uint64), np.array([1, 2**40, 3], np.uint64)
+
+    def request(**fields_):
+        req = phoenix_pb2.RankRequest(user_id=7, **fields_)
+        req.MergeFromString(packed(field_number(phoenix_pb2.RankRequest, "post_ids"), posts)
+                            + packed(field_number(phoenix_pb2.RankRequest, "author_ids"), authors))
+        return req
+
+    got = rank_input(request(surfaces=[2, 0, 5]), limits).candidates
+    assert got.post_ids.dtype == np.uint64 and got.post_ids.tolist() == posts.tolist()
+    assert got.author_ids.tolist() == authors.tolist() and got.surfaces.tolist() == [2, 0, 5]
+    assert rank_input(request(surface=3), limits).candidates.surfaces.tolist() == [3, 3, 3]
+    with pytest.raises(ValidationError, match=r"surfaces: unknown product surface 16"):
+        rank_input(request(surfaces=[1, 16, 2]), limits)
+    with pytest.raises(ValidationError, match=r"surface: unknown product surface 17"):
+        rank_input(request(surface=17), limits)
+    zero = phoenix_pb2.RankRequest(user_id=7, post_ids=[4, 0], author_ids=[1, 1])
+    with pytest.raises(ValidationError, match=r"post_ids\[1\] is required"):
+        rank_input(zero, limits)
+
+    store = ContentStore()
+    store.put([10, 12], np.ones((2, CONTENT_DIM), np.float32))
+    config = tiny_ranker_config(inputs=V2_INPUTS)
+    items = [CandidateItem(int(p), int(a), s) for p, a, s in zip(posts, authors, [2, 0, 5])]
+    view = PostFeatureView(store, None)
+    before = make_rank_batch(config, [7, 8], [[], []], [items, items[:1]], features=view, now_ms=5)
+    now = make_rank_batch(config, [7, 8], [[], []], [got, Candidates.of(items[:1])], features=view, now_ms=5)
+    for f in fields(RankBatch):
+        old, new = getattr(before, f.name), getattr(now, f.name)
+        assert (old is None and new is None) or np.array_equal(old, new), f.name
+    post_hashes, author_hashes = hash_candidates(config.hash, posts, authors)   # each column in its place
+    assert now.candidate_surface.tolist() == [[2, 0, 5, 0, 0, 0, 0, 0], [2, 0, 0, 0, 0, 0, 0, 0]]
+    np.testing.assert_array_equal(now.candidate_post_hashes[0, :3], post_hashes)
+    np.testing.assert_array_equal(now.candidate_author_hashes[0, :3], author_hashes)
+    assert not now.candidate_post_hashes[0, 3:].any() and not now.candidate_post_hashes[1, 1:].any()
+    np.testing.assert_array_equal(now.candidate_content[0, :3], store.get(posts))
