@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from phoenix.config import RetrieverConfig
-from phoenix.evaluation.retrieval import Seen, retrieval_metrics, sample_queries, target_ranks
+from phoenix.evaluation.retrieval import Seen
 from phoenix.features import hash_candidates, user_batch_of_columns
 from phoenix.index import NO_FRESHNESS, Freshness
 from foryou_protos import common_pb2
@@ -31,6 +31,8 @@ from phoenix.runtime import RetrieverRuntime
 from phoenix.training.data import (EventLog, RetrieveExample, RetrieveExamples, Split, collect, features_for,
                                    fit_codebook_for, hard_negatives, history_of, post_created_ms, retrieve_examples,
                                    split_by_time, time_cutoff)
+from phoenix.training import freshness as freshness_fit
+from phoenix.training.freshness import FRESHNESS_WEIGHTS
 from phoenix.training.loop import TrainSettings, fit, fresh_params, print_progress, validation_split
 from phoenix.training.event_log import action_bits
 from phoenix.training.sequences import POSITIVE_ACTIONS, TargetShares, model_mask, user_windows
@@ -41,11 +43,7 @@ TEMPERATURE = 0.2         # 0.2 >= 0.05 > 0.1 in held-out recall@100 on a 500-us
 WEIGHT_DECAY = 1e-4
 
 
-# Searched in order; the first best wins, so ties go to the smaller weight.
-FRESHNESS_WEIGHTS = (0.0, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
 VALIDATION_FRACTION = 0.15  # v1: the tail of the training window the freshness weight is fitted on
-# Training queries are capped for the held-out evaluation (the corpus is scored per query).
-MAX_EVAL_QUERIES = 3000
 
 
 @dataclass(frozen=True)
@@ -301,21 +299,17 @@ def evaluate(params, config: RetrieverConfig, log: EventLog, split: Split, seed:
 
 
 def fit_freshness(params, config: RetrieverConfig, log: EventLog, validation: list[RetrieveExample],
-                  weights=FRESHNESS_WEIGHTS, codebook=None, seed: int = 0) -> tuple[Freshness, dict[float, float]]:
-    """The weight with the best recall@100 of `params` on the validation engagements (sampled
-    and scored as the held-out evaluation does), and the recall of every weight tried."""
+                  weights=FRESHNESS_WEIGHTS, codebook=None, seed: int = 0) -> tuple[Freshness, dict[str, float]]:
+    """The re-rank with the best recall@100 of `params` on the validation engagements (sampled
+    and scored as the held-out evaluation does; phoenix/training/freshness.py), and the recall
+    of every candidate tried."""
     corpus_ids, corpus_authors = corpus_of(log)
     runtime = runtime_for(params, config, log, codebook)
     corpus = runtime.candidate_embeddings(corpus_ids, corpus_authors)
-    created = post_created_ms(corpus_ids)
-    queries = sample_queries(validation, MAX_EVAL_QUERIES, seed)
-    seen = Seen(log.engagements)
-    recall = {}
-    for weight in weights:
-        fn = model_score_fn(runtime, corpus, created, Freshness(weight))
-        recall[weight] = retrieval_metrics(target_ranks(fn, queries, corpus_ids, seen=seen))["recall@100"]
-    best = max(recall, key=lambda w: (recall[w], -w)) if recall else 0.0
-    return Freshness(best), recall
+
+    def users(part):
+        return runtime.user_embeddings([q.user_id for q in part], [q.history for q in part])
+    return freshness_fit.fit_freshness(users, corpus, corpus_ids, Seen(log.engagements), validation, weights, seed)
 
 
 def _fit_params(examples: RetrieveExamples, config: RetrieverConfig, settings: TrainSettings,
@@ -357,7 +351,7 @@ def train(events: EventLog | Iterable, config: RetrieverConfig, steps: int = 400
         no_early = replace(settings, validation_fraction=0.0)  # v1 keeps its fixed-step recipe
         return _fit_params(examples, config, no_early, temperature, name, progress, start)
 
-    freshness, tried = NO_FRESHNESS, dict[float, float]()
+    freshness, tried = NO_FRESHNESS, dict[str, float]()
     validation_params, tail = None, []
     if freshness_weights and not v2:  # v1 has no early-stopping slice: a validation model
         inner = split_by_time(split.train, VALIDATION_FRACTION)
@@ -371,7 +365,7 @@ def train(events: EventLog | Iterable, config: RetrieverConfig, steps: int = 400
     if validation_params is not None and tail:
         freshness, tried = fit_freshness(validation_params, config, log, tail, freshness_weights, codebook,
                                          settings.seed)
-        progress("[retriever] freshness weight " + f"{freshness.weight} (validation recall@100 "
+        progress(f"[retriever] freshness {freshness.to_dict()} (validation recall@100 "
                  + ", ".join(f"{w}: {r:.3f}" for w, r in tried.items()) + ")")
     evaluation = evaluate(params, config, log, split, settings.seed, freshness, codebook)
     recall = {m: r["recall@100"] for m, r in evaluation["methods"].items()}
@@ -379,7 +373,7 @@ def train(events: EventLog | Iterable, config: RetrieverConfig, steps: int = 400
     hr = {m: r["recall@10"] for m, r in evaluation["leave_last_out"]["segments"]["all"].items()}
     progress("[retriever] leave-last-out HR@10: " + ", ".join(f"{m} {v:.3f}" for m, v in hr.items()))
     metrics = {"train": summary, "eval": evaluation, "scoring": freshness.to_dict(),
-               "freshness_validation_recall@100": {str(w): r for w, r in tried.items()}}
+               "freshness_validation_recall@100": tried}
     if codebook is not None:
         metrics["codebook"] = codebook
     return params, metrics
