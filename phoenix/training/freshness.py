@@ -30,7 +30,7 @@ from phoenix.training.data import RetrieveExample, post_created_ms
 FRESHNESS_WEIGHTS = (0.0, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
 # Upper edges (hours) of the age buckets: finer where feeds' look-backs end (12 h, 24 h, 48 h).
 AGE_EDGES_H = (1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 10.0, 12.0, 14.0, 16.0, 20.0, 24.0, 30.0, 36.0, 48.0)
-BIAS_SCALES = (2.0, 5.0, 10.0, 20.0)  # similarity multipliers (1 / temperature) tried
+BIAS_SCALES = (1.0, 2.0, 5.0, 10.0)  # similarity multipliers (1 / temperature) tried
 BIAS_L2 = 1e-3                        # ridge on the biases: a bucket without targets stays finite
 MAX_EVAL_QUERIES = 3000               # validation queries (the corpus is scored per query)
 _MS_PER_HOUR = 3_600_000.0

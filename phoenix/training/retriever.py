@@ -32,7 +32,7 @@ from phoenix.training.data import (EventLog, RetrieveExample, RetrieveExamples, 
                                    fit_codebook_for, hard_negatives, history_of, post_created_ms, retrieve_examples,
                                    split_by_time, time_cutoff)
 from phoenix.training import freshness as freshness_fit
-from phoenix.training.freshness import FRESHNESS_WEIGHTS
+from phoenix.training.freshness import AGE_EDGES_H, FRESHNESS_WEIGHTS
 from phoenix.training.loop import TrainSettings, fit, fresh_params, print_progress, validation_split
 from phoenix.training.event_log import action_bits
 from phoenix.training.sequences import POSITIVE_ACTIONS, TargetShares, model_mask, user_windows
@@ -69,6 +69,9 @@ SEQUENCE_BATCH = 32            # windows of history_len + 1 engagements per step
 GLOBAL_NEGATIVES_PER_WINDOW = 8  # sampled corpus posts per window, pooled over the batch
 HARD_NEGATIVES = 4               # the user's most recent negative-feedback posts per window / example
 GLOBAL_NEGATIVES_PER_EXAMPLE = 2  # per-engagement recipe: 2 x batch global negatives
+# Per-engagement recipe: negatives created after the engagement are masked, and a bias per
+# post-age bucket (freshness.AGE_EDGES_H) is learned with the towers (losses.retriever_loss_v2).
+AGE_BIAS = True
 
 
 def is_v2(config: RetrieverConfig) -> bool:
@@ -211,7 +214,15 @@ def v2_example_arrays(config: RetrieverConfig, log: EventLog, examples: Retrieve
     # log(G / corpus size) per example: G = the batch's pooled samples, known only per batch, so
     # this holds log(samples per example / corpus size) and the loss adds log(batch size).
     neg_log_q = np.full(n, np.log(GLOBAL_NEGATIVES_PER_EXAMPLE / max(len(corpus_ids), 1)), np.float32)
-    return {"users": users, "pos": pos, "neg": neg, "hard": hard, "log_q": log_q, "neg_log_q": neg_log_q}
+    base = int(examples.time.max()) if n else 0  # hours before the last engagement: float32 keeps them exact enough
+
+    def hours(ms) -> np.ndarray:
+        return ((np.asarray(ms, np.float64) - base) / 3.6e6).astype(np.float32)
+    ages = {"time": hours(examples.time), "pos": hours(post_created_ms(pos_ids)),
+            "neg": hours(post_created_ms(corpus_ids[pick])).reshape(n, GLOBAL_NEGATIVES_PER_EXAMPLE),
+            "hard": hours(post_created_ms(hard_ids.reshape(-1))).reshape(n, HARD_NEGATIVES)}
+    return {"users": users, "pos": pos, "neg": neg, "hard": hard, "log_q": log_q, "neg_log_q": neg_log_q,
+            "ages": ages}
 
 
 def _v2_loss(config: RetrieverConfig, temperature: float):
@@ -219,7 +230,9 @@ def _v2_loss(config: RetrieverConfig, temperature: float):
         # the rows' global negatives, pooled: every row sees the whole batch's samples
         neg = {k: v.reshape(-1, *v.shape[2:]) for k, v in b["neg"].items()}
         neg_log_q = b["neg_log_q"][0] + jnp.log(b["log_q"].shape[0])
-        return retriever_loss_v2(p, config, b["users"], b["pos"], neg, b["hard"], b["log_q"], neg_log_q, temperature)
+        ages = {**b["ages"], "neg": b["ages"]["neg"].reshape(-1)}
+        return retriever_loss_v2(p, config, b["users"], b["pos"], neg, b["hard"], b["log_q"], neg_log_q, temperature,
+                                 ages if AGE_BIAS else None, AGE_EDGES_H)
     return loss_fn
 
 
@@ -235,8 +248,12 @@ def _fit_v2(log: EventLog, examples: RetrieveExamples, config: RetrieverConfig, 
     val = v2_example_arrays(config, log, validation, features, settings.seed + 1) if validation else None
     model = fresh_params(retriever_init_params(config, settings.seed)) if params is None else params
     trainable = {"model": model, "temperature": np.zeros((), np.float32)}
+    if AGE_BIAS:
+        trainable["age_bias"] = np.zeros(len(AGE_EDGES_H) + 1, np.float32)
     trained, summary = fit(_v2_loss(config, temperature), trainable, data, len(fit_part), settings, name,
                            progress, val, len(validation))
+    if AGE_BIAS:  # in logit units (the fitted re-rank is refitted on the validation slice)
+        summary["age_bias"] = np.asarray(trained["age_bias"]).round(3).tolist()
     if validation:
         summary["validation_from_ms"] = validation[0].time_ms
     summary["temperature"] = float(temperature * np.exp(np.asarray(trained["temperature"])))
