@@ -1,15 +1,14 @@
 """Train the two-tower retriever with an in-batch-negatives softmax on engaged posts, fit its
-freshness weight, then measure recall@K / NDCG@K on the held-out future against the baselines.
+freshness re-rank, then measure recall@K / NDCG@K on the held-out future against the baselines.
 
-Freshness: the candidate tower sees only ids, so it cannot tell a post's age, and most
-engagements go to recent posts. Served and evaluated scores are `similarity + weight *
--log1p(age_hours)` (phoenix.index.Freshness). The weight is chosen on the training window
-only, on engagements no model it judges was fitted on: a v2 model's early-stopping slice (the
-last part of the training window, which the final model is validated on but never trained
-on), and for v1 models, which train a fixed number of steps without such a slice, the last
-15% of the window, judged with a validation model trained on the first 85%. The weight that
-maximises recall@100 there is kept. (Fitting on examples the final model was trained on picks
-too small a weight: it has memorised them, so similarity alone looks good enough.)"""
+Freshness: the candidate tower cannot tell a post's age, and most engagements go to recent
+posts. Served and evaluated scores add a fitted bonus for the post's age (phoenix.index.Freshness,
+fitted by phoenix/training/freshness.py) on the training window only, on engagements no model
+it judges was fitted on: a v2 model's early-stopping slice (the last part of the training
+window, which the final model is validated on but never trained on), and for v1 models, which
+train a fixed number of steps without such a slice, the last 15% of the window, judged with a
+validation model trained on the first 85%. (Fitting on examples the final model was trained on
+picks too small a bonus: it has memorised them, so similarity alone looks good enough.)"""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
@@ -33,6 +32,7 @@ from phoenix.training.data import (EventLog, RetrieveExample, RetrieveExamples, 
                                    split_by_time, time_cutoff)
 from phoenix.training import freshness as freshness_fit
 from phoenix.training.freshness import AGE_EDGES_H, FRESHNESS_WEIGHTS
+from phoenix.training.negatives import sampled_negatives, served_negatives
 from phoenix.training.loop import TrainSettings, fit, fresh_params, print_progress, validation_split
 from phoenix.training.event_log import action_bits
 from phoenix.training.sequences import POSITIVE_ACTIONS, TargetShares, model_mask, user_windows
@@ -72,6 +72,8 @@ GLOBAL_NEGATIVES_PER_EXAMPLE = 2  # per-engagement recipe: 2 x batch global nega
 # Per-engagement recipe: negatives created after the engagement are masked, and a bias per
 # post-age bucket (freshness.AGE_EDGES_H) is learned with the towers (losses.retriever_loss_v2).
 AGE_BIAS = True
+SERVED_NEGATIVES = 0  # per engagement: the user's last served-and-passed-over posts as hard negatives
+NEGATIVES = "corpus"  # where the per-engagement recipe samples its global negatives (negatives.py)
 
 
 def is_v2(config: RetrieverConfig) -> bool:
@@ -204,32 +206,34 @@ def v2_example_arrays(config: RetrieverConfig, log: EventLog, examples: Retrieve
     pos = _tower_inputs(config, features, pos_ids, examples.author)
     uniq, inverse, freq = np.unique(pos_ids, return_inverse=True, return_counts=True)
     log_q = np.log(freq[inverse] / max(n, 1)).astype(np.float32)
-    corpus_ids, corpus_authors = corpus_of(log)
-    pick = rng.integers(0, max(len(corpus_ids), 1), size=n * GLOBAL_NEGATIVES_PER_EXAMPLE)
-    neg = _tower_inputs(config, features, corpus_ids[pick], corpus_authors[pick])
+    corpus_ids, corpus_authors, neg_log_q = sampled_negatives(*corpus_of(log), examples.time, rng,
+                                                               GLOBAL_NEGATIVES_PER_EXAMPLE, NEGATIVES)
+    neg = _tower_inputs(config, features, corpus_ids, corpus_authors)
     neg = {k: v.reshape(n, GLOBAL_NEGATIVES_PER_EXAMPLE, *v.shape[1:]) for k, v in neg.items()}
     hard_ids, hard_authors = hard_negatives(log, examples.user, examples.time, HARD_NEGATIVES)
+    if SERVED_NEGATIVES:  # the feed showed them, the user passed them over
+        until = int(examples.time.max()) + 1 if n else 0
+        served = served_negatives(log, examples.user, examples.time, SERVED_NEGATIVES, until)
+        hard_ids, hard_authors = (np.concatenate([a, b], axis=1) for a, b in zip((hard_ids, hard_authors), served))
+    h = hard_ids.shape[1]
     hard = _tower_inputs(config, features, hard_ids.reshape(-1), hard_authors.reshape(-1))
-    hard = {k: v.reshape(n, HARD_NEGATIVES, *v.shape[1:]) for k, v in hard.items()}
-    # log(G / corpus size) per example: G = the batch's pooled samples, known only per batch, so
-    # this holds log(samples per example / corpus size) and the loss adds log(batch size).
-    neg_log_q = np.full(n, np.log(GLOBAL_NEGATIVES_PER_EXAMPLE / max(len(corpus_ids), 1)), np.float32)
+    hard = {k: v.reshape(n, h, *v.shape[1:]) for k, v in hard.items()}
     base = int(examples.time.max()) if n else 0  # hours before the last engagement: float32 keeps them exact enough
 
     def hours(ms) -> np.ndarray:
         return ((np.asarray(ms, np.float64) - base) / 3.6e6).astype(np.float32)
     ages = {"time": hours(examples.time), "pos": hours(post_created_ms(pos_ids)),
-            "neg": hours(post_created_ms(corpus_ids[pick])).reshape(n, GLOBAL_NEGATIVES_PER_EXAMPLE),
-            "hard": hours(post_created_ms(hard_ids.reshape(-1))).reshape(n, HARD_NEGATIVES)}
-    return {"users": users, "pos": pos, "neg": neg, "hard": hard, "log_q": log_q, "neg_log_q": neg_log_q,
-            "ages": ages}
+            "neg": hours(post_created_ms(corpus_ids)).reshape(n, GLOBAL_NEGATIVES_PER_EXAMPLE),
+            "hard": hours(post_created_ms(hard_ids.reshape(-1))).reshape(n, h)}
+    return {"users": users, "pos": pos, "neg": neg, "hard": hard, "log_q": log_q,
+            "neg_log_q": neg_log_q.reshape(n, GLOBAL_NEGATIVES_PER_EXAMPLE), "ages": ages}
 
 
 def _v2_loss(config: RetrieverConfig, temperature: float):
     def loss_fn(p, b):
         # the rows' global negatives, pooled: every row sees the whole batch's samples
         neg = {k: v.reshape(-1, *v.shape[2:]) for k, v in b["neg"].items()}
-        neg_log_q = b["neg_log_q"][0] + jnp.log(b["log_q"].shape[0])
+        neg_log_q = b["neg_log_q"].reshape(-1) + jnp.log(b["log_q"].shape[0])  # [G]
         ages = {**b["ages"], "neg": b["ages"]["neg"].reshape(-1)}
         return retriever_loss_v2(p, config, b["users"], b["pos"], neg, b["hard"], b["log_q"], neg_log_q, temperature,
                                  ages if AGE_BIAS else None, AGE_EDGES_H)
