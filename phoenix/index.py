@@ -12,9 +12,10 @@ times more until k results survive or the corpus is exhausted.
 
 Freshness: a retriever's candidate tower sees only post and author ids, so it cannot tell a
 post's age, while engagements go mostly to recent posts. A fitted `Freshness` adds
-`weight * -log1p(age_hours)` (age read from the snowflake id) to the dot product: search
-over-fetches `FRESHNESS_OVERFETCH * k` posts by similarity and re-ranks them by the sum. The
-evaluation scores with the same function (phoenix/training/retriever.py fits the weight).
+`weight * -log1p(age_hours)` and a per-age-bucket bias (age read from the snowflake id) to
+the dot product: search over-fetches `FRESHNESS_OVERFETCH * k` posts by similarity and
+re-ranks them by the sum. The evaluation scores with the same function
+(phoenix/training/freshness.py fits it).
 Tombstones: a removed (deleted) post id is remembered until it is older than the retention,
 and an upsert of a remembered id is ignored, so a delete wins over its create whatever order
 they arrive in, and over a redelivered create (as in Thunder).
@@ -69,26 +70,44 @@ _MS_PER_HOUR = 3_600_000.0
 
 @dataclass(frozen=True)
 class Freshness:
-    """The retrieval score is `similarity + weight * -log1p(age_hours)`; weight 0 (the default,
-    e.g. for an untrained model) is pure similarity."""
+    """The retrieval score is `similarity + weight * -log1p(age_hours) + bias[bucket(age)]`:
+    `bias[i]` is added to posts aged below `edges_h[i]` hours and at least the edge before it
+    (the last bias: every older post), fitted per age bucket (phoenix/training/freshness.py), so
+    a shape that one log weight cannot take (a cliff where a feed stops showing posts) is
+    kept. Weight 0 and no biases (the default, e.g. for an untrained model): pure similarity."""
     weight: float = 0.0
+    edges_h: tuple[float, ...] = ()   # ascending upper edges of the age buckets, hours
+    bias: tuple[float, ...] = ()      # len(edges_h) + 1 values, or none
 
     @property
     def active(self) -> bool:
-        return self.weight != 0.0
+        return self.weight != 0.0 or any(b != 0.0 for b in self.bias)
 
     def bonus(self, created_ms: np.ndarray, now_ms) -> np.ndarray:
         """Score added for posts created at `created_ms` as seen at `now_ms` (broadcasts; a
         post from the future counts as brand new)."""
         age_h = np.maximum(np.asarray(now_ms, np.float64) - np.asarray(created_ms, np.float64), 0.0) / _MS_PER_HOUR
-        return -self.weight * np.log1p(age_h)
+        out = -self.weight * np.log1p(age_h)
+        if self.bias:
+            out = out + np.asarray(self.bias, np.float64)[age_bucket(age_h, self.edges_h)]
+        return out
 
     def to_dict(self) -> dict:
-        return {"freshness_weight": self.weight}
+        out: dict = {"freshness_weight": self.weight}
+        if self.bias:
+            out["freshness_age_edges_h"], out["freshness_age_bias"] = list(self.edges_h), list(self.bias)
+        return out
 
     @classmethod
     def from_dict(cls, data: dict | None) -> "Freshness":
-        return cls(float((data or {}).get("freshness_weight", 0.0)))
+        data = data or {}
+        return cls(float(data.get("freshness_weight", 0.0)), tuple(map(float, data.get("freshness_age_edges_h", ()))),
+                   tuple(map(float, data.get("freshness_age_bias", ()))))
+
+
+def age_bucket(age_h: np.ndarray, edges_h: Sequence[float]) -> np.ndarray:
+    """Index of each age's bucket: 0 below the first edge, len(edges_h) at or above the last."""
+    return np.searchsorted(np.asarray(edges_h, np.float64), age_h, side="right")
 
 
 NO_FRESHNESS = Freshness()

@@ -65,7 +65,8 @@ def retriever_loss(params: Any, config: RetrieverConfig, users: UserBatch, pos_p
 
 def retriever_loss_v2(params: Any, config: RetrieverConfig, users: UserBatch, pos: dict, neg: dict,
                       hard: dict, pos_log_q: jax.Array, neg_log_q: jax.Array,
-                      base_temperature: float = 0.2) -> tuple[jax.Array, Metrics]:
+                      base_temperature: float = 0.2, ages: dict | None = None,
+                      age_edges_h: tuple[float, ...] = ()) -> tuple[jax.Array, Metrics]:
     """The v2 retriever softmax. Row i scores its positive against: the other rows' positives
     (in-batch negatives), the batch's sampled global negatives (uniform over the corpus) and
     the row's own hard negatives (posts the user marked not-interested / blocked / muted /
@@ -75,7 +76,13 @@ def retriever_loss_v2(params: Any, config: RetrieverConfig, users: UserBatch, po
     is not pushed down merely for showing up often as a negative. The temperature is learned:
     `base_temperature * exp(params["temperature"])`. Each of pos / neg / hard is a dict of
     candidate-tower inputs (post_hashes, author_hashes, sids, content) with leading shapes
-    [B], [G], [B, H]."""
+    [B], [G], [B, H].
+    `ages` (hours on one clock: "time" [B] of each row's engagement, "pos" [B], "neg" [G],
+    "hard" [B, H] creation of each column's post): a post created after a row's engagement is
+    no negative for it (it did not exist yet; the evaluation ranks only existing posts), and
+    with `params["age_bias"]` ([len(age_edges_h) + 1]) every logit gets the bias of its
+    post's age bucket at the row's time, so the towers learn what recency does not explain
+    (the bias is the freshness re-rank's shape, learned with them)."""
     model, t = params["model"], base_temperature * jnp.exp(params["temperature"])
     user = retriever_user_embeddings(model, config, users)  # [B, D]
     embed = lambda c: retriever_candidate_embeddings(  # noqa: E731
@@ -94,12 +101,28 @@ def retriever_loss_v2(params: Any, config: RetrieverConfig, users: UserBatch, po
     hard_logits = jnp.einsum("bd,bhd->bh", user, hard_emb) / t
     hard_logits = jnp.where(hard["post_hashes"][..., 0] == 0, MASKED_LOGIT, hard_logits)
     logits = jnp.concatenate([in_batch, global_logits, hard_logits], axis=1)
+    if ages is not None:
+        logits = _with_ages(logits, params.get("age_bias"), ages, age_edges_h)
     row_valid = valid.astype(jnp.float32)
     per_row = optax.softmax_cross_entropy_with_integer_labels(logits, jnp.arange(b))
     count = jnp.maximum(jnp.sum(row_valid), 1.0)
     loss = jnp.sum(per_row * row_valid) / count
     accuracy = jnp.sum((jnp.argmax(logits, axis=-1) == jnp.arange(b)) * row_valid) / count
     return loss, {"loss": loss, "accuracy": accuracy, "temperature": t}
+
+
+def _with_ages(logits: jax.Array, age_bias: jax.Array | None, ages: dict, edges_h: tuple[float, ...]) -> jax.Array:
+    """[B, B + G + H] logits (in-batch, global, hard columns) with future posts masked (never a
+    row's own positive, on the diagonal) and, with `age_bias`, each column's age-bucket bias."""
+    time = ages["time"][:, None]
+    age = jnp.concatenate([time - ages["pos"][None, :], time - jnp.broadcast_to(ages["neg"][None, :],
+                                                                                 (time.shape[0], ages["neg"].shape[0])),
+                           time - ages["hard"]], axis=1)
+    own = jnp.zeros(logits.shape, bool).at[jnp.arange(logits.shape[0]), jnp.arange(logits.shape[0])].set(True)
+    if age_bias is not None:
+        bucket = jnp.searchsorted(jnp.asarray(edges_h, jnp.float32), jnp.maximum(age, 0.0), side="right")
+        logits = logits + age_bias[bucket]
+    return jnp.where((age < 0) & ~own, MASKED_LOGIT, logits)
 
 
 def retriever_sequence_loss(params: Any, config: RetrieverConfig, users: UserBatch, targets: dict,

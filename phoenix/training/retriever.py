@@ -1,15 +1,14 @@
 """Train the two-tower retriever with an in-batch-negatives softmax on engaged posts, fit its
-freshness weight, then measure recall@K / NDCG@K on the held-out future against the baselines.
+freshness re-rank, then measure recall@K / NDCG@K on the held-out future against the baselines.
 
-Freshness: the candidate tower sees only ids, so it cannot tell a post's age, and most
-engagements go to recent posts. Served and evaluated scores are `similarity + weight *
--log1p(age_hours)` (phoenix.index.Freshness). The weight is chosen on the training window
-only, on engagements no model it judges was fitted on: a v2 model's early-stopping slice (the
-last part of the training window, which the final model is validated on but never trained
-on), and for v1 models, which train a fixed number of steps without such a slice, the last
-15% of the window, judged with a validation model trained on the first 85%. The weight that
-maximises recall@100 there is kept. (Fitting on examples the final model was trained on picks
-too small a weight: it has memorised them, so similarity alone looks good enough.)"""
+Freshness: the candidate tower cannot tell a post's age, and most engagements go to recent
+posts. Served and evaluated scores add a fitted bonus for the post's age (phoenix.index.Freshness,
+fitted by phoenix/training/freshness.py) on the training window only, on engagements no model
+it judges was fitted on: a v2 model's early-stopping slice (the last part of the training
+window, which the final model is validated on but never trained on), and for v1 models, which
+train a fixed number of steps without such a slice, the last 15% of the window, judged with a
+validation model trained on the first 85%. (Fitting on examples the final model was trained on
+picks too small a bonus: it has memorised them, so similarity alone looks good enough.)"""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
@@ -21,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from phoenix.config import RetrieverConfig
-from phoenix.evaluation.retrieval import Seen, retrieval_metrics, sample_queries, target_ranks
+from phoenix.evaluation.retrieval import Seen
 from phoenix.features import hash_candidates, user_batch_of_columns
 from phoenix.index import NO_FRESHNESS, Freshness
 from foryou_protos import common_pb2
@@ -31,6 +30,9 @@ from phoenix.runtime import RetrieverRuntime
 from phoenix.training.data import (EventLog, RetrieveExample, RetrieveExamples, Split, collect, features_for,
                                    fit_codebook_for, hard_negatives, history_of, post_created_ms, retrieve_examples,
                                    split_by_time, time_cutoff)
+from phoenix.training import freshness as freshness_fit
+from phoenix.training.freshness import AGE_EDGES_H, FRESHNESS_WEIGHTS
+from phoenix.training.negatives import sampled_negatives, served_negatives
 from phoenix.training.loop import TrainSettings, fit, fresh_params, print_progress, validation_split
 from phoenix.training.event_log import action_bits
 from phoenix.training.sequences import POSITIVE_ACTIONS, TargetShares, model_mask, user_windows
@@ -41,11 +43,7 @@ TEMPERATURE = 0.2         # 0.2 >= 0.05 > 0.1 in held-out recall@100 on a 500-us
 WEIGHT_DECAY = 1e-4
 
 
-# Searched in order; the first best wins, so ties go to the smaller weight.
-FRESHNESS_WEIGHTS = (0.0, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
 VALIDATION_FRACTION = 0.15  # v1: the tail of the training window the freshness weight is fitted on
-# Training queries are capped for the held-out evaluation (the corpus is scored per query).
-MAX_EVAL_QUERIES = 3000
 
 
 @dataclass(frozen=True)
@@ -71,6 +69,11 @@ SEQUENCE_BATCH = 32            # windows of history_len + 1 engagements per step
 GLOBAL_NEGATIVES_PER_WINDOW = 8  # sampled corpus posts per window, pooled over the batch
 HARD_NEGATIVES = 4               # the user's most recent negative-feedback posts per window / example
 GLOBAL_NEGATIVES_PER_EXAMPLE = 2  # per-engagement recipe: 2 x batch global negatives
+# Per-engagement recipe: negatives created after the engagement are masked, and a bias per
+# post-age bucket (freshness.AGE_EDGES_H) is learned with the towers (losses.retriever_loss_v2).
+AGE_BIAS = True
+SERVED_NEGATIVES = 0  # per engagement: the user's last served-and-passed-over posts as hard negatives
+NEGATIVES = "corpus"  # where the per-engagement recipe samples its global negatives (negatives.py)
 
 
 def is_v2(config: RetrieverConfig) -> bool:
@@ -203,25 +206,37 @@ def v2_example_arrays(config: RetrieverConfig, log: EventLog, examples: Retrieve
     pos = _tower_inputs(config, features, pos_ids, examples.author)
     uniq, inverse, freq = np.unique(pos_ids, return_inverse=True, return_counts=True)
     log_q = np.log(freq[inverse] / max(n, 1)).astype(np.float32)
-    corpus_ids, corpus_authors = corpus_of(log)
-    pick = rng.integers(0, max(len(corpus_ids), 1), size=n * GLOBAL_NEGATIVES_PER_EXAMPLE)
-    neg = _tower_inputs(config, features, corpus_ids[pick], corpus_authors[pick])
+    corpus_ids, corpus_authors, neg_log_q = sampled_negatives(*corpus_of(log), examples.time, rng,
+                                                               GLOBAL_NEGATIVES_PER_EXAMPLE, NEGATIVES)
+    neg = _tower_inputs(config, features, corpus_ids, corpus_authors)
     neg = {k: v.reshape(n, GLOBAL_NEGATIVES_PER_EXAMPLE, *v.shape[1:]) for k, v in neg.items()}
     hard_ids, hard_authors = hard_negatives(log, examples.user, examples.time, HARD_NEGATIVES)
+    if SERVED_NEGATIVES:  # the feed showed them, the user passed them over
+        until = int(examples.time.max()) + 1 if n else 0
+        served = served_negatives(log, examples.user, examples.time, SERVED_NEGATIVES, until)
+        hard_ids, hard_authors = (np.concatenate([a, b], axis=1) for a, b in zip((hard_ids, hard_authors), served))
+    h = hard_ids.shape[1]
     hard = _tower_inputs(config, features, hard_ids.reshape(-1), hard_authors.reshape(-1))
-    hard = {k: v.reshape(n, HARD_NEGATIVES, *v.shape[1:]) for k, v in hard.items()}
-    # log(G / corpus size) per example: G = the batch's pooled samples, known only per batch, so
-    # this holds log(samples per example / corpus size) and the loss adds log(batch size).
-    neg_log_q = np.full(n, np.log(GLOBAL_NEGATIVES_PER_EXAMPLE / max(len(corpus_ids), 1)), np.float32)
-    return {"users": users, "pos": pos, "neg": neg, "hard": hard, "log_q": log_q, "neg_log_q": neg_log_q}
+    hard = {k: v.reshape(n, h, *v.shape[1:]) for k, v in hard.items()}
+    base = int(examples.time.max()) if n else 0  # hours before the last engagement: float32 keeps them exact enough
+
+    def hours(ms) -> np.ndarray:
+        return ((np.asarray(ms, np.float64) - base) / 3.6e6).astype(np.float32)
+    ages = {"time": hours(examples.time), "pos": hours(post_created_ms(pos_ids)),
+            "neg": hours(post_created_ms(corpus_ids)).reshape(n, GLOBAL_NEGATIVES_PER_EXAMPLE),
+            "hard": hours(post_created_ms(hard_ids.reshape(-1))).reshape(n, h)}
+    return {"users": users, "pos": pos, "neg": neg, "hard": hard, "log_q": log_q,
+            "neg_log_q": neg_log_q.reshape(n, GLOBAL_NEGATIVES_PER_EXAMPLE), "ages": ages}
 
 
 def _v2_loss(config: RetrieverConfig, temperature: float):
     def loss_fn(p, b):
         # the rows' global negatives, pooled: every row sees the whole batch's samples
         neg = {k: v.reshape(-1, *v.shape[2:]) for k, v in b["neg"].items()}
-        neg_log_q = b["neg_log_q"][0] + jnp.log(b["log_q"].shape[0])
-        return retriever_loss_v2(p, config, b["users"], b["pos"], neg, b["hard"], b["log_q"], neg_log_q, temperature)
+        neg_log_q = b["neg_log_q"].reshape(-1) + jnp.log(b["log_q"].shape[0])  # [G]
+        ages = {**b["ages"], "neg": b["ages"]["neg"].reshape(-1)}
+        return retriever_loss_v2(p, config, b["users"], b["pos"], neg, b["hard"], b["log_q"], neg_log_q, temperature,
+                                 ages if AGE_BIAS else None, AGE_EDGES_H)
     return loss_fn
 
 
@@ -237,8 +252,12 @@ def _fit_v2(log: EventLog, examples: RetrieveExamples, config: RetrieverConfig, 
     val = v2_example_arrays(config, log, validation, features, settings.seed + 1) if validation else None
     model = fresh_params(retriever_init_params(config, settings.seed)) if params is None else params
     trainable = {"model": model, "temperature": np.zeros((), np.float32)}
+    if AGE_BIAS:
+        trainable["age_bias"] = np.zeros(len(AGE_EDGES_H) + 1, np.float32)
     trained, summary = fit(_v2_loss(config, temperature), trainable, data, len(fit_part), settings, name,
                            progress, val, len(validation))
+    if AGE_BIAS:  # in logit units (the fitted re-rank is refitted on the validation slice)
+        summary["age_bias"] = np.asarray(trained["age_bias"]).round(3).tolist()
     if validation:
         summary["validation_from_ms"] = validation[0].time_ms
     summary["temperature"] = float(temperature * np.exp(np.asarray(trained["temperature"])))
@@ -301,21 +320,17 @@ def evaluate(params, config: RetrieverConfig, log: EventLog, split: Split, seed:
 
 
 def fit_freshness(params, config: RetrieverConfig, log: EventLog, validation: list[RetrieveExample],
-                  weights=FRESHNESS_WEIGHTS, codebook=None, seed: int = 0) -> tuple[Freshness, dict[float, float]]:
-    """The weight with the best recall@100 of `params` on the validation engagements (sampled
-    and scored as the held-out evaluation does), and the recall of every weight tried."""
+                  weights=FRESHNESS_WEIGHTS, codebook=None, seed: int = 0) -> tuple[Freshness, dict[str, float]]:
+    """The re-rank with the best recall@100 of `params` on the validation engagements (sampled
+    and scored as the held-out evaluation does; phoenix/training/freshness.py), and the recall
+    of every candidate tried."""
     corpus_ids, corpus_authors = corpus_of(log)
     runtime = runtime_for(params, config, log, codebook)
     corpus = runtime.candidate_embeddings(corpus_ids, corpus_authors)
-    created = post_created_ms(corpus_ids)
-    queries = sample_queries(validation, MAX_EVAL_QUERIES, seed)
-    seen = Seen(log.engagements)
-    recall = {}
-    for weight in weights:
-        fn = model_score_fn(runtime, corpus, created, Freshness(weight))
-        recall[weight] = retrieval_metrics(target_ranks(fn, queries, corpus_ids, seen=seen))["recall@100"]
-    best = max(recall, key=lambda w: (recall[w], -w)) if recall else 0.0
-    return Freshness(best), recall
+
+    def users(part):
+        return runtime.user_embeddings([q.user_id for q in part], [q.history for q in part])
+    return freshness_fit.fit_freshness(users, corpus, corpus_ids, Seen(log.engagements), validation, weights, seed)
 
 
 def _fit_params(examples: RetrieveExamples, config: RetrieverConfig, settings: TrainSettings,
@@ -359,7 +374,7 @@ def train(events: EventLog | Iterable, config: RetrieverConfig, steps: int = 400
         no_early = replace(settings, validation_fraction=0.0)  # v1 keeps its fixed-step recipe
         return _fit_params(examples, config, no_early, temperature, name, progress, start)
 
-    freshness, tried = NO_FRESHNESS, dict[float, float]()
+    freshness, tried = NO_FRESHNESS, dict[str, float]()
     validation_params, tail = None, []
     if freshness_weights and not v2:  # v1 has no early-stopping slice: a validation model
         inner = split_by_time(split.train, VALIDATION_FRACTION)
@@ -373,7 +388,7 @@ def train(events: EventLog | Iterable, config: RetrieverConfig, steps: int = 400
     if validation_params is not None and tail:
         freshness, tried = fit_freshness(validation_params, config, log, tail, freshness_weights, codebook,
                                          settings.seed)
-        progress("[retriever] freshness weight " + f"{freshness.weight} (validation recall@100 "
+        progress(f"[retriever] freshness {freshness.to_dict()} (validation recall@100 "
                  + ", ".join(f"{w}: {r:.3f}" for w, r in tried.items()) + ")")
     evaluation = evaluate(params, config, log, split, settings.seed, freshness, codebook)
     recall = {m: r["recall@100"] for m, r in evaluation["methods"].items()}
@@ -381,7 +396,7 @@ def train(events: EventLog | Iterable, config: RetrieverConfig, steps: int = 400
     hr = {m: r["recall@10"] for m, r in evaluation["leave_last_out"]["segments"]["all"].items()}
     progress("[retriever] leave-last-out HR@10: " + ", ".join(f"{m} {v:.3f}" for m, v in hr.items()))
     metrics = {"train": summary, "eval": evaluation, "scoring": freshness.to_dict(),
-               "freshness_validation_recall@100": {str(w): r for w, r in tried.items()}}
+               "freshness_validation_recall@100": tried}
     if codebook is not None:
         metrics["codebook"] = codebook
     return params, metrics

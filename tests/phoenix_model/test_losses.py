@@ -80,3 +80,39 @@ def test_retriever_loss_goes_down_and_masks_duplicate_positives(retriever_runtim
     same_posts, same_authors = jnp.tile(posts[:1], (8, 1)), jnp.tile(authors[:1], (8, 1))
     loss, metrics = jax.jit(lambda p, x, y: retriever_loss(p, cfg, users, x, y))(params, same_posts, same_authors)
     assert float(loss) < 1e-6 and float(metrics["in_batch_accuracy"]) == 1.0
+
+
+def test_retriever_v2_loss_masks_future_negatives_and_learns_an_age_bias():
+    from phoenix.config import V2_INPUTS, tiny_retriever_config
+    from phoenix.losses import retriever_init_params, retriever_loss_v2
+
+    cfg = tiny_retriever_config(inputs=V2_INPUTS)
+    rng = np.random.default_rng(3)
+    b, g, h = 4, 6, 2
+
+    def tower(*shape):
+        return {"post_hashes": jnp.asarray(rng.integers(1, cfg.hash.item_vocab_size, (*shape, cfg.hash.num_item_hashes)),
+                                           jnp.int32),
+                "author_hashes": jnp.asarray(rng.integers(1, cfg.hash.author_vocab_size,
+                                                          (*shape, cfg.hash.num_author_hashes)), jnp.int32),
+                "sids": jnp.asarray(rng.integers(0, V2_INPUTS.sid_codes, (*shape, V2_INPUTS.sid_levels)), jnp.int32),
+                "content": jnp.asarray(rng.normal(size=(*shape, V2_INPUTS.content_dim)), jnp.float32)}
+    users = make_user_batch(cfg, [1, 2, 3, 4], [random_history(rng, n) for n in (3, 0, 5, 2)])
+    pos, neg, hard = tower(b), tower(g), tower(b, h)
+    params = {"model": retriever_init_params(cfg), "temperature": jnp.zeros(())}
+    log_q, neg_log_q = jnp.full(b, -np.log(b), jnp.float32), jnp.asarray(np.log(g / 100.0), jnp.float32)
+    # hours: rows engage at 10; every positive and hard negative exists; the global ones were created at 11
+    ages = {"time": jnp.full(b, 10.0), "pos": jnp.asarray([9.0, 5.0, 9.5, 2.0]), "neg": jnp.full(g, 11.0),
+            "hard": jnp.full((b, h), -5.0)}
+
+    def loss(p, negatives, a, edges=()):
+        return float(retriever_loss_v2(p, cfg, users, pos, negatives, hard, log_q, neg_log_q, 0.2, a, edges)[0])
+    plain = loss(params, neg, None)
+    masked = loss(params, neg, ages)
+    assert masked < plain  # fewer negatives ...
+    assert masked == pytest.approx(loss(params, tower(g), ages), abs=1e-6)  # ... and the future ones count for nothing
+    # positives all aged under 12 hours, the hard negatives 15: a bias against older posts lowers the loss
+    edges = (4.0, 12.0)
+    young = {**params, "age_bias": jnp.asarray([0.0, 0.0, -5.0])}
+    assert loss(young, neg, ages, edges) < loss({**params, "age_bias": jnp.zeros(3)}, neg, ages, edges) == \
+        pytest.approx(masked, abs=1e-6)

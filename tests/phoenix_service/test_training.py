@@ -65,10 +65,11 @@ def test_retriever_with_fitted_freshness_beats_every_baseline(event_log):
     for baseline in ("random", "most_popular", "most_recent"):
         assert recall > methods[baseline]["recall@100"], (baseline, methods[baseline])
         assert methods["model"]["ndcg@100"] > methods[baseline]["ndcg@100"], (baseline, methods[baseline])
-    # The weight is fitted on the training window only, and it is what lifts the model past
-    # most_recent: similarity alone cannot tell a post's age (phoenix/training/README.md).
-    weight = metrics["scoring"]["freshness_weight"]
-    assert weight > 0 and evaluation["freshness_weight"] == weight
+    # The re-rank (a log-age weight or per-age-bucket biases) is fitted on the training window
+    # only, and it is what lifts the model past most_recent: similarity alone cannot tell a
+    # post's age (phoenix/training/freshness.py).
+    fitted = Freshness.from_dict(metrics["scoring"])
+    assert fitted.active and evaluation["freshness_weight"] == fitted.weight
     assert evaluation["model_similarity_only"]["recall@100"] < recall
 
 
@@ -81,13 +82,13 @@ def test_train_and_eval_commands_from_an_event_file(tmp_path, capsys):
                          "--steps", "3", "--preset", "tiny"]) == 0
     assert checkpoints.latest(ckpt, "ranker").step == 3 and checkpoints.latest(ckpt, "retriever").step == 3
     ref = checkpoints.latest(ckpt, "retriever")
-    weight = checkpoints.load_scoring(ref)["freshness_weight"]  # what Phoenix and `foryou eval` apply
-    assert load_models("tiny", ckpt).freshness == Freshness(weight)
+    scoring = checkpoints.load_scoring(ref)  # what Phoenix and `foryou eval` apply
+    assert load_models("tiny", ckpt).freshness == Freshness.from_dict(scoring)
     printed = capsys.readouterr()
     assert "step 3/3" in printed.err and "most_popular AUC" in printed.out
     assert cli.main(["eval", "--checkpoint-dir", str(ckpt), "--events-file", str(events_file), "--out", str(out)]) == 0
     report = (out / "eval.md").read_text()
     assert "ranker-3" in report and "retriever-3" in report and "recall@100" in report
     assert (out / "eval.png").stat().st_size > 10_000 and (out / "eval.json").is_file()
-    assert json.loads((out / "eval.json").read_text())["retriever"]["freshness_weight"] == weight
+    assert json.loads((out / "eval.json").read_text())["retriever"]["freshness_weight"] == scoring["freshness_weight"]
 
