@@ -21,10 +21,9 @@ import numpy as np
 
 from phoenix.config import RetrieverConfig
 from phoenix.evaluation.retrieval import Seen
-from phoenix.features import hash_candidates, user_batch_of_columns
+from phoenix.features import candidate_inputs, hash_candidates, user_batch_of_columns
 from phoenix.index import NO_FRESHNESS, Freshness
 from foryou_protos import common_pb2
-from phoenix.features import candidate_inputs
 from phoenix.losses import retriever_init_params, retriever_loss, retriever_loss_v2, retriever_sequence_loss
 from phoenix.runtime import RetrieverRuntime
 from phoenix.training.data import (EventLog, RetrieveExample, RetrieveExamples, Split, collect, features_for,
@@ -350,9 +349,8 @@ def train(events: EventLog | Iterable, config: RetrieverConfig, steps: int = 400
           params=None, temperature: float = TEMPERATURE,
           freshness_weights=FRESHNESS_WEIGHTS, positives=None, codebook=None) -> tuple[Any, dict]:
     """Train on the events (an EventLog or (topic, message) pairs); returns (params, metrics).
-    metrics["scoring"] is what serving needs besides the params (the fitted freshness weight;
-    checkpoints.save writes it to scoring.json). Empty `freshness_weights`: no freshness (and
-    no validation model to train). `positives`: the actions (common_pb2.Action values) whose
+    metrics["scoring"]: what serving needs besides the params (the freshness re-rank, saved to
+    scoring.json). Empty `freshness_weights`: no freshness. `positives`: the actions whose
     engagements a v2 retriever learns to retrieve (default POSITIVE_ACTIONS). `params` /
     `codebook`: warm-start from them (continuous training, follow.py)."""
     settings = replace(settings or default_settings(steps, config), steps=steps)
@@ -360,7 +358,7 @@ def train(events: EventLog | Iterable, config: RetrieverConfig, steps: int = 400
     split = retriever_split(log, config, settings.test_fraction)
     progress(f"[retriever] {len(split.train)} training / {len(split.test)} held-out engagements "
              f"(before / after {split.cutoff_ms})")
-    if codebook is None:
+    if codebook is None:  # warm start keeps the codebook its params were trained with
         codebook = fit_codebook_for(log, config.inputs, settings.test_fraction, settings.seed)
     v2 = is_v2(config)
     features = features_for(config, log, codebook)
