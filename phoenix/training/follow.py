@@ -35,6 +35,7 @@ from foryou import topics
 from foryou.kafka import ReplayConsumer, security_options
 from phoenix import checkpoints
 from phoenix.training import window as window_lib
+from phoenix.training.cli import FollowSettings
 from phoenix.training.event_log import EventLog, EventLogBuilder
 from phoenix.training.sources import CheckedRecords
 
@@ -43,13 +44,13 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class FollowPlan:
-    """When rounds run and what they train on (FollowSettings' values)."""
-    interval_s: float = 300.0
-    min_new_events: int = 500
-    window_hours: float = 48.0
-    round_steps: int = 50
-    keep_checkpoints: int = 3
-    test_fraction: float = 0.05
+    """When rounds run and what they train on (FollowSettings' values; its defaults)."""
+    interval_s: float = FollowSettings.default("interval_s")
+    min_new_events: int = FollowSettings.default("min_new_events")
+    window_hours: float = FollowSettings.default("window_hours")
+    round_steps: int = FollowSettings.default("round_steps")
+    keep_checkpoints: int = FollowSettings.default("keep_checkpoints")
+    test_fraction: float = FollowSettings.default("follow_test_fraction")
 
     @property
     def window_ms(self) -> int:
