@@ -347,10 +347,7 @@ class CorpusIndex:
                                 len(ex.post_ids))
             rows[slots[slots >= 0]] = True
         if ex.author_ids:
-            authors = np.sort(np.fromiter(ex.author_ids, np.uint64, len(ex.author_ids)))
-            mine = self._author_ids[:hi]
-            at = np.minimum(np.searchsorted(authors, mine), len(authors) - 1)
-            rows |= authors[at] == mine
+            rows |= np.isin(self._author_ids[:hi], np.fromiter(ex.author_ids, np.uint64, len(ex.author_ids)))
         return rows
 
     def _scored_by_id(self, keys: np.ndarray, scores: np.ndarray) -> list[ScoredPost]:
