@@ -21,7 +21,7 @@ from foryou.seed import SeedSettings, WorldSettings
 from foryou.tls import TlsSettings
 from home_mixer.settings import HomeMixerSettings
 from phoenix.settings import PhoenixSettings
-from phoenix.training.cli import TrainSettings
+from phoenix.training.cli import FollowSettings, TrainSettings
 from thunder.settings import ThunderSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,7 +30,7 @@ TLS_OVERRIDE = yaml.safe_load((ROOT / "docker-compose.tls.yml").read_text())
 SERVICES = COMPOSE["services"]
 # the settings classes each compose command resolves (its module's flags)
 COMMAND_SETTINGS: dict[str, tuple[type[config.Settings], ...]] = {"thunder": (ThunderSettings,), "phoenix": (PhoenixSettings,), "home-mixer": (HomeMixerSettings,),
-                    "seed": (WorldSettings, SeedSettings), "train": (TrainSettings,)}
+                    "seed": (WorldSettings, SeedSettings), "train": (TrainSettings, FollowSettings)}
 ENVIRONMENT_ONLY: tuple[type[config.Settings], ...] = (TlsSettings, KafkaSecurity, config.StateSettings)
 
 
@@ -129,9 +129,15 @@ def test_seed_job_publishes_to_compose_kafka(monkeypatch):
     assert SERVICES["seed"]["restart"] == "no"
 
 
-@pytest.mark.parametrize("job", ["train-ranker", "train-retriever"])
+TRAINERS = ["train-ranker", "train-retriever", "follow-ranker", "follow-retriever"]
+
+
+@pytest.mark.parametrize("job", TRAINERS)
 def test_training_jobs_read_compose_kafka_and_write_where_phoenix_polls(job, monkeypatch):
     args = parse_as_container(job, monkeypatch)
+    # the one-shot jobs train once and exit; the follow services keep training (and restart)
+    assert args.follow == job.startswith("follow-")
+    assert (SERVICES[job].get("restart") == "no") != args.follow
     assert args.kafka_bootstrap == KAFKA_BOOTSTRAP
     phoenix_dir = parse_as_container("phoenix", monkeypatch).checkpoint_dir
     assert args.checkpoint_dir == phoenix_dir
@@ -150,7 +156,7 @@ def test_one_dockerfile_builds_every_package_of_the_project():
     assert packages <= copied, f"Dockerfile misses {packages - copied}"
     assert {"pyproject.toml", "protos"} <= copied | set(" ".join(copied).split())
     assert "/data/checkpoints" in dockerfile  # exists in the image, so the volume is writable
-    for service in ("thunder", "phoenix", "home-mixer", "seed", "train-ranker", "train-retriever"):
+    for service in ("thunder", "phoenix", "home-mixer", "seed", *TRAINERS):
         assert SERVICES[service]["build"] == "." and SERVICES[service]["image"] == "foryou:latest"
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".git", ".venv"} <= set(ignored)
@@ -203,7 +209,7 @@ def in_mount(service: str, path: str) -> bool:
     return any(path.startswith(m + "/") for m in mounts)
 
 
-KAFKA_CLIENTS = ["thunder", "phoenix", "home-mixer", "seed", "train-ranker", "train-retriever"]
+KAFKA_CLIENTS = ["thunder", "phoenix", "home-mixer", "seed", *TRAINERS]
 
 
 def client_listener_protocol() -> str:
