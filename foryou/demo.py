@@ -68,7 +68,9 @@ def train_models(world: World | None, checkpoint_dir: Path, ranker_steps: int, r
         started = time.monotonic()
         params, metrics = module.train(log, model_cfg, steps=steps, progress=quiet, **extras)
         ref = checkpoints.save(checkpoint_dir, kind, steps, params, model_cfg, metrics)
-        say(f"  trained {kind}: {steps} steps in {time.monotonic() - started:.0f}s; held-out {headline(kind, metrics)}")
+        ran = metrics.get("train", {}).get("steps", steps)  # early stopping may end before the budget
+        say(f"  trained {kind}: {ran} of {steps} steps in {time.monotonic() - started:.0f}s; "
+            f"held-out {headline(kind, metrics)}")
         ids.append(ref.checkpoint_id)
     return ids
 
