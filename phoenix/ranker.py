@@ -50,10 +50,11 @@ class CandidateContext(NamedTuple):
     content: jax.Array | None = None  # [B, C, Dc]
     age: jax.Array | None = None      # [B, C]
     profile: jax.Array | None = None  # [B, Dc] the viewer's content profile (from the prefix)
+    kind: jax.Array | None = None     # [B, C, 3] post_kind codes
 
     @classmethod
     def of(cls, batch: RankBatch) -> "CandidateContext":
-        return cls(batch.candidate_sids, batch.candidate_content, batch.candidate_age)
+        return cls(batch.candidate_sids, batch.candidate_content, batch.candidate_age, kind=batch.candidate_kind)
 
     def with_profile(self, profile: jax.Array | None) -> "CandidateContext":
         return self._replace(profile=profile)
@@ -89,7 +90,7 @@ class PhoenixRanker(nn.Module):
     def _candidate_context(self, context: "CandidateContext | None"):
         if context is None:
             return 0.0
-        out = self.embeddings.post_context(context.sids, context.content, context.age)
+        out = self.embeddings.post_context(context.sids, context.content, context.age, context.kind)
         if self.config.inputs.content_affinity_buckets and context.content is not None and context.profile is not None:
             out = out + self.embeddings.content_affinity(context.content, context.profile)
         return out
