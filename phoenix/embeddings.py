@@ -13,11 +13,10 @@ import dataclasses
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from phoenix.actions import NUM_BINARY_ACTIONS
 from phoenix.config import HashConfig, InputsConfig, RankerConfig, RetrieverConfig
-from phoenix.post_kind import ROWS as KIND_ROWS
+from phoenix.post_kind import OFFSETS as KIND_OFFSETS, ROWS as KIND_ROWS
 
 HOUR_ROWS = 25  # 24 hours + "unknown"
 NUM_NEGATIVE_ACTIONS = 4  # not_interested, block_author, mute_author, report: the last binary actions
@@ -114,8 +113,7 @@ class InputEmbeddings(nn.Module):
 
     def kind_sum(self, kind: jax.Array) -> jax.Array:
         """[..., 3] photo / video / kind codes -> [..., D]: the sum of their three rows."""
-        offsets = jnp.asarray(np.cumsum((0, *KIND_ROWS[:-1])), jnp.int32)
-        return jnp.sum(jnp.take(self.kind_table, kind + offsets, axis=0), axis=-2)
+        return jnp.sum(jnp.take(self.kind_table, kind + jnp.asarray(KIND_OFFSETS, jnp.int32), axis=0), axis=-2)
 
     def post_context(self, sids: jax.Array | None, content: jax.Array | None,
                      age: jax.Array | None, kind: jax.Array | None = None) -> jax.Array | float:

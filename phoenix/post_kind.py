@@ -25,6 +25,7 @@ VIDEO_ROWS = 2 + len(VIDEO_EDGES_MS) + 1   # missing, none, one per bucket
 ORIGINAL, REPLY, REPOST, QUOTE = 1, 2, 3, 4
 KIND_ROWS = 5
 ROWS = (PHOTO_ROWS, VIDEO_ROWS, KIND_ROWS)  # embedding rows per column
+OFFSETS = (0, PHOTO_ROWS, PHOTO_ROWS + VIDEO_ROWS)  # each column's first row in one stacked table
 NO_MEDIA = (1, 1)                          # the photo and video codes of a post without media
 
 

@@ -91,7 +91,7 @@ def test_a_config_saved_without_the_field_loads_with_the_input_off_and_ignores_k
     old = RankerConfig.from_dict(data)
     assert not old.inputs.post_kind and old == dataclasses.replace(cfg, inputs=dataclasses.replace(V2, post_kind=False))
     params = params_for(old)
-    assert "post_kind_table" not in params["params"]["embeddings"]
+    assert "post_kind_table" not in params["params"]["embeddings"] and "post_kind_action_bias" not in params["params"]
     ids = [_id(i) for i in range(3)]
     cands = [CandidateItem(p, 9) for p in ids]
     history = [HistoryItem(ids[0], 7, (0,), 1, NOW - 1000)]
