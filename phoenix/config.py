@@ -103,6 +103,10 @@ class InputsConfig:
     # training data before training, so that rare actions (report, block) start calibrated
     # instead of at p = 0.5 and are not pushed up with every positive one.
     action_bias: bool = False
+    # Ranker: the post's photo / video / kind codes (phoenix/post_kind.py) as embeddings added to
+    # candidate and history positions (media-only actions, such as photo_expand, need them);
+    # False for a config saved before the field, so old checkpoints predict as before.
+    post_kind: bool = False
 
     def __post_init__(self) -> None:
         for name in ("content_dim", "sid_levels", "age_buckets", "content_affinity_buckets"):
@@ -220,7 +224,7 @@ _NESTED: dict[str, type] = {"hash": HashConfig, "model": TransformerConfig, "inp
 # carry no time zone), so the hour input stays off rather than always "missing".
 V2_INPUTS = InputsConfig(content_dim=256, sid_levels=4, sid_codes=256, age_buckets=48, hour_of_day=False,
                          history_dwell=True, pad_user_slot=True, candidate_post_ids=False,
-                         content_affinity_buckets=32, action_bias=True)
+                         content_affinity_buckets=32, action_bias=True, post_kind=True)
 # The reference's own input layout: 19 history action columns and a paddable user slot, ids only.
 REFERENCE_INPUTS = InputsConfig(history_dwell=True, pad_user_slot=True)
 

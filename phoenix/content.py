@@ -8,8 +8,11 @@ there (`<cache>/weights/`, `<cache>/tokenizers/`), and downloads stay disabled, 
 ever fetched (tests/phoenix_model/test_content.py loads it with the network refused).
 
 `ContentStore` maps post id -> content vector (float16, so a million posts take 0.5 GB) for
-the posts Phoenix has ingested. A repost takes the vector of its original (its text is the
-original's wrapped in "RT @handle:"; the store looks the original up when it has it).
+the posts Phoenix has ingested, and each post's kind and media codes (phoenix/post_kind.py).
+A repost takes the vector of its original (its text is the original's wrapped in "RT @handle:";
+the store looks the original up when it has it), and, when it has no media of its own, the
+original's photo and video codes (the Post of a repost may carry no media: the foryou world's
+do not, Thunder passes a repost's own fields); its kind stays "repost".
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse
 
+from phoenix.post_kind import PHOTO, VIDEO, has_media
 from phoenix.sid import Codebook
 
 CONTENT_DIM = 256
@@ -164,6 +168,7 @@ class ContentStore:
 
     def __init__(self, initial_capacity: int = 1024) -> None:
         self._vectors = np.zeros((max(1, initial_capacity), CONTENT_DIM), np.float16)
+        self._kinds = np.zeros((self._vectors.shape[0], 3), np.int8)  # post_kind codes, 0 = missing
         self._slot: dict[int, int] = {}
         self._free: list[int] = []
         self._high = 0
@@ -187,6 +192,9 @@ class ContentStore:
             bigger = np.zeros((new_cap, CONTENT_DIM), np.float16)
             bigger[:self._high] = self._vectors[:self._high]
             self._vectors = bigger
+            kinds = np.zeros((new_cap, 3), np.int8)
+            kinds[:self._high] = self._kinds[:self._high]
+            self._kinds = kinds
             for fp, (book, codes) in list(self._codes.items()):
                 grown = np.zeros((new_cap, codes.shape[1]), codes.dtype)
                 grown[:self._high] = codes[:self._high]
@@ -217,8 +225,10 @@ class ContentStore:
         out[slots < 0] = 0
         return out
 
-    def put(self, post_ids: Sequence[int], vectors: np.ndarray) -> None:
+    def put(self, post_ids: Sequence[int], vectors: np.ndarray, kinds: np.ndarray | None = None) -> None:
+        """Store vectors and, when given, post_kind codes [N, 3] (else the posts' are missing)."""
         vectors = np.asarray(vectors, np.float32).reshape(len(post_ids), CONTENT_DIM)
+        kinds = np.zeros((len(post_ids), 3), np.int8) if kinds is None else np.asarray(kinds, np.int8)
         ids = [int(p) for p in post_ids]
         # Codes are assigned outside the lock (readers are not held up meanwhile).
         codes = {fp: book.assign(vectors) for fp, (book, _) in list(self._codes.items())}
@@ -237,14 +247,17 @@ class ContentStore:
                     self._slot[pid] = slot
                 slots[i] = slot
             self._vectors[slots] = vectors
+            self._kinds[slots] = kinds
             for fp, (book, table) in self._codes.items():  # (one registered meanwhile: assigned here)
                 table[slots] = codes[fp] if fp in codes else book.assign(vectors)
 
     def add_posts(self, post_ids: Sequence[int], texts: Sequence[str],
-                  repost_of: Sequence[int] | None = None) -> np.ndarray:
-        """Encode and store a batch of posts; a repost whose original is known (stored, or
-        earlier in this batch) takes the original's vector. Returns the [N, 256] vectors."""
+                  repost_of: Sequence[int] | None = None, kinds: np.ndarray | None = None) -> np.ndarray:
+        """Encode and store a batch of posts, with their own post_kind codes `kinds` [N, 3] when
+        given; a repost whose original is known (stored, or earlier in this batch) takes the
+        original's vector, and its media codes when it has none. Returns the [N, 256] vectors."""
         vectors = encode_texts(texts)
+        kinds = None if kinds is None else np.array(kinds, np.int8).reshape(len(post_ids), 3)
         if repost_of is not None:
             in_batch = {int(p): i for i, p in enumerate(post_ids)}
             for i, original in enumerate(repost_of):
@@ -253,11 +266,24 @@ class ContentStore:
                     continue
                 j = in_batch.get(original)
                 if j is not None and j < i:
-                    vectors[i] = vectors[j]
+                    vectors[i], media = vectors[j], None if kinds is None else kinds[j]
                 elif original in self:
-                    vectors[i] = self.get([original])[0]
-        self.put(post_ids, vectors)
+                    vectors[i], media = self.get([original])[0], self.kinds([original])[0]
+                else:
+                    continue
+                if kinds is not None and media is not None and not has_media(kinds[i]):
+                    kinds[i, [PHOTO, VIDEO]] = media[[PHOTO, VIDEO]]
+        self.put(post_ids, vectors, kinds)
         return vectors
+
+    def kinds(self, post_ids) -> np.ndarray:
+        """[N, 3] int32 post_kind codes (phoenix/post_kind.py); zeros (missing) for unknown posts."""
+        ids = np.asarray(post_ids, np.uint64).reshape(-1)
+        with self._lock:
+            slots = self._slots(ids)
+            out = self._kinds[np.maximum(slots, 0)].astype(np.int32)
+        out[slots < 0] = 0
+        return out
 
     def get(self, post_ids) -> np.ndarray:
         """[N, 256] float32 vectors; zeros for unknown posts (and for post id 0, padding)."""
@@ -274,6 +300,7 @@ class ContentStore:
                 slot = self._slot.pop(int(pid), None)
                 if slot is not None:
                     self._vectors[slot] = 0
+                    self._kinds[slot] = 0
                     for _, codes in self._codes.values():
                         codes[slot] = 0
                     self._free.append(slot)
@@ -293,8 +320,8 @@ class ContentStore:
 
 
 class PostFeatureView:
-    """What a model reads per post (phoenix.features.PostFeatures): the store's content vectors
-    and the semantic ids of the model's own codebook."""
+    """What a model reads per post (phoenix.features.PostFeatures): the store's content vectors,
+    the semantic ids of the model's own codebook and the post_kind codes."""
 
     def __init__(self, store: ContentStore, codebook: Codebook | None) -> None:
         self.store = store
@@ -307,3 +334,6 @@ class PostFeatureView:
 
     def sids(self, post_ids: np.ndarray) -> np.ndarray | None:
         return None if self.codebook is None else self.store.sids(post_ids, self.codebook)
+
+    def kinds(self, post_ids: np.ndarray) -> np.ndarray:
+        return self.store.kinds(post_ids)

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import dataclasses
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from phoenix.actions import NUM_BINARY_ACTIONS
 from phoenix.config import HashConfig, InputsConfig, RankerConfig, RetrieverConfig
+from phoenix.post_kind import OFFSETS as KIND_OFFSETS, ROWS as KIND_ROWS
 
 HOUR_ROWS = 25  # 24 hours + "unknown"
 NUM_NEGATIVE_ACTIONS = 4  # not_interested, block_author, mute_author, report: the last binary actions
@@ -42,9 +45,11 @@ class InputEmbeddings(nn.Module):
 
     @classmethod
     def of(cls, config: RankerConfig | RetrieverConfig) -> "InputEmbeddings":
-        """A model's input embeddings, as its config sizes them (in the model's setup)."""
+        """A model's input embeddings, as its config sizes them (in the model's setup). The
+        post-kind input is the ranker's only: a retriever never has its table."""
+        inputs = config.inputs if isinstance(config, RankerConfig) else dataclasses.replace(config.inputs, post_kind=False)
         return cls(config.hash, config.model.emb_size, config.num_actions, config.product_surface_vocab_size,
-                   jnp.dtype(config.model.dtype), config.inputs)
+                   jnp.dtype(config.model.dtype), inputs)
 
     def setup(self) -> None:
         h, d = self.hash, self.emb_size
@@ -78,6 +83,8 @@ class InputEmbeddings(nn.Module):
             self.hour_table = self.param("hour_table", small, (HOUR_ROWS, d))
         if i.content_affinity_buckets:
             self.affinity_table = self.param("content_affinity_table", small, (i.content_affinity_buckets + 1, d))
+        if i.post_kind:  # photo, video and kind rows stacked (phoenix/post_kind.py ROWS)
+            self.kind_table = self.param("post_kind_table", small, (sum(KIND_ROWS), d))
 
     def _project(self, x: jax.Array, w: jax.Array) -> jax.Array:
         return jnp.dot(x.astype(self.dtype), w.astype(self.dtype))
@@ -104,10 +111,16 @@ class InputEmbeddings(nn.Module):
         rows = self.sid_tables[jnp.arange(sids.shape[-1]), sids]  # [..., L, D]
         return jnp.sum(rows * (sids != 0)[..., None], axis=-2)
 
+    def kind_sum(self, kind: jax.Array) -> jax.Array:
+        """[..., 3] photo / video / kind codes -> [..., D]: the sum of their three rows."""
+        return jnp.sum(jnp.take(self.kind_table, kind + jnp.asarray(KIND_OFFSETS, jnp.int32), axis=0), axis=-2)
+
     def post_context(self, sids: jax.Array | None, content: jax.Array | None,
-                     age: jax.Array | None) -> jax.Array | float:
+                     age: jax.Array | None, kind: jax.Array | None = None) -> jax.Array | float:
         """The v2 additions of a post position [..., D] (0.0 for a v1 model)."""
         out: jax.Array | float = 0.0
+        if self.inputs.post_kind and kind is not None:
+            out = out + self.kind_sum(kind)
         if self.inputs.sid_levels and sids is not None:
             out = out + self.sid_sum(sids)
         if self.inputs.content_dim and content is not None:
@@ -147,7 +160,8 @@ class InputEmbeddings(nn.Module):
             self.surface(users.history_surface),
         ], axis=-1)
         history = self._project(history_raw, self.proj_history)
-        history = history + self.post_context(users.history_sids, users.history_content, users.history_age)
+        history = history + self.post_context(users.history_sids, users.history_content, users.history_age,
+                                              users.history_kind)
         if self.inputs.pad_user_slot:
             user_valid = users.user_hashes[:, :1] != 0
         else:

@@ -35,6 +35,9 @@ class PostFeatures(Protocol):
     def sids(self, post_ids: np.ndarray) -> np.ndarray | None:
         """[N] uint64 -> [N, sid_levels] int32 codes (zeros: missing); None: no codebook."""
 
+    def kinds(self, post_ids: np.ndarray) -> np.ndarray:
+        """[N] uint64 -> [N, 3] int32 photo / video / kind codes (phoenix/post_kind.py; 0: missing)."""
+
 
 @dataclass(frozen=True)
 class HistoryItem:
@@ -93,6 +96,7 @@ class UserBatch:
     history_content: np.ndarray | None = None  # [B, S, Dc] float32
     history_age: np.ndarray | None = None      # [B, S] int32 age bucket
     user_hour: np.ndarray | None = None        # [B] int32: local hour + 1, 0 = unknown
+    history_kind: np.ndarray | None = None     # [B, S, 3] int32 post_kind codes
 
     @property
     def batch_size(self) -> int:
@@ -113,9 +117,11 @@ class RankBatch:
     history_content: np.ndarray | None = None
     history_age: np.ndarray | None = None
     user_hour: np.ndarray | None = None
+    history_kind: np.ndarray | None = None
     candidate_sids: np.ndarray | None = None     # [B, C, L] int32
     candidate_content: np.ndarray | None = None  # [B, C, Dc] float32
     candidate_age: np.ndarray | None = None      # [B, C] int32
+    candidate_kind: np.ndarray | None = None     # [B, C, 3] int32
 
     @property
     def batch_size(self) -> int:
@@ -185,10 +191,13 @@ def age_buckets(inputs: InputsConfig, post_ids: np.ndarray, at_ms) -> np.ndarray
     return out
 
 
-def _post_inputs(inputs: InputsConfig, features: PostFeatures | None, post_ids: np.ndarray) -> dict:
-    """content / sids arrays for post ids of any shape (zeros without a feature source)."""
-    out = {}
+def _post_inputs(config: AnyConfig, features: PostFeatures | None, post_ids: np.ndarray) -> dict:
+    """content / sids / kind arrays for post ids of any shape (zeros without a feature source)."""
+    out, inputs = {}, config.inputs
     flat = post_ids.reshape(-1)
+    if inputs.post_kind and isinstance(config, RankerConfig):  # a ranker input only
+        kinds = features.kinds(flat) if features is not None else np.zeros((flat.shape[0], 3), np.int32)
+        out["kind"] = np.where((flat != 0)[:, None], kinds, 0).astype(np.int32).reshape(*post_ids.shape, 3)
     if inputs.content_dim:
         content = features.content(flat) if features is not None else None
         if content is None:
@@ -268,12 +277,7 @@ def user_batch_of_columns(config: AnyConfig, user_ids, history: HistoryColumns,
         dwell = history.dwell_ms.astype(np.float64)
         actions[..., NUM_BINARY_ACTIONS] = np.where(dwell > 0, np.minimum(dwell / 1000.0, DWELL_CAP_S) / DWELL_CAP_S, 0.0)
     _check_surfaces(history.surface, config.product_surface_vocab_size, "histories")
-    extra = {}
-    post_inputs = _post_inputs(inputs, features, post_ids)
-    if "content" in post_inputs:
-        extra["history_content"] = post_inputs["content"]
-    if "sids" in post_inputs:
-        extra["history_sids"] = post_inputs["sids"]
+    extra = {f"history_{k}": v for k, v in _post_inputs(config, features, post_ids).items()}
     if inputs.age_buckets:
         extra["history_age"] = age_buckets(inputs, post_ids, times)
     if inputs.hour_of_day:
@@ -293,13 +297,9 @@ def user_batch_of_columns(config: AnyConfig, user_ids, history: HistoryColumns,
 
 def candidate_inputs(config: AnyConfig, post_ids: np.ndarray, features: PostFeatures | None,
                      now_ms: int | np.ndarray = 0) -> dict:
-    """The v2 candidate arrays (candidate_content / _sids / _age) for candidate post ids [B, C]."""
-    inputs, out = config.inputs, {}
-    post_inputs = _post_inputs(inputs, features, post_ids)
-    if "content" in post_inputs:
-        out["candidate_content"] = post_inputs["content"]
-    if "sids" in post_inputs:
-        out["candidate_sids"] = post_inputs["sids"]
+    """The v2 candidate arrays (candidate_content / _sids / _age / _kind) for candidate post ids [B, C]."""
+    inputs = config.inputs
+    out = {f"candidate_{k}": v for k, v in _post_inputs(config, features, post_ids).items()}
     if getattr(inputs, "age_buckets", 0) and isinstance(config, RankerConfig):
         now = np.asarray(now_ms, np.int64)
         out["candidate_age"] = age_buckets(inputs, post_ids, now.reshape(-1, *([1] * (post_ids.ndim - 1)))

@@ -19,6 +19,7 @@ from phoenix.config import RankerConfig
 from phoenix.embeddings import InputEmbeddings
 from phoenix.features import RankBatch, UserBatch, make_rank_batch
 from phoenix.layers import RMSNorm
+from phoenix.post_kind import OFFSETS as KIND_OFFSETS, ROWS as KIND_ROWS
 from phoenix.transformer import (LayerKV, Transformer, candidate_positions, prefix_positions, prefix_mask,
                                  recsys_mask)
 
@@ -50,10 +51,11 @@ class CandidateContext(NamedTuple):
     content: jax.Array | None = None  # [B, C, Dc]
     age: jax.Array | None = None      # [B, C]
     profile: jax.Array | None = None  # [B, Dc] the viewer's content profile (from the prefix)
+    kind: jax.Array | None = None     # [B, C, 3] post_kind codes
 
     @classmethod
     def of(cls, batch: RankBatch) -> "CandidateContext":
-        return cls(batch.candidate_sids, batch.candidate_content, batch.candidate_age)
+        return cls(batch.candidate_sids, batch.candidate_content, batch.candidate_age, kind=batch.candidate_kind)
 
     def with_profile(self, profile: jax.Array | None) -> "CandidateContext":
         return self._replace(profile=profile)
@@ -73,6 +75,9 @@ class PhoenixRanker(nn.Module):
         self.unembeddings = self.param("unembeddings", nn.initializers.lecun_normal(), (d, cfg.num_actions))
         if cfg.inputs.action_bias:
             self.action_bias = self.param("action_bias", nn.initializers.zeros, (cfg.num_actions,))
+        if cfg.inputs.post_kind:  # per-action logit offsets of the candidate's photo / video / kind codes
+            self.kind_bias = self.param("post_kind_action_bias", nn.initializers.zeros,
+                                        (sum(KIND_ROWS), cfg.num_actions))
 
     def _prefix_inputs(self, users: UserBatch) -> tuple[jax.Array, jax.Array]:
         x, valid = self.embeddings.prefix(users)
@@ -89,7 +94,7 @@ class PhoenixRanker(nn.Module):
     def _candidate_context(self, context: "CandidateContext | None"):
         if context is None:
             return 0.0
-        out = self.embeddings.post_context(context.sids, context.content, context.age)
+        out = self.embeddings.post_context(context.sids, context.content, context.age, context.kind)
         if self.config.inputs.content_affinity_buckets and context.content is not None and context.profile is not None:
             out = out + self.embeddings.content_affinity(context.content, context.profile)
         return out
@@ -116,9 +121,12 @@ class PhoenixRanker(nn.Module):
             x = x + jnp.take(tables.author[k], author_hashes[..., k], axis=0)
         return x.astype(self.dtype), post_hashes[..., 0] != 0
 
-    def _logits(self, h: jax.Array) -> jax.Array:
+    def _logits(self, h: jax.Array, kind: jax.Array | None = None) -> jax.Array:
         out = self.final_norm(h)
         logits = jnp.dot(out.astype(jnp.float32), self.unembeddings)
+        if self.config.inputs.post_kind and kind is not None:
+            logits = logits + jnp.sum(jnp.take(self.kind_bias, kind + jnp.asarray(KIND_OFFSETS, jnp.int32), axis=0),
+                                      axis=-2)
         return logits + self.action_bias if self.config.inputs.action_bias else logits
 
     def __call__(self, batch: RankBatch, dropout: float = 0.0) -> jax.Array:
@@ -142,7 +150,7 @@ class PhoenixRanker(nn.Module):
             keep = jax.random.bernoulli(self.make_rng("dropout"), 1.0 - dropout, x.shape)
             x = jnp.where(keep, x / (1.0 - dropout), 0.0).astype(x.dtype)
         h, _ = self.transformer(x, positions, mask)
-        return self._logits(h[:, prefix.shape[1]:])
+        return self._logits(h[:, prefix.shape[1]:], batch.candidate_kind)
 
     def prefix(self, users: UserBatch) -> PrefixCache:
         """Run [user][history] once and keep each layer's keys/values."""
@@ -178,7 +186,8 @@ class PhoenixRanker(nn.Module):
                                         cfg.position_ids, first_slot, period=cfg.num_candidates)
         # The prefix's P slots, then one shared position or `num_candidates` sequential ones.
         below = cache.valid.shape[1] + (1 if shared else cfg.num_candidates)
-        return self._logits(self.transformer.extend(x, positions, cache.layers, cache.valid, valid, below))
+        h = self.transformer.extend(x, positions, cache.layers, cache.valid, valid, below)
+        return self._logits(h, None if context is None else context.kind)
 
 
 # Pure functions ------------------------------------------------------------------------------

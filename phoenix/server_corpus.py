@@ -24,6 +24,7 @@ from foryou import event_rules, snowflake, topics
 from foryou.kafka import ReplayConsumer, security_options
 from phoenix.content import ContentStore
 from phoenix.index import CorpusIndex
+from phoenix.post_kind import post_kind_codes
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ class CorpusFeeder:
     verify_interval_s: float = 5.0
     _reader: ReplayConsumer | None = field(default=None, init=False)
     # Content vectors (and semantic ids) of the posts, encoded from their text on arrival,
-    # before the candidate tower embeds them (a v2 tower reads them).
+    # before the candidate tower embeds them (a v2 tower reads them), and their post_kind codes.
     content: ContentStore | None = None
     # Puts a rebuilt index in service (the server swaps it into its (models, index) pair);
     # None: the old index's contents are replaced in place by the rebuilt one's posts.
@@ -144,7 +145,8 @@ class CorpusFeeder:
     async def apply(self, records) -> None:
         """Decode one poll's records and apply them to the index, in record order per post."""
         created: dict[int, int] = {}   # post id -> author id, insertion-ordered
-        texts: dict[int, tuple[str, int]] = {}  # post id -> (text, reposted post id)
+        # post id -> (text, reposted post id, then the other post_kind_codes columns)
+        texts: dict[int, tuple[str, int, int, int, int, int]] = {}
         deleted: list[int] = []
         now = snowflake.now_ms()
         oldest_kept = snowflake.make_id(max(now - self.max_age_ms, snowflake.TWITTER_EPOCH_MS))
@@ -162,7 +164,8 @@ class CorpusFeeder:
                 post = event.created
                 if post.post_id >= oldest_kept and not post.deleted:
                     created[post.post_id] = post.author_id
-                    texts[post.post_id] = (post.text, post.repost_of_post_id)
+                    texts[post.post_id] = (post.text, post.repost_of_post_id, post.photo_count,
+                                           post.video_duration_ms, post.in_reply_to_post_id, post.quote_of_post_id)
             elif kind == "deleted":
                 created.pop(event.deleted.post_id, None)
                 texts.pop(event.deleted.post_id, None)
@@ -176,8 +179,10 @@ class CorpusFeeder:
                     self.content.remove(deleted)
             if created and self.content is not None:
                 ids = list(created)
+                _, repost, photos, video, reply, quote = zip(*(texts[p] for p in ids))
+                kinds = post_kind_codes(photos, video, reply, repost, quote)
                 await asyncio.get_running_loop().run_in_executor(
-                    None, self.content.add_posts, ids, [texts[p][0] for p in ids], [texts[p][1] for p in ids])
+                    None, self.content.add_posts, ids, [texts[p][0] for p in ids], list(repost), kinds)
             if created:
                 await self._embed_into(index, embed, np.fromiter(created.keys(), np.uint64, len(created)),
                                        np.fromiter(created.values(), np.uint64, len(created)))

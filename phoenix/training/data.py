@@ -375,13 +375,13 @@ def fit_codebook_for(log: EventLog, inputs, test_fraction: float, seed: int = 0)
 
 
 def features_for(config, log: EventLog | None, codebook):
-    """The post content (a PostFeatureView) a v2 ranker or retriever reads; None for an
-    ids-only model."""
+    """The post content and post_kind codes (a PostFeatureView) a v2 ranker or retriever reads;
+    None for an ids-only model."""
     inputs = config.inputs
-    if not (inputs.content_dim or inputs.sid_levels):
+    if not (inputs.content_dim or inputs.sid_levels or inputs.post_kind):
         return None
     if log is None:
-        raise ValueError("a model with content inputs needs the event log's post texts")
+        raise ValueError("a model with content or post-kind inputs needs the event log's posts")
     if inputs.sid_levels and codebook is None:
         raise ValueError("a model with semantic-id inputs needs its codebook")
     from phoenix.content import PostFeatureView

@@ -19,6 +19,7 @@ from google.protobuf.message import Message
 from foryou import topics
 from foryou_protos import common_pb2
 from phoenix.actions import NUM_BINARY_ACTIONS
+from phoenix.post_kind import post_kind_codes
 
 NEGATIVE_ACTIONS = frozenset({common_pb2.NOT_INTERESTED, common_pb2.BLOCK_AUTHOR,
                               common_pb2.MUTE_AUTHOR, common_pb2.REPORT})
@@ -80,9 +81,14 @@ class Posts:
     repost_of: np.ndarray  # uint64, 0 = an original
     deleted: np.ndarray    # bool
     texts: list[str]       # aligned with ids (the content vectors are encoded from them)
+    kinds: np.ndarray | None = None  # [N, 3] int8 the post's own post_kind codes (None: all missing)
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def kind_codes(self) -> np.ndarray:
+        """[N, 3] post_kind codes (zeros, "missing", for posts read without them)."""
+        return np.zeros((len(self.ids), 3), np.int8) if self.kinds is None else self.kinds
 
     def find(self, post_ids) -> tuple[np.ndarray, np.ndarray]:
         """(row, known) of each id: `known` says whether the post was created."""
@@ -178,9 +184,11 @@ class EventLog:
     def _encode_content(self):
         from phoenix.content import ContentStore
         store = ContentStore(initial_capacity=max(1, len(self.posts)))
+        kinds = self.posts.kind_codes()
         for lo in range(0, len(self.posts), 8192):
             part = slice(lo, lo + 8192)
-            store.add_posts(self.posts.ids[part].tolist(), self.posts.texts[part], self.posts.repost_of[part].tolist())
+            store.add_posts(self.posts.ids[part].tolist(), self.posts.texts[part], self.posts.repost_of[part].tolist(),
+                            kinds[part])
         return store
 
     def of_users(self, keep) -> "EventLog":
@@ -199,7 +207,8 @@ class EventLogBuilder:
 
     def clear(self) -> None:
         """Forget everything added (a replay that starts over)."""
-        self.posts = _Columns({"id": np.uint64, "author": np.uint64, "repost_of": np.uint64})
+        self.posts = _Columns({"id": np.uint64, "author": np.uint64, "repost_of": np.uint64, "photos": np.int64,
+                               "video_ms": np.int64, "reply_to": np.uint64, "quote_of": np.uint64})
         self.texts: list[str] = []
         self.deleted: list[int] = []
         self.engagements = _Columns({"user": np.uint64, "post": np.uint64, "author": np.uint64,
@@ -213,7 +222,8 @@ class EventLogBuilder:
             kind = message.WhichOneof("event")
             if kind == "created":
                 post = message.created
-                self.posts.add(post.post_id, post.author_id, post.repost_of_post_id)
+                self.posts.add(post.post_id, post.author_id, post.repost_of_post_id, post.photo_count,
+                               post.video_duration_ms, post.in_reply_to_post_id, post.quote_of_post_id)
                 self.texts.append(post.text)
             elif kind == "deleted":
                 self.deleted.append(message.deleted.post_id)
@@ -246,8 +256,10 @@ def _posts(columns: dict, texts: list[str], deleted: list[int]) -> Posts:
     last = np.ones(len(ids), bool)
     last[:-1] = ids[order][1:] != ids[order][:-1]
     rows = order[last]
+    kinds = post_kind_codes(columns["photos"][rows], columns["video_ms"][rows], columns["reply_to"][rows],
+                            columns["repost_of"][rows], columns["quote_of"][rows])
     kept = Posts(ids[rows], columns["author"][rows], columns["repost_of"][rows], np.zeros(len(rows), bool),
-                 [texts[i] for i in rows])
+                 [texts[i] for i in rows], kinds)
     row, known = kept.find(np.asarray(deleted, np.uint64))
     kept.deleted[row[known]] = True
     return kept

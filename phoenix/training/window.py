@@ -51,7 +51,8 @@ def _merge_posts(old: Posts, new: Posts) -> Posts:
     texts = old.texts + new.texts
     return Posts(ids[rows], np.concatenate([old.authors, new.authors])[rows],
                  np.concatenate([old.repost_of, new.repost_of])[rows],
-                 np.concatenate([old.deleted, new.deleted])[rows].copy(), [texts[i] for i in rows])
+                 np.concatenate([old.deleted, new.deleted])[rows].copy(), [texts[i] for i in rows],
+                 np.concatenate([old.kind_codes(), new.kind_codes()])[rows])
 
 
 def newest_ms(log: EventLog) -> int:
@@ -82,5 +83,6 @@ def trim(log: EventLog, window_ms: int) -> EventLog:
     referred = np.concatenate([engagements.post, served.posts, log.posts.repost_of[fresh]])
     rows = np.flatnonzero(fresh | np.isin(log.posts.ids, referred))
     p = log.posts
-    posts = Posts(p.ids[rows], p.authors[rows], p.repost_of[rows], p.deleted[rows], [p.texts[i] for i in rows])
+    posts = Posts(p.ids[rows], p.authors[rows], p.repost_of[rows], p.deleted[rows], [p.texts[i] for i in rows],
+                  p.kind_codes()[rows])
     return EventLog(posts, engagements, served)

@@ -167,3 +167,37 @@ def test_a_rank_request_decodes_to_the_columns_the_model_batch_was_built_from_be
     np.testing.assert_array_equal(now.candidate_author_hashes[0, :3], author_hashes)
     assert not now.candidate_post_hashes[0, 3:].any() and not now.candidate_post_hashes[1, 1:].any()
     np.testing.assert_array_equal(now.candidate_content[0, :3], store.get(posts))
+
+
+async def test_the_corpus_feeder_stores_each_posts_kind_codes_reposts_with_their_originals_media():
+    from dataclasses import dataclass
+
+    from foryou import snowflake
+    from phoenix.content import ContentStore
+    from phoenix.index import CorpusIndex
+    from phoenix.post_kind import QUOTE, REPOST
+    from phoenix.server_corpus import CorpusFeeder
+
+    @dataclass
+    class Record:  # the fields of an aiokafka record the feeder reads
+        key: bytes
+        value: bytes
+        partition: int = 0
+        offset: int = 0
+
+    def created(low: int, **fields) -> tuple[int, Record]:
+        pid = snowflake.make_id(snowflake.now_ms() - 60_000, low)
+        post = common_pb2.Post(post_id=pid, author_id=7, created_at_ms=snowflake.created_at_ms(pid), text="x", **fields)
+        return pid, Record(str(pid).encode(), topics.encode(events_pb2.PostEvent(created=post)))
+
+    index, store = CorpusIndex(4), ContentStore()
+    feeder = CorpusFeeder("unused:0", lambda: (index, lambda ids, _: np.ones((len(ids), 4), np.float32)),
+                          max_age_ms=48 * 3600 * 1000, content=store)
+    video, video_record = created(1, video_duration_ms=30_000)
+    repost, repost_record = created(2, repost_of_post_id=video, repost_of_user_id=7)
+    await feeder.apply([video_record, repost_record])
+    quote, quote_record = created(3, quote_of_post_id=video, photo_count=2)
+    later, later_record = created(4, repost_of_post_id=video, repost_of_user_id=7)
+    await feeder.apply([quote_record, later_record])
+    np.testing.assert_array_equal(store.kinds([video, repost, quote, later]),
+                                  [[1, 3, 1], [1, 3, REPOST], [3, 1, QUOTE], [1, 3, REPOST]])
