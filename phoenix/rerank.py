@@ -161,3 +161,21 @@ class AuthorPosts:
         """Sorted slots of every post by these authors."""
         found = [s for a in author_ids for s in self._slots.get(int(a), ())]
         return np.unique(np.asarray(found, np.int64))
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """Every fitted re-rank term of a retriever checkpoint (its scoring.json; a key absent
+    leaves its term off, so older checkpoints score as they did)."""
+    freshness: Freshness = NO_FRESHNESS
+    affinity: Affinity = NO_AFFINITY
+
+    def to_dict(self) -> dict:
+        return {**self.freshness.to_dict(), **self.affinity.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> "Scoring":
+        return cls(Freshness.from_dict(data), Affinity.from_dict(data))
+
+
+NO_SCORING = Scoring()
