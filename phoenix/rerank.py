@@ -29,7 +29,7 @@ from phoenix.features import HistoryItem
 from phoenix.training.event_log import NEGATIVE_ACTIONS
 
 # model action indices (proto value - 1) of negative feedback
-_NEGATIVE_INDICES = frozenset(a - 1 for a in NEGATIVE_ACTIONS)
+NEGATIVE_INDICES = frozenset(a - 1 for a in NEGATIVE_ACTIONS)
 _MS_PER_HOUR = 3_600_000.0
 EngagedAuthors = Mapping[int, int]  # author id -> the user's positive engagements with them
 
@@ -103,7 +103,7 @@ NO_AFFINITY = Affinity()
 
 
 def is_positive(item: HistoryItem) -> bool:
-    return any(a not in _NEGATIVE_INDICES for a in item.actions)
+    return any(a not in NEGATIVE_INDICES for a in item.actions)
 
 
 def engaged_authors(history: Sequence[HistoryItem], history_len: int) -> dict[int, int]:

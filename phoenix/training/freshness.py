@@ -143,9 +143,10 @@ def fit_freshness(users: UserEmbeddings, corpus: np.ndarray, corpus_ids: np.ndar
     """The re-rank with the best validation recall@100 among the log weights and the fitted
     bucket biases, alone and (given `corpus_authors` and the model's `history_len`) jointly
     with the author-affinity weight (one fit per scale), and every candidate's recall (keyed
-    "weight W" / "buckets scale S" / "buckets+affinity scale S"). Ties go to the earlier
-    candidate: the log weights, smallest first, and a re-rank without affinity before one with
-    it. `corpus`: the candidate embeddings [N, D] of `corpus_ids`."""
+    "weight W" / "buckets scale S" / "buckets+affinity scale S"; with no `weights`, no
+    freshness: "none" / "affinity scale S"). Ties go to the earlier candidate: the log weights,
+    smallest first, and a re-rank without affinity before one with it. `corpus`: the candidate
+    embeddings [N, D] of `corpus_ids`."""
     queries = sample_queries(validation, MAX_EVAL_QUERIES, seed)
     similarity = cached_similarity(users, corpus, queries)
     created = post_created_ms(np.asarray(corpus_ids, np.uint64))
@@ -154,9 +155,16 @@ def fit_freshness(users: UserEmbeddings, corpus: np.ndarray, corpus_ids: np.ndar
         def counts(part):
             return count_matrix([q.history for q in part], corpus_authors, history_len)
     candidates = {f"weight {w}": Scoring(Freshness(w)) for w in weights}
-    if weights:  # an empty weight list means no re-rank at all
+    if weights:
         tables = bucket_tables(similarity, queries, corpus_ids, seen, scales, counts=counts)
         candidates.update(_candidates(tables, scales, counts is not None))
+    elif counts is not None:  # no freshness asked for: similarity alone, or with the affinity alone
+        candidates["none"] = NO_SCORING
+        tables = bucket_tables(similarity, queries, corpus_ids, seen, scales, (), counts=counts)
+        for i, scale in enumerate(scales):
+            theta = affinity.fit_cell_logit(tables.log_z[i], tables.target_cell, affinity.cell_features(1, True)[:, 1:],
+                                            BIAS_L2)
+            candidates[f"affinity scale {scale}"] = Scoring(affinity=Affinity(float(theta[0] / scale)))
     recall: dict[str, float] = {}
     for name, scoring in candidates.items():
         def scored(part, sc=scoring):

@@ -70,6 +70,9 @@ GLOBAL_NEGATIVES_PER_EXAMPLE = 2  # per-engagement recipe: 2 x batch global nega
 # Per-engagement recipe: negatives created after the engagement are masked, and a bias per
 # post-age bucket (freshness.AGE_EDGES_H) is learned with the towers (losses.retriever_loss_v2).
 AGE_BIAS = True
+# Per-engagement recipe: every logit gets a learned weight * log1p(the row's positive history
+# items by the column's author), the served re-rank's affinity term (phoenix/rerank.py).
+AFFINITY_IN_LOSS = True
 SERVED_NEGATIVES = 0  # per engagement: the user's last served-and-passed-over posts as hard negatives
 NEGATIVES = "corpus"  # where the per-engagement recipe samples its global negatives (negatives.py)
 
@@ -252,10 +255,14 @@ def _fit_v2(log: EventLog, examples: RetrieveExamples, config: RetrieverConfig, 
     trainable = {"model": model, "temperature": np.zeros((), np.float32)}
     if AGE_BIAS:
         trainable["age_bias"] = np.zeros(len(AGE_EDGES_H) + 1, np.float32)
+    if AFFINITY_IN_LOSS:
+        trainable["affinity"] = np.zeros((), np.float32)
     trained, summary = fit(_v2_loss(config, temperature), trainable, data, len(fit_part), settings, name,
                            progress, val, len(validation))
     if AGE_BIAS:  # in logit units (the fitted re-rank is refitted on the validation slice)
         summary["age_bias"] = np.asarray(trained["age_bias"]).round(3).tolist()
+    if AFFINITY_IN_LOSS:
+        summary["affinity_in_loss"] = float(trained["affinity"])
     if validation:
         summary["validation_from_ms"] = validation[0].time_ms
     summary["temperature"] = float(temperature * np.exp(np.asarray(trained["temperature"])))
@@ -288,7 +295,7 @@ def train(events: EventLog | Iterable, config: RetrieverConfig, steps: int = 400
           freshness_weights=FRESHNESS_WEIGHTS, positives=None, codebook=None) -> tuple[Any, dict]:
     """Train on the events (an EventLog or (topic, message) pairs); returns (params, metrics).
     metrics["scoring"]: what serving needs besides the params (the fitted re-rank, saved to
-    scoring.json). Empty `freshness_weights`: no re-rank. `positives`: the actions whose
+    scoring.json). Empty `freshness_weights`: no freshness re-rank. `positives`: the actions whose
     engagements a v2 retriever learns to retrieve (default POSITIVE_ACTIONS). `params` /
     `codebook`: warm-start from them (continuous training, follow.py)."""
     settings = replace(settings or default_settings(steps, config), steps=steps)
@@ -318,7 +325,7 @@ def train(events: EventLog | Iterable, config: RetrieverConfig, steps: int = 400
             validation_params, _ = fit_on(inner.train, inner.cutoff_ms, "retriever-validation")
             tail = inner.test
     params, summary = fit_on(split.train, split.cutoff_ms, "retriever", params)
-    if freshness_weights and v2 and "validation_from_ms" in summary:
+    if v2 and "validation_from_ms" in summary:  # no freshness weights: the affinity alone may be fitted
         validation_params = params
         tail = [ex for ex in split.train if ex.time_ms >= summary["validation_from_ms"]]
     if validation_params is not None and tail:
