@@ -327,7 +327,7 @@ def train(events: EventLog | Iterable, config: RetrieverConfig, steps: int = 400
     params, summary = fit_on(split.train, split.cutoff_ms, "retriever", params)
     if v2 and "validation_from_ms" in summary:  # no freshness weights: the affinity alone may be fitted
         validation_params = params
-        tail = [ex for ex in split.train if ex.time_ms >= summary["validation_from_ms"]]
+        tail = split.train.take(np.flatnonzero(split.train.time >= summary["validation_from_ms"]))
     if validation_params is not None and tail:
         scoring, tried = fit_scoring(validation_params, config, log, tail, freshness_weights, codebook, settings.seed)
         progress(f"[retriever] re-rank {scoring.to_dict()} (validation recall@100 "
