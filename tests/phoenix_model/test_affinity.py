@@ -89,3 +89,38 @@ def test_the_fit_keeps_affinity_where_it_lifts_recall_and_finds_none_where_there
     assert abs(fitted[0.0].affinity.weight) < 0.03
     without, _ = fit_freshness(_users(users), corpus, ids, seen, queries, weights=(0.0,), scales=(5.0,))
     assert not without.affinity.active  # no corpus authors given: no affinity tried
+
+
+def test_the_loss_counts_the_same_engagements_as_the_served_re_rank():
+    """losses.author_engagements (authors compared by hash, inside the loss) equals
+    rerank.count_matrix (ids, at serving and in the evaluation) on the same histories."""
+    from phoenix.config import tiny_retriever_config
+    from phoenix.features import hash_candidates, make_user_batch
+    from phoenix.losses import author_engagements
+
+    config = tiny_retriever_config()
+    s = config.history_len
+    histories = [[HistoryItem(1, 10, (FAV,)), HistoryItem(2, 10, (FAV,)), HistoryItem(3, 20, (BLOCK,))],
+                 [HistoryItem(4, 20, (FAV,)), HistoryItem(5, 30, (FAV, BLOCK))] + [HistoryItem(6, 40, (FAV,))] * s]
+    users = make_user_batch(config, [1, 2], histories)
+    authors = np.array([10, 20, 30, 40, 50], np.uint64)
+
+    def tower(author_ids):
+        post, author = hash_candidates(config.hash, np.arange(1, author_ids.size + 1, dtype=np.uint64),
+                                       author_ids.reshape(-1))
+        return {"post_hashes": post.reshape(*author_ids.shape, -1), "author_hashes": author.reshape(*author_ids.shape, -1)}
+    in_batch, sampled, hard = author_engagements(users, tower(authors[:2]), tower(authors), tower(authors[[[0, 1], [2, 3]]]))
+    want = count_matrix(histories, authors, s)
+    assert want.tolist() == [[2, 0, 0, 0, 0], [0, 0, 0, s, 0]]  # the last history_len items only
+    assert np.asarray(sampled).tolist() == want.tolist()
+    assert np.asarray(in_batch).tolist() == want[:, :2].tolist()
+    assert np.asarray(hard).tolist() == [[2, 0], [0, s]]
+
+
+def test_with_no_freshness_the_affinity_alone_is_fitted():
+    ids, authors, queries, users, corpus = _toy(2.0, 1500)
+    seen = Seen(Engagements.of([]))
+    scoring, recall = fit_freshness(_users(users), corpus, ids, seen, queries, weights=(), scales=(5.0,),
+                                    corpus_authors=authors, history_len=64)
+    assert set(recall) == {"none", "affinity scale 5.0"} and recall["affinity scale 5.0"] > recall["none"]
+    assert scoring.affinity.weight > 0.25 and not scoring.freshness.active
