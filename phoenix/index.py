@@ -263,7 +263,8 @@ class CorpusIndex:
             if not rerank:
                 return hits[:k]
             if engaged[i]:
-                hits = hits + self._author_hits(queries[i], engaged[i], exclusions[i], {h.post_id for h in hits})
+                hits = hits + self._author_hits(queries[i], engaged[i], exclusions[i], {h.post_id for h in hits},
+                                                affinity, wanted)
             return _rerank(hits, freshness, at_ms, affinity, engaged[i])[:k]
         with self._lock:
             if self._ann is None or exact:
@@ -287,16 +288,21 @@ class CorpusIndex:
                 pending = still
             return results  # type: ignore[return-value]
 
-    def _author_hits(self, query: np.ndarray, engaged: EngagedAuthors, ex: Exclusions,
-                     pooled: set[int]) -> list[ScoredPost]:
-        """The allowed posts of the engaged authors not already in the pool, scored by similarity."""
+    def _author_hits(self, query: np.ndarray, engaged: EngagedAuthors, ex: Exclusions, pooled: set[int],
+                     affinity: Affinity, limit: int) -> list[ScoredPost]:
+        """The engaged authors' allowed posts not already in the pool, scored by similarity: the
+        best `limit` by similarity plus the affinity bonus (what the re-rank can keep)."""
         slots = self._by_author.slots(a for a in engaged if a not in ex.author_ids)
-        out = []
-        for slot, score in zip(slots.tolist(), (self._vectors[slots] @ query).tolist()):
-            post_id = int(self._post_ids[slot])
-            if post_id not in pooled and post_id not in ex.post_ids:
-                out.append(ScoredPost(post_id, int(self._author_ids[slot]), float(score)))
-        return out
+        if len(slots) and (pooled or ex.post_ids):
+            skip = np.fromiter(pooled | ex.post_ids, np.uint64)
+            slots = slots[~np.isin(self._post_ids[slots], skip)]
+        scores = self._vectors[slots] @ query
+        if len(slots) > limit:
+            keep = np.argpartition(-(scores + affinity.bonus(author_counts(engaged, self._author_ids[slots]))),
+                                   limit - 1)[:limit]
+            slots, scores = slots[keep], scores[keep]
+        return [ScoredPost(p, a, sc) for p, a, sc in zip(self._post_ids[slots].tolist(),
+                                                         self._author_ids[slots].tolist(), scores.tolist())]
 
     def _fetch_ann(self, queries: np.ndarray, n: int) -> list[list[ScoredPost]]:
         if n <= 0 or self._ann is None:

@@ -197,3 +197,15 @@ def test_freshness_reranks_only_what_similarity_overfetched():
     fetched = set(posts[:n - 10])
     assert len(got) == k and {p.post_id for p in got} <= fetched
     assert [p.post_id for p in got] == [posts[n - 11], posts[n - 12]]  # newest of the fetched
+
+
+def test_affinity_search_equals_brute_force_over_the_whole_corpus(filled):
+    """With the engaged authors' posts pooled, the top k is the brute-force top k of
+    similarity + weight * log1p(engagements) over every post, whatever the pool bounds."""
+    index, posts, authors, vectors, rng = filled
+    engaged = {3: 2, 7: 1}
+    counts = np.array([engaged.get(a, 0) for a in authors])
+    for q in unit(rng, 5):
+        got = index.search(q, 5, affinity=Affinity(0.5), engaged=[engaged])[0]
+        want = np.argsort(-(vectors @ q + 0.5 * np.log1p(counts)), kind="stable")[:5]
+        assert [p.post_id for p in got] == [posts[i] for i in want]
