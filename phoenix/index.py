@@ -17,7 +17,8 @@ the dot product: search over-fetches `FRESHNESS_OVERFETCH * k` posts by similari
 re-ranks them by the sum. The evaluation scores with the same function
 (phoenix/training/freshness.py fits it). Author affinity (phoenix/rerank.py) is the re-rank's
 second term: the posts of the authors the query's user engaged with join the pool whatever
-their similarity, and each gets `weight * log1p(engagements with its author)`.
+their similarity (the best `FRESHNESS_OVERFETCH * k` of them by similarity + affinity), and
+each gets `weight * log1p(engagements with its author)`.
 Tombstones: a removed (deleted) post id is remembered until it is older than the retention,
 and an upsert of a remembered id is ignored, so a delete wins over its create whatever order
 they arrive in, and over a redelivered create (as in Thunder).
