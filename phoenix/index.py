@@ -11,11 +11,14 @@ one partition); the HNSW graph cannot, so there search over-fetches and filters,
 times more until k results survive or the corpus is exhausted.
 
 Freshness: a retriever's candidate tower sees only post and author ids, so it cannot tell a
-post's age, while engagements go mostly to recent posts. A fitted `Freshness` adds
+post's age, while engagements go mostly to recent posts. A fitted `Freshness` (phoenix/rerank.py) adds
 `weight * -log1p(age_hours)` and a per-age-bucket bias (age read from the snowflake id) to
 the dot product: search over-fetches `FRESHNESS_OVERFETCH * k` posts by similarity and
 re-ranks them by the sum. The evaluation scores with the same function
-(phoenix/training/freshness.py fits it).
+(phoenix/training/freshness.py fits it). Author affinity (phoenix/rerank.py) is the re-rank's
+second term: the posts of the authors the query's user engaged with join the pool whatever
+their similarity (the best `FRESHNESS_OVERFETCH * k` of them by similarity + affinity), and
+each gets `weight * log1p(engagements with its author)`.
 Tombstones: a removed (deleted) post id is remembered until it is older than the retention,
 and an upsert of a remembered id is ignored, so a delete wins over its create whatever order
 they arrive in, and over a redelivered create (as in Thunder).
@@ -33,6 +36,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from foryou import snowflake
+from phoenix.rerank import (NO_AFFINITY, NO_FRESHNESS, Affinity, AuthorPosts, EngagedAuthors, Freshness,  # noqa: F401
+                            age_bucket, author_counts)
 
 if TYPE_CHECKING:  # usearch is imported when the graph is first built
     from phoenix.index_ann import AnnIndex
@@ -65,52 +70,8 @@ FRESHNESS_OVERFETCH = 4
 # Posts fetched beyond those wanted: the freshness re-rank's pool is the most similar
 # `k * FRESHNESS_OVERFETCH + FETCH_MARGIN` allowed posts.
 FETCH_MARGIN = 16
-_MS_PER_HOUR = 3_600_000.0
 
 
-@dataclass(frozen=True)
-class Freshness:
-    """The retrieval score is `similarity + weight * -log1p(age_hours) + bias[bucket(age)]`:
-    `bias[i]` is added to posts aged below `edges_h[i]` hours and at least the edge before it
-    (the last bias: every older post), fitted per age bucket (phoenix/training/freshness.py), so
-    a shape that one log weight cannot take (a cliff where a feed stops showing posts) is
-    kept. Weight 0 and no biases (the default, e.g. for an untrained model): pure similarity."""
-    weight: float = 0.0
-    edges_h: tuple[float, ...] = ()   # ascending upper edges of the age buckets, hours
-    bias: tuple[float, ...] = ()      # len(edges_h) + 1 values, or none
-
-    @property
-    def active(self) -> bool:
-        return self.weight != 0.0 or any(b != 0.0 for b in self.bias)
-
-    def bonus(self, created_ms: np.ndarray, now_ms) -> np.ndarray:
-        """Score added for posts created at `created_ms` as seen at `now_ms` (broadcasts; a
-        post from the future counts as brand new)."""
-        age_h = np.maximum(np.asarray(now_ms, np.float64) - np.asarray(created_ms, np.float64), 0.0) / _MS_PER_HOUR
-        out = -self.weight * np.log1p(age_h)
-        if self.bias:
-            out = out + np.asarray(self.bias, np.float64)[age_bucket(age_h, self.edges_h)]
-        return out
-
-    def to_dict(self) -> dict:
-        out: dict = {"freshness_weight": self.weight}
-        if self.bias:
-            out["freshness_age_edges_h"], out["freshness_age_bias"] = list(self.edges_h), list(self.bias)
-        return out
-
-    @classmethod
-    def from_dict(cls, data: dict | None) -> "Freshness":
-        data = data or {}
-        return cls(float(data.get("freshness_weight", 0.0)), tuple(map(float, data.get("freshness_age_edges_h", ()))),
-                   tuple(map(float, data.get("freshness_age_bias", ()))))
-
-
-def age_bucket(age_h: np.ndarray, edges_h: Sequence[float]) -> np.ndarray:
-    """Index of each age's bucket: 0 below the first edge, len(edges_h) at or above the last."""
-    return np.searchsorted(np.asarray(edges_h, np.float64), age_h, side="right")
-
-
-NO_FRESHNESS = Freshness()
 
 
 created_ms_of = snowflake.created_at_ms_array   # creation times (ms) read from the ids
@@ -130,6 +91,7 @@ class CorpusIndex:
     _ann: AnnIndex | None = field(init=False, default=None, repr=False)
     _lock: threading.RLock = field(init=False, repr=False)
     _tombstones: set[int] = field(init=False, repr=False)    # deleted post ids
+    _by_author: AuthorPosts = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         cap = max(1, self.initial_capacity)
@@ -140,6 +102,7 @@ class CorpusIndex:
         self._free = []
         self._lock = threading.RLock()
         self._tombstones = set()
+        self._by_author = AuthorPosts()
 
     # ---- size and membership -------------------------------------------------------------
 
@@ -182,6 +145,7 @@ class CorpusIndex:
                 return
             slots = np.array([self._take_slot(int(p)) for p in post_ids], np.int64)
             self._vectors[slots] = embeddings
+            self._by_author.replace(slots, self._author_ids[slots], author_ids)
             self._post_ids[slots] = np.asarray(post_ids, np.uint64)
             self._author_ids[slots] = np.asarray(author_ids, np.uint64)
             if self._ann is not None:
@@ -218,6 +182,7 @@ class CorpusIndex:
                 if slot is None:
                     continue
                 self._post_ids[slot] = _EMPTY
+                self._by_author.discard(int(self._author_ids[slot]), slot)
                 self._author_ids[slot] = _EMPTY
                 self._vectors[slot] = 0.0
                 self._free.append(slot)
@@ -275,24 +240,38 @@ class CorpusIndex:
     # ---- search -----------------------------------------------------------------------------
 
     def search(self, queries: np.ndarray, k: int, exclusions: Sequence[Exclusions] | None = None,
-               exact: bool = False, freshness: Freshness = NO_FRESHNESS,
-               now_ms: int | None = None) -> list[list[ScoredPost]]:
+               exact: bool = False, freshness: Freshness = NO_FRESHNESS, now_ms: int | None = None,
+               affinity: Affinity = NO_AFFINITY, engaged: Sequence[EngagedAuthors] | None = None
+               ) -> list[list[ScoredPost]]:
         """Top-k posts by dot product for each query row ([B, dim]), best first, skipping each
         query's exclusions. `exact=True` forces the matrix product (recall measurement). With
-        an active `freshness`, scores are similarity + its bonus for the age at `now_ms`."""
+        an active `freshness`, scores are similarity + its bonus for the age at `now_ms`; with
+        an active `affinity`, + its bonus for each query's `engaged` authors."""
         queries = np.atleast_2d(np.asarray(queries, np.float32))
         exclusions = list(exclusions) if exclusions is not None else [NO_EXCLUSIONS] * len(queries)
         if len(exclusions) != len(queries):
             raise ValueError("one Exclusions per query")
+        engaged = list(engaged) if engaged is not None and affinity.active else [{}] * len(queries)
+        if len(engaged) != len(queries):
+            raise ValueError("one engaged-authors map per query")
         if freshness.active and now_ms is None:
             now_ms = snowflake.now_ms()
-        wanted = k * FRESHNESS_OVERFETCH if freshness.active else k
+        rerank = freshness.active or any(engaged)
+        wanted = k * FRESHNESS_OVERFETCH if rerank else k
         at_ms = now_ms if now_ms is not None else 0  # only read when freshness is active: set above
+
+        def finish(i: int, hits: list[ScoredPost]) -> list[ScoredPost]:
+            if not rerank:
+                return hits[:k]
+            if engaged[i]:
+                hits = hits + self._author_hits(queries[i], engaged[i], exclusions[i], {h.post_id for h in hits},
+                                                affinity, wanted)
+            return _rerank(hits, freshness, at_ms, affinity, engaged[i])[:k]
         with self._lock:
             if self._ann is None or exact:
                 # The re-rank pool keeps the first fetch's margin, as before the masking.
-                found = self._exact(queries, wanted + FETCH_MARGIN if freshness.active else k, exclusions)
-                return [(_rerank(hits, freshness, at_ms) if freshness.active else hits)[:k] for hits in found]
+                found = self._exact(queries, wanted + FETCH_MARGIN if rerank else k, exclusions)
+                return [finish(i, hits) for i, hits in enumerate(found)]
             size = len(self)
             results: list[list[ScoredPost] | None] = [None] * len(queries)
             fetch = {i: min(size, wanted + len(ex.post_ids) + FETCH_MARGIN) for i, ex in enumerate(exclusions)}
@@ -303,12 +282,28 @@ class CorpusIndex:
                 for row, i in enumerate(pending):
                     hits = [h for h in fetched[row] if exclusions[i].allows(h.post_id, h.author_id)]
                     if len(hits) >= wanted or fetch[i] >= size:
-                        results[i] = (_rerank(hits, freshness, at_ms) if freshness.active else hits)[:k]
+                        results[i] = finish(i, hits)
                     else:  # exclusions ate the fetch: ask for more
                         fetch[i] = min(size, fetch[i] * 4)
                         still.append(i)
                 pending = still
             return results  # type: ignore[return-value]
+
+    def _author_hits(self, query: np.ndarray, engaged: EngagedAuthors, ex: Exclusions, pooled: set[int],
+                     affinity: Affinity, limit: int) -> list[ScoredPost]:
+        """The engaged authors' allowed posts not already in the pool, scored by similarity: the
+        best `limit` by similarity plus the affinity bonus (what the re-rank can keep)."""
+        slots = self._by_author.slots(a for a in engaged if a not in ex.author_ids)
+        if len(slots) and (pooled or ex.post_ids):
+            skip = np.fromiter(pooled | ex.post_ids, np.uint64)
+            slots = slots[~np.isin(self._post_ids[slots], skip)]
+        scores = self._vectors[slots] @ query
+        if len(slots) > limit:
+            keep = np.argpartition(-(scores + affinity.bonus(author_counts(engaged, self._author_ids[slots]))),
+                                   limit - 1)[:limit]
+            slots, scores = slots[keep], scores[keep]
+        return [ScoredPost(p, a, sc) for p, a, sc in zip(self._post_ids[slots].tolist(),
+                                                         self._author_ids[slots].tolist(), scores.tolist())]
 
     def _fetch_ann(self, queries: np.ndarray, n: int) -> list[list[ScoredPost]]:
         if n <= 0 or self._ann is None:
@@ -359,12 +354,17 @@ class CorpusIndex:
         return out
 
 
-def _rerank(hits: list[ScoredPost], freshness: Freshness, now_ms: int) -> list[ScoredPost]:
-    """The hits re-scored with the freshness bonus, best first (stable for equal scores)."""
+def _rerank(hits: list[ScoredPost], freshness: Freshness, now_ms: int, affinity: Affinity = NO_AFFINITY,
+            engaged: EngagedAuthors | None = None) -> list[ScoredPost]:
+    """The hits re-scored with the freshness and affinity bonuses, best first (stable for equal
+    scores)."""
     if not hits:
         return hits
-    bonus = freshness.bonus(created_ms_of([h.post_id for h in hits]), now_ms)
-    scores = np.array([h.score for h in hits], np.float64) + bonus
+    scores = np.array([h.score for h in hits], np.float64)
+    if freshness.active:
+        scores += freshness.bonus(created_ms_of([h.post_id for h in hits]), now_ms)
+    if engaged:
+        scores += affinity.bonus(author_counts(engaged, np.array([h.author_id for h in hits], np.uint64)))
     return [ScoredPost(hits[j].post_id, hits[j].author_id, float(scores[j]))
             for j in np.argsort(-scores, kind="stable")]
 

@@ -14,9 +14,13 @@ from phoenix.actions import DWELL_TIME_INDEX, NUM_BINARY_ACTIONS
 from phoenix.config import RankerConfig, RetrieverConfig
 from phoenix.features import RankBatch, UserBatch
 from phoenix.layers import MASKED_LOGIT
+from phoenix.rerank import NEGATIVE_INDICES
 from phoenix.ranker import ranker_init_params, ranker_logits
 from phoenix.retriever import (retriever_candidate_embeddings, retriever_init_params,
                                retriever_prefix_user_embeddings, retriever_user_embeddings)
+
+# history action columns that make an item a positive engagement (for the affinity counts)
+POSITIVE_COLUMNS = np.asarray([a for a in range(NUM_BINARY_ACTIONS) if a not in NEGATIVE_INDICES])
 
 __all__ = ["ranker_loss", "retriever_loss", "retriever_sequence_loss", "ranker_init_params",
            "retriever_init_params"]
@@ -100,6 +104,10 @@ def retriever_loss_v2(params: Any, config: RetrieverConfig, users: UserBatch, po
                               (user @ neg_emb.T) / t - neg_log_q)
     hard_logits = jnp.einsum("bd,bhd->bh", user, hard_emb) / t
     hard_logits = jnp.where(hard["post_hashes"][..., 0] == 0, MASKED_LOGIT, hard_logits)
+    if "affinity" in params:  # the author-affinity term, learned with the towers
+        in_batch, global_logits, hard_logits = (
+            x + params["affinity"] * jnp.log1p(c) for x, c in zip((in_batch, global_logits, hard_logits),
+                                                                 author_engagements(users, pos, neg, hard)))
     logits = jnp.concatenate([in_batch, global_logits, hard_logits], axis=1)
     if ages is not None:
         logits = _with_ages(logits, params.get("age_bias"), ages, age_edges_h)
@@ -109,6 +117,24 @@ def retriever_loss_v2(params: Any, config: RetrieverConfig, users: UserBatch, po
     loss = jnp.sum(per_row * row_valid) / count
     accuracy = jnp.sum((jnp.argmax(logits, axis=-1) == jnp.arange(b)) * row_valid) / count
     return loss, {"loss": loss, "accuracy": accuracy, "temperature": t}
+
+
+def author_engagements(users: UserBatch, pos: dict, neg: dict, hard: dict) -> tuple[jax.Array, ...]:
+    """([B, B], [B, G], [B, H]) each row's positive history items by the author of each
+    in-batch, global and hard column's post (authors compared by their hashes; the count the
+    served re-rank reads, phoenix/rerank.py)."""
+    history = jnp.asarray(users.history_author_hashes)                       # [B, S, Ha]
+    actions = jnp.asarray(users.history_actions)[..., :NUM_BINARY_ACTIONS]
+    positive = jnp.any(actions[..., POSITIVE_COLUMNS] > 0, axis=-1) & (history[..., 0] != 0)  # [B, S]
+
+    def count(authors: jax.Array, per_row: bool) -> jax.Array:
+        if per_row:  # [B, H, Ha]: each row's own columns
+            same = jnp.all(history[:, None, :, :] == authors[:, :, None, :], axis=-1)   # [B, H, S]
+        else:        # [C, Ha]: every row against every column
+            same = jnp.all(history[:, None, :, :] == authors[None, :, None, :], axis=-1)  # [B, C, S]
+        return jnp.sum(same & positive[:, None, :], axis=-1).astype(jnp.float32)
+    return (count(jnp.asarray(pos["author_hashes"]), False), count(jnp.asarray(neg["author_hashes"]), False),
+            count(jnp.asarray(hard["author_hashes"]), True))
 
 
 def _with_ages(logits: jax.Array, age_bias: jax.Array | None, ages: dict, edges_h: tuple[float, ...]) -> jax.Array:

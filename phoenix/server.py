@@ -28,6 +28,7 @@ from phoenix.actions import ACTION_NAMES
 from phoenix.content import ContentStore
 from phoenix.features import CandidateItem
 from phoenix.index import CorpusIndex, Exclusions, ScoredPost
+from phoenix.rerank import engaged_authors
 from phoenix.server_batching import MicroBatcher
 from phoenix.server_corpus import CorpusFeeder, reembed
 from phoenix.server_models import Models, load_models, newer_models
@@ -208,9 +209,11 @@ class PhoenixServer:
         models, index = self.state
         users = models.retriever.user_embeddings([i.user_id for i in inputs], [i.history for i in inputs])
         # Post ages are taken at the time of the request (one clock reading per batch).
+        history_len = models.retriever.config.history_len  # the affinity counts what the model reads
         found = index.search(users, max(i.k for i in inputs),
                              [Exclusions(i.exclude_post_ids, i.exclude_author_ids) for i in inputs],
-                             freshness=models.freshness, now_ms=snowflake.now_ms())
+                             freshness=models.freshness, now_ms=snowflake.now_ms(), affinity=models.affinity,
+                             engaged=[engaged_authors(i.history, history_len) for i in inputs])
         return [(posts[:i.k], len(index), models.checkpoint_id) for posts, i in zip(found, inputs)]
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from phoenix import checkpoints, config as model_config
 from phoenix.checkpoints import CheckpointRef
-from phoenix.index import NO_FRESHNESS, Freshness
+from phoenix.rerank import NO_AFFINITY, NO_FRESHNESS, Affinity, Freshness, Scoring
 from phoenix.runtime import RankerRuntime, RetrieverRuntime
 from phoenix.settings import Preset
 
@@ -50,6 +50,7 @@ class Models:
     retriever_ref: CheckpointRef | None
     preset: str
     freshness: Freshness = NO_FRESHNESS  # the retriever checkpoint's fitted re-rank (scoring.json)
+    affinity: Affinity = NO_AFFINITY
 
     @property
     def checkpoint_id(self) -> str:
@@ -69,8 +70,8 @@ def load_retriever(ref: CheckpointRef) -> RetrieverRuntime:
     return RetrieverRuntime(cfg, params, checkpoints.load_codebook(ref))
 
 
-def load_freshness(ref: CheckpointRef | None) -> Freshness:
-    return Freshness.from_dict(checkpoints.load_scoring(ref)) if ref else NO_FRESHNESS
+def load_scoring(ref: CheckpointRef | None) -> Scoring:
+    return Scoring.from_dict(checkpoints.load_scoring(ref) if ref else None)
 
 
 def load_models(preset: str, checkpoint_dir: str | Path | None, seed: int = 0) -> Models:
@@ -79,7 +80,8 @@ def load_models(preset: str, checkpoint_dir: str | Path | None, seed: int = 0) -
     retriever_ref = checkpoints.latest(checkpoint_dir, checkpoints.RETRIEVER) if checkpoint_dir else None
     ranker = load_ranker(ranker_ref) if ranker_ref else RankerRuntime.init(ranker_cfg, seed)
     retriever = load_retriever(retriever_ref) if retriever_ref else RetrieverRuntime.init(retriever_cfg, seed)
-    models = Models(ranker, retriever, ranker_ref, retriever_ref, preset, load_freshness(retriever_ref))
+    scoring = load_scoring(retriever_ref)
+    models = Models(ranker, retriever, ranker_ref, retriever_ref, preset, scoring.freshness, scoring.affinity)
     log.info("models loaded: %s", models.checkpoint_id)
     return models
 
@@ -100,6 +102,7 @@ def newer_models(current: Models, checkpoint_dir: str | Path) -> tuple[Models, b
         new = replace(new, ranker=load_ranker(ranker_ref), ranker_ref=ranker_ref)
     retriever_changed = _newer(current.retriever_ref, retriever_ref)
     if retriever_ref is not None and retriever_changed:
+        scoring = load_scoring(retriever_ref)
         new = replace(new, retriever=load_retriever(retriever_ref), retriever_ref=retriever_ref,
-                      freshness=load_freshness(retriever_ref))
+                      freshness=scoring.freshness, affinity=scoring.affinity)
     return (new, retriever_changed) if new is not current else None

@@ -65,9 +65,8 @@ def evaluate_checkpoints(checkpoint_dir: str, events, test_fraction: float = 0.2
     from phoenix import checkpoints
     from phoenix.actions import NUM_BINARY_ACTIONS
     from phoenix.evaluation.evaluate import Extras, evaluate_ranker, evaluate_retriever
-    from phoenix.index import Freshness
+    from phoenix.rerank import Scoring
     from phoenix.training import ranker, retriever
-    from phoenix.training.data import post_created_ms
 
     extras = extras or Extras()
     log = ranker.as_log(events)
@@ -83,12 +82,13 @@ def evaluate_checkpoints(checkpoint_dir: str, events, test_fraction: float = 0.2
     if ref is not None:
         cfg, params = checkpoints.load(ref)
         split = retriever.retriever_split(log, cfg, test_fraction)
-        freshness = Freshness.from_dict(checkpoints.load_scoring(ref))  # as Phoenix serves it
+        scoring = Scoring.from_dict(checkpoints.load_scoring(ref))  # as Phoenix serves it
         corpus_ids, corpus_authors = retriever.corpus_of(log)
         runtime = retriever.runtime_for(params, cfg, log, checkpoints.load_codebook(ref))
         model_fn = retriever.model_score_fn(runtime, runtime.candidate_embeddings(corpus_ids, corpus_authors),
-                                            post_created_ms(corpus_ids), freshness)
-        results["retriever"] = {"checkpoint": ref.checkpoint_id, "freshness_weight": freshness.weight,
+                                            corpus_ids, corpus_authors, scoring)
+        results["retriever"] = {"checkpoint": ref.checkpoint_id, "freshness_weight": scoring.freshness.weight,
+                                "affinity_weight": scoring.affinity.weight,
                                 **evaluate_retriever(model_fn, log, split, corpus_ids, cfg.history_len, extras,
                                                      seed, max_queries)}
     return results

@@ -1,9 +1,10 @@
 """Train the two-tower retriever with an in-batch-negatives softmax on engaged posts, fit its
-freshness re-rank, then measure recall@K / NDCG@K on the held-out future against the baselines.
+re-rank (freshness and author affinity), then measure recall@K / NDCG@K on the held-out future against the baselines.
 
 Freshness: the candidate tower cannot tell a post's age, and most engagements go to recent
-posts. Served and evaluated scores add a fitted bonus for the post's age (phoenix.index.Freshness,
-fitted by phoenix/training/freshness.py) on the training window only, on engagements no model
+posts. Served and evaluated scores add a fitted bonus for the post's age and one for the user's
+engagements with its author (phoenix/rerank.py, fitted by phoenix/training/freshness.py and
+scored by phoenix/training/retriever_scoring.py) on the training window only, on engagements no model
 it judges was fitted on: a v2 model's early-stopping slice (the last part of the training
 window, which the final model is validated on but never trained on), and for v1 models, which
 train a fixed number of steps without such a slice, the last 15% of the window, judged with a
@@ -20,17 +21,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from phoenix.config import RetrieverConfig
-from phoenix.evaluation.retrieval import Seen
 from phoenix.features import candidate_inputs, hash_candidates, user_batch_of_columns
-from phoenix.index import NO_FRESHNESS, Freshness
+from phoenix.rerank import NO_SCORING
 from foryou_protos import common_pb2
 from phoenix.losses import retriever_init_params, retriever_loss, retriever_loss_v2, retriever_sequence_loss
-from phoenix.runtime import RetrieverRuntime
-from phoenix.training.data import (EventLog, RetrieveExample, RetrieveExamples, Split, collect, features_for,
+from phoenix.training.data import (EventLog, RetrieveExamples, Split, collect, features_for,
                                    fit_codebook_for, hard_negatives, history_of, post_created_ms, retrieve_examples,
                                    split_by_time, time_cutoff)
-from phoenix.training import freshness as freshness_fit
 from phoenix.training.freshness import AGE_EDGES_H, FRESHNESS_WEIGHTS
+from phoenix.training.retriever_scoring import corpus_of, evaluate, fit_scoring, model_score_fn, runtime_for  # noqa: F401
 from phoenix.training.negatives import sampled_negatives, served_negatives
 from phoenix.training.loop import TrainSettings, fit, fresh_params, print_progress, validation_split
 from phoenix.training.event_log import action_bits
@@ -71,6 +70,9 @@ GLOBAL_NEGATIVES_PER_EXAMPLE = 2  # per-engagement recipe: 2 x batch global nega
 # Per-engagement recipe: negatives created after the engagement are masked, and a bias per
 # post-age bucket (freshness.AGE_EDGES_H) is learned with the towers (losses.retriever_loss_v2).
 AGE_BIAS = True
+# Per-engagement recipe: every logit gets a learned weight * log1p(the row's positive history
+# items by the column's author), the served re-rank's affinity term (phoenix/rerank.py).
+AFFINITY_IN_LOSS = True
 SERVED_NEGATIVES = 0  # per engagement: the user's last served-and-passed-over posts as hard negatives
 NEGATIVES = "corpus"  # where the per-engagement recipe samples its global negatives (negatives.py)
 
@@ -253,10 +255,14 @@ def _fit_v2(log: EventLog, examples: RetrieveExamples, config: RetrieverConfig, 
     trainable = {"model": model, "temperature": np.zeros((), np.float32)}
     if AGE_BIAS:
         trainable["age_bias"] = np.zeros(len(AGE_EDGES_H) + 1, np.float32)
+    if AFFINITY_IN_LOSS:
+        trainable["affinity"] = np.zeros((), np.float32)
     trained, summary = fit(_v2_loss(config, temperature), trainable, data, len(fit_part), settings, name,
                            progress, val, len(validation))
     if AGE_BIAS:  # in logit units (the fitted re-rank is refitted on the validation slice)
         summary["age_bias"] = np.asarray(trained["age_bias"]).round(3).tolist()
+    if AFFINITY_IN_LOSS:
+        summary["affinity_in_loss"] = float(trained["affinity"])
     if validation:
         summary["validation_from_ms"] = validation[0].time_ms
     summary["temperature"] = float(temperature * np.exp(np.asarray(trained["temperature"])))
@@ -264,72 +270,11 @@ def _fit_v2(log: EventLog, examples: RetrieveExamples, config: RetrieverConfig, 
     return trained["model"], summary
 
 
-def runtime_for(params, config: RetrieverConfig, log: EventLog, codebook=None) -> RetrieverRuntime:
-    features = features_for(config, log, codebook)
-    return RetrieverRuntime(config, params, codebook, features.store if features else None)
-
-
 def example_arrays(config: RetrieverConfig, examples: RetrieveExamples) -> RetrieverData:
     users = user_batch_of_columns(config, examples.user,
                                   examples.history.columns(examples.lo, examples.hi, config.history_len))
     post, author = hash_candidates(config.hash, examples.post, examples.author)
     return RetrieverData(users, post, author)
-
-
-def corpus_of(log: EventLog) -> tuple[np.ndarray, np.ndarray]:
-    """(post ids, author ids) of every created, not deleted post."""
-    alive = ~log.posts.deleted
-    return log.posts.ids[alive], log.posts.authors[alive]
-
-
-def model_score_fn(runtime: RetrieverRuntime, corpus: np.ndarray, corpus_created_ms: np.ndarray,
-                   freshness: Freshness) -> Callable[[list[RetrieveExample]], np.ndarray]:
-    """fn(queries) -> [len(queries), len(corpus)]: similarity plus the freshness bonus for each
-    post's age at the query's time (as the server does at the request's time)."""
-    def scores(part: list[RetrieveExample]) -> np.ndarray:
-        users = runtime.user_embeddings([q.user_id for q in part], [q.history for q in part])
-        similarity = users @ corpus.T
-        if not freshness.active:
-            return similarity
-        now = np.asarray([q.time_ms for q in part], np.float64)[:, None]
-        return similarity + freshness.bonus(corpus_created_ms[None, :], now)
-    return scores
-
-
-def evaluate(params, config: RetrieverConfig, log: EventLog, split: Split, seed: int = 0,
-             freshness: Freshness = NO_FRESHNESS, codebook=None) -> dict:
-    """The held-out retrieval evaluation `foryou eval` prints (phoenix/evaluation/evaluate.py:
-    time split with queries sampled across all held-out users, and leave-last-out; full corpus
-    minus everything the user engaged with before), of the model and every baseline but the
-    content-only one."""
-    from phoenix.evaluation.evaluate import evaluate_retriever
-
-    corpus_ids, corpus_authors = corpus_of(log)
-    runtime = runtime_for(params, config, log, codebook)
-    corpus = runtime.candidate_embeddings(corpus_ids, corpus_authors)
-    created = post_created_ms(corpus_ids)
-    model = model_score_fn(runtime, corpus, created, freshness)
-    out = {"freshness_weight": freshness.weight,
-           **evaluate_retriever(model, log, split, corpus_ids, config.history_len, seed=seed)}
-    if freshness.active:  # what the re-rank adds, for the record
-        plain = model_score_fn(runtime, corpus, created, NO_FRESHNESS)
-        out["model_similarity_only"] = evaluate_retriever(plain, log, split, corpus_ids, config.history_len,
-                                                          seed=seed, baselines=False)["methods"]["model"]
-    return out
-
-
-def fit_freshness(params, config: RetrieverConfig, log: EventLog, validation: list[RetrieveExample],
-                  weights=FRESHNESS_WEIGHTS, codebook=None, seed: int = 0) -> tuple[Freshness, dict[str, float]]:
-    """The re-rank with the best recall@100 of `params` on the validation engagements (sampled
-    and scored as the held-out evaluation does; phoenix/training/freshness.py), and the recall
-    of every candidate tried."""
-    corpus_ids, corpus_authors = corpus_of(log)
-    runtime = runtime_for(params, config, log, codebook)
-    corpus = runtime.candidate_embeddings(corpus_ids, corpus_authors)
-
-    def users(part):
-        return runtime.user_embeddings([q.user_id for q in part], [q.history for q in part])
-    return freshness_fit.fit_freshness(users, corpus, corpus_ids, Seen(log.engagements), validation, weights, seed)
 
 
 def _fit_params(examples: RetrieveExamples, config: RetrieverConfig, settings: TrainSettings,
@@ -349,8 +294,8 @@ def train(events: EventLog | Iterable, config: RetrieverConfig, steps: int = 400
           params=None, temperature: float = TEMPERATURE,
           freshness_weights=FRESHNESS_WEIGHTS, positives=None, codebook=None) -> tuple[Any, dict]:
     """Train on the events (an EventLog or (topic, message) pairs); returns (params, metrics).
-    metrics["scoring"]: what serving needs besides the params (the freshness re-rank, saved to
-    scoring.json). Empty `freshness_weights`: no freshness. `positives`: the actions whose
+    metrics["scoring"]: what serving needs besides the params (the fitted re-rank, saved to
+    scoring.json). Empty `freshness_weights`: no freshness re-rank. `positives`: the actions whose
     engagements a v2 retriever learns to retrieve (default POSITIVE_ACTIONS). `params` /
     `codebook`: warm-start from them (continuous training, follow.py)."""
     settings = replace(settings or default_settings(steps, config), steps=steps)
@@ -372,7 +317,7 @@ def train(events: EventLog | Iterable, config: RetrieverConfig, steps: int = 400
         no_early = replace(settings, validation_fraction=0.0)  # v1 keeps its fixed-step recipe
         return _fit_params(examples, config, no_early, temperature, name, progress, start)
 
-    freshness, tried = NO_FRESHNESS, dict[str, float]()
+    scoring, tried = NO_SCORING, dict[str, float]()
     validation_params, tail = None, []
     if freshness_weights and not v2:  # v1 has no early-stopping slice: a validation model
         inner = split_by_time(split.train, VALIDATION_FRACTION)
@@ -380,20 +325,19 @@ def train(events: EventLog | Iterable, config: RetrieverConfig, steps: int = 400
             validation_params, _ = fit_on(inner.train, inner.cutoff_ms, "retriever-validation")
             tail = inner.test
     params, summary = fit_on(split.train, split.cutoff_ms, "retriever", params)
-    if freshness_weights and v2 and "validation_from_ms" in summary:
+    if v2 and "validation_from_ms" in summary:  # no freshness weights: the affinity alone may be fitted
         validation_params = params
-        tail = [ex for ex in split.train if ex.time_ms >= summary["validation_from_ms"]]
+        tail = split.train.take(np.flatnonzero(split.train.time >= summary["validation_from_ms"]))
     if validation_params is not None and tail:
-        freshness, tried = fit_freshness(validation_params, config, log, tail, freshness_weights, codebook,
-                                         settings.seed)
-        progress(f"[retriever] freshness {freshness.to_dict()} (validation recall@100 "
+        scoring, tried = fit_scoring(validation_params, config, log, tail, freshness_weights, codebook, settings.seed)
+        progress(f"[retriever] re-rank {scoring.to_dict()} (validation recall@100 "
                  + ", ".join(f"{w}: {r:.3f}" for w, r in tried.items()) + ")")
-    evaluation = evaluate(params, config, log, split, settings.seed, freshness, codebook)
+    evaluation = evaluate(params, config, log, split, settings.seed, scoring, codebook)
     recall = {m: r["recall@100"] for m, r in evaluation["methods"].items()}
     progress("[retriever] held-out recall@100: " + ", ".join(f"{m} {v:.3f}" for m, v in recall.items()))
     hr = {m: r["recall@10"] for m, r in evaluation["leave_last_out"]["segments"]["all"].items()}
     progress("[retriever] leave-last-out HR@10: " + ", ".join(f"{m} {v:.3f}" for m, v in hr.items()))
-    metrics = {"train": summary, "eval": evaluation, "scoring": freshness.to_dict(),
+    metrics = {"train": summary, "eval": evaluation, "scoring": scoring.to_dict(),
                "freshness_validation_recall@100": tried}
     if codebook is not None:
         metrics["codebook"] = codebook

@@ -7,7 +7,9 @@ from phoenix.evaluation.retrieval import Seen
 from phoenix.index import Freshness, age_bucket
 from phoenix.training.data import RetrieveExample
 from phoenix.training.event_log import Engagements
-from phoenix.training.freshness import AGE_EDGES_H, bucket_tables, fit_bucket_bias, fit_freshness
+from phoenix.rerank import Scoring
+from phoenix.training.affinity import cell_features, fit_cell_logit
+from phoenix.training.freshness import AGE_EDGES_H, BIAS_L2, bucket_tables, fit_bucket_bias, fit_freshness
 
 HOUR_MS = 3_600_000
 
@@ -61,7 +63,7 @@ def test_bucket_fit_recovers_a_cliff():
     corpus = np.ones((len(ids), 2), np.float32) / np.sqrt(2)
     users = _constant_users(corpus)
     tables = bucket_tables(lambda part: users(part) @ corpus.T, queries, ids, seen, scales=(1.0,))
-    bias = fit_bucket_bias(tables.log_z[0], tables.target_bucket)
+    bias = fit_cell_logit(tables.log_z[0], tables.target_cell, cell_features(len(AGE_EDGES_H) + 1, False), BIAS_L2)
     cliff = AGE_EDGES_H.index(12.0) + 1  # buckets [0, cliff) hold the posts younger than 12 hours
     inside, outside = bias[:cliff], bias[cliff:AGE_EDGES_H.index(48.0) + 1]
     assert inside.max() - inside.min() < 0.5, inside
@@ -74,7 +76,7 @@ def test_fit_keeps_the_buckets_where_one_log_weight_cannot_take_the_shape():
     seen = Seen(Engagements.of([]))
     corpus = np.ones((len(ids), 2), np.float32) / np.sqrt(2)
     users = _constant_users(corpus)
-    freshness, recall = fit_freshness(users, corpus, ids, seen, queries, weights=(0.0, 0.4))
-    assert freshness.bias and not freshness.weight
+    scoring, recall = fit_freshness(users, corpus, ids, seen, queries, weights=(0.0, 0.4))
+    assert scoring.freshness.bias and not scoring.freshness.weight and not scoring.affinity.active
     assert recall["weight 0.4"] < 0.05 and max(recall.values()) > 0.5, recall
-    assert fit_freshness(users, corpus, ids, seen, queries, weights=())[0] == Freshness()  # none asked for
+    assert fit_freshness(users, corpus, ids, seen, queries, weights=())[0] == Scoring()  # none asked for

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from foryou import snowflake
+from phoenix.rerank import Affinity
 from phoenix.index import FETCH_MARGIN, FRESHNESS_OVERFETCH, CorpusIndex, Exclusions, Freshness, created_ms_of, recall_at_k
 
 
@@ -110,6 +111,33 @@ def test_the_freshness_rerank_pool_is_the_most_similar_allowed_posts():
     assert [p.post_id for p in got] == [posts[pool]]
 
 
+@pytest.mark.parametrize("ann", [False, True])
+def test_affinity_pools_the_engaged_authors_posts_whatever_their_similarity(ann):
+    """An engaged author's least similar post joins the re-rank pool and wins with the bonus
+    weight * log1p(engagements); excluded posts and authors stay out; a re-upsert under another
+    author and a removal move the post out of its author's list."""
+    n = 200
+    posts = ids(n)
+    vectors = np.zeros((n, 2), np.float32)
+    vectors[:, 0] = np.linspace(1.0, -1.0, n)   # post 0 most similar, post n-1 least
+    authors = [1] * (n - 1) + [2]
+    index = CorpusIndex(2, ann_threshold=0 if ann else 10_000)
+    index.upsert(posts, authors, vectors)
+    query = np.array([1.0, 0.0], np.float32)
+    got = index.search(query, 2, affinity=Affinity(3.0), engaged=[{2: 3}])[0]
+    assert [p.post_id for p in got] == [posts[-1], posts[0]]
+    assert got[0].score == pytest.approx(-1.0 + 3.0 * np.log1p(3))
+    assert index.search(query, 2, engaged=[{2: 3}])[0][0].post_id == posts[0]   # no weight: no bonus
+    for ex in (Exclusions(frozenset(posts[-1:])), Exclusions(author_ids=frozenset({2}))):
+        assert posts[-1] not in [p.post_id for p in index.search(query, 2, [ex], affinity=Affinity(3.0),
+                                                                  engaged=[{2: 3}])[0]]
+    index.upsert(posts[-1:], [3], vectors[-1:])   # the post changes author: author 2 has none now
+    assert index.search(query, 1, affinity=Affinity(3.0), engaged=[{2: 3}])[0][0].post_id == posts[0]
+    assert index.search(query, 1, affinity=Affinity(3.0), engaged=[{3: 1}])[0][0].post_id == posts[-1]
+    index.remove(posts[-1:])
+    assert index.search(query, 1, affinity=Affinity(3.0), engaged=[{3: 1}])[0][0].post_id == posts[0]
+
+
 def test_search_of_an_empty_or_small_index():
     index = CorpusIndex(4)
     assert index.search(np.ones((2, 4), np.float32), 5) == [[], []]
@@ -169,3 +197,15 @@ def test_freshness_reranks_only_what_similarity_overfetched():
     fetched = set(posts[:n - 10])
     assert len(got) == k and {p.post_id for p in got} <= fetched
     assert [p.post_id for p in got] == [posts[n - 11], posts[n - 12]]  # newest of the fetched
+
+
+def test_affinity_search_equals_brute_force_over_the_whole_corpus(filled):
+    """With the engaged authors' posts pooled, the top k is the brute-force top k of
+    similarity + weight * log1p(engagements) over every post, whatever the pool bounds."""
+    index, posts, authors, vectors, rng = filled
+    engaged = {3: 2, 7: 1}
+    counts = np.array([engaged.get(a, 0) for a in authors])
+    for q in unit(rng, 5):
+        got = index.search(q, 5, affinity=Affinity(0.5), engaged=[engaged])[0]
+        want = np.argsort(-(vectors @ q + 0.5 * np.log1p(counts)), kind="stable")[:5]
+        assert [p.post_id for p in got] == [posts[i] for i in want]

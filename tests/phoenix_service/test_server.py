@@ -14,7 +14,9 @@ from foryou_protos import common_pb2, phoenix_pb2
 from phoenix import checkpoints
 from phoenix.actions import ACTION_NAMES
 from phoenix.config import tiny_retriever_config
+from phoenix.features import HistoryItem
 from phoenix.index import Freshness
+from phoenix.rerank import Affinity
 from phoenix.server_corpus import RECORDS
 
 from tests.phoenix_service.conftest import AUTHOR_BASE, created, deleted, new_post_id, publish
@@ -188,9 +190,9 @@ async def test_new_retriever_checkpoint_is_hot_reloaded_and_corpus_reembedded(st
     before = len(phoenix.index)
     old_vector = phoenix.index.vector(seeded_posts[0][0])
     checkpoints.save(phoenix.settings.checkpoint_dir, checkpoints.RETRIEVER, 7, params, config,
-                     scoring={"freshness_weight": 0.5})
+                     scoring={"freshness_weight": 0.5, "affinity_weight": 2.0})
     await eventually(lambda: phoenix.models.retriever_ref is not None, timeout_s=60, what="reload")
-    assert phoenix.models.freshness == Freshness(0.5)
+    assert phoenix.models.freshness == Freshness(0.5) and phoenix.models.affinity == Affinity(2.0)
     info = await stub.ModelInfo(phoenix_pb2.ModelInfoRequest())
     assert "retriever-7" in info.checkpoint_id and "ranker-init-tiny" in info.checkpoint_id
     assert info.corpus_size >= before
@@ -206,6 +208,15 @@ async def test_new_retriever_checkpoint_is_hot_reloaded_and_corpus_reembedded(st
     plain = [phoenix.index.vector(p.post_id) @ user[0] for p in reply.posts]
     bonus = np.array([p.score for p in reply.posts]) - np.array(plain)
     assert np.all(bonus <= 1e-6) and np.any(bonus < -1e-4)  # posts have an age: the bonus is negative
+    # and its affinity weight: + 2 * log1p(2) for the posts of the author engaged with twice
+    liked = [p for p in seeded_posts if p[1] == AUTHOR_BASE + 1]
+    reply = await stub.Retrieve(phoenix_pb2.RetrieveRequest(user_id=3, k=5, history=history(liked[:2])))
+    assert {p.author_id for p in reply.posts} == {AUTHOR_BASE + 1}
+    actions = tuple(sorted(a - 1 for a in (common_pb2.FAVORITE, common_pb2.REPLY)))  # model indices
+    user = phoenix.models.retriever.user_embeddings([3], [[HistoryItem(p, a, actions) for p, a in liked[:2]]])
+    expected = phoenix.index.search(user, 5, freshness=Freshness(0.5), now_ms=snowflake.now_ms(), affinity=Affinity(2.0),
+                                    engaged=[{AUTHOR_BASE + 1: 2}])[0]
+    assert [p.post_id for p in reply.posts] == [p.post_id for p in expected]
 
 
 async def test_foryou_phoenix_command_serves_and_stops_gracefully(kafka, seeded_posts):
