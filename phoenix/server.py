@@ -31,7 +31,7 @@ from phoenix.index import CorpusIndex, Exclusions, ScoredPost
 from phoenix.server_batching import MicroBatcher
 from phoenix.server_corpus import CorpusFeeder, reembed
 from phoenix.server_models import Models, load_models, newer_models
-from phoenix.runtime import Ranked
+from phoenix.runtime import RANK_ALONE_CANDIDATES, Ranked
 from phoenix.server_validation import (Limits, RankInput, RetrieveInput, ValidationError, rank_input,
                                        retrieve_input)
 from phoenix.settings import PhoenixSettings
@@ -50,7 +50,8 @@ class PhoenixServer:
         self._serving: tuple[Models, CorpusIndex] | None = None
         self.grpc = ServiceServer.of("phoenix", [SERVICE_NAME], settings)
         phoenix_pb2_grpc.add_PhoenixServiceServicer_to_server(PhoenixServicer(self), self.grpc.server)
-        self.rank_batcher = MicroBatcher("rank", self._rank_batch, settings.max_batch, settings.max_wait_ms)
+        self.rank_batcher = MicroBatcher("rank", self._rank_batch, settings.max_batch, settings.max_wait_ms,
+                                         size=_candidate_count, max_size=RANK_ALONE_CANDIDATES)
         self.retrieve_batcher = MicroBatcher("retrieve", self._retrieve_batch, settings.max_batch,
                                              settings.max_wait_ms)
         self.feeder: CorpusFeeder | None = None
@@ -212,6 +213,10 @@ class PhoenixServer:
                              [Exclusions(i.exclude_post_ids, i.exclude_author_ids) for i in inputs],
                              freshness=models.freshness, now_ms=snowflake.now_ms())
         return [(posts[:i.k], len(index), models.checkpoint_id) for posts, i in zip(found, inputs)]
+
+
+def _candidate_count(item: RankInput) -> int:
+    return len(item.candidates)
 
 
 def rank_response(ranked: Ranked, checkpoint_id: str) -> phoenix_pb2.RankResponse:
