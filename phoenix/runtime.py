@@ -6,9 +6,7 @@ powers of two) so a server compiles a handful of functions once and then never a
 from __future__ import annotations
 
 import dataclasses
-import functools
-import logging
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -24,8 +22,6 @@ from phoenix.ranker import (CandidateContext, PrefixCache, predictions, ranker_c
 from phoenix.sid import Codebook
 from phoenix.retriever import retriever_candidate_embeddings, retriever_init_params, retriever_user_embeddings
 
-log = logging.getLogger(__name__)
-
 Request = tuple[int, Sequence[HistoryItem], Sequence[CandidateItem] | Candidates]
 
 WARMUP_BUCKETS = (8, 16, 32, 64, 128, 256, 512, 1024)
@@ -37,29 +33,6 @@ CANDIDATE_EMBEDDING_CHUNK = 4096
 # server micro-batch at once): its candidates are most of the cost, so company saves nothing,
 # and smaller requests batched with it would be padded to its bucket.
 RANK_ALONE_CANDIDATES = 256
-# XLA:CPU by default hands a dot together with the adds and reductions around it to one YNNPACK
-# call; for the candidates' input (a [C, content_dim] projection summed with the looked-up rows)
-# that call ran several times slower than the dot alone. Dot-only library calls keep the fast
-# matmuls and leave the element-wise work to XLA's own fusions (the same numbers, to rounding).
-CPU_COMPILER_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"}
-
-
-@functools.lru_cache(maxsize=1)
-def compiler_options() -> dict[str, str]:
-    """CPU_COMPILER_OPTIONS on a CPU backend whose XLA knows them; else none (XLA's defaults)."""
-    if jax.default_backend() != "cpu":
-        return {}
-    try:
-        jax.jit(lambda x: x + 1, compiler_options=CPU_COMPILER_OPTIONS).lower(np.float32(0)).compile()
-    except Exception as exc:  # another jaxlib: its defaults, which are correct, maybe slower
-        log.warning("XLA does not take %s (%s); serving with its default fusions", CPU_COMPILER_OPTIONS, exc)
-        return {}
-    return dict(CPU_COMPILER_OPTIONS)
-
-
-def serving_jit(fn: Callable) -> Callable:
-    """jax.jit with the serving compiler options."""
-    return jax.jit(fn, compiler_options=compiler_options() or None)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,12 +57,12 @@ class RankerRuntime:
         self.features = PostFeatureView(store or ContentStore(), codebook)
         # Serving keeps the candidate projection folded into the hash tables (one extra copy of
         # the post/author tables), so scoring a candidate starts from summed rows.
-        self._tables_fn = serving_jit(lambda p: ranker_candidate_tables(p, cfg))
+        self._tables_fn = jax.jit(lambda p: ranker_candidate_tables(p, cfg))
         self.params = params
-        self._rank_fn = serving_jit(lambda p, t, b: predictions(ranker_logits_prefix_path(p, cfg, b, t)))
-        self._full_fn = serving_jit(lambda p, b: predictions(ranker_logits(p, cfg, b)))
-        self._prefix_fn = serving_jit(lambda p, users: ranker_prefix(p, cfg, users))
-        self._score_fn = serving_jit(lambda p, t, cache, post, author, surface, first, context: predictions(
+        self._rank_fn = jax.jit(lambda p, t, b: predictions(ranker_logits_prefix_path(p, cfg, b, t)))
+        self._full_fn = jax.jit(lambda p, b: predictions(ranker_logits(p, cfg, b)))
+        self._prefix_fn = jax.jit(lambda p, users: ranker_prefix(p, cfg, users))
+        self._score_fn = jax.jit(lambda p, t, cache, post, author, surface, first, context: predictions(
             ranker_score_candidates(p, cfg, cache, post, author, surface, first, t, context)))
 
     def use_store(self, store: ContentStore) -> None:
@@ -217,8 +190,8 @@ class RetrieverRuntime:
         self.codebook = codebook
         self.features = PostFeatureView(store or ContentStore(), codebook)
         cfg = config
-        self._user_fn = serving_jit(lambda p, users: retriever_user_embeddings(p, cfg, users))
-        self._candidate_fn = serving_jit(lambda p, post, author, sids, content: retriever_candidate_embeddings(
+        self._user_fn = jax.jit(lambda p, users: retriever_user_embeddings(p, cfg, users))
+        self._candidate_fn = jax.jit(lambda p, post, author, sids, content: retriever_candidate_embeddings(
             p, cfg, post, author, sids, content))
 
     def use_store(self, store: ContentStore) -> None:

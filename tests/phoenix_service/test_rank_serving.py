@@ -1,19 +1,16 @@
-"""Rank's serving path: compiler options, which requests share a model call, and when a
-micro-batch closes early. Each change must leave the numbers as they were (to float rounding)."""
+"""Rank's serving path: which requests share a model call, and when a micro-batch closes
+early; neither may change the numbers (to float rounding)."""
 from __future__ import annotations
 
 import asyncio
 
-import jax
 import numpy as np
 import pytest
 
-from phoenix import runtime as runtime_module
 from phoenix.config import V2_INPUTS, tiny_ranker_config
 from phoenix.content import CONTENT_DIM, ContentStore
-from phoenix.features import CandidateItem, HistoryItem, make_rank_batch
-from phoenix.ranker import predictions, ranker_logits_prefix_path
-from phoenix.runtime import RANK_ALONE_CANDIDATES, RankerRuntime, compiler_options, serving_jit
+from phoenix.features import CandidateItem, HistoryItem
+from phoenix.runtime import RANK_ALONE_CANDIDATES, RankerRuntime
 from phoenix.server_batching import MicroBatcher
 
 NOW = 1_800_000_000_000
@@ -34,34 +31,6 @@ def content_runtime() -> RankerRuntime:
 def _request(user: int, first_post: int, n: int):
     history = [HistoryItem(first_post + 500 - i, 9, (0,), 1) for i in range(3)]
     return user, history, [CandidateItem(first_post + i, 1 + i % 7) for i in range(n)]
-
-
-@pytest.mark.skipif(jax.default_backend() != "cpu", reason="the options are XLA:CPU's")
-def test_this_xla_takes_the_cpu_compiler_options():
-    assert compiler_options() == runtime_module.CPU_COMPILER_OPTIONS
-
-
-def test_an_unknown_compiler_option_falls_back_to_xla_defaults(monkeypatch):
-    monkeypatch.setattr(runtime_module, "CPU_COMPILER_OPTIONS", {"xla_cpu_no_such_option": "1"})
-    compiler_options.cache_clear()
-    try:
-        assert compiler_options() == {}
-    finally:
-        compiler_options.cache_clear()
-
-
-def test_serving_jit_gives_the_plain_jits_numbers(content_runtime):
-    cfg = content_runtime.config
-    user, history, cands = _request(3, 1, 300)
-    batch = make_rank_batch(cfg, [user], [history], [cands], features=content_runtime.features, now_ms=NOW)
-
-    def fn(p, b):
-        return predictions(ranker_logits_prefix_path(p, cfg, b))
-
-    plain = np.asarray(jax.jit(fn)(content_runtime.params, batch))
-    served = np.asarray(serving_jit(fn)(content_runtime.params, batch))
-    np.testing.assert_allclose(served, plain, atol=1e-5)
-    np.testing.assert_allclose(content_runtime.rank(user, history, cands, now_ms=NOW), plain[0, :300], atol=1e-5)
 
 
 def test_rank_many_ranks_big_requests_alone_and_small_ones_together(content_runtime):
