@@ -7,6 +7,7 @@ import asyncio
 import numpy as np
 import pytest
 
+from foryou.packed import float16_bytes, float16_rows
 from phoenix.config import V2_INPUTS, tiny_ranker_config
 from phoenix.content import CONTENT_DIM, ContentStore
 from phoenix.features import CandidateItem, HistoryItem
@@ -74,3 +75,13 @@ async def test_a_big_item_closes_its_micro_batch_at_once():
     await batcher.close()
     with pytest.raises(ValueError):
         MicroBatcher("t", run, max_batch=8, max_wait_ms=1, size=lambda n: n)
+
+
+def test_float16_bytes_round_trip_float16_values_exactly():
+    values = np.random.default_rng(1).normal(size=(3, 4)).astype(np.float16).astype(np.float32)
+    data = float16_bytes(values)
+    assert len(data) == values.size * 2
+    np.testing.assert_array_equal(float16_rows(data, 4), values)
+    assert float16_rows(b"", 4).shape == (0, 4)
+    with pytest.raises(ValueError):
+        float16_rows(data, 5)
