@@ -15,16 +15,12 @@ from typing import Any
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
-from foryou.service_main import prepend_xla_flags  # noqa: E402
-from phoenix.settings import DEFAULT_XLA_FLAGS  # noqa: E402
+from bench.common import percentiles_ms, print_table, use_phoenix_xla_flags  # noqa: E402
 
-# The Phoenix service's XLA flags (before $XLA_FLAGS, which still win), so the table shows the
-# model as the service runs it.
-prepend_xla_flags(DEFAULT_XLA_FLAGS)
+use_phoenix_xla_flags()
 
 import numpy as np  # noqa: E402
 
-from bench.common import percentiles_ms, print_table  # noqa: E402
 from phoenix.config import V2_INPUTS, RankerConfig, demo_ranker_config, serving_ranker_config  # noqa: E402
 from phoenix.content import ContentStore  # noqa: E402
 from phoenix.sid import fit_codebook  # noqa: E402
