@@ -51,3 +51,13 @@ def _fmt(value: object) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     return str(value)
+
+
+def use_phoenix_xla_flags() -> None:
+    """Start JAX as the Phoenix service does: its XLA flags (phoenix/settings.py) before
+    $XLA_FLAGS, which still win. Call before anything imports JAX, so an in-process model or
+    server measures what the service runs."""
+    from foryou.service_main import prepend_xla_flags
+    from phoenix.settings import DEFAULT_XLA_FLAGS
+
+    prepend_xla_flags(DEFAULT_XLA_FLAGS)

@@ -2,6 +2,8 @@
 does, run as one batch) versus the prefix-cache path, at 1, 100 and 1,000 candidates.
 
     python -m foryou.cli bench phoenix_model [--configs demo,serving] [--repeats N]
+
+Runs JAX with the Phoenix service's XLA flags (phoenix/settings.py).
 """
 from __future__ import annotations
 
@@ -13,9 +15,12 @@ from typing import Any
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
+from bench.common import percentiles_ms, print_table, use_phoenix_xla_flags  # noqa: E402
+
+use_phoenix_xla_flags()
+
 import numpy as np  # noqa: E402
 
-from bench.common import percentiles_ms, print_table  # noqa: E402
 from phoenix.config import V2_INPUTS, RankerConfig, demo_ranker_config, serving_ranker_config  # noqa: E402
 from phoenix.content import ContentStore  # noqa: E402
 from phoenix.sid import fit_codebook  # noqa: E402
@@ -91,8 +96,8 @@ def bench_config(name: str, repeats: int) -> list[list[Any]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="foryou bench phoenix_model")
-    parser.add_argument("--configs", default="demo,serving,serving-v2",
-                        help="comma-separated: demo, serving, demo-v2, serving-v2")
+    parser.add_argument("--configs", default="demo,demo-v2,serving,serving-v2",
+                        help="comma-separated: demo, serving, demo-v2 (what the demo preset serves), serving-v2")
     parser.add_argument("--repeats", type=int, default=20)
     args = parser.parse_args(argv or [])
     load_before = os.getloadavg()[0]  # other processes compete for the same cores

@@ -11,7 +11,7 @@ on what the vectors are. Recommendation embeddings are clustered (posts on a top
 each other), so corpus and recall queries are drawn around 256 random centroids; isotropic
 random vectors are the degenerate worst case for any ANN graph (HNSW recall@100 ~0.4 there
 at 50k), and say nothing about real corpora. Retrieve requests through gRPC use the real
-user tower for the query.
+user tower for the query. JAX runs with the Phoenix service's XLA flags.
 """
 from __future__ import annotations
 
@@ -22,10 +22,13 @@ import time
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
+from bench.common import percentiles_ms, print_table, use_phoenix_xla_flags  # noqa: E402
+
+use_phoenix_xla_flags()
+
 import grpc  # noqa: E402
 import numpy as np  # noqa: E402
 
-from bench.common import percentiles_ms, print_table  # noqa: E402
 from foryou import snowflake  # noqa: E402
 from foryou_protos import common_pb2, phoenix_pb2, phoenix_pb2_grpc  # noqa: E402
 

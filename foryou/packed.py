@@ -35,3 +35,20 @@ def packed(field_number: int, values: np.ndarray) -> bytes:
 
 def field_number(message_type, name: str) -> int:
     return message_type.DESCRIPTOR.fields_by_name[name].number
+
+
+# A bytes field of little-endian float16 (protobuf has no 16-bit float): half a float field's size.
+FLOAT16_WIRE = np.dtype("<f2")
+
+
+def float16_bytes(values: np.ndarray) -> bytes:
+    """`values` as the bytes of a little-endian float16 field (values float16 holds are kept exactly)."""
+    return np.ascontiguousarray(values, FLOAT16_WIRE).tobytes()
+
+
+def float16_rows(data: bytes, width: int) -> np.ndarray:
+    """A float16 bytes field back as float32 rows [len / width, width]; ValueError if it does not split."""
+    values = np.frombuffer(data, FLOAT16_WIRE)
+    if width <= 0 or len(values) % width:
+        raise ValueError(f"{len(values)} float16 values do not make rows of {width}")
+    return values.astype(np.float32).reshape(-1, width)

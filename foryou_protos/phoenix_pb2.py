@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from foryou_protos import common_pb2 as foryou__protos_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x66oryou_protos/phoenix.proto\x12\x06\x66oryou\x1a\x1a\x66oryou_protos/common.proto\"\xa8\x01\n\x0bHistoryItem\x12\x0f\n\x07post_id\x18\x01 \x01(\x04\x12\x11\n\tauthor_id\x18\x02 \x01(\x04\x12\x1f\n\x07\x61\x63tions\x18\x03 \x03(\x0e\x32\x0e.foryou.Action\x12\'\n\x07surface\x18\x04 \x01(\x0e\x32\x16.foryou.ProductSurface\x12\x14\n\x0ctimestamp_ms\x18\x05 \x01(\x03\x12\x15\n\rdwell_time_ms\x18\x06 \x01(\x03\"\xd7\x01\n\x0bRankRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x04\x12$\n\x07history\x18\x02 \x03(\x0b\x32\x13.foryou.HistoryItem\x12\x12\n\nrequest_id\x18\x04 \x01(\t\x12\x10\n\x08post_ids\x18\x05 \x03(\x06\x12\x12\n\nauthor_ids\x18\x06 \x03(\x06\x12(\n\x08surfaces\x18\x07 \x03(\x0e\x32\x16.foryou.ProductSurface\x12\'\n\x07surface\x18\x08 \x01(\x0e\x32\x16.foryou.ProductSurfaceJ\x04\x08\x03\x10\x04\"\x83\x01\n\x0cRankResponse\x12\x15\n\rcheckpoint_id\x18\x02 \x01(\t\x12\x13\n\x0bpredictions\x18\x03 \x03(\x02\x12\x13\n\x0bnum_outputs\x18\x04 \x01(\r\x12\x17\n\x0f\x63ontent_vectors\x18\x05 \x03(\x02\x12\x13\n\x0b\x63ontent_dim\x18\x06 \x01(\rJ\x04\x08\x01\x10\x02\"\x9d\x01\n\x0fRetrieveRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x04\x12$\n\x07history\x18\x02 \x03(\x0b\x32\x13.foryou.HistoryItem\x12\t\n\x01k\x18\x03 \x01(\r\x12\x18\n\x10\x65xclude_post_ids\x18\x04 \x03(\x04\x12\x1a\n\x12\x65xclude_author_ids\x18\x05 \x03(\x04\x12\x12\n\nrequest_id\x18\x06 \x01(\t\"B\n\rRetrievedPost\x12\x0f\n\x07post_id\x18\x01 \x01(\x04\x12\x11\n\tauthor_id\x18\x02 \x01(\x04\x12\r\n\x05score\x18\x03 \x01(\x02\"d\n\x10RetrieveResponse\x12$\n\x05posts\x18\x01 \x03(\x0b\x32\x15.foryou.RetrievedPost\x12\x13\n\x0b\x63orpus_size\x18\x02 \x01(\x04\x12\x15\n\rcheckpoint_id\x18\x03 \x01(\t\"\x12\n\x10ModelInfoRequest\"\xbd\x01\n\x11ModelInfoResponse\x12\x1a\n\x12ranker_config_json\x18\x01 \x01(\t\x12\x1d\n\x15retriever_config_json\x18\x02 \x01(\t\x12\x15\n\rcheckpoint_id\x18\x03 \x01(\t\x12\x13\n\x0b\x63orpus_size\x18\x04 \x01(\x04\x12\x14\n\x0c\x61\x63tion_names\x18\x05 \x03(\t\x12\x13\n\x0bmax_history\x18\x06 \x01(\r\x12\x16\n\x0emax_candidates\x18\x07 \x01(\r2\xc4\x01\n\x0ePhoenixService\x12\x31\n\x04Rank\x12\x13.foryou.RankRequest\x1a\x14.foryou.RankResponse\x12=\n\x08Retrieve\x12\x17.foryou.RetrieveRequest\x1a\x18.foryou.RetrieveResponse\x12@\n\tModelInfo\x12\x18.foryou.ModelInfoRequest\x1a\x19.foryou.ModelInfoResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x66oryou_protos/phoenix.proto\x12\x06\x66oryou\x1a\x1a\x66oryou_protos/common.proto\"\xa8\x01\n\x0bHistoryItem\x12\x0f\n\x07post_id\x18\x01 \x01(\x04\x12\x11\n\tauthor_id\x18\x02 \x01(\x04\x12\x1f\n\x07\x61\x63tions\x18\x03 \x03(\x0e\x32\x0e.foryou.Action\x12\'\n\x07surface\x18\x04 \x01(\x0e\x32\x16.foryou.ProductSurface\x12\x14\n\x0ctimestamp_ms\x18\x05 \x01(\x03\x12\x15\n\rdwell_time_ms\x18\x06 \x01(\x03\"\xd7\x01\n\x0bRankRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x04\x12$\n\x07history\x18\x02 \x03(\x0b\x32\x13.foryou.HistoryItem\x12\x12\n\nrequest_id\x18\x04 \x01(\t\x12\x10\n\x08post_ids\x18\x05 \x03(\x06\x12\x12\n\nauthor_ids\x18\x06 \x03(\x06\x12(\n\x08surfaces\x18\x07 \x03(\x0e\x32\x16.foryou.ProductSurface\x12\'\n\x07surface\x18\x08 \x01(\x0e\x32\x16.foryou.ProductSurfaceJ\x04\x08\x03\x10\x04\"\x85\x01\n\x0cRankResponse\x12\x15\n\rcheckpoint_id\x18\x02 \x01(\t\x12\x13\n\x0bpredictions\x18\x03 \x03(\x02\x12\x13\n\x0bnum_outputs\x18\x04 \x01(\r\x12\x13\n\x0b\x63ontent_dim\x18\x06 \x01(\r\x12\x13\n\x0b\x63ontent_f16\x18\x07 \x01(\x0cJ\x04\x08\x01\x10\x02J\x04\x08\x05\x10\x06\"\x9d\x01\n\x0fRetrieveRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x04\x12$\n\x07history\x18\x02 \x03(\x0b\x32\x13.foryou.HistoryItem\x12\t\n\x01k\x18\x03 \x01(\r\x12\x18\n\x10\x65xclude_post_ids\x18\x04 \x03(\x04\x12\x1a\n\x12\x65xclude_author_ids\x18\x05 \x03(\x04\x12\x12\n\nrequest_id\x18\x06 \x01(\t\"B\n\rRetrievedPost\x12\x0f\n\x07post_id\x18\x01 \x01(\x04\x12\x11\n\tauthor_id\x18\x02 \x01(\x04\x12\r\n\x05score\x18\x03 \x01(\x02\"d\n\x10RetrieveResponse\x12$\n\x05posts\x18\x01 \x03(\x0b\x32\x15.foryou.RetrievedPost\x12\x13\n\x0b\x63orpus_size\x18\x02 \x01(\x04\x12\x15\n\rcheckpoint_id\x18\x03 \x01(\t\"\x12\n\x10ModelInfoRequest\"\xbd\x01\n\x11ModelInfoResponse\x12\x1a\n\x12ranker_config_json\x18\x01 \x01(\t\x12\x1d\n\x15retriever_config_json\x18\x02 \x01(\t\x12\x15\n\rcheckpoint_id\x18\x03 \x01(\t\x12\x13\n\x0b\x63orpus_size\x18\x04 \x01(\x04\x12\x14\n\x0c\x61\x63tion_names\x18\x05 \x03(\t\x12\x13\n\x0bmax_history\x18\x06 \x01(\r\x12\x16\n\x0emax_candidates\x18\x07 \x01(\r2\xc4\x01\n\x0ePhoenixService\x12\x31\n\x04Rank\x12\x13.foryou.RankRequest\x1a\x14.foryou.RankResponse\x12=\n\x08Retrieve\x12\x17.foryou.RetrieveRequest\x1a\x18.foryou.RetrieveResponse\x12@\n\tModelInfo\x12\x18.foryou.ModelInfoRequest\x1a\x19.foryou.ModelInfoResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,17 +37,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RANKREQUEST']._serialized_start=239
   _globals['_RANKREQUEST']._serialized_end=454
   _globals['_RANKRESPONSE']._serialized_start=457
-  _globals['_RANKRESPONSE']._serialized_end=588
-  _globals['_RETRIEVEREQUEST']._serialized_start=591
-  _globals['_RETRIEVEREQUEST']._serialized_end=748
-  _globals['_RETRIEVEDPOST']._serialized_start=750
-  _globals['_RETRIEVEDPOST']._serialized_end=816
-  _globals['_RETRIEVERESPONSE']._serialized_start=818
-  _globals['_RETRIEVERESPONSE']._serialized_end=918
-  _globals['_MODELINFOREQUEST']._serialized_start=920
-  _globals['_MODELINFOREQUEST']._serialized_end=938
-  _globals['_MODELINFORESPONSE']._serialized_start=941
-  _globals['_MODELINFORESPONSE']._serialized_end=1130
-  _globals['_PHOENIXSERVICE']._serialized_start=1133
-  _globals['_PHOENIXSERVICE']._serialized_end=1329
+  _globals['_RANKRESPONSE']._serialized_end=590
+  _globals['_RETRIEVEREQUEST']._serialized_start=593
+  _globals['_RETRIEVEREQUEST']._serialized_end=750
+  _globals['_RETRIEVEDPOST']._serialized_start=752
+  _globals['_RETRIEVEDPOST']._serialized_end=818
+  _globals['_RETRIEVERESPONSE']._serialized_start=820
+  _globals['_RETRIEVERESPONSE']._serialized_end=920
+  _globals['_MODELINFOREQUEST']._serialized_start=922
+  _globals['_MODELINFOREQUEST']._serialized_end=940
+  _globals['_MODELINFORESPONSE']._serialized_start=943
+  _globals['_MODELINFORESPONSE']._serialized_end=1132
+  _globals['_PHOENIXSERVICE']._serialized_start=1135
+  _globals['_PHOENIXSERVICE']._serialized_end=1331
 # @@protoc_insertion_point(module_scope)

@@ -42,18 +42,18 @@ class RankRequest(_message.Message):
     def __init__(self, user_id: _Optional[int] = ..., history: _Optional[_Iterable[_Union[HistoryItem, _Mapping]]] = ..., request_id: _Optional[str] = ..., post_ids: _Optional[_Iterable[int]] = ..., author_ids: _Optional[_Iterable[int]] = ..., surfaces: _Optional[_Iterable[_Union[_common_pb2.ProductSurface, str]]] = ..., surface: _Optional[_Union[_common_pb2.ProductSurface, str]] = ...) -> None: ...
 
 class RankResponse(_message.Message):
-    __slots__ = ("checkpoint_id", "predictions", "num_outputs", "content_vectors", "content_dim")
+    __slots__ = ("checkpoint_id", "predictions", "num_outputs", "content_dim", "content_f16")
     CHECKPOINT_ID_FIELD_NUMBER: _ClassVar[int]
     PREDICTIONS_FIELD_NUMBER: _ClassVar[int]
     NUM_OUTPUTS_FIELD_NUMBER: _ClassVar[int]
-    CONTENT_VECTORS_FIELD_NUMBER: _ClassVar[int]
     CONTENT_DIM_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_F16_FIELD_NUMBER: _ClassVar[int]
     checkpoint_id: str
     predictions: _containers.RepeatedScalarFieldContainer[float]
     num_outputs: int
-    content_vectors: _containers.RepeatedScalarFieldContainer[float]
     content_dim: int
-    def __init__(self, checkpoint_id: _Optional[str] = ..., predictions: _Optional[_Iterable[float]] = ..., num_outputs: _Optional[int] = ..., content_vectors: _Optional[_Iterable[float]] = ..., content_dim: _Optional[int] = ...) -> None: ...
+    content_f16: bytes
+    def __init__(self, checkpoint_id: _Optional[str] = ..., predictions: _Optional[_Iterable[float]] = ..., num_outputs: _Optional[int] = ..., content_dim: _Optional[int] = ..., content_f16: _Optional[bytes] = ...) -> None: ...
 
 class RetrieveRequest(_message.Message):
     __slots__ = ("user_id", "history", "k", "exclude_post_ids", "exclude_author_ids", "request_id")

@@ -26,7 +26,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from foryou import tls
 from foryou.circuit_breaker import CircuitBreaker
-from foryou.packed import field_number, packed
+from foryou.packed import field_number, float16_rows, packed
 from foryou_protos import common_pb2, phoenix_pb2, phoenix_pb2_grpc, thunder_pb2, thunder_pb2_grpc
 from home_mixer.params import ACTION_NAMES
 from home_mixer.query import HistoryEntry, ScoredPostsQuery
@@ -341,10 +341,10 @@ class PhoenixClient(Dependency):
                                  f"for {hi - lo} candidates")
             predictions.append(values.reshape(hi - lo, num_outputs))
             if reply.content_dim:
-                content = np.asarray(reply.content_vectors, dtype=np.float32)
-                if len(content) != (hi - lo) * reply.content_dim:
-                    raise ValueError(f"Phoenix returned {len(content)} content values for {hi - lo} candidates")
-                vectors.append(content.reshape(hi - lo, reply.content_dim))
+                content = float16_rows(reply.content_f16, reply.content_dim)
+                if len(content) != hi - lo:
+                    raise ValueError(f"Phoenix returned {len(content)} content vectors for {hi - lo} candidates")
+                vectors.append(content)
         if not predictions:
             return np.zeros((0, num_outputs), dtype=np.float32), None
         content_vectors = np.concatenate(vectors) if len(vectors) == len(predictions) else None

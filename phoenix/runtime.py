@@ -29,6 +29,10 @@ WARMUP_BUCKETS = (8, 16, 32, 64, 128, 256, 512, 1024)
 # K/V never leave XLA); more candidates go through _rank_chunked.
 FUSED_MAX_CANDIDATES = MAX_CANDIDATE_CHUNK
 CANDIDATE_EMBEDDING_CHUNK = 4096
+# A request of at least this many candidates is ranked in a call of its own (and closes its
+# server micro-batch at once): its candidates are most of the cost, so company saves nothing,
+# and smaller requests batched with it would be padded to its bucket.
+RANK_ALONE_CANDIDATES = 256
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,7 +133,8 @@ class RankerRuntime:
         return Ranked(np.concatenate(outputs), content)
 
     def rank_many(self, requests: Sequence[Request], now_ms: int | None = None) -> list[np.ndarray]:
-        """Several users in one call (server micro-batching); same numbers as `rank` per request."""
+        """Several users (server micro-batching): the small requests in one call, each of the others
+        alone (RANK_ALONE_CANDIDATES); the same numbers as `rank` per request."""
         return [ranked.predictions for ranked in self.rank_many_ranked(requests, now_ms)]
 
     def rank_many_ranked(self, requests: Sequence[Request], now_ms: int | None = None) -> list[Ranked]:
@@ -138,9 +143,13 @@ class RankerRuntime:
             return []
         now_ms = snowflake.now_ms() if now_ms is None else now_ms
         rows = [(user, history, Candidates.of(cands)) for user, history, cands in requests]
-        longest = max(len(c) for _, _, c in rows)
-        if len(rows) == 1 or longest > MAX_CANDIDATE_CHUNK or longest == 0:
-            return [self._rank_one(*row, now_ms=now_ms) for row in rows]
+        together = [i for i, (_, _, c) in enumerate(rows) if 0 < len(c) < RANK_ALONE_CANDIDATES]
+        ranked = dict(zip(together, self._rank_together([rows[i] for i in together], now_ms))) \
+            if len(together) > 1 else {}
+        return [ranked[i] if i in ranked else self._rank_one(*row, now_ms=now_ms) for i, row in enumerate(rows)]
+
+    def _rank_together(self, rows: list[tuple[int, Sequence[HistoryItem], Candidates]], now_ms: int) -> list[Ranked]:
+        """Several users' candidates in one call, each row padded to the longest's bucket."""
         padded = rows + [(0, (), Candidates.of(()))] * (batch_bucket(len(rows)) - len(rows))
         batch = self._batch([r[0] for r in padded], [r[1] for r in padded], [r[2] for r in padded],
                             now_ms=now_ms)

@@ -1,7 +1,9 @@
 """Micro-batching: concurrent requests are gathered into one call of a batch function.
 
-The first waiting item opens a batch; the batch closes when it holds `max_batch` items or
-`max_wait_ms` has passed since it opened, whichever comes first. One worker runs one batch
+The first waiting item opens a batch; the batch closes when it holds `max_batch` items, when
+its items' total size reaches `max_size` (Rank: candidates; a request big enough to keep the
+model busy on its own gains nothing from waiting for company), or when `max_wait_ms` has passed
+since it opened, whichever comes first. One worker runs one batch
 at a time in a thread (JAX releases the GIL while computing), so requests that arrive while
 the model is busy queue up and form the next, larger batch: the batch size adapts to load
 with a bounded extra latency when idle.
@@ -29,15 +31,21 @@ BATCH_SIZE = prometheus_client.Histogram(
 
 class MicroBatcher(Generic[T, R]):
     def __init__(self, name: str, process: Callable[[list[T]], list[R]], max_batch: int, max_wait_ms: float,
-                 executor: Executor | None = None) -> None:
-        """`max_batch`, `max_wait_ms`: the server's settings of those names (phoenix/settings.py)."""
+                 executor: Executor | None = None, size: Callable[[T], int] | None = None,
+                 max_size: int | None = None) -> None:
+        """`max_batch`, `max_wait_ms`: the server's settings of those names (phoenix/settings.py);
+        `size` of an item and `max_size` of a batch (both or neither)."""
         if max_batch < 1:
             raise ValueError("max_batch must be >= 1")
+        if (size is None) != (max_size is None):
+            raise ValueError("size and max_size go together")
         self.name = name
         self._process = process
         self.max_batch = max_batch
         self.max_wait_s = max_wait_ms / 1000.0
         self._executor = executor
+        self._size = size
+        self.max_size = max_size
         self._queue: asyncio.Queue[tuple[T, asyncio.Future]] | None = None
         self._worker: asyncio.Task | None = None
         self.batches_run = 0  # observable in tests: concurrent calls share batches
@@ -70,7 +78,7 @@ class MicroBatcher(Generic[T, R]):
         batch = [await queue.get()]
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.max_wait_s
-        while len(batch) < self.max_batch:
+        while len(batch) < self.max_batch and not self._full(batch):
             if not queue.empty():
                 batch.append(queue.get_nowait())
                 continue
@@ -82,6 +90,11 @@ class MicroBatcher(Generic[T, R]):
             except TimeoutError:
                 break
         return batch
+
+    def _full(self, batch: list[tuple[T, asyncio.Future]]) -> bool:
+        if self._size is None or self.max_size is None:
+            return False
+        return sum(self._size(item) for item, _ in batch) >= self.max_size
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()

@@ -71,3 +71,35 @@ def test_user_features_carry_mutual_follows_and_served_times():
     del context.served_at_ms[:]
     with pytest.raises(ValueError, match="served_at_ms"):   # ids without their times: refused
         features_from_context(context)
+
+
+async def test_phoenix_client_decodes_float16_content_rows_across_parallel_batches():
+    """Rank replies carry content as float16 bytes (phoenix.proto); the client joins the
+    batches' predictions and content rows back in candidate order, exactly as Phoenix sent them."""
+    from foryou_protos import phoenix_pb2
+    from home_mixer.clients import PhoenixClient
+    from home_mixer.params import ACTION_NAMES
+    from phoenix.runtime import Ranked
+    from phoenix.server import rank_response
+
+    rng = np.random.default_rng(0)
+    n, dim, outputs = 5, 8, len(ACTION_NAMES)
+    predictions = rng.random((n, outputs)).astype(np.float32)
+    content = rng.normal(size=(n, dim)).astype(np.float16).astype(np.float32)  # what the store holds
+
+    class Stub:
+        async def Rank(self, request, timeout):
+            rows = [int(p) - 1 for p in request.post_ids]  # post ids 1..n
+            reply = rank_response(Ranked(predictions[rows], content[rows]), "ck")
+            return phoenix_pb2.RankResponse.FromString(reply.SerializeToString())
+
+    client = PhoenixClient("127.0.0.1:1", timeout_s=1.0)
+    client.stub = Stub()  # type: ignore[assignment]
+    client._info = phoenix_pb2.ModelInfoResponse(max_candidates=2, max_history=4)
+    try:
+        got, vectors = await client.rank(query(), np.arange(1, n + 1, dtype=np.uint64), np.ones(n, np.uint64))
+    finally:
+        await client.close()
+    np.testing.assert_array_equal(got, predictions)
+    assert vectors is not None and vectors.dtype == np.float32
+    np.testing.assert_array_equal(vectors, content)

@@ -92,6 +92,7 @@ def test_metrics_on_known_values():
 
 
 def test_rank_response_packs_predictions_and_the_content_vectors_of_a_content_model():
+    from foryou.packed import float16_rows
     from phoenix.config import V2_INPUTS
     from phoenix.content import CONTENT_DIM, ContentStore
     from phoenix.features import CandidateItem
@@ -110,12 +111,13 @@ def test_rank_response_packs_predictions_and_the_content_vectors_of_a_content_mo
     values = np.asarray(reply.predictions).reshape(2, reply.num_outputs)
     np.testing.assert_array_equal(values, content_model.rank(1, (), candidates, now_ms=1))
     assert reply.content_dim == CONTENT_DIM
-    content = np.asarray(reply.content_vectors).reshape(2, CONTENT_DIM)
+    assert len(reply.content_f16) == 2 * CONTENT_DIM * 2   # float16 bytes
+    content = float16_rows(reply.content_f16, reply.content_dim)
     np.testing.assert_array_equal(content, store.get([10, 11]))   # the batch's rows, as a fresh lookup reads them
     np.testing.assert_allclose(content[0, :3], [0.6, 0.8, 0.0], atol=1e-3)   # stored as float16
     assert not content[1].any()
     reply = rank_response(Ranked(values, None), "ck")   # a model without content input
-    assert reply.content_dim == 0 and len(reply.content_vectors) == 0 and reply.checkpoint_id == "ck"
+    assert reply.content_dim == 0 and not reply.content_f16 and reply.checkpoint_id == "ck"
 
 
 def test_a_rank_request_decodes_to_the_columns_the_model_batch_was_built_from_before():

@@ -66,7 +66,7 @@ async def test_rank_returns_19_values_per_candidate_in_request_order(stub, seede
     assert reply.num_outputs == 19
     values = predictions(reply)
     assert values.shape == (12, 19)
-    assert reply.content_dim == 0 and len(reply.content_vectors) == 0  # the tiny model has no content input
+    assert reply.content_dim == 0 and not reply.content_f16  # the tiny model has no content input
     assert np.all((values[:, :18] >= 0) & (values[:, :18] <= 1))
     # candidate isolation: a candidate scores the same alone as among others, in any slot
     alone = await stub.Rank(phoenix_pb2.RankRequest(user_id=5, history=history(seeded_posts[20:23]),
