@@ -278,20 +278,20 @@ class ContentStore:
 
     def kinds(self, post_ids) -> np.ndarray:
         """[N, 3] int32 post_kind codes (phoenix/post_kind.py); zeros (missing) for unknown posts."""
-        ids = np.asarray(post_ids, np.uint64).reshape(-1)
-        with self._lock:
-            slots = self._slots(ids)
-            out = self._kinds[np.maximum(slots, 0)].astype(np.int32)
-        out[slots < 0] = 0
-        return out
+        return self._rows("_kinds", post_ids, np.int32)
 
     def get(self, post_ids) -> np.ndarray:
         """[N, 256] float32 vectors; zeros for unknown posts (and for post id 0, padding)."""
+        return self._rows("_vectors", post_ids, np.float32)
+
+    def _rows(self, table: str, post_ids, dtype) -> np.ndarray:
+        """Rows of one per-slot table (read under the lock: `put` may grow it) as `dtype`; zeros
+        for unknown posts."""
         ids = np.asarray(post_ids, np.uint64).reshape(-1)
         with self._lock:
             slots = self._slots(ids)
-            out = self._vectors[np.maximum(slots, 0)].astype(np.float32)
-        out[slots < 0] = 0.0
+            out = getattr(self, table)[np.maximum(slots, 0)].astype(dtype)
+        out[slots < 0] = 0
         return out
 
     def remove(self, post_ids) -> None:

@@ -35,6 +35,12 @@ def tables_shape(num_hashes: int, vocab_size: int, emb_size: int, shared: bool) 
     return (1 if shared else num_hashes, vocab_size, emb_size)
 
 
+def sum_kind_rows(table: jax.Array, kind: jax.Array) -> jax.Array:
+    """[..., 3] photo / video / kind codes -> the sum of their rows of a table stacked as
+    phoenix/post_kind.py ROWS / OFFSETS lay it out: [..., table's row width]."""
+    return jnp.sum(jnp.take(table, kind + jnp.asarray(KIND_OFFSETS, jnp.int32), axis=0), axis=-2)
+
+
 class InputEmbeddings(nn.Module):
     hash: HashConfig
     emb_size: int
@@ -113,7 +119,7 @@ class InputEmbeddings(nn.Module):
 
     def kind_sum(self, kind: jax.Array) -> jax.Array:
         """[..., 3] photo / video / kind codes -> [..., D]: the sum of their three rows."""
-        return jnp.sum(jnp.take(self.kind_table, kind + jnp.asarray(KIND_OFFSETS, jnp.int32), axis=0), axis=-2)
+        return sum_kind_rows(self.kind_table, kind)
 
     def post_context(self, sids: jax.Array | None, content: jax.Array | None,
                      age: jax.Array | None, kind: jax.Array | None = None) -> jax.Array | float:

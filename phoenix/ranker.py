@@ -16,10 +16,10 @@ import jax.numpy as jnp
 
 from phoenix.actions import NUM_BINARY_ACTIONS
 from phoenix.config import RankerConfig
-from phoenix.embeddings import InputEmbeddings
+from phoenix.embeddings import InputEmbeddings, sum_kind_rows
 from phoenix.features import RankBatch, UserBatch, make_rank_batch
 from phoenix.layers import RMSNorm
-from phoenix.post_kind import OFFSETS as KIND_OFFSETS, ROWS as KIND_ROWS
+from phoenix.post_kind import ROWS as KIND_ROWS
 from phoenix.transformer import (LayerKV, Transformer, candidate_positions, prefix_positions, prefix_mask,
                                  recsys_mask)
 
@@ -125,8 +125,7 @@ class PhoenixRanker(nn.Module):
         out = self.final_norm(h)
         logits = jnp.dot(out.astype(jnp.float32), self.unembeddings)
         if self.config.inputs.post_kind and kind is not None:
-            logits = logits + jnp.sum(jnp.take(self.kind_bias, kind + jnp.asarray(KIND_OFFSETS, jnp.int32), axis=0),
-                                      axis=-2)
+            logits = logits + sum_kind_rows(self.kind_bias, kind)
         return logits + self.action_bias if self.config.inputs.action_bias else logits
 
     def __call__(self, batch: RankBatch, dropout: float = 0.0) -> jax.Array:
