@@ -18,6 +18,9 @@ ACTION_NAMES: tuple[str, ...] = BINARY_ACTION_NAMES + ("dwell_time",)
 NUM_ACTIONS = len(ACTION_NAMES)
 NUM_BINARY_ACTIONS = NUM_ACTIONS - 1
 DWELL_TIME_INDEX = NUM_ACTIONS - 1
+# Negative feedback (proto values): never a positive engagement, and the retriever's hard negatives.
+NEGATIVE_ACTIONS = frozenset({common_pb2.NOT_INTERESTED, common_pb2.BLOCK_AUTHOR,
+                              common_pb2.MUTE_AUTHOR, common_pb2.REPORT})
 
 
 def action_index(proto_action: int) -> int:

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from phoenix.actions import NEGATIVE_ACTIONS
 from phoenix.features import HistoryItem
-from phoenix.training.event_log import NEGATIVE_ACTIONS
 
 # model action indices (proto value - 1) of negative feedback
 NEGATIVE_INDICES = frozenset(a - 1 for a in NEGATIVE_ACTIONS)

@@ -18,11 +18,9 @@ from google.protobuf.message import Message
 
 from foryou import topics
 from foryou_protos import common_pb2
-from phoenix.actions import NUM_BINARY_ACTIONS
+from phoenix.actions import NEGATIVE_ACTIONS, NUM_BINARY_ACTIONS
 from phoenix.post_kind import post_kind_codes
 
-NEGATIVE_ACTIONS = frozenset({common_pb2.NOT_INTERESTED, common_pb2.BLOCK_AUTHOR,
-                              common_pb2.MUTE_AUTHOR, common_pb2.REPORT})
 OTHER_ACTION_BIT = np.uint64(1)  # an action value outside 1..N
 BINARY_BITS = np.uint64(((1 << NUM_BINARY_ACTIONS) - 1) << 1)
 NEGATIVE_BITS = np.uint64(sum(1 << a for a in NEGATIVE_ACTIONS))
