@@ -20,7 +20,7 @@ author's posts to the re-rank pool whatever their similarity (phoenix/index.py).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -172,6 +172,18 @@ class Scoring:
 
     def to_dict(self) -> dict:
         return {**self.freshness.to_dict(), **self.affinity.to_dict()}
+
+    def rescored(self, similarity: np.ndarray, created_ms: np.ndarray, now_ms: np.ndarray,
+                 counts: Callable[[], np.ndarray]) -> np.ndarray:
+        """[Q, N] similarity plus the active terms' bonuses, as a search re-ranks: the ages of
+        posts created at `created_ms` [N] seen at `now_ms` [Q, 1], and `counts()` [Q, N], each
+        query's engagements with each post's author (called only with an active affinity)."""
+        out = similarity
+        if self.freshness.active:
+            out = out + self.freshness.bonus(created_ms[None, :], now_ms)
+        if self.affinity.active:
+            out = out + self.affinity.bonus(counts())
+        return out
 
     @classmethod
     def from_dict(cls, data: dict | None) -> "Scoring":

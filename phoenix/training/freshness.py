@@ -150,10 +150,11 @@ def fit_freshness(users: UserEmbeddings, corpus: np.ndarray, corpus_ids: np.ndar
     queries = sample_queries(validation, MAX_EVAL_QUERIES, seed)
     similarity = cached_similarity(users, corpus, queries)
     created = post_created_ms(np.asarray(corpus_ids, np.uint64))
-    counts = None
-    if corpus_authors is not None and history_len > 0:
-        def counts(part):
-            return count_matrix([q.history for q in part], corpus_authors, history_len)
+    authors = np.zeros(len(corpus_ids), np.uint64) if corpus_authors is None else corpus_authors
+
+    def counts_of(part: list[RetrieveExample]) -> np.ndarray:
+        return count_matrix([q.history for q in part], authors, history_len)
+    counts = counts_of if corpus_authors is not None and history_len > 0 else None
     candidates = {f"weight {w}": Scoring(Freshness(w)) for w in weights}
     if weights:
         tables = bucket_tables(similarity, queries, corpus_ids, seen, scales, counts=counts)
@@ -168,10 +169,9 @@ def fit_freshness(users: UserEmbeddings, corpus: np.ndarray, corpus_ids: np.ndar
     recall: dict[str, float] = {}
     for name, scoring in candidates.items():
         def scored(part, sc=scoring):
-            out = similarity(part)
-            if sc.freshness.active:
-                out = out + sc.freshness.bonus(created[None, :], np.asarray([q.time_ms for q in part], np.float64)[:, None])
-            return out + sc.affinity.bonus(counts(part)) if sc.affinity.active and counts is not None else out
+            now = np.asarray([q.time_ms for q in part], np.float64)[:, None]
+            # (only the affinity candidates, which exist only with counts, call counts_of)
+            return sc.rescored(similarity(part), created, now, lambda: counts_of(part))
         recall[name] = retrieval_metrics(target_ranks(scored, queries, corpus_ids, seen=seen))["recall@100"]
     if not recall:
         return NO_SCORING, recall

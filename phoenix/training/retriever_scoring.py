@@ -37,13 +37,9 @@ def model_score_fn(runtime: RetrieverRuntime, corpus: np.ndarray, corpus_ids: np
 
     def scores(part: list[RetrieveExample]) -> np.ndarray:
         users = runtime.user_embeddings([q.user_id for q in part], [q.history for q in part])
-        out = users @ corpus.T
-        if scoring.freshness.active:
-            now = np.asarray([q.time_ms for q in part], np.float64)[:, None]
-            out = out + scoring.freshness.bonus(created[None, :], now)
-        if scoring.affinity.active:
-            out = out + scoring.affinity.bonus(count_matrix([q.history for q in part], corpus_authors, history_len))
-        return out
+        now = np.asarray([q.time_ms for q in part], np.float64)[:, None]
+        return scoring.rescored(users @ corpus.T, created, now,
+                                lambda: count_matrix([q.history for q in part], corpus_authors, history_len))
     return scores
 
 
