@@ -10,16 +10,15 @@ names the column and the components. Within a parallel stage a component that re
 another one of the stage writes runs in a later wave, after it.
 
 Error policy: a component that raises or times out is recorded (result.errors, a metric, a
-log line with request id, pipeline, stage and component) and skipped; a hydrator or scorer
+log line with request id, pipeline, stage, component) and skipped; a hydrator or scorer
 whose columns are not aligned with the batch, or that returns a column it did not declare, is
 skipped; a failing filter passes its input through, unless it declares `fail_closed`, when it
 removes all of it; side effects run as tasks after the result is returned and their errors
 stay here.
 
-The library is generic: it imports nothing of the services. Logging goes to `logger` (with
-structured fields in the record's `fields` attribute) and `request_scope(request_id)`, if
-given, is entered around each run (e.g. to put the request id into a context variable).
-"""
+Generic: imports nothing of the services. Logs go to `logger` (fields in the record's `fields`);
+`request_scope(request_id)`, if given, is entered around each run. Each stage from the
+hydrators on starts with one turn of the event loop (suspended.py, `let_others_run`)."""
 from __future__ import annotations
 
 import asyncio
@@ -35,12 +34,11 @@ import numpy as np
 
 from candidate_pipeline import metrics
 from candidate_pipeline.batch import ColumnBatch
-from candidate_pipeline.components import (
-    B, Component, Filter, Hydrator, Q, QueryHydrator, Scorer, Selector, SideEffect, Source,
-)
+from candidate_pipeline.components import B, Component, Filter, Hydrator, Q, QueryHydrator, Scorer
+from candidate_pipeline.components import Selector, SideEffect, Source
 from candidate_pipeline.ordering import check_sequential, waves
 from candidate_pipeline.result import ComponentError, PipelineResult, Removed, StageTiming
-from candidate_pipeline.suspended import Suspended
+from candidate_pipeline.suspended import Suspended, let_others_run
 
 _log = logging.getLogger(__name__)
 
@@ -178,6 +176,7 @@ class Pipeline(Generic[Q, B]):
         return candidates
 
     async def _hydrate(self, run: _Run, stage: str, stage_waves: list[list[Hydrator]], candidates):
+        await let_others_run()
         started = time.perf_counter()
         n = len(candidates)
         for wave in stage_waves:
@@ -194,6 +193,7 @@ class Pipeline(Generic[Q, B]):
         return candidates
 
     async def _filter(self, run: _Run, stage: str, filters: list[Filter], candidates):
+        await let_others_run()
         started, given = time.perf_counter(), len(candidates)
         for filter_ in filters:
             if filter_.name in run.disabled:
@@ -223,6 +223,7 @@ class Pipeline(Generic[Q, B]):
         return candidates
 
     async def _score(self, run: _Run, candidates):
+        await let_others_run()
         started, n = time.perf_counter(), len(candidates)
         for scorer in self._enabled(run, SCORERS, self.scorers):  # in order: later scorers read earlier scores
             columns = await self._call(run, SCORERS, scorer, scorer.score, run.query, candidates)
@@ -289,8 +290,7 @@ class Pipeline(Generic[Q, B]):
             else:
                 results.append(started)
         if len(pending) == 1:
-            position, suspended = pending[0]
-            results[position] = await self._finish(run, stage, suspended)
+            results[pending[0][0]] = await self._finish(run, stage, pending[0][1])
         elif pending:
             finished = await asyncio.gather(*(self._finish(run, stage, s) for _, s in pending))
             for (position, _), value in zip(pending, finished):

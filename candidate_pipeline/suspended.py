@@ -42,3 +42,10 @@ class Suspended:
                 waiting = coroutine.send(outcome)
             except StopIteration as done:
                 return done.value
+
+
+async def let_others_run() -> None:
+    """One turn of the event loop: a run's computation between two waits is then one stage at
+    most, so the loop serves other calls (an overloaded server's quick refusals among them)
+    between the stages of the runs it is busy with."""
+    await asyncio.sleep(0)

@@ -81,102 +81,105 @@ _HANDLER_FACTORIES = {
 }
 
 
-class _DecodeInterceptor(grpc.aio.ServerInterceptor):
-    """Moves request decoding into the handler, where a failure can be INVALID_ARGUMENT."""
-
-    def __init__(self) -> None:
-        self._wrapped: dict[str, tuple[object, object]] = {}  # method -> (its handler, wrapped)
-
-    async def intercept_service(self, continuation, handler_call_details):
-        handler = await continuation(handler_call_details)
-        if handler is None or handler.request_deserializer is None:
-            return handler
-        cached = self._wrapped.get(handler_call_details.method)
-        if cached is not None and cached[0] is handler:  # wrapped once per method, not per call
-            return cached[1]
-        wrapped = handler
-        for kind, factory in _HANDLER_FACTORIES.items():
-            inner = getattr(handler, kind)
-            if inner is not None:
-                wrapped = factory(_decoding(kind, inner, handler.request_deserializer),
-                                  request_deserializer=None, response_serializer=handler.response_serializer)
-                break
-        self._wrapped[handler_call_details.method] = (handler, wrapped)
-        return wrapped
+def _decoding_handler(handler):
+    """A streaming handler (health's Watch, reflection) that decodes its requests itself."""
+    for kind, factory in _HANDLER_FACTORIES.items():
+        inner = getattr(handler, kind)
+        if inner is not None:
+            return factory(_decoding(kind, inner, handler.request_deserializer),
+                           request_deserializer=None, response_serializer=handler.response_serializer)
+    return handler
 
 
-class _MetricsInterceptor(grpc.aio.ServerInterceptor):
-    """Counts and times unary-unary calls by method and status code."""
+@dataclass
+class _Unary:
+    """What one unary method's calls pass through, in this order: request metrics (outermost,
+    so a refusal or corrupt bytes count by their code), admission (foryou/admission.py: refused
+    with RESOURCE_EXHAUSTED at once when the queue's wait is over its time bound or longer than
+    the caller's deadline leaves, else it waits for its turn), decoding (corrupt bytes are
+    INVALID_ARGUMENT), the handler. Health and reflection skip admission."""
+    service: str
+    method: str
+    inner: object                     # the servicer's coroutine function
+    deserializer: object | None       # None: grpc hands the handler a message already
+    gate: Gate | None                 # None: always admitted, without a turn
+    times: ServiceTime = field(default_factory=ServiceTime)
 
-    def __init__(self, service: str) -> None:
-        self._service = service
+    def __post_init__(self) -> None:
+        self._decode = _decoder(self.deserializer) if self.deserializer is not None else None
+        self._latency = GRPC_LATENCY.labels(self.service, self.method)
+        self._ok = GRPC_REQUESTS.labels(self.service, self.method, "OK")
+        self._service_time = SERVICE_TIME.labels(self.service, self.method)
 
-    async def intercept_service(self, continuation, handler_call_details):
-        handler = await continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None:
-            return handler
-        method = handler_call_details.method.rsplit("/", 1)[-1]
-        inner = handler.unary_unary
-        service = self._service
+    async def serve(self, request, context):
+        start = time.perf_counter()
+        code = "OK"
+        try:
+            if self.gate is None:
+                return await self._run(request, context)
+            return await self._admitted(request, context)
+        except Exception:
+            code = "ERROR"
+            raise
+        finally:
+            status = context.code() if hasattr(context, "code") else None
+            if status is not None and status != grpc.StatusCode.OK:
+                code = getattr(status, "name", str(status))
+            (self._ok if code == "OK" else GRPC_REQUESTS.labels(self.service, self.method, code)).inc()
+            self._latency.observe(time.perf_counter() - start)
 
-        async def timed(request, context):
-            start = time.perf_counter()
-            code = "OK"
-            try:
-                return await inner(request, context)
-            except Exception:
-                code = "ERROR"
-                raise
-            finally:
-                status = context.code() if hasattr(context, "code") else None
-                if status is not None and status != grpc.StatusCode.OK:
-                    code = getattr(status, "name", str(status))
-                GRPC_REQUESTS.labels(service, method, code).inc()
-                GRPC_LATENCY.labels(service, method).observe(time.perf_counter() - start)
+    async def _admitted(self, request, context):
+        gate = self.gate
+        assert gate is not None
+        try:
+            await gate.turn(self.method, gate.check(self.method, self.times, context.time_remaining()))
+        except Refused as refused:
+            ADMISSION_REFUSED.labels(self.service, self.method, refused.reason).inc()
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(refused))
+        start = time.perf_counter()
+        try:
+            return await self._run(request, context)
+        finally:
+            took = time.perf_counter() - start
+            gate.done(took)
+            self.times.observe(took)
+            self._service_time.set(self.times.estimate_s)
 
-        return grpc.unary_unary_rpc_method_handler(
-            timed,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+    async def _run(self, request, context):
+        if self._decode is not None:
+            request = await self._decode(request, context)
+        return await self.inner(request, context)  # type: ignore[operator]
 
 
-class _AdmissionInterceptor(grpc.aio.ServerInterceptor):
-    """Every unary call passes the server's `Gate` (foryou/admission.py): refused with
-    RESOURCE_EXHAUSTED at once when the queue's wait is over its time bound or longer than the
-    caller's deadline leaves, else it waits for its turn (accepting new calls has priority over
-    starting handlers). Health and reflection are always admitted, without a turn."""
+class _ServingInterceptor(grpc.aio.ServerInterceptor):
+    """Wraps each method's handler once, on its first call, and reuses the wrapper: unary
+    calls as `_Unary` says, streaming ones with decoding only. One interceptor, not one per
+    concern: each layer cost a coroutine and a new handler object on every call."""
 
     def __init__(self, service: str, limits: AdmissionLimits) -> None:
         self._service = service
         self.gate = Gate(service, limits)
-        self._times: dict[str, ServiceTime] = {}
+        self._wrapped: dict[str, tuple[object, object]] = {}  # method -> (its handler, wrapped)
 
     async def intercept_service(self, continuation, handler_call_details):
         handler = await continuation(handler_call_details)
-        full = handler_call_details.method
-        if handler is None or handler.unary_unary is None or full.startswith(("/grpc.health.", "/grpc.reflection.")):
+        if handler is None:
             return handler
-        method = full.rsplit("/", 1)[-1]
-        times = self._times.setdefault(method, ServiceTime())
-        inner, service, gate = handler.unary_unary, self._service, self.gate
+        full = handler_call_details.method
+        cached = self._wrapped.get(full)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = self._wrap(full, handler)
+        self._wrapped[full] = (handler, wrapped)
+        return wrapped
 
-        async def admitted(request, context):
-            try:
-                await gate.turn(method, gate.check(method, times, context.time_remaining()))
-            except Refused as refused:
-                ADMISSION_REFUSED.labels(service, method, refused.reason).inc()
-                await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(refused))
-            start = time.perf_counter()
-            try:
-                return await inner(request, context)
-            finally:
-                took = time.perf_counter() - start
-                gate.done(took)
-                times.observe(took)
-                SERVICE_TIME.labels(service, method).set(times.estimate_s)
-
-        return grpc.unary_unary_rpc_method_handler(admitted, request_deserializer=handler.request_deserializer,
+    def _wrap(self, full: str, handler):
+        if handler.unary_unary is None:
+            return handler if handler.request_deserializer is None else _decoding_handler(handler)
+        exempt = full.startswith(("/grpc.health.", "/grpc.reflection."))
+        unary = _Unary(self._service, full.rsplit("/", 1)[-1], handler.unary_unary, handler.request_deserializer,
+                       None if exempt else self.gate)
+        return grpc.unary_unary_rpc_method_handler(unary.serve, request_deserializer=None,
                                                    response_serializer=handler.response_serializer)
 
 
@@ -198,10 +201,9 @@ class ServiceServer:
     health: health.aio.HealthServicer = field(init=False)
 
     def __post_init__(self) -> None:
-        self._admission = _AdmissionInterceptor(self.name, self.admission)
+        self._interceptor = _ServingInterceptor(self.name, self.admission)
         self.server = grpc.aio.server(
-            # Metrics outermost: refusals (overload, corrupt bytes) are counted by their code.
-            interceptors=[_MetricsInterceptor(self.name), self._admission, _DecodeInterceptor()],
+            interceptors=[self._interceptor],
             maximum_concurrent_rpcs=self.max_concurrent_rpcs,
             options=[
                 ("grpc.max_receive_message_length", self.max_request_bytes),
