@@ -3,6 +3,7 @@ early; neither may change the numbers (to float rounding)."""
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import numpy as np
 import pytest
@@ -76,6 +77,27 @@ async def test_a_big_item_closes_its_micro_batch_at_once():
     await batcher.close()
     with pytest.raises(ValueError):
         MicroBatcher("t", run, max_batch=8, max_wait_ms=1, size=lambda n: n)
+
+
+async def test_batcher_workers_run_that_many_batches_at_once():
+    """With two workers two big items run at the same time (each batch function waits for the
+    other at a barrier, which one worker alone would never pass); results keep their callers."""
+    barrier = threading.Barrier(2, timeout=2)
+
+    def run(items):
+        barrier.wait()
+        return [x + 1 for x in items]
+
+    batcher = MicroBatcher("t", run, max_batch=8, max_wait_ms=1, size=lambda n: n, max_size=100, workers=2)
+    assert await asyncio.gather(batcher.submit(150), batcher.submit(200)) == [151, 201]
+    await batcher.close()
+    one = MicroBatcher("t", run, max_batch=8, max_wait_ms=1, size=lambda n: n, max_size=100)
+    barrier.reset()
+    results = await asyncio.gather(one.submit(150), one.submit(200), return_exceptions=True)
+    assert all(isinstance(r, threading.BrokenBarrierError) for r in results)  # one at a time: the barrier times out
+    await one.close()
+    with pytest.raises(ValueError):
+        MicroBatcher("t", run, max_batch=8, max_wait_ms=1, workers=0)
 
 
 def test_a_chunked_request_returns_every_candidates_content_as_float16(content_runtime):
