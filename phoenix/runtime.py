@@ -38,8 +38,9 @@ RANK_ALONE_CANDIDATES = 256
 @dataclasses.dataclass(frozen=True)
 class Ranked:
     """One request's ranking: predictions [N, 19] and, for a model with content input, the
-    content vectors [N, content_dim] the model read for the candidates (else None), taken
-    from the batch rather than looked up again (the same numbers, and no second gather)."""
+    content vectors [N, content_dim] the model read for the candidates as float16 (the store's
+    precision, so exactly those numbers; else None), taken from the batch rather than looked
+    up again (the same numbers, and no second gather)."""
     predictions: np.ndarray
     content: np.ndarray | None
 
@@ -59,11 +60,16 @@ class RankerRuntime:
         # the post/author tables), so scoring a candidate starts from summed rows.
         self._tables_fn = jax.jit(lambda p: ranker_candidate_tables(p, cfg))
         self.params = params
-        self._rank_fn = jax.jit(lambda p, t, b: predictions(ranker_logits_prefix_path(p, cfg, b, t)))
+        # Each ranking call also returns the candidates' content as float16 (the reply's precision),
+        # converted by XLA inside the call: numpy's float16 conversion costs more than the model's
+        # whole input side.
+        self._rank_fn = jax.jit(lambda p, t, b: (predictions(ranker_logits_prefix_path(p, cfg, b, t)),
+                                                 _float16(b.candidate_content)))
         self._full_fn = jax.jit(lambda p, b: predictions(ranker_logits(p, cfg, b)))
         self._prefix_fn = jax.jit(lambda p, users: ranker_prefix(p, cfg, users))
-        self._score_fn = jax.jit(lambda p, t, cache, post, author, surface, first, context: predictions(
-            ranker_score_candidates(p, cfg, cache, post, author, surface, first, t, context)))
+        self._score_fn = jax.jit(lambda p, t, cache, post, author, surface, first, context: (predictions(
+            ranker_score_candidates(p, cfg, cache, post, author, surface, first, t, context)),
+            _float16(context.content)))
 
     def use_store(self, store: ContentStore) -> None:
         """Read content vectors (and this model's semantic ids) from `store` (the server's corpus)."""
@@ -106,13 +112,13 @@ class RankerRuntime:
         now_ms = snowflake.now_ms() if now_ms is None else now_ms
         if n <= FUSED_MAX_CANDIDATES:
             batch = self._batch([user_id], [history], [candidates], now_ms=now_ms)
-            return Ranked(np.asarray(self._rank_fn(self.params, self._tables, batch))[0, :n],
-                          _content_rows(batch, 0, n))
+            out, content = self._rank_fn(self.params, self._tables, batch)
+            return Ranked(np.asarray(out)[0, :n], _content_rows(content, 0, n))
         return self._rank_chunked(user_id, history, candidates, now_ms)
 
     def _no_content(self) -> np.ndarray | None:
         dim = self.config.inputs.content_dim
-        return np.zeros((0, dim), np.float32) if dim else None
+        return np.zeros((0, dim), np.float16) if dim else None
 
     def _rank_chunked(self, user_id: int, history: Sequence[HistoryItem], candidates: Candidates,
                       now_ms: int) -> Ranked:
@@ -124,11 +130,11 @@ class RankerRuntime:
         for start in range(0, len(candidates), MAX_CANDIDATE_CHUNK):
             chunk = candidates[start:start + MAX_CANDIDATE_CHUNK]
             batch = self._batch([0], [[]], [chunk], candidate_bucket(len(chunk)), now_ms)
-            out = self._score_fn(self.params, self._tables, cache, batch.candidate_post_hashes,
-                                 batch.candidate_author_hashes, batch.candidate_surface, jnp.int32(start),
-                                 CandidateContext.of(batch))
+            out, content = self._score_fn(self.params, self._tables, cache, batch.candidate_post_hashes,
+                                          batch.candidate_author_hashes, batch.candidate_surface, jnp.int32(start),
+                                          CandidateContext.of(batch))
             outputs.append(np.asarray(out)[0, :len(chunk)])
-            contents.append(_content_rows(batch, 0, len(chunk)))
+            contents.append(_content_rows(content, 0, len(chunk)))
         content = None if contents[0] is None else np.concatenate([c for c in contents if c is not None])
         return Ranked(np.concatenate(outputs), content)
 
@@ -153,8 +159,9 @@ class RankerRuntime:
         padded = rows + [(0, (), Candidates.of(()))] * (batch_bucket(len(rows)) - len(rows))
         batch = self._batch([r[0] for r in padded], [r[1] for r in padded], [r[2] for r in padded],
                             now_ms=now_ms)
-        out = np.asarray(self._rank_fn(self.params, self._tables, batch))
-        return [Ranked(out[i, :len(c)], _content_rows(batch, i, len(c))) for i, (_, _, c) in enumerate(rows)]
+        out, content = self._rank_fn(self.params, self._tables, batch)
+        out = np.asarray(out)
+        return [Ranked(out[i, :len(c)], _content_rows(content, i, len(c))) for i, (_, _, c) in enumerate(rows)]
 
     def rank_full_sequence(self, user_id: int, history: Sequence[HistoryItem],
                            candidates: Sequence[CandidateItem], now_ms: int | None = None) -> np.ndarray:
@@ -237,9 +244,13 @@ class RetrieverRuntime:
         return out
 
 
-def _content_rows(batch: RankBatch, row: int, n: int) -> np.ndarray | None:
-    """The first `n` candidates' content vectors of one batch row (None: no content input)."""
-    content = batch.candidate_content
+def _float16(content: jax.Array | None) -> jax.Array | None:
+    return None if content is None else content.astype(jnp.float16)
+
+
+def _content_rows(content: jax.Array | None, row: int, n: int) -> np.ndarray | None:
+    """The first `n` candidates' content vectors [n, Dc] of one batch row, float16 (None: no
+    content input)."""
     return None if content is None else np.asarray(content)[row, :n]
 
 

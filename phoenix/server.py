@@ -52,7 +52,8 @@ class PhoenixServer:
         self.grpc = ServiceServer.of("phoenix", [SERVICE_NAME], settings)
         phoenix_pb2_grpc.add_PhoenixServiceServicer_to_server(PhoenixServicer(self), self.grpc.server)
         self.rank_batcher = MicroBatcher("rank", self._rank_batch, settings.max_batch, settings.max_wait_ms,
-                                         size=_candidate_count, max_size=RANK_ALONE_CANDIDATES)
+                                         size=_candidate_count, max_size=RANK_ALONE_CANDIDATES,
+                                         workers=settings.rank_workers)
         self.retrieve_batcher = MicroBatcher("retrieve", self._retrieve_batch, settings.max_batch,
                                              settings.max_wait_ms)
         self.feeder: CorpusFeeder | None = None

@@ -3,9 +3,9 @@
 The first waiting item opens a batch; the batch closes when it holds `max_batch` items, when
 its items' total size reaches `max_size` (Rank: candidates; a request big enough to keep the
 model busy on its own gains nothing from waiting for company), or when `max_wait_ms` has passed
-since it opened, whichever comes first. One worker runs one batch
-at a time in a thread (JAX releases the GIL while computing), so requests that arrive while
-the model is busy queue up and form the next, larger batch: the batch size adapts to load
+since it opened, whichever comes first. Each worker (one by default) runs one batch at a time
+in a thread (JAX releases the GIL while computing), so requests that arrive while the
+workers are busy queue up and form the next, larger batch: the batch size adapts to load
 with a bounded extra latency when idle.
 """
 from __future__ import annotations
@@ -32,11 +32,12 @@ BATCH_SIZE = prometheus_client.Histogram(
 class MicroBatcher(Generic[T, R]):
     def __init__(self, name: str, process: Callable[[list[T]], list[R]], max_batch: int, max_wait_ms: float,
                  executor: Executor | None = None, size: Callable[[T], int] | None = None,
-                 max_size: int | None = None) -> None:
+                 max_size: int | None = None, workers: int = 1) -> None:
         """`max_batch`, `max_wait_ms`: the server's settings of those names (phoenix/settings.py);
-        `size` of an item and `max_size` of a batch (both or neither)."""
-        if max_batch < 1:
-            raise ValueError("max_batch must be >= 1")
+        `size` of an item and `max_size` of a batch (both or neither); `workers`: batches that
+        may run at once, each collected and run by its own worker."""
+        if max_batch < 1 or workers < 1:
+            raise ValueError("max_batch and workers must be >= 1")
         if (size is None) != (max_size is None):
             raise ValueError("size and max_size go together")
         self.name = name
@@ -47,26 +48,25 @@ class MicroBatcher(Generic[T, R]):
         self._size = size
         self.max_size = max_size
         self._queue: asyncio.Queue[tuple[T, asyncio.Future]] | None = None
-        self._worker: asyncio.Task | None = None
+        self.workers = workers
+        self._workers: list[asyncio.Task] = []
         self.batches_run = 0  # observable in tests: concurrent calls share batches
 
     async def submit(self, item: T) -> R:
-        if self._worker is None:
+        if not self._workers:
             self._queue = asyncio.Queue()
-            self._worker = asyncio.create_task(self._run(), name=f"batcher-{self.name}")
+            self._workers = [asyncio.create_task(self._run(), name=f"batcher-{self.name}-{i}")
+                             for i in range(self.workers)]
         assert self._queue is not None  # made with the worker
         future = asyncio.get_running_loop().create_future()
         await self._queue.put((item, future))
         return await future
 
     async def close(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
-            try:
-                await self._worker
-            except asyncio.CancelledError:
-                pass
-            self._worker = None
+        for worker in self._workers:
+            worker.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        self._workers = []
         while self._queue is not None and not self._queue.empty():
             _, future = self._queue.get_nowait()
             if not future.done():

@@ -258,3 +258,15 @@ def test_rotary_tables_read_the_values_a_pass_computes():
     np.testing.assert_array_equal(np.asarray(read.cos), np.asarray(computed.cos))
     np.testing.assert_array_equal(np.asarray(read.sin), np.asarray(computed.sin))
     assert read.cos.shape == (2, 6, 1, 64)
+
+
+def test_rms_norm_is_the_reference_formula():
+    """RMSNorm's mean of squares is a matrix-vector product (phoenix/layers.py mean_square):
+    the same numbers as scale * x / sqrt(mean(x**2) + eps), to float32 rounding."""
+    from phoenix.layers import RMSNorm
+
+    x = np.random.default_rng(3).normal(size=(2, 5, 128)).astype(np.float32) * 3.0
+    scale = np.random.default_rng(4).normal(size=128).astype(np.float32)
+    out = RMSNorm(1e-5).apply({"params": {"scale": scale}}, jnp.asarray(x))
+    expected = scale * x / np.sqrt(np.mean(x.astype(np.float64) ** 2, axis=-1, keepdims=True) + 1e-5)
+    np.testing.assert_allclose(np.asarray(out), expected, rtol=1e-5, atol=1e-6)

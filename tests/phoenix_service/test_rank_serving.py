@@ -3,6 +3,7 @@ early; neither may change the numbers (to float rounding)."""
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from foryou.packed import float16_bytes, float16_rows
 from phoenix.config import V2_INPUTS, tiny_ranker_config
 from phoenix.content import CONTENT_DIM, ContentStore
-from phoenix.features import CandidateItem, HistoryItem
+from phoenix.features import MAX_CANDIDATE_CHUNK, CandidateItem, HistoryItem
 from phoenix.runtime import RANK_ALONE_CANDIDATES, RankerRuntime
 from phoenix.server_batching import MicroBatcher
 
@@ -55,6 +56,7 @@ def test_rank_many_ranks_big_requests_alone_and_small_ones_together(content_runt
         assert out.predictions.shape == (len(cands), content_runtime.num_outputs)
         np.testing.assert_allclose(out.predictions, alone, atol=1e-5)
         assert out.content is not None and out.content.shape == (len(cands), CONTENT_DIM)
+        assert out.content.dtype == np.float16  # the reply's precision, converted inside the model call
         np.testing.assert_array_equal(out.content, content_runtime.features.content(
             np.asarray([c.post_id for c in cands], np.uint64)))
 
@@ -75,6 +77,40 @@ async def test_a_big_item_closes_its_micro_batch_at_once():
     await batcher.close()
     with pytest.raises(ValueError):
         MicroBatcher("t", run, max_batch=8, max_wait_ms=1, size=lambda n: n)
+
+
+async def test_batcher_workers_run_that_many_batches_at_once():
+    """With two workers two big items run at the same time (each batch function waits for the
+    other at a barrier, which one worker alone would never pass); results keep their callers."""
+    barrier = threading.Barrier(2, timeout=2)
+
+    def run(items):
+        barrier.wait()
+        return [x + 1 for x in items]
+
+    batcher = MicroBatcher("t", run, max_batch=8, max_wait_ms=1, size=lambda n: n, max_size=100, workers=2)
+    assert await asyncio.gather(batcher.submit(150), batcher.submit(200)) == [151, 201]
+    await batcher.close()
+    one = MicroBatcher("t", run, max_batch=8, max_wait_ms=1, size=lambda n: n, max_size=100)
+    barrier.reset()
+    results = await asyncio.gather(one.submit(150), one.submit(200), return_exceptions=True)
+    assert all(isinstance(r, threading.BrokenBarrierError) for r in results)  # one at a time: the barrier times out
+    await one.close()
+    with pytest.raises(ValueError):
+        MicroBatcher("t", run, max_batch=8, max_wait_ms=1, workers=0)
+
+
+def test_a_chunked_request_returns_every_candidates_content_as_float16(content_runtime):
+    """Past one chunk (MAX_CANDIDATE_CHUNK) the content still comes out of the model calls, in
+    candidate order, equal to the store's rows (posts 601.. have none: zeros)."""
+    user, history, cands = _request(5, 1, MAX_CANDIDATE_CHUNK + 30)
+    [out] = content_runtime.rank_many_ranked([(user, history, cands)], now_ms=NOW)
+    ids = np.asarray([c.post_id for c in cands], np.uint64)
+    assert out.content is not None and out.content.dtype == np.float16
+    np.testing.assert_array_equal(out.content, content_runtime.features.content(ids))
+    assert out.content[:600].any(axis=1).all() and not out.content[600:].any()
+    np.testing.assert_allclose(out.predictions, content_runtime.rank_full_sequence(user, history, cands, now_ms=NOW),
+                               atol=1e-5)
 
 
 def test_float16_bytes_round_trip_float16_values_exactly():
