@@ -13,7 +13,7 @@ from pydantic import Field
 
 from foryou import config as foryou_config
 from foryou import logs
-from phoenix.training.presets import DEFAULT_STEPS, TrainPreset
+from phoenix.training.presets import DEFAULT_STEPS, RANKER_STEPS, TrainPreset
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,8 @@ class TrainSettings(foryou_config.Settings):
     kafka_bootstrap: str = foryou_config.kafka_bootstrap_field()
     checkpoint_dir: str = Field(description="save DIR/<model>/<step>/ here")
     steps: int | None = Field(None, description=f"optimisation steps at most (early stopping may end sooner; default: "
-                                                f"the preset's, {DEFAULT_STEPS}; movielens retriever 2000)")
+                                                f"the preset's: ranker {RANKER_STEPS}, retriever {DEFAULT_STEPS}, movielens "
+                                                f"retriever 2000)")
     preset: TrainPreset = Field("small", description="model sizes (small: tiny model, roomy hash tables; quick on a "
                                                      "laptop CPU; v2 inputs except tiny and small-v1, the ids-only v1 "
                                                      "models; movielens: small with the sequential retriever recipe "

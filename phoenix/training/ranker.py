@@ -28,8 +28,15 @@ EVAL_BATCH = 256
 POST_ID_DROPOUT = 0.0
 
 
+# The ranker's recipe beyond the loop's defaults: input dropout, and a moving average of the
+# parameters that validation, early stopping and the checkpoint use (TrainSettings.dropout,
+# ema_decay); docs/phoenix.md has the runs behind both.
+DROPOUT = 0.1
+EMA_DECAY = 0.99
+
+
 def default_settings(steps: int) -> TrainSettings:
-    return TrainSettings(steps=steps)
+    return TrainSettings(steps=steps, dropout=DROPOUT, ema_decay=EMA_DECAY)
 
 
 @dataclass(frozen=True)
@@ -130,7 +137,7 @@ def train(events: EventLog | Iterable, config: RankerConfig, steps: int = 400,
     fitted codebook."""
     settings = replace(settings or default_settings(steps), steps=steps)
     if not (config.inputs.content_dim or config.inputs.sid_levels):
-        settings = replace(settings, validation_fraction=0.0)  # v1 keeps its fixed-step recipe
+        settings = replace(settings, validation_fraction=0.0, ema_decay=0.0)  # v1 keeps its fixed-step recipe
     log = as_log(events)
     split = ranker_split(log, config, settings.test_fraction)
     fit_part, validation = validation_split(split.train, settings.validation_fraction)
