@@ -100,7 +100,7 @@ def recipe_of(args: argparse.Namespace) -> Recipe:
         retriever_cfg = dataclasses.replace(retriever_cfg, user_pooling=args.user_pooling)
     module, cfg = (ranker, ranker_cfg) if args.model == "ranker" else (retriever, retriever_cfg)
     defaults = (retriever.default_settings(steps, cfg) if args.model == "retriever"
-                else ranker.default_settings(steps))
+                else ranker.default_settings(steps, cfg))
     settings = dataclasses.replace(
         defaults, seed=args.seed, test_fraction=args.test_fraction,
         batch_size=args.batch_size or defaults.batch_size,

@@ -57,5 +57,6 @@ def train_recipe(preset: str) -> TrainRecipe:
                            retriever_steps=2000, positives=frozenset({common_pb2.FAVORITE, common_pb2.CLICK}),
                            freshness=False)
     ranker, retriever = preset_configs(preset)
-    v2 = bool(ranker.inputs.content_dim or ranker.inputs.sid_levels)  # v1 keeps its fixed-step recipe
-    return TrainRecipe(ranker, retriever, ranker_steps=RANKER_STEPS if v2 else DEFAULT_STEPS)
+    from phoenix.training.ranker import is_v2
+    # v1 keeps its fixed-step recipe
+    return TrainRecipe(ranker, retriever, ranker_steps=RANKER_STEPS if is_v2(ranker) else DEFAULT_STEPS)
