@@ -27,8 +27,8 @@ class TrainSettings:
     # tiny model, 400 steps of 256: held-out favorite AUC 0.67 (1e-4), 0.78 (0.05), 0.81 (0.5).
     weight_decay: float = 0.5
     # Input dropout of the ranker's transformer (phoenix/ranker.py), training steps only; a loss
-    # function that takes it gets a third argument, a per-step PRNG key. 0 = off, the default:
-    # docs/phoenix.md has the held-out comparison.
+    # function that takes it gets a third argument, a per-step PRNG key. 0 = off, the loop's
+    # default; the v2 ranker's recipe sets it (training/ranker.py).
     dropout: float = 0.0
     warmup_steps: int = 20
     clip_norm: float = 1.0

@@ -54,3 +54,15 @@ def test_fit_returns_the_average_of_its_steps():
     np.testing.assert_allclose(float(raw["w"]), trajectory[-1], rtol=1e-5)
     np.testing.assert_allclose(float(averaged["w"]), total / (1 - 0.8 ** settings.steps), rtol=1e-5)
     assert float(averaged["w"]) < trajectory[-1] - 0.02  # the average lags the still-rising parameter
+
+
+def test_v2_ranker_recipe_averages_and_v1_keeps_the_plain_fixed_step_one():
+    from phoenix.training import ranker
+    from phoenix.training.presets import DEFAULT_STEPS, RANKER_STEPS, train_recipe
+
+    v2, v1 = train_recipe("small"), train_recipe("small-v1")
+    assert (v2.steps("ranker"), v1.steps("ranker")) == (RANKER_STEPS, DEFAULT_STEPS)
+    v2_settings = ranker.default_settings(10, v2.ranker)
+    assert (v2_settings.ema_decay, v2_settings.dropout) == (ranker.EMA_DECAY, ranker.DROPOUT)
+    assert v2_settings.ema_decay > 0 and v2_settings.dropout > 0
+    assert ranker.default_settings(10, v1.ranker) == TrainSettings(steps=10)
