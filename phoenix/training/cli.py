@@ -13,7 +13,7 @@ from pydantic import Field
 
 from foryou import config as foryou_config
 from foryou import logs
-from phoenix.training.presets import DEFAULT_STEPS, TrainPreset
+from phoenix.training.presets import DEFAULT_STEPS, RANKER_STEPS, TrainPreset
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,8 @@ class TrainSettings(foryou_config.Settings):
     kafka_bootstrap: str = foryou_config.kafka_bootstrap_field()
     checkpoint_dir: str = Field(description="save DIR/<model>/<step>/ here")
     steps: int | None = Field(None, description=f"optimisation steps at most (early stopping may end sooner; default: "
-                                                f"the preset's, {DEFAULT_STEPS}; movielens retriever 2000)")
+                                                f"the preset's: ranker {RANKER_STEPS}, retriever {DEFAULT_STEPS}, movielens "
+                                                f"retriever 2000)")
     preset: TrainPreset = Field("small", description="model sizes (small: tiny model, roomy hash tables; quick on a "
                                                      "laptop CPU; v2 inputs except tiny and small-v1, the ids-only v1 "
                                                      "models; movielens: small with the sequential retriever recipe "
@@ -99,7 +100,7 @@ def recipe_of(args: argparse.Namespace) -> Recipe:
         retriever_cfg = dataclasses.replace(retriever_cfg, user_pooling=args.user_pooling)
     module, cfg = (ranker, ranker_cfg) if args.model == "ranker" else (retriever, retriever_cfg)
     defaults = (retriever.default_settings(steps, cfg) if args.model == "retriever"
-                else ranker.default_settings(steps))
+                else ranker.default_settings(steps, cfg))
     settings = dataclasses.replace(
         defaults, seed=args.seed, test_fraction=args.test_fraction,
         batch_size=args.batch_size or defaults.batch_size,

@@ -27,8 +27,8 @@ class TrainSettings:
     # tiny model, 400 steps of 256: held-out favorite AUC 0.67 (1e-4), 0.78 (0.05), 0.81 (0.5).
     weight_decay: float = 0.5
     # Input dropout of the ranker's transformer (phoenix/ranker.py), training steps only; a loss
-    # function that takes it gets a third argument, a per-step PRNG key. 0 = off, the default:
-    # docs/phoenix.md has the held-out comparison.
+    # function that takes it gets a third argument, a per-step PRNG key. 0 = off, the loop's
+    # default; the v2 ranker's recipe sets it (training/ranker.py).
     dropout: float = 0.0
     warmup_steps: int = 20
     clip_norm: float = 1.0
@@ -42,6 +42,10 @@ class TrainSettings:
     validation_fraction: float = 0.1
     eval_every: int = 25
     patience: int = 4
+    # Weight averaging: validation, early stopping and the returned parameters use an exponential
+    # moving average of the parameters (bias-corrected, so it starts at the first steps' mean)
+    # with this decay per step; 0 = the raw parameters. docs/phoenix.md has the comparison.
+    ema_decay: float = 0.0
 
 
 def print_progress(line: str) -> None:
@@ -74,6 +78,7 @@ def fit(loss_fn: Callable[[Any, Any], tuple[jax.Array, dict]], params: Any, data
     """Minimise `loss_fn(params, minibatch)`; `data` is a pytree of arrays with `num_examples`
     rows, minibatches are random rows of it. With `validation` (a pytree of `num_validation`
     rows) training stops early on its loss and returns the best parameters seen.
+    With `settings.ema_decay` the parameters validated and returned are the moving average.
     Returns (params, training summary)."""
     if num_examples == 0:
         raise ValueError(f"{name}: no training examples (are the engagements/served topics empty?)")
@@ -83,9 +88,7 @@ def fit(loss_fn: Callable[[Any, Any], tuple[jax.Array, dict]], params: Any, data
     # mirrors, in and out of the step, so the step compiles once (mesh.constrain).
     opt_state = jax.jit(lambda p: mesh_lib.constrain(opt.init(p)))(params)
     step = _train_step(loss_fn, opt, settings.dropout > 0)
-    dropout_key = jax.random.PRNGKey(settings.seed + 1)
-
-    rng = np.random.default_rng(settings.seed)
+    dropout_key, rng = jax.random.PRNGKey(settings.seed + 1), np.random.default_rng(settings.seed)
     batch_size = min(mesh_lib.local_rows(settings.batch_size), num_examples)  # this process's rows
     start = window_start = time.perf_counter()
     first_loss = last_loss = float("nan")
@@ -98,10 +101,12 @@ def fit(loss_fn: Callable[[Any, Any], tuple[jax.Array, dict]], params: Any, data
 
     early = validation is not None and num_validation > 0
     best, stopped = _Best(params), settings.steps
+    average = _Average(params, settings.ema_decay)
     for i in range(1, settings.steps + 1):
         rows = rng.choice(num_examples, size=batch_size, replace=False)
         batch = mesh_lib.place_batch(jax.tree.map(lambda a: a[rows], data))
         params, opt_state, metrics = step(params, opt_state, batch, jax.random.fold_in(dropout_key, i))
+        average.update(params)
         if i == 1 or i % settings.log_every == 0 or i == settings.steps:
             loss = float(metrics["loss"])
             first_loss = loss if i == 1 else first_loss
@@ -110,18 +115,18 @@ def fit(loss_fn: Callable[[Any, Any], tuple[jax.Array, dict]], params: Any, data
             progress(_progress_line(name, i, settings, metrics, batch_size, now - window_start))
             window_start = now
         if early and (i % settings.eval_every == 0 or i == settings.steps):
-            v = validate(params)
-            best.record(i, v, params)
+            v = validate(current := average.value(params))
+            best.record(i, v, current)
             if best.since >= settings.patience:
                 progress(f"[{name}] early stop at step {i}: validation loss {v:.4f}, best {best.loss:.4f} "
                          f"at step {best.step}")
                 stopped = i
                 break
     elapsed = time.perf_counter() - start
-    summary: dict[str, Any] = {
-        "steps": stopped, "max_steps": settings.steps, "batch_size": batch_size, "train_examples": num_examples,
-        "first_loss": first_loss, "final_loss": last_loss, "seconds": elapsed,
-        "examples_per_s": stopped * batch_size / max(elapsed, 1e-9)}
+    summary: dict[str, Any] = {"steps": stopped, "max_steps": settings.steps, "batch_size": batch_size,
+                               "train_examples": num_examples, "first_loss": first_loss, "final_loss": last_loss,
+                               "seconds": elapsed, "examples_per_s": stopped * batch_size / max(elapsed, 1e-9)}
+    params = average.value(params)
     if early:
         params = best.params
         summary.update(validation_examples=num_validation, best_step=best.step, best_validation_loss=best.loss,
@@ -157,6 +162,26 @@ def _progress_line(name: str, i: int, settings: TrainSettings, metrics: dict, ba
     rate = steps_in_window * batch_size / max(seconds, 1e-9)
     extra = " ".join(f"{k} {float(v):.4f}" for k, v in metrics.items() if k != "loss")
     return f"[{name}] step {i}/{settings.steps} loss {float(metrics['loss']):.4f} {extra} examples/s {rate:,.0f}"
+
+
+class _Average:
+    """The bias-corrected exponential moving average of the parameters (`decay` 0: none)."""
+
+    def __init__(self, params: Any, decay: float):
+        self.decay, self.steps = decay, 0
+        self.total = jax.tree.map(jnp.zeros_like, params) if decay > 0 else None
+        self._update = jax.jit(lambda t, p: jax.tree.map(lambda a, b: decay * a + (1 - decay) * b, t, p))
+        self._value = jax.jit(lambda t, n: jax.tree.map(lambda a: a / (1 - decay ** n), t))
+
+    def update(self, params: Any) -> None:
+        if self.total is not None:
+            self.total, self.steps = self._update(self.total, params), self.steps + 1
+
+    def value(self, params: Any) -> Any:
+        """The average so far (the parameters themselves without averaging or before a step)."""
+        if self.total is None or self.steps == 0:
+            return params
+        return self._value(self.total, jnp.float32(self.steps))
 
 
 @dataclass

@@ -28,8 +28,23 @@ EVAL_BATCH = 256
 POST_ID_DROPOUT = 0.0
 
 
-def default_settings(steps: int) -> TrainSettings:
-    return TrainSettings(steps=steps)
+# The ranker's recipe beyond the loop's defaults: input dropout, and a moving average of the
+# parameters that validation, early stopping and the checkpoint use (TrainSettings.dropout,
+# ema_decay); docs/phoenix.md has the runs behind both.
+DROPOUT = 0.1
+EMA_DECAY = 0.99
+
+
+def default_settings(steps: int, config: RankerConfig | None = None) -> TrainSettings:
+    """The ranker's training settings; an ids-only (v1) `config` keeps the loop's plain ones."""
+    if config is not None and not is_v2(config):
+        return TrainSettings(steps=steps)
+    return TrainSettings(steps=steps, dropout=DROPOUT, ema_decay=EMA_DECAY)
+
+
+def is_v2(config: RankerConfig) -> bool:
+    """Whether the ranker reads post content or semantic ids (v1: ids only)."""
+    return bool(config.inputs.content_dim or config.inputs.sid_levels)
 
 
 @dataclass(frozen=True)
@@ -128,8 +143,8 @@ def train(events: EventLog | Iterable, config: RankerConfig, steps: int = 400,
     where metrics has the training summary and the held-out evaluation. `params` / `codebook`:
     warm-start from them (continuous training, follow.py) instead of a fresh model and a newly
     fitted codebook."""
-    settings = replace(settings or default_settings(steps), steps=steps)
-    if not (config.inputs.content_dim or config.inputs.sid_levels):
+    settings = replace(settings or default_settings(steps, config), steps=steps)
+    if not is_v2(config):
         settings = replace(settings, validation_fraction=0.0)  # v1 keeps its fixed-step recipe
     log = as_log(events)
     split = ranker_split(log, config, settings.test_fraction)

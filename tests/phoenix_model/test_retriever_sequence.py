@@ -122,17 +122,17 @@ def test_user_pooling_is_in_the_config_and_defaults_to_mean():
 
 def test_movielens_preset_is_small_with_the_sequential_retriever_recipe():
     from phoenix.server_models import preset_configs
-    from phoenix.training.presets import DEFAULT_STEPS, train_recipe
+    from phoenix.training.presets import DEFAULT_STEPS, RANKER_STEPS, train_recipe
 
     small_ranker, small_retriever = preset_configs("small")
     small = train_recipe("small")  # the synthetic worlds' presets keep their models and defaults
     assert (small.ranker, small.retriever, small.positives, small.freshness) == (small_ranker, small_retriever,
                                                                               None, True)
-    assert small.steps("ranker") == small.steps("retriever") == DEFAULT_STEPS
+    assert (small.steps("ranker"), small.steps("retriever")) == (RANKER_STEPS, DEFAULT_STEPS)
     movielens = train_recipe("movielens")
     assert movielens.ranker == small_ranker
     assert movielens.retriever.user_pooling == "last" and movielens.retriever.prefix_attention == "causal"
     assert movielens.retriever.inputs == small_retriever.inputs and movielens.retriever.hash == small_retriever.hash
-    assert movielens.steps("retriever") > DEFAULT_STEPS and movielens.steps("ranker") == DEFAULT_STEPS
+    assert movielens.steps("retriever") > DEFAULT_STEPS and movielens.steps("ranker") == RANKER_STEPS
     assert not movielens.freshness
     assert movielens.positives == {1, 5}  # favorite, click: every rating is a target
