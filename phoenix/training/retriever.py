@@ -142,12 +142,13 @@ def sequence_arrays(config: RetrieverConfig, log: EventLog, features, end_ms: in
     return arrays, n, shares
 
 
-def _sequence_loss(config: RetrieverConfig, temperature: float, corpus_size: int):
-    def loss_fn(p, b):
+def _sequence_loss(config: RetrieverConfig, temperature: float, corpus_size: int, dropout: float = 0.0):
+    def loss_fn(p, b, key=None):  # key: a training step's (loop.fit passes one when dropout > 0)
         # the windows' global negatives, pooled: every row sees the whole batch's samples
         neg = {k: v.reshape(-1, *v.shape[2:]) for k, v in b["neg"].items()}
         return retriever_sequence_loss(p, config, b["users"], b["targets"], b["valid"], b["share"], b["user_key"],
-                                       neg, b["neg_share"].reshape(-1), b["hard"], corpus_size, temperature)
+                                       neg, b["neg_share"].reshape(-1), b["hard"], corpus_size, temperature,
+                                       dropout if key is not None else 0.0, key)
     return loss_fn
 
 
@@ -185,7 +186,8 @@ def _fit_sequential(log: EventLog, cutoff_ms: int, config: RetrieverConfig, sett
     model = initial_params(config, settings.seed) if params is None else params
     trainable = {"model": model, "temperature": np.zeros((), np.float32)}
     corpus_size = int((~log.posts.deleted).sum())
-    trained, summary = fit(_sequence_loss(config, temperature, corpus_size), trainable, data, n, settings, name,
+    trained, summary = fit(_sequence_loss(config, temperature, corpus_size, settings.dropout), trainable, data, n,
+                           settings, name,
                            progress, val if n_val else None, n_val)
     if n_val:
         summary["validation_from_ms"] = val_from
@@ -292,13 +294,19 @@ def _fit_params(examples: RetrieveExamples, config: RetrieverConfig, settings: T
 def train(events: EventLog | Iterable, config: RetrieverConfig, steps: int = 400,
           settings: TrainSettings | None = None, progress: Callable[[str], None] = print_progress,
           params=None, temperature: float = TEMPERATURE,
-          freshness_weights=FRESHNESS_WEIGHTS, positives=None, codebook=None) -> tuple[Any, dict]:
+          freshness_weights=FRESHNESS_WEIGHTS, positives=None, codebook=None,
+          dropout: float | None = None) -> tuple[Any, dict]:
     """Train on the events (an EventLog or (topic, message) pairs); returns (params, metrics).
     metrics["scoring"]: what serving needs besides the params (the fitted re-rank, saved to
     scoring.json). Empty `freshness_weights`: no freshness re-rank. `positives`: the actions whose
     engagements a v2 retriever learns to retrieve (default POSITIVE_ACTIONS). `params` /
-    `codebook`: warm-start from them (continuous training, follow.py)."""
+    `codebook`: warm-start from them (continuous training, follow.py). `dropout`: the sequential
+    recipe's user-tower input dropout (None: the settings')."""
     settings = replace(settings or default_settings(steps, config), steps=steps)
+    if dropout is not None:
+        settings = replace(settings, dropout=dropout)
+    if settings.dropout and not (is_v2(config) and config.user_pooling == "last"):
+        raise ValueError("retriever dropout: the sequential recipe's (user_pooling='last') only")
     log = as_log(events)
     split = retriever_split(log, config, settings.test_fraction)
     progress(f"[retriever] {len(split.train)} training / {len(split.test)} held-out engagements "
