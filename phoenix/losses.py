@@ -70,7 +70,8 @@ def retriever_loss(params: Any, config: RetrieverConfig, users: UserBatch, pos_p
 def retriever_loss_v2(params: Any, config: RetrieverConfig, users: UserBatch, pos: dict, neg: dict,
                       hard: dict, pos_log_q: jax.Array, neg_log_q: jax.Array,
                       base_temperature: float = 0.2, ages: dict | None = None,
-                      age_edges_h: tuple[float, ...] = ()) -> tuple[jax.Array, Metrics]:
+                      age_edges_h: tuple[float, ...] = (), dropout: float = 0.0,
+                      rng: jax.Array | None = None) -> tuple[jax.Array, Metrics]:
     """The v2 retriever softmax. Row i scores its positive against: the other rows' positives
     (in-batch negatives), the batch's sampled global negatives (uniform over the corpus) and
     the row's own hard negatives (posts the user marked not-interested / blocked / muted /
@@ -86,9 +87,10 @@ def retriever_loss_v2(params: Any, config: RetrieverConfig, users: UserBatch, po
     no negative for it (it did not exist yet; the evaluation ranks only existing posts), and
     with `params["age_bias"]` ([len(age_edges_h) + 1]) every logit gets the bias of its
     post's age bucket at the row's time, so the towers learn what recency does not explain
-    (the bias is the freshness re-rank's shape, learned with them)."""
+    (the bias is the freshness re-rank's shape, learned with them). `dropout`, `rng`: the user
+    tower's input dropout (training steps)."""
     model, t = params["model"], base_temperature * jnp.exp(params["temperature"])
-    user = retriever_user_embeddings(model, config, users)  # [B, D]
+    user = retriever_user_embeddings(model, config, users, dropout, rng)  # [B, D]
     embed = lambda c: retriever_candidate_embeddings(  # noqa: E731
         model, config, c["post_hashes"], c["author_hashes"], c.get("sids"), c.get("content"))
     pos_emb, neg_emb, hard_emb = embed(pos), embed(neg), embed(hard)  # [B, D], [G, D], [B, H, D]

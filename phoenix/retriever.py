@@ -42,9 +42,9 @@ class PhoenixRetriever(nn.Module):
             # directly, so a burst of engagements on one topic moves retrieval at once.
             self.user_content = self.param("user_content_projection", lecun, (cfg.inputs.content_dim, d))
 
-    def user_embedding(self, users: UserBatch) -> jax.Array:
+    def user_embedding(self, users: UserBatch, dropout: float = 0.0) -> jax.Array:
         """[B, D] unit-norm user representations: the user after the whole history."""
-        per_prefix = self.prefix_user_embeddings(users)  # [B, 1+S, D]
+        per_prefix = self.prefix_user_embeddings(users, dropout)  # [B, 1+S, D]
         last = jnp.sum(users.history_post_hashes[..., 0] != 0, axis=1)  # histories are left-aligned
         return jnp.take_along_axis(per_prefix, last[:, None, None], axis=1)[:, 0]
 
@@ -136,7 +136,12 @@ def _array(applied: Any) -> jax.Array:
     return applied
 
 
-def retriever_user_embeddings(params: Params, config: RetrieverConfig, users: UserBatch) -> jax.Array:
+def retriever_user_embeddings(params: Params, config: RetrieverConfig, users: UserBatch,
+                              dropout: float = 0.0, rng: jax.Array | None = None) -> jax.Array:
+    """The user embeddings; with `dropout` > 0 and `rng`, the training pass."""
+    if dropout > 0 and rng is not None:
+        return _array(PhoenixRetriever(config).apply(params, users, dropout, rngs={"dropout": rng},
+                                                     method=PhoenixRetriever.user_embedding))
     return _array(PhoenixRetriever(config).apply(params, users, method=PhoenixRetriever.user_embedding))
 
 
