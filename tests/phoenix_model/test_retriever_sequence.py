@@ -154,3 +154,11 @@ def test_input_dropout_changes_only_the_training_pass():
     np.testing.assert_array_equal(np.asarray(retriever_prefix_user_embeddings(params, cfg, users, 0.5)), plain)
     np.testing.assert_allclose(np.asarray(retriever_user_embeddings(params, cfg, users, 0.0, key)),
                                np.asarray(retriever_user_embeddings(params, cfg, users)))
+
+
+def test_dropout_is_refused_for_a_v1_retriever():
+    from phoenix.training import retriever
+
+    assert tiny_retriever_config().inputs.candidate_post_ids  # v1: post ids in the candidate tower
+    with pytest.raises(ValueError, match="v2 models only"):
+        retriever.train([], tiny_retriever_config(), steps=1, dropout=0.2)
