@@ -70,7 +70,8 @@ def retriever_loss(params: Any, config: RetrieverConfig, users: UserBatch, pos_p
 def retriever_loss_v2(params: Any, config: RetrieverConfig, users: UserBatch, pos: dict, neg: dict,
                       hard: dict, pos_log_q: jax.Array, neg_log_q: jax.Array,
                       base_temperature: float = 0.2, ages: dict | None = None,
-                      age_edges_h: tuple[float, ...] = ()) -> tuple[jax.Array, Metrics]:
+                      age_edges_h: tuple[float, ...] = (), dropout: float = 0.0,
+                      rng: jax.Array | None = None) -> tuple[jax.Array, Metrics]:
     """The v2 retriever softmax. Row i scores its positive against: the other rows' positives
     (in-batch negatives), the batch's sampled global negatives (uniform over the corpus) and
     the row's own hard negatives (posts the user marked not-interested / blocked / muted /
@@ -86,9 +87,10 @@ def retriever_loss_v2(params: Any, config: RetrieverConfig, users: UserBatch, po
     no negative for it (it did not exist yet; the evaluation ranks only existing posts), and
     with `params["age_bias"]` ([len(age_edges_h) + 1]) every logit gets the bias of its
     post's age bucket at the row's time, so the towers learn what recency does not explain
-    (the bias is the freshness re-rank's shape, learned with them)."""
+    (the bias is the freshness re-rank's shape, learned with them). `dropout`, `rng`: the user
+    tower's input dropout (training steps)."""
     model, t = params["model"], base_temperature * jnp.exp(params["temperature"])
-    user = retriever_user_embeddings(model, config, users)  # [B, D]
+    user = retriever_user_embeddings(model, config, users, dropout, rng)  # [B, D]
     embed = lambda c: retriever_candidate_embeddings(  # noqa: E731
         model, config, c["post_hashes"], c["author_hashes"], c.get("sids"), c.get("content"))
     pos_emb, neg_emb, hard_emb = embed(pos), embed(neg), embed(hard)  # [B, D], [G, D], [B, H, D]
@@ -154,7 +156,8 @@ def _with_ages(logits: jax.Array, age_bias: jax.Array | None, ages: dict, edges_
 def retriever_sequence_loss(params: Any, config: RetrieverConfig, users: UserBatch, targets: dict,
                             target_valid: jax.Array, target_share: jax.Array, user_key: jax.Array,
                             neg: dict, neg_share: jax.Array, hard: dict, corpus_size: int,
-                            base_temperature: float = 0.2) -> tuple[jax.Array, Metrics]:
+                            base_temperature: float = 0.2, dropout: float = 0.0,
+                            rng: jax.Array | None = None) -> tuple[jax.Array, Metrics]:
     """The sequential (every-prefix) retriever softmax, as SASRec trains: each of B windows of a
     user's engagements is one causal pass; position i (the user after the window's first i
     items) must retrieve item i. Row (b, i) scores its target against
@@ -172,9 +175,10 @@ def retriever_sequence_loss(params: Any, config: RetrieverConfig, users: UserBat
     correction. The temperature is learned: `base_temperature * exp(params["temperature"])`.
     targets / hard / neg: candidate-tower inputs (post_hashes, author_hashes, sids, content)
     with leading shapes [B, 1+S], [B, H], [G]; target_valid / target_share [B, 1+S];
-    user_key [B] (equal for windows of one user)."""
+    user_key [B] (equal for windows of one user). `dropout`, `rng`: the user tower's input
+    dropout (training steps; validation passes none)."""
     model, t = params["model"], base_temperature * jnp.exp(params["temperature"])
-    user = retriever_prefix_user_embeddings(model, config, users)  # [B, P, D]
+    user = retriever_prefix_user_embeddings(model, config, users, dropout, rng)  # [B, P, D]
     b, p, d = user.shape
     embed = lambda c: retriever_candidate_embeddings(  # noqa: E731
         model, config, c["post_hashes"], c["author_hashes"], c.get("sids"), c.get("content"))

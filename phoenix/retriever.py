@@ -42,19 +42,24 @@ class PhoenixRetriever(nn.Module):
             # directly, so a burst of engagements on one topic moves retrieval at once.
             self.user_content = self.param("user_content_projection", lecun, (cfg.inputs.content_dim, d))
 
-    def user_embedding(self, users: UserBatch) -> jax.Array:
+    def user_embedding(self, users: UserBatch, dropout: float = 0.0) -> jax.Array:
         """[B, D] unit-norm user representations: the user after the whole history."""
-        per_prefix = self.prefix_user_embeddings(users)  # [B, 1+S, D]
+        per_prefix = self.prefix_user_embeddings(users, dropout)  # [B, 1+S, D]
         last = jnp.sum(users.history_post_hashes[..., 0] != 0, axis=1)  # histories are left-aligned
         return jnp.take_along_axis(per_prefix, last[:, None, None], axis=1)[:, 0]
 
-    def prefix_user_embeddings(self, users: UserBatch) -> jax.Array:
+    def prefix_user_embeddings(self, users: UserBatch, dropout: float = 0.0) -> jax.Array:
         """[B, 1+S, D] unit-norm: position i is the user after the first i history items (0: the
         user slot alone). With causal attention position i depends on that prefix only, so one
         pass gives every prefix's representation, exactly as a request with that shorter history
-        would get it (sequential training, phoenix/training/retriever.py)."""
+        would get it (sequential training, phoenix/training/retriever.py). `dropout` > 0
+        (training only; needs a "dropout" rng): that share of the transformer's input
+        activations is zeroed, as SASRec regularises its item embeddings."""
         cfg = self.config
         x, valid = self.embeddings.prefix(users)
+        if dropout > 0:
+            keep = jax.random.bernoulli(self.make_rng("dropout"), 1.0 - dropout, x.shape)
+            x = jnp.where(keep, x / (1.0 - dropout), 0.0).astype(x.dtype)
         mask = prefix_mask(valid, cfg.prefix_attention == "causal")
         out, _ = self.transformer(x.astype(self.dtype), prefix_positions(valid, cfg.position_ids), mask)
         out = out.astype(jnp.float32)
@@ -131,11 +136,21 @@ def _array(applied: Any) -> jax.Array:
     return applied
 
 
-def retriever_user_embeddings(params: Params, config: RetrieverConfig, users: UserBatch) -> jax.Array:
+def retriever_user_embeddings(params: Params, config: RetrieverConfig, users: UserBatch,
+                              dropout: float = 0.0, rng: jax.Array | None = None) -> jax.Array:
+    """The user embeddings; with `dropout` > 0 and `rng`, the training pass."""
+    if dropout > 0 and rng is not None:
+        return _array(PhoenixRetriever(config).apply(params, users, dropout, rngs={"dropout": rng},
+                                                     method=PhoenixRetriever.user_embedding))
     return _array(PhoenixRetriever(config).apply(params, users, method=PhoenixRetriever.user_embedding))
 
 
-def retriever_prefix_user_embeddings(params: Params, config: RetrieverConfig, users: UserBatch) -> jax.Array:
+def retriever_prefix_user_embeddings(params: Params, config: RetrieverConfig, users: UserBatch,
+                                     dropout: float = 0.0, rng: jax.Array | None = None) -> jax.Array:
+    """Every prefix's user embedding; with `dropout` > 0 and `rng`, the training pass."""
+    if dropout > 0 and rng is not None:
+        return _array(PhoenixRetriever(config).apply(params, users, dropout, rngs={"dropout": rng},
+                                                     method=PhoenixRetriever.prefix_user_embeddings))
     return _array(PhoenixRetriever(config).apply(params, users, method=PhoenixRetriever.prefix_user_embeddings))
 
 

@@ -10,24 +10,37 @@ from phoenix.training.event_log import NEGATIVE_BITS, EventLog
 from phoenix.training.timeline import Timeline, windows
 
 
+RECENT_HOURS = 12.0  # "recent" / "mixed" sampling: the window of creation times before the example
+
+
 def sampled_negatives(ids: np.ndarray, authors: np.ndarray, times: np.ndarray, rng: np.random.Generator,
                       k: int, how: str = "existing") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """`k` sampled corpus posts (`ids`, `authors`) per example ([n * k] ids, authors) and each
     sample's log(k / size of the pool it was drawn from); the loss adds log(batch size), so
     the log-Q of a pooled column is log(pooled samples / pool size). `how` "existing": uniform
     over the posts created by the example's time (the corpus the evaluation ranks it among,
-    so no sample is wasted on a post that did not exist yet); "corpus": uniform over all."""
-    if how == "existing" and len(ids):
+    so no sample is wasted on a post that did not exist yet); "corpus": uniform over all;
+    "recent": uniform over the posts created in the RECENT_HOURS before the example's time
+    (where most engagements go, so the towers learn to tell recent posts apart rather than
+    recent from old, which the age biases already do; all existing posts when none is);
+    "mixed": odd slots "recent", even slots "existing"."""
+    times = np.repeat(np.asarray(times, np.int64), k)
+    slot = np.tile(np.arange(k), len(times) // max(k, 1))
+    if how in ("existing", "recent", "mixed") and len(ids):
         order = np.argsort(post_created_ms(ids), kind="stable")
         ids, authors = ids[order], authors[order]
-        pool = np.maximum(np.searchsorted(post_created_ms(ids), np.asarray(times, np.int64), side="right"), 1)
+        created = post_created_ms(ids)
+        hi = np.maximum(np.searchsorted(created, times, side="right"), 1)
+        recent = (slot % 2 == 1) if how == "mixed" else np.full(len(times), how == "recent")
+        window = np.searchsorted(created, times - int(RECENT_HOURS * 3.6e6), side="left")
+        lo = np.where(recent & (window < hi), window, 0)
     else:
-        pool = np.full(len(times), max(len(ids), 1))
-    pool = np.repeat(pool, k)
+        lo, hi = np.zeros(len(times), np.int64), np.full(len(times), max(len(ids), 1))
+    pool = hi - lo
     log_q = np.log(k / pool).astype(np.float32)
     if not len(ids):
         return np.zeros(len(pool), np.uint64), np.zeros(len(pool), np.uint64), log_q
-    pick = np.minimum((rng.random(len(pool)) * pool).astype(np.int64), len(ids) - 1)
+    pick = np.minimum(lo + (rng.random(len(pool)) * pool).astype(np.int64), len(ids) - 1)
     return ids[pick], authors[pick], log_q
 
 

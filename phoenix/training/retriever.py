@@ -142,12 +142,13 @@ def sequence_arrays(config: RetrieverConfig, log: EventLog, features, end_ms: in
     return arrays, n, shares
 
 
-def _sequence_loss(config: RetrieverConfig, temperature: float, corpus_size: int):
-    def loss_fn(p, b):
+def _sequence_loss(config: RetrieverConfig, temperature: float, corpus_size: int, dropout: float = 0.0):
+    def loss_fn(p, b, key=None):  # key: a training step's (loop.fit passes one when dropout > 0)
         # the windows' global negatives, pooled: every row sees the whole batch's samples
         neg = {k: v.reshape(-1, *v.shape[2:]) for k, v in b["neg"].items()}
         return retriever_sequence_loss(p, config, b["users"], b["targets"], b["valid"], b["share"], b["user_key"],
-                                       neg, b["neg_share"].reshape(-1), b["hard"], corpus_size, temperature)
+                                       neg, b["neg_share"].reshape(-1), b["hard"], corpus_size, temperature,
+                                       dropout if key is not None else 0.0, key)
     return loss_fn
 
 
@@ -185,7 +186,8 @@ def _fit_sequential(log: EventLog, cutoff_ms: int, config: RetrieverConfig, sett
     model = initial_params(config, settings.seed) if params is None else params
     trainable = {"model": model, "temperature": np.zeros((), np.float32)}
     corpus_size = int((~log.posts.deleted).sum())
-    trained, summary = fit(_sequence_loss(config, temperature, corpus_size), trainable, data, n, settings, name,
+    trained, summary = fit(_sequence_loss(config, temperature, corpus_size, settings.dropout), trainable, data, n,
+                           settings, name,
                            progress, val if n_val else None, n_val)
     if n_val:
         summary["validation_from_ms"] = val_from
@@ -230,14 +232,15 @@ def v2_example_arrays(config: RetrieverConfig, log: EventLog, examples: Retrieve
             "neg_log_q": neg_log_q.reshape(n, GLOBAL_NEGATIVES_PER_EXAMPLE), "ages": ages}
 
 
-def _v2_loss(config: RetrieverConfig, temperature: float):
-    def loss_fn(p, b):
+def _v2_loss(config: RetrieverConfig, temperature: float, dropout: float = 0.0):
+    def loss_fn(p, b, key=None):  # key: a training step's (loop.fit passes one when dropout > 0)
         # the rows' global negatives, pooled: every row sees the whole batch's samples
         neg = {k: v.reshape(-1, *v.shape[2:]) for k, v in b["neg"].items()}
         neg_log_q = b["neg_log_q"].reshape(-1) + jnp.log(b["log_q"].shape[0])  # [G]
         ages = {**b["ages"], "neg": b["ages"]["neg"].reshape(-1)}
         return retriever_loss_v2(p, config, b["users"], b["pos"], neg, b["hard"], b["log_q"], neg_log_q, temperature,
-                                 ages if AGE_BIAS else None, AGE_EDGES_H)
+                                 ages if AGE_BIAS else None, AGE_EDGES_H, dropout if key is not None else 0.0,
+                                 key)
     return loss_fn
 
 
@@ -257,7 +260,7 @@ def _fit_v2(log: EventLog, examples: RetrieveExamples, config: RetrieverConfig, 
         trainable["age_bias"] = np.zeros(len(AGE_EDGES_H) + 1, np.float32)
     if AFFINITY_IN_LOSS:
         trainable["affinity"] = np.zeros((), np.float32)
-    trained, summary = fit(_v2_loss(config, temperature), trainable, data, len(fit_part), settings, name,
+    trained, summary = fit(_v2_loss(config, temperature, settings.dropout), trainable, data, len(fit_part), settings, name,
                            progress, val, len(validation))
     if AGE_BIAS:  # in logit units (the fitted re-rank is refitted on the validation slice)
         summary["age_bias"] = np.asarray(trained["age_bias"]).round(3).tolist()
@@ -292,13 +295,19 @@ def _fit_params(examples: RetrieveExamples, config: RetrieverConfig, settings: T
 def train(events: EventLog | Iterable, config: RetrieverConfig, steps: int = 400,
           settings: TrainSettings | None = None, progress: Callable[[str], None] = print_progress,
           params=None, temperature: float = TEMPERATURE,
-          freshness_weights=FRESHNESS_WEIGHTS, positives=None, codebook=None) -> tuple[Any, dict]:
+          freshness_weights=FRESHNESS_WEIGHTS, positives=None, codebook=None,
+          dropout: float | None = None) -> tuple[Any, dict]:
     """Train on the events (an EventLog or (topic, message) pairs); returns (params, metrics).
     metrics["scoring"]: what serving needs besides the params (the fitted re-rank, saved to
     scoring.json). Empty `freshness_weights`: no freshness re-rank. `positives`: the actions whose
     engagements a v2 retriever learns to retrieve (default POSITIVE_ACTIONS). `params` /
-    `codebook`: warm-start from them (continuous training, follow.py)."""
+    `codebook`: warm-start from them (continuous training, follow.py). `dropout`: a v2 user
+    tower's input dropout while training (None: the settings'; v1 has none)."""
     settings = replace(settings or default_settings(steps, config), steps=steps)
+    if dropout is not None:
+        settings = replace(settings, dropout=dropout)
+    if settings.dropout and not is_v2(config):
+        raise ValueError("retriever dropout: v2 models only (v1 keeps its recipe)")
     log = as_log(events)
     split = retriever_split(log, config, settings.test_fraction)
     progress(f"[retriever] {len(split.train)} training / {len(split.test)} held-out engagements "

@@ -26,6 +26,23 @@ def test_existing_negatives_never_postdate_the_engagement_and_carry_their_pool_s
     assert np.allclose(log_q_all, np.log(2 / 100)) and len(everywhere) == 6
 
 
+def test_recent_negatives_come_from_the_window_before_the_engagement_and_mixed_alternates():
+    created = T0 + np.arange(48) * 3_600_000                     # one post an hour for two days
+    ids = snowflake.make_ids(created, np.arange(48))
+    authors = np.arange(48, dtype=np.uint64) + 1
+    times = np.repeat(np.asarray([T0 + 40 * 3_600_000, T0 + 3 * 3_600_000], np.int64), 300)
+    rng = np.random.default_rng(0)
+    got, _, log_q = sampled_negatives(ids, authors, times, rng, k=2, how="recent")
+    age_h = (times.repeat(2) - snowflake.created_at_ms_array(got)) / 3.6e6
+    assert (age_h >= 0).all() and (age_h <= 12).all()  # posts 28..40 and 0..3
+    assert len(np.unique(got[:600])) == 13 and len(np.unique(got[600:])) == 4
+    assert np.allclose(log_q, np.log(2 / np.repeat([13, 4], 600)))
+    mixed, _, mixed_q = sampled_negatives(ids, authors, times, rng, k=2, how="mixed")
+    mixed_age = ((times.repeat(2) - snowflake.created_at_ms_array(mixed)) / 3.6e6).reshape(-1, 2)
+    assert (mixed_age[:, 1] <= 12).all() and (mixed_age[:300, 0] > 12).any()  # even slots: all existing
+    assert np.allclose(mixed_q.reshape(-1, 2)[:300], np.log(2 / np.asarray([41, 13])))
+
+
 def test_served_negatives_are_what_the_feed_showed_and_the_user_passed_over():
     from foryou import topics
     from foryou_protos import common_pb2, events_pb2

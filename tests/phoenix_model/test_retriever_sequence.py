@@ -136,3 +136,29 @@ def test_movielens_preset_is_small_with_the_sequential_retriever_recipe():
     assert movielens.steps("retriever") > DEFAULT_STEPS and movielens.steps("ranker") == RANKER_STEPS
     assert not movielens.freshness
     assert movielens.positives == {1, 5}  # favorite, click: every rating is a target
+
+
+def test_input_dropout_changes_only_the_training_pass():
+    cfg = tiny_retriever_config(user_pooling="last", inputs=InputsConfig(content_dim=8))
+    params = retriever_init_params(cfg, seed=1)
+    users = make_user_batch(cfg, [5, 6], [random_history(np.random.default_rng(s), cfg.history_len) for s in (3, 4)],
+                            _Content(8))
+    plain = np.asarray(retriever_prefix_user_embeddings(params, cfg, users))
+    key = jax.random.PRNGKey(0)
+    dropped = np.asarray(retriever_prefix_user_embeddings(params, cfg, users, 0.5, key))
+    again = np.asarray(retriever_prefix_user_embeddings(params, cfg, users, 0.5, key))
+    other = np.asarray(retriever_prefix_user_embeddings(params, cfg, users, 0.5, jax.random.PRNGKey(1)))
+    np.testing.assert_array_equal(dropped, again)  # the step's key decides the mask
+    assert np.abs(dropped - plain).max() > 1e-2 and np.abs(other - dropped).max() > 1e-2
+    # no key (validation, serving) or no rate: the plain pass
+    np.testing.assert_array_equal(np.asarray(retriever_prefix_user_embeddings(params, cfg, users, 0.5)), plain)
+    np.testing.assert_allclose(np.asarray(retriever_user_embeddings(params, cfg, users, 0.0, key)),
+                               np.asarray(retriever_user_embeddings(params, cfg, users)))
+
+
+def test_dropout_is_refused_for_a_v1_retriever():
+    from phoenix.training import retriever
+
+    assert tiny_retriever_config().inputs.candidate_post_ids  # v1: post ids in the candidate tower
+    with pytest.raises(ValueError, match="v2 models only"):
+        retriever.train([], tiny_retriever_config(), steps=1, dropout=0.2)
