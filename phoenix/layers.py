@@ -40,6 +40,13 @@ def mean_square(x: jax.Array) -> jax.Array:
     return jnp.dot(jnp.square(x), jnp.full((d,), 1.0 / d, x.dtype))[..., None]
 
 
+def input_dropout(x: jax.Array, rate: float, key: jax.Array) -> jax.Array:
+    """Training-time dropout of a transformer's input activations: `rate` of them zeroed, the
+    rest scaled by 1 / (1 - rate) so the expected input is unchanged."""
+    keep = jax.random.bernoulli(key, 1.0 - rate, x.shape)
+    return jnp.where(keep, x / (1.0 - rate), 0.0).astype(x.dtype)
+
+
 def dense(features: int, dtype: Any, name: str | None = None) -> nn.Dense:
     """Bias-free projection with a [in, out] kernel (the reference's `w` layout)."""
     return nn.Dense(features, use_bias=False, dtype=dtype, param_dtype=jnp.float32,

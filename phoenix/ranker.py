@@ -18,7 +18,7 @@ from phoenix.actions import NUM_BINARY_ACTIONS
 from phoenix.config import RankerConfig
 from phoenix.embeddings import InputEmbeddings, sum_kind_rows
 from phoenix.features import RankBatch, UserBatch, make_rank_batch
-from phoenix.layers import RMSNorm
+from phoenix.layers import RMSNorm, input_dropout
 from phoenix.post_kind import ROWS as KIND_ROWS
 from phoenix.transformer import (LayerKV, Transformer, candidate_positions, prefix_positions, prefix_mask,
                                  recsys_mask)
@@ -146,8 +146,7 @@ class PhoenixRanker(nn.Module):
         mask = recsys_mask(prefix_valid, cand_valid, cfg.prefix_attention == "causal")
         x = jnp.concatenate([prefix, cands], axis=1)
         if dropout > 0:
-            keep = jax.random.bernoulli(self.make_rng("dropout"), 1.0 - dropout, x.shape)
-            x = jnp.where(keep, x / (1.0 - dropout), 0.0).astype(x.dtype)
+            x = input_dropout(x, dropout, self.make_rng("dropout"))
         h, _ = self.transformer(x, positions, mask)
         return self._logits(h[:, prefix.shape[1]:], batch.candidate_kind)
 

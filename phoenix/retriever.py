@@ -15,6 +15,7 @@ import numpy as np
 from phoenix.config import RetrieverConfig
 from phoenix.embeddings import InputEmbeddings, lookup
 from phoenix.features import UserBatch, make_user_batch
+from phoenix.layers import input_dropout
 from phoenix.transformer import Transformer, prefix_mask, prefix_positions
 
 Params = Any
@@ -58,8 +59,7 @@ class PhoenixRetriever(nn.Module):
         cfg = self.config
         x, valid = self.embeddings.prefix(users)
         if dropout > 0:
-            keep = jax.random.bernoulli(self.make_rng("dropout"), 1.0 - dropout, x.shape)
-            x = jnp.where(keep, x / (1.0 - dropout), 0.0).astype(x.dtype)
+            x = input_dropout(x, dropout, self.make_rng("dropout"))
         mask = prefix_mask(valid, cfg.prefix_attention == "causal")
         out, _ = self.transformer(x.astype(self.dtype), prefix_positions(valid, cfg.position_ids), mask)
         out = out.astype(jnp.float32)
@@ -136,22 +136,24 @@ def _array(applied: Any) -> jax.Array:
     return applied
 
 
+def _user_tower(params: Params, config: RetrieverConfig, users: UserBatch, method, dropout: float,
+                rng: jax.Array | None) -> jax.Array:
+    """One user-tower method applied; with `dropout` > 0 and `rng`, the training pass."""
+    if dropout > 0 and rng is not None:
+        return _array(PhoenixRetriever(config).apply(params, users, dropout, rngs={"dropout": rng}, method=method))
+    return _array(PhoenixRetriever(config).apply(params, users, method=method))
+
+
 def retriever_user_embeddings(params: Params, config: RetrieverConfig, users: UserBatch,
                               dropout: float = 0.0, rng: jax.Array | None = None) -> jax.Array:
     """The user embeddings; with `dropout` > 0 and `rng`, the training pass."""
-    if dropout > 0 and rng is not None:
-        return _array(PhoenixRetriever(config).apply(params, users, dropout, rngs={"dropout": rng},
-                                                     method=PhoenixRetriever.user_embedding))
-    return _array(PhoenixRetriever(config).apply(params, users, method=PhoenixRetriever.user_embedding))
+    return _user_tower(params, config, users, PhoenixRetriever.user_embedding, dropout, rng)
 
 
 def retriever_prefix_user_embeddings(params: Params, config: RetrieverConfig, users: UserBatch,
                                      dropout: float = 0.0, rng: jax.Array | None = None) -> jax.Array:
     """Every prefix's user embedding; with `dropout` > 0 and `rng`, the training pass."""
-    if dropout > 0 and rng is not None:
-        return _array(PhoenixRetriever(config).apply(params, users, dropout, rngs={"dropout": rng},
-                                                     method=PhoenixRetriever.prefix_user_embeddings))
-    return _array(PhoenixRetriever(config).apply(params, users, method=PhoenixRetriever.prefix_user_embeddings))
+    return _user_tower(params, config, users, PhoenixRetriever.prefix_user_embeddings, dropout, rng)
 
 
 def retriever_candidate_embeddings(params: Params, config: RetrieverConfig, post_hashes: jax.Array,
