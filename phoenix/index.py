@@ -36,8 +36,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from foryou import snowflake
-from phoenix.rerank import (NO_AFFINITY, NO_FRESHNESS, Affinity, AuthorPosts, EngagedAuthors, Freshness,  # noqa: F401
-                            age_bucket, author_counts)
+from phoenix.rerank import (NO_AFFINITY, NO_FRESHNESS, Affinity, AuthorPosts, EngagedAuthors, Freshness, Scoring,
+                            author_counts)
 
 if TYPE_CHECKING:  # usearch is imported when the graph is first built
     from phoenix.index_ann import AnnIndex
@@ -70,9 +70,6 @@ FRESHNESS_OVERFETCH = 4
 # Posts fetched beyond those wanted: the freshness re-rank's pool is the most similar
 # `k * FRESHNESS_OVERFETCH + FETCH_MARGIN` allowed posts.
 FETCH_MARGIN = 16
-
-
-
 
 created_ms_of = snowflake.created_at_ms_array   # creation times (ms) read from the ids
 
@@ -360,11 +357,10 @@ def _rerank(hits: list[ScoredPost], freshness: Freshness, now_ms: int, affinity:
     scores)."""
     if not hits:
         return hits
-    scores = np.array([h.score for h in hits], np.float64)
-    if freshness.active:
-        scores += freshness.bonus(created_ms_of([h.post_id for h in hits]), now_ms)
-    if engaged:
-        scores += affinity.bonus(author_counts(engaged, np.array([h.author_id for h in hits], np.uint64)))
+    authors = np.array([h.author_id for h in hits], np.uint64)
+    scores = Scoring(freshness, affinity if engaged else NO_AFFINITY).rescored(
+        np.array([[h.score for h in hits]], np.float64), created_ms_of([h.post_id for h in hits]),
+        np.array([[now_ms]], np.float64), lambda: author_counts(engaged or {}, authors)[None, :])[0]
     return [ScoredPost(hits[j].post_id, hits[j].author_id, float(scores[j]))
             for j in np.argsort(-scores, kind="stable")]
 

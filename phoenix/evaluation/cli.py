@@ -66,7 +66,7 @@ def evaluate_checkpoints(checkpoint_dir: str, events, test_fraction: float = 0.2
     from phoenix.actions import NUM_BINARY_ACTIONS
     from phoenix.evaluation.evaluate import Extras, evaluate_ranker, evaluate_retriever
     from phoenix.rerank import Scoring
-    from phoenix.training import ranker, retriever
+    from phoenix.training import ranker, retriever, retriever_scoring
 
     extras = extras or Extras()
     log = ranker.as_log(events)
@@ -83,10 +83,9 @@ def evaluate_checkpoints(checkpoint_dir: str, events, test_fraction: float = 0.2
         cfg, params = checkpoints.load(ref)
         split = retriever.retriever_split(log, cfg, test_fraction)
         scoring = Scoring.from_dict(checkpoints.load_scoring(ref))  # as Phoenix serves it
-        corpus_ids, corpus_authors = retriever.corpus_of(log)
-        runtime = retriever.runtime_for(params, cfg, log, checkpoints.load_codebook(ref))
-        model_fn = retriever.model_score_fn(runtime, runtime.candidate_embeddings(corpus_ids, corpus_authors),
-                                            corpus_ids, corpus_authors, scoring)
+        runtime, corpus, corpus_ids, corpus_authors = retriever_scoring.embedded_corpus(
+            params, cfg, log, checkpoints.load_codebook(ref))
+        model_fn = retriever_scoring.model_score_fn(runtime, corpus, corpus_ids, corpus_authors, scoring)
         results["retriever"] = {"checkpoint": ref.checkpoint_id, "freshness_weight": scoring.freshness.weight,
                                 "affinity_weight": scoring.affinity.weight,
                                 **evaluate_retriever(model_fn, log, split, corpus_ids, cfg.history_len, extras,

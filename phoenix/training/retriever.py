@@ -29,7 +29,7 @@ from phoenix.training.data import (EventLog, RetrieveExamples, Split, collect, f
                                    fit_codebook_for, hard_negatives, history_of, post_created_ms, retrieve_examples,
                                    split_by_time, time_cutoff)
 from phoenix.training.freshness import AGE_EDGES_H, FRESHNESS_WEIGHTS
-from phoenix.training.retriever_scoring import corpus_of, evaluate, fit_scoring, model_score_fn, runtime_for  # noqa: F401
+from phoenix.training.retriever_scoring import corpus_of, evaluate, fit_scoring
 from phoenix.training.negatives import sampled_negatives, served_negatives
 from phoenix.training.loop import TrainSettings, fit, fresh_params, print_progress, validation_split
 from phoenix.training.event_log import action_bits

@@ -27,6 +27,14 @@ def corpus_of(log: EventLog) -> tuple[np.ndarray, np.ndarray]:
     return log.posts.ids[alive], log.posts.authors[alive]
 
 
+def embedded_corpus(params, config: RetrieverConfig, log: EventLog, codebook=None
+                    ) -> tuple[RetrieverRuntime, np.ndarray, np.ndarray, np.ndarray]:
+    """(runtime, candidate embeddings [N, D], post ids, author ids) of the log's corpus."""
+    corpus_ids, corpus_authors = corpus_of(log)
+    runtime = runtime_for(params, config, log, codebook)
+    return runtime, runtime.candidate_embeddings(corpus_ids, corpus_authors), corpus_ids, corpus_authors
+
+
 def model_score_fn(runtime: RetrieverRuntime, corpus: np.ndarray, corpus_ids: np.ndarray, corpus_authors: np.ndarray,
                    scoring: Scoring = NO_SCORING) -> Callable[[list[RetrieveExample]], np.ndarray]:
     """fn(queries) -> [len(queries), len(corpus)]: similarity plus the re-rank's bonuses for
@@ -51,9 +59,7 @@ def evaluate(params, config: RetrieverConfig, log: EventLog, split: Split, seed:
     content-only one."""
     from phoenix.evaluation.evaluate import evaluate_retriever
 
-    corpus_ids, corpus_authors = corpus_of(log)
-    runtime = runtime_for(params, config, log, codebook)
-    corpus = runtime.candidate_embeddings(corpus_ids, corpus_authors)
+    runtime, corpus, corpus_ids, corpus_authors = embedded_corpus(params, config, log, codebook)
     model = model_score_fn(runtime, corpus, corpus_ids, corpus_authors, scoring)
     out = {"freshness_weight": scoring.freshness.weight, "affinity_weight": scoring.affinity.weight,
            **evaluate_retriever(model, log, split, corpus_ids, config.history_len, seed=seed)}
@@ -69,9 +75,7 @@ def fit_scoring(params, config: RetrieverConfig, log: EventLog, validation: list
     """The re-rank with the best recall@100 of `params` on the validation engagements (sampled
     and scored as the held-out evaluation does; phoenix/training/freshness.py), and the recall
     of every candidate tried."""
-    corpus_ids, corpus_authors = corpus_of(log)
-    runtime = runtime_for(params, config, log, codebook)
-    corpus = runtime.candidate_embeddings(corpus_ids, corpus_authors)
+    runtime, corpus, corpus_ids, corpus_authors = embedded_corpus(params, config, log, codebook)
 
     def users(part):
         return runtime.user_embeddings([q.user_id for q in part], [q.history for q in part])

@@ -1,13 +1,12 @@
-"""The retriever's freshness re-rank: the per-age-bucket bias (phoenix.index.Freshness) and its
+"""The retriever's freshness re-rank: the per-age-bucket bias (phoenix.rerank.Freshness) and its
 maximum-likelihood fit (phoenix/training/freshness.py) recover a known shape on toy data."""
 import numpy as np
 
 from foryou import snowflake
 from phoenix.evaluation.retrieval import Seen
-from phoenix.index import Freshness, age_bucket
 from phoenix.training.data import RetrieveExample
 from phoenix.training.event_log import Engagements
-from phoenix.rerank import Scoring
+from phoenix.rerank import Freshness, Scoring, age_bucket
 from phoenix.training.affinity import cell_features, fit_cell_logit
 from phoenix.training.freshness import AGE_EDGES_H, BIAS_L2, bucket_tables, fit_bucket_bias, fit_freshness
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from foryou import snowflake
-from phoenix.rerank import Affinity
-from phoenix.index import FETCH_MARGIN, FRESHNESS_OVERFETCH, CorpusIndex, Exclusions, Freshness, created_ms_of, recall_at_k
+from phoenix.rerank import Affinity, Freshness
+from phoenix.index import FETCH_MARGIN, FRESHNESS_OVERFETCH, CorpusIndex, Exclusions, created_ms_of, recall_at_k
 
 
 def unit(rng, n, d=16):

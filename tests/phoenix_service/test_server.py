@@ -15,8 +15,7 @@ from phoenix import checkpoints
 from phoenix.actions import ACTION_NAMES
 from phoenix.config import tiny_retriever_config
 from phoenix.features import HistoryItem
-from phoenix.index import Freshness
-from phoenix.rerank import Affinity
+from phoenix.rerank import Affinity, Freshness
 from phoenix.server_corpus import RECORDS
 
 from tests.phoenix_service.conftest import AUTHOR_BASE, created, deleted, new_post_id, publish

@@ -12,7 +12,7 @@ from foryou.event_file import write_events
 from foryou.world import WorldConfig, generate_world
 from phoenix import checkpoints
 from phoenix.config import V2_INPUTS, HashConfig, tiny_ranker_config, tiny_retriever_config
-from phoenix.index import Freshness
+from phoenix.rerank import Freshness
 from phoenix.server_models import load_models
 from phoenix.training import ranker, retriever
 from phoenix.training.data import collect

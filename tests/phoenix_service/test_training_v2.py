@@ -11,7 +11,7 @@ from foryou import snowflake, topics
 from foryou.world import WorldConfig, generate_world
 from phoenix.server_models import preset_configs
 from phoenix.features import HistoryItem
-from phoenix.training import retriever
+from phoenix.training import retriever, retriever_scoring
 from phoenix.training.data import collect, history_of, rank_examples
 
 pytestmark = pytest.mark.slow  # trains or starts stacks: scheduled first (tests/conftest.py)
@@ -58,8 +58,8 @@ def test_v2_retriever_beats_most_recent_and_follows_new_behaviour(trained_v2_ret
     world, log, config, params, metrics = trained_v2_retriever
     methods = metrics["eval"]["methods"]
     assert methods["model"]["recall@50"] > methods["most_popular"]["recall@50"] + 0.1, methods
-    runtime = retriever.runtime_for(params, config, log, metrics["codebook"])
-    ids, authors = retriever.corpus_of(log)
+    runtime = retriever_scoring.runtime_for(params, config, log, metrics["codebook"])
+    ids, authors = retriever_scoring.corpus_of(log)
     corpus = runtime.candidate_embeddings(ids, authors)
     topic_of = np.asarray([world.post_topic[int(p)] for p in ids])
     history_rows, timeline = history_of(log)
