@@ -9,7 +9,7 @@ from pathlib import Path
 
 from phoenix import checkpoints, config as model_config
 from phoenix.checkpoints import CheckpointRef
-from phoenix.rerank import NO_AFFINITY, NO_FRESHNESS, Affinity, Freshness, Scoring
+from phoenix.rerank import NO_SCORING, Scoring
 from phoenix.runtime import RankerRuntime, RetrieverRuntime
 from phoenix.settings import Preset
 
@@ -49,8 +49,7 @@ class Models:
     ranker_ref: CheckpointRef | None
     retriever_ref: CheckpointRef | None
     preset: str
-    freshness: Freshness = NO_FRESHNESS  # the retriever checkpoint's fitted re-rank (scoring.json)
-    affinity: Affinity = NO_AFFINITY
+    scoring: Scoring = NO_SCORING  # the retriever checkpoint's fitted re-rank (scoring.json)
 
     @property
     def checkpoint_id(self) -> str:
@@ -80,8 +79,7 @@ def load_models(preset: str, checkpoint_dir: str | Path | None, seed: int = 0) -
     retriever_ref = checkpoints.latest(checkpoint_dir, checkpoints.RETRIEVER) if checkpoint_dir else None
     ranker = load_ranker(ranker_ref) if ranker_ref else RankerRuntime.init(ranker_cfg, seed)
     retriever = load_retriever(retriever_ref) if retriever_ref else RetrieverRuntime.init(retriever_cfg, seed)
-    scoring = load_scoring(retriever_ref)
-    models = Models(ranker, retriever, ranker_ref, retriever_ref, preset, scoring.freshness, scoring.affinity)
+    models = Models(ranker, retriever, ranker_ref, retriever_ref, preset, load_scoring(retriever_ref))
     log.info("models loaded: %s", models.checkpoint_id)
     return models
 
@@ -102,7 +100,6 @@ def newer_models(current: Models, checkpoint_dir: str | Path) -> tuple[Models, b
         new = replace(new, ranker=load_ranker(ranker_ref), ranker_ref=ranker_ref)
     retriever_changed = _newer(current.retriever_ref, retriever_ref)
     if retriever_ref is not None and retriever_changed:
-        scoring = load_scoring(retriever_ref)
         new = replace(new, retriever=load_retriever(retriever_ref), retriever_ref=retriever_ref,
-                      freshness=scoring.freshness, affinity=scoring.affinity)
+                      scoring=load_scoring(retriever_ref))
     return (new, retriever_changed) if new is not current else None

@@ -191,7 +191,7 @@ async def test_new_retriever_checkpoint_is_hot_reloaded_and_corpus_reembedded(st
     checkpoints.save(phoenix.settings.checkpoint_dir, checkpoints.RETRIEVER, 7, params, config,
                      scoring={"freshness_weight": 0.5, "affinity_weight": 2.0})
     await eventually(lambda: phoenix.models.retriever_ref is not None, timeout_s=60, what="reload")
-    assert phoenix.models.freshness == Freshness(0.5) and phoenix.models.affinity == Affinity(2.0)
+    assert phoenix.models.scoring.freshness == Freshness(0.5) and phoenix.models.scoring.affinity == Affinity(2.0)
     info = await stub.ModelInfo(phoenix_pb2.ModelInfoRequest())
     assert "retriever-7" in info.checkpoint_id and "ranker-init-tiny" in info.checkpoint_id
     assert info.corpus_size >= before

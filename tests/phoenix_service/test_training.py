@@ -83,7 +83,7 @@ def test_train_and_eval_commands_from_an_event_file(tmp_path, capsys):
     assert checkpoints.latest(ckpt, "ranker").step == 3 and checkpoints.latest(ckpt, "retriever").step == 3
     ref = checkpoints.latest(ckpt, "retriever")
     scoring = checkpoints.load_scoring(ref)  # what Phoenix and `foryou eval` apply
-    assert load_models("tiny", ckpt).freshness == Freshness.from_dict(scoring)
+    assert load_models("tiny", ckpt).scoring.freshness == Freshness.from_dict(scoring)
     printed = capsys.readouterr()
     assert "step 3/3" in printed.err and "most_popular AUC" in printed.out
     assert cli.main(["eval", "--checkpoint-dir", str(ckpt), "--events-file", str(events_file), "--out", str(out)]) == 0
