@@ -33,7 +33,7 @@ class PhoenixSettings(config.ServerSettings):
     max_age_hours: float = Field(48.0, description="corpus retention: posts older than this are not retrievable")
     reload_every_s: float = Field(3.0, description="seconds between polls of the checkpoint directory")
     max_batch: int = Field(32, description="most requests in one model micro-batch")
-    rank_workers: int = Field(2, ge=1, description="Rank micro-batches that may run at once (one model call each)")
+    rank_workers: int = Field(1, ge=1, description="Rank micro-batches that may run at once (one model call each; 2 raises a lone Phoenix's throughput, docs/phoenix.md)")
     max_wait_ms: float = Field(2.0, description="longest a request waits for its micro-batch to fill, ms")
     max_candidates: int = Field(4096, description="Rank candidates per request beyond this: INVALID_ARGUMENT")
     max_k: int = Field(2000, description="Retrieve k beyond this: INVALID_ARGUMENT")
