@@ -5,7 +5,7 @@ import argparse
 import logging
 
 from foryou import config, service_main
-from phoenix.settings import PhoenixSettings
+from phoenix.settings import PhoenixSettings, use_intra_op_threads
 
 log = logging.getLogger(__name__)
 
@@ -17,6 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 async def serve(settings: PhoenixSettings) -> int:
+    use_intra_op_threads(settings.intra_op_threads)  # read when JAX starts its CPU client
     from phoenix.server import PhoenixServer  # imports JAX: only when serving
 
     logging.getLogger("absl").setLevel(logging.WARNING)  # orbax logs every file it touches

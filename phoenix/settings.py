@@ -3,12 +3,18 @@ each as a flag and a FORYOU_PHOENIX_<NAME> environment variable. Importing it do
 JAX."""
 from __future__ import annotations
 
+import logging
+import os
+import sys
+from collections.abc import MutableMapping
 from typing import Literal
 
 from pydantic import Field
 
 from foryou import config
 from phoenix.index import DEFAULT_ANN_THRESHOLD
+
+log = logging.getLogger(__name__)
 
 # Both flags checked against jaxlib 0.10.2 (XLA refuses a flag it does not know at start-up).
 DEFAULT_XLA_FLAGS = "--xla_cpu_experimental_ynn_fusion_type= --xla_cpu_use_xnnpack=false"
@@ -49,6 +55,29 @@ class PhoenixSettings(config.ServerSettings):
     # so those still win.
     xla_flags: str = Field(DEFAULT_XLA_FLAGS, description="XLA flags the service process starts JAX with, "
                                                           "before $XLA_FLAGS ('' = XLA's defaults)")
+    # XLA:CPU sizes its intra-op thread pool from the environment's NPROC when its client starts
+    # (else one thread per core). Where Phoenix shares the cores with Thunder and HomeMixer the
+    # cores are busy anyway, and spreading one model call over both threads costs CPU to
+    # hand work out and wait for it, so one thread per call serves more feeds per CPU-second.
+    intra_op_threads: int = Field(1, ge=0, description="threads one model call runs on (XLA's NPROC; "
+                                                       "0 = one per core, XLA's default)")
     # Else the first feeds of each new shape pay seconds of compilation; off: quick starts.
     warm_every_bucket: bool = Field(True, description="compile every candidate bucket before SERVING "
                                                       "(--no-warm-every-bucket: only the smallest)")
+
+
+def use_intra_op_threads(threads: int, environ: MutableMapping[str, str] = os.environ) -> None:
+    """Size XLA:CPU's intra-op thread pool (`intra_op_threads`); call before JAX starts its CPU
+    client. 0 leaves the environment (and so XLA's default, or an operator's NPROC) alone."""
+    if not threads:
+        return
+    if _jax_backends_started():
+        log.warning("JAX's CPU client started before NPROC was set; intra_op_threads=%d does not apply", threads)
+    environ["NPROC"] = str(threads)
+
+
+def _jax_backends_started() -> bool:
+    """Whether JAX has made its backends (the pool is sized then, not when JAX is imported:
+    importing phoenix imports JAX)."""
+    bridge = sys.modules.get("jax._src.xla_bridge")
+    return bool(getattr(bridge, "_backends", None))
