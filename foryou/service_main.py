@@ -42,9 +42,16 @@ def prepend_xla_flags(flags: str, environ: MutableMapping[str, str] = os.environ
     flags = flags.strip()
     if not flags:
         return
-    if "jax" in sys.modules:  # serve() imports JAX; someone imported it before the flags were set
-        log.warning("JAX was imported before XLA_FLAGS were set; %r may not apply", flags)
+    if jax_backends_started():
+        log.warning("JAX's backend started before XLA_FLAGS were set; %r does not apply", flags)
     environ["XLA_FLAGS"] = f"{flags} {environ.get('XLA_FLAGS', '')}".strip()
+
+
+def jax_backends_started() -> bool:
+    """Whether JAX has made its backends: XLA reads XLA_FLAGS and NPROC then, not when JAX is
+    imported (importing parts of phoenix imports JAX)."""
+    bridge = sys.modules.get("jax._src.xla_bridge")
+    return bool(getattr(bridge, "_backends", None))
 
 
 def stop_event() -> asyncio.Event:

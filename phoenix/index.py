@@ -36,15 +36,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from foryou import snowflake
+from phoenix.settings import DEFAULT_ANN_THRESHOLD
 from phoenix.rerank import (NO_AFFINITY, NO_FRESHNESS, Affinity, AuthorPosts, EngagedAuthors, Freshness, Scoring,
                             author_counts)
 
 if TYPE_CHECKING:  # usearch is imported when the graph is first built
     from phoenix.index_ann import AnnIndex
 
-# Above this many posts search goes through the ANN graph (see the module docstring and the
-# benchmark table in phoenix/training/README.md for the measurement behind the number).
-DEFAULT_ANN_THRESHOLD = 50_000
 _EMPTY = np.uint64(0)
 
 

@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from collections.abc import MutableMapping
 from typing import Literal
 
 from pydantic import Field
 
 from foryou import config
-from phoenix.index import DEFAULT_ANN_THRESHOLD
+from foryou.service_main import jax_backends_started
 
 log = logging.getLogger(__name__)
+
+# Above this many posts Retrieve searches through the ANN graph (phoenix/index.py's docstring,
+# and the benchmark table in phoenix/training/README.md for the measurement behind the number).
+DEFAULT_ANN_THRESHOLD = 50_000
 
 # Both flags checked against jaxlib 0.10.2 (XLA refuses a flag it does not know at start-up).
 DEFAULT_XLA_FLAGS = "--xla_cpu_experimental_ynn_fusion_type= --xla_cpu_use_xnnpack=false"
@@ -71,13 +74,7 @@ def use_intra_op_threads(threads: int, environ: MutableMapping[str, str] = os.en
     client. 0 leaves the environment (and so XLA's default, or an operator's NPROC) alone."""
     if not threads:
         return
-    if _jax_backends_started():
+    if jax_backends_started():
         log.warning("JAX's CPU client started before NPROC was set; intra_op_threads=%d does not apply", threads)
     environ["NPROC"] = str(threads)
 
-
-def _jax_backends_started() -> bool:
-    """Whether JAX has made its backends (the pool is sized then, not when JAX is imported:
-    importing phoenix imports JAX)."""
-    bridge = sys.modules.get("jax._src.xla_bridge")
-    return bool(getattr(bridge, "_backends", None))
