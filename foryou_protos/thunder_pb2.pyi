@@ -130,17 +130,15 @@ class GetAuthorsResponse(_message.Message):
     def __init__(self, authors: _Optional[_Iterable[_Union[Author, _Mapping]]] = ..., missing_user_ids: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class GetUserContextRequest(_message.Message):
-    __slots__ = ("user_id", "max_engagements", "in_network")
+    __slots__ = ("user_id", "max_engagements")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     MAX_ENGAGEMENTS_FIELD_NUMBER: _ClassVar[int]
-    IN_NETWORK_FIELD_NUMBER: _ClassVar[int]
     user_id: int
     max_engagements: int
-    in_network: GetInNetworkPostsRequest
-    def __init__(self, user_id: _Optional[int] = ..., max_engagements: _Optional[int] = ..., in_network: _Optional[_Union[GetInNetworkPostsRequest, _Mapping]] = ...) -> None: ...
+    def __init__(self, user_id: _Optional[int] = ..., max_engagements: _Optional[int] = ...) -> None: ...
 
 class UserContext(_message.Message):
-    __slots__ = ("user_id", "profile", "following_user_ids", "blocked_user_ids", "muted_user_ids", "muted_keywords", "subscribed_author_ids", "served_post_ids", "engagements", "served_at_ms", "mutual_follow_user_ids", "in_network_posts")
+    __slots__ = ("user_id", "profile", "following_user_ids", "blocked_user_ids", "muted_user_ids", "muted_keywords", "subscribed_author_ids", "served_post_ids", "engagements", "served_at_ms", "mutual_follow_user_ids")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     PROFILE_FIELD_NUMBER: _ClassVar[int]
     FOLLOWING_USER_IDS_FIELD_NUMBER: _ClassVar[int]
@@ -152,7 +150,6 @@ class UserContext(_message.Message):
     ENGAGEMENTS_FIELD_NUMBER: _ClassVar[int]
     SERVED_AT_MS_FIELD_NUMBER: _ClassVar[int]
     MUTUAL_FOLLOW_USER_IDS_FIELD_NUMBER: _ClassVar[int]
-    IN_NETWORK_POSTS_FIELD_NUMBER: _ClassVar[int]
     user_id: int
     profile: Author
     following_user_ids: _containers.RepeatedScalarFieldContainer[int]
@@ -164,5 +161,4 @@ class UserContext(_message.Message):
     engagements: _containers.RepeatedCompositeFieldContainer[_common_pb2.Engagement]
     served_at_ms: _containers.RepeatedScalarFieldContainer[int]
     mutual_follow_user_ids: _containers.RepeatedScalarFieldContainer[int]
-    in_network_posts: PostColumns
-    def __init__(self, user_id: _Optional[int] = ..., profile: _Optional[_Union[Author, _Mapping]] = ..., following_user_ids: _Optional[_Iterable[int]] = ..., blocked_user_ids: _Optional[_Iterable[int]] = ..., muted_user_ids: _Optional[_Iterable[int]] = ..., muted_keywords: _Optional[_Iterable[str]] = ..., subscribed_author_ids: _Optional[_Iterable[int]] = ..., served_post_ids: _Optional[_Iterable[int]] = ..., engagements: _Optional[_Iterable[_Union[_common_pb2.Engagement, _Mapping]]] = ..., served_at_ms: _Optional[_Iterable[int]] = ..., mutual_follow_user_ids: _Optional[_Iterable[int]] = ..., in_network_posts: _Optional[_Union[PostColumns, _Mapping]] = ...) -> None: ...
+    def __init__(self, user_id: _Optional[int] = ..., profile: _Optional[_Union[Author, _Mapping]] = ..., following_user_ids: _Optional[_Iterable[int]] = ..., blocked_user_ids: _Optional[_Iterable[int]] = ..., muted_user_ids: _Optional[_Iterable[int]] = ..., muted_keywords: _Optional[_Iterable[str]] = ..., subscribed_author_ids: _Optional[_Iterable[int]] = ..., served_post_ids: _Optional[_Iterable[int]] = ..., engagements: _Optional[_Iterable[_Union[_common_pb2.Engagement, _Mapping]]] = ..., served_at_ms: _Optional[_Iterable[int]] = ..., mutual_follow_user_ids: _Optional[_Iterable[int]] = ...) -> None: ...

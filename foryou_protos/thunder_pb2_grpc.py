@@ -96,7 +96,7 @@ class ThunderServiceServicer:
 
     def GetUserContext(self, request, context):
         """A user's features (social graph, muted keywords, subscriptions, served ids) and
-        recent engagement sequence; on request, with the user's in-network posts too.
+        recent engagement sequence.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

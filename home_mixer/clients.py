@@ -94,13 +94,6 @@ class Target:
         return Target("ipv4:" + ",".join(resolved), tuple(parts))
 
 
-@dataclass(frozen=True)
-class InNetworkQuery:
-    """What HomeMixer asks of Thunder's in-network query (its viewer is the request's)."""
-    max_results: int
-    max_age_ms: int
-
-
 class DeadlineExhausted(TimeoutError):
     """The request's deadline has passed before the call could be made."""
 
@@ -229,29 +222,19 @@ class ThunderClient(Dependency):
         self._connect("thunder", self.address, self.breaker_settings)
         self.stub = thunder_pb2_grpc.ThunderServiceStub(self.channel)
 
-    async def user_context(self, query: ScoredPostsQuery,
-                           in_network: InNetworkQuery | None = None) -> thunder_pb2.UserContext:
-        """The viewer's context; with `in_network`, its in-network posts ride along in the
-        same reply (`in_network_posts`, read with `posts_of`)."""
+    async def user_context(self, query: ScoredPostsQuery) -> thunder_pb2.UserContext:
         request = thunder_pb2.GetUserContextRequest(user_id=query.viewer_id)
-        if in_network is not None:
-            request.in_network.CopyFrom(thunder_pb2.GetInNetworkPostsRequest(
-                max_results=in_network.max_results, max_age_ms=in_network.max_age_ms))
         return await self._rpc(self.stub.GetUserContext, request, query, self.timeout_s)
 
     async def in_network_posts(self, query: ScoredPostsQuery, following: Iterable[int],
-                               in_network: InNetworkQuery) -> dict[str, np.ndarray]:
+                               max_results: int, max_age_ms: int) -> dict[str, np.ndarray]:
         """Post columns (home_mixer/wire.py), newest first."""
         request = thunder_pb2.GetInNetworkPostsRequest(
             user_id=query.viewer_id, following_user_ids=sorted(following),
-            max_results=in_network.max_results, max_age_ms=in_network.max_age_ms,
+            max_results=max_results, max_age_ms=max_age_ms,
         )
         reply = await self._rpc(self.stub.GetInNetworkPosts, request, query, self.timeout_s)
-        return self.posts_of(reply.posts)
-
-    def posts_of(self, posts: thunder_pb2.PostColumns) -> dict[str, np.ndarray]:
-        """A Thunder answer's post columns (home_mixer/wire.py), its facts cached."""
-        columns = columns_from_wire(posts)
+        columns = columns_from_wire(reply.posts)
         self.cache.put_posts(columns)  # fresh facts win over older copies
         return columns
 

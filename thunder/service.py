@@ -82,23 +82,11 @@ class ThunderHandlers:
         )
 
     def get_in_network_posts(self, request: thunder_pb2.GetInNetworkPostsRequest) -> thunder_pb2.GetInNetworkPostsResponse:
-        return thunder_pb2.GetInNetworkPostsResponse(posts=self._in_network(request))
-
-    def _in_network(self, request: thunder_pb2.GetInNetworkPostsRequest) -> thunder_pb2.PostColumns:
         query = self.in_network_query(request)
         start = time.perf_counter()
         found = self.posts.in_network(query)
         metrics.IN_NETWORK_QUERY.observe(time.perf_counter() - start)
-        return self._columns(found)
-
-    def _in_network_of(self, request: thunder_pb2.GetUserContextRequest) -> thunder_pb2.PostColumns:
-        """The in-network query a context request carries, for its user over the following
-        list Thunder holds (the one the context reply carries)."""
-        query = thunder_pb2.GetInNetworkPostsRequest()
-        query.CopyFrom(request.in_network)
-        query.user_id = request.user_id
-        del query.following_user_ids[:]
-        return self._in_network(query)
+        return thunder_pb2.GetInNetworkPostsResponse(posts=self._columns(found))
 
     def _lookup(self, post_ids) -> tuple[list, list[int]]:
         """The stored (unexpired) records of `post_ids` in request order, and the ids not found."""
@@ -158,9 +146,6 @@ class ThunderHandlers:
         if not request.user_id:
             raise InvalidArgument("user_id is required")
         context = thunder_pb2.UserContext(user_id=request.user_id)
-        if request.HasField("in_network"):
-            context.in_network_posts.CopyFrom(self._in_network_of(request))
-            context.in_network_posts.SetInParent()  # present even when no post was found
         author = self.author(request.user_id)
         if author is not None:
             context.profile.CopyFrom(author)

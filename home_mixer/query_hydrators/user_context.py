@@ -1,7 +1,6 @@
 """UserContext: the viewer's context from Thunder (one GetUserContext per request), read by
 the UserFeatures and UserActionSequence hydrators, which run after it because they declare
-that they read `user_context`. The same call asks for the in-network posts ThunderSource will
-want (home_mixer/sources/thunder.py), so they come in this reply instead of a second call. When Thunder does not answer it stays None and the readers
+that they read `user_context`. When Thunder does not answer it stays None and the readers
 fall back (the safety cache) or fail, each in its own name."""
 from __future__ import annotations
 
@@ -10,7 +9,6 @@ import dataclasses
 from candidate_pipeline import QueryHydrator
 from home_mixer.clients import ThunderClient
 from home_mixer.query import ScoredPostsQuery
-from home_mixer.sources.thunder import ThunderSource
 
 
 class UserContextHydrator(QueryHydrator[ScoredPostsQuery]):
@@ -22,7 +20,7 @@ class UserContextHydrator(QueryHydrator[ScoredPostsQuery]):
         self.timeout_s = timeout_s
 
     async def hydrate(self, query: ScoredPostsQuery) -> ScoredPostsQuery:
-        return dataclasses.replace(query, user_context=await self.thunder.user_context(query, ThunderSource.prefetch(query)))
+        return dataclasses.replace(query, user_context=await self.thunder.user_context(query))
 
     def update(self, query: ScoredPostsQuery, hydrated: ScoredPostsQuery) -> None:
         query.user_context = hydrated.user_context

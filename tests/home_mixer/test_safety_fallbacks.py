@@ -50,30 +50,3 @@ async def test_visibility_takes_a_later_deletion_from_the_cache(dead_thunder):
     assert hydrated["deleted"].tolist() == [True, False] and "visibility_cached" in q.notes
     assert hydrated["label_mask"].tolist() == [label_mask([common_pb2.SPAM]), 0]
     assert hydrated["visibility_reason"].tolist() == ["spam", ""]
-
-
-async def test_thunder_source_takes_the_posts_the_context_brought_else_calls(dead_thunder):
-    """The in-network posts ride in the UserContext reply: ThunderSource then makes no call
-    (here any call fails) and their facts reach the safety cache; without them it calls."""
-    from foryou_protos import thunder_pb2
-    from home_mixer.sources.thunder import ThunderSource
-    from home_mixer.wire import wire_from_posts
-
-    source = ThunderSource(dead_thunder)
-    posts = [common_pb2.Post(post_id=31, author_id=5, labels=[common_pb2.SPAM]), common_pb2.Post(post_id=32, author_id=6)]
-    context = thunder_pb2.UserContext(user_id=VIEWER, in_network_posts=wire_from_posts(posts, {}))
-    got = await source.get_candidates(query(user_context=context))
-    assert got["post_id"].tolist() == [31, 32] and got["in_network"].all()
-    has_copy, cached = dead_thunder.cache.posts([31, 32], ("post_id", "label_mask"))
-    assert has_copy.all() and cached["label_mask"].tolist() == [label_mask([common_pb2.SPAM]), 0]
-    with pytest.raises(Exception):                            # no posts in the context: its own call
-        await source.get_candidates(query(user_context=thunder_pb2.UserContext(user_id=VIEWER)))
-
-
-def test_the_context_call_asks_for_in_network_posts_only_when_thunder_source_runs():
-    from home_mixer.clients import InNetworkQuery
-    from home_mixer.sources.thunder import ThunderSource
-
-    assert ThunderSource.prefetch(query(params={"thunder_max_results": 7, "max_age_ms": 1000})) == InNetworkQuery(7, 1000)
-    assert ThunderSource.prefetch(query(params={"thunder_max_results": 0})) is None
-    assert ThunderSource.prefetch(query(disabled_components=frozenset({"ThunderSource"}))) is None
