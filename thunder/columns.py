@@ -2,12 +2,15 @@
 HydratePosts return.
 
 Each post's column values are decoded from its stored wire once and kept (`RowCache`, checked
-against the record's current wire, so a delete or label, which rewrites it, is seen at once);
-an answer is then a transpose of those rows, the numbers written as array bytes
-(foryou/packed.py), the author profile columns joined from the user store and the impression
-counts from the post store (they change with every serving, so they are never cached)."""
+against the record's current wire, so a delete or label, which rewrites it, is seen at once):
+its numbers as one fixed-width record of bytes, its text apart. An answer joins the rows'
+records and reads them back as one numpy record array (a transpose at C speed, not a Python
+conversion per value), each column written as array bytes (foryou/packed.py); the author
+profile columns are joined from the user store and the impression counts from the post store
+(they change with every serving, so they are never cached)."""
 from __future__ import annotations
 
+import struct
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -25,6 +28,9 @@ _NUMERIC: tuple[tuple[str, type], ...] = (
     ("photo_counts", np.uint32), ("video_duration_ms", np.int64), ("subscriber_only", np.bool_),
     ("deleted", np.bool_), ("label_masks", np.uint32),
 )
+# A row's numbers as stored: 8 bytes each, signed where the field is (sfixed64), else unsigned.
+_ROW = np.dtype([(name, "<i8" if dtype is np.int64 else "<u8") for name, dtype in _NUMERIC])
+_PACK_ROW = struct.Struct("<" + "".join("q" if dtype is np.int64 else "Q" for _, dtype in _NUMERIC)).pack
 _FIELD = {name: field_number(thunder_pb2.PostColumns, name) for name, _ in _NUMERIC}
 _FIELD.update({name: field_number(thunder_pb2.PostColumns, name)
                for name in ("author_verified", "author_follower_counts", "impression_counts")})
@@ -38,8 +44,8 @@ def _label_mask(labels) -> int:
 
 
 class RowCache:
-    """post id -> (wire it was decoded from, (numeric values..., text)). Bounded: cleared when
-    full (rows are cheap to decode again; a clear costs one decode per post afterwards)."""
+    """post id -> (wire it was decoded from, (numbers as a `_ROW` record of bytes, text)). Bounded: cleared when full (rows are cheap to decode again; a
+    clear costs one decode per post afterwards)."""
 
     def __init__(self, max_entries: int = 500_000) -> None:
         self.max_entries = max_entries
@@ -50,9 +56,10 @@ class RowCache:
         if hit is not None and hit[0] is rec.wire:
             return hit[1]
         m = rec.message
-        row = (m.post_id, m.author_id, m.created_at_ms, m.in_reply_to_post_id, m.in_reply_to_user_id,
-               m.conversation_id, m.repost_of_post_id, m.repost_of_user_id, m.quote_of_post_id, m.photo_count,
-               m.video_duration_ms, m.subscriber_only, m.deleted, _label_mask(m.labels), m.text)
+        numbers = _PACK_ROW(m.post_id, m.author_id, m.created_at_ms, m.in_reply_to_post_id, m.in_reply_to_user_id,
+                            m.conversation_id, m.repost_of_post_id, m.repost_of_user_id, m.quote_of_post_id,
+                            m.photo_count, m.video_duration_ms, m.subscriber_only, m.deleted, _label_mask(m.labels))
+        row = (numbers, m.text)
         if len(self._rows) >= self.max_entries:
             self._rows.clear()
         self._rows[rec.post_id] = (rec.wire, row)
@@ -65,20 +72,26 @@ def post_columns(recs: Sequence[StoredPost], rows: RowCache, users: UserStore,
     answer = thunder_pb2.PostColumns()
     if not recs:
         return answer
-    columns = list(zip(*(rows.row(rec) for rec in recs)))
-    wire = b"".join(packed(_FIELD[name], np.array(values, dtype=dtype))
-                    for (name, dtype), values in zip(_NUMERIC, columns))
-    authors = columns[1]
-    profiles = {author: _profile(users, author) for author in {*authors, *columns[7]}}
-    author_rows = [profiles[a] for a in authors]
-    wire += packed(_FIELD["author_verified"], np.array([p[1] for p in author_rows], dtype=np.bool_))
-    wire += packed(_FIELD["author_follower_counts"], np.array([p[2] for p in author_rows], dtype=np.uint64))
-    wire += packed(_FIELD["impression_counts"], np.array([impressions.get(i, 0) for i in columns[0]], dtype=np.uint64))
+    numbers, texts = zip(*(rows.row(rec) for rec in recs))
+    table = np.frombuffer(b"".join(numbers), dtype=_ROW)
+    wire = b"".join(packed(_FIELD[name], table[name].astype(dtype)) for name, dtype in _NUMERIC)
+    # Profiles are looked up once per distinct author, then spread to the rows.
+    reposts = np.flatnonzero(table["repost_of_post_ids"])
+    people, at = np.unique(np.concatenate([table["author_ids"], table["repost_of_user_ids"][reposts]]),
+                           return_inverse=True)
+    handles, verified, followers = zip(*(_profile(users, user) for user in people.tolist()))
+    by_author, by_original = at[:len(recs)], at[len(recs):]
+    wire += packed(_FIELD["author_verified"], np.array(verified, dtype=np.bool_)[by_author])
+    wire += packed(_FIELD["author_follower_counts"], np.array(followers, dtype=np.uint64)[by_author])
+    wire += packed(_FIELD["impression_counts"],
+                   np.array([impressions.get(rec.post_id, 0) for rec in recs], dtype=np.uint64))
     answer.MergeFromString(wire)
-    answer.texts.extend(columns[14])
-    answer.author_handles.extend(p[0] for p in author_rows)
-    answer.reposted_author_handles.extend(profiles[original][0] if repost else ""
-                                          for repost, original in zip(columns[6], columns[7]))
+    answer.texts.extend(texts)
+    handle_of = np.array(handles, dtype=object)
+    answer.author_handles.extend(handle_of[by_author].tolist())
+    reposted = np.full(len(recs), "", dtype=object)
+    reposted[reposts] = handle_of[by_original]
+    answer.reposted_author_handles.extend(reposted.tolist())
     return answer
 
 

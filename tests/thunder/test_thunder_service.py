@@ -376,3 +376,19 @@ def test_hydrate_posts_answers_core_data_visibility_and_authors_as_columns():
     assert list(again.label_masks) == [1 << common_pb2.GORE]                    # a labelling replaces the labels
     with pytest.raises(InvalidArgument, match="post_ids"):
         handlers.hydrate_posts(thunder_pb2.HydratePostsRequest(post_ids=range(handlers.limits.max_lookup_ids + 1)))
+
+
+def test_post_columns_keep_ids_past_two_to_the_63_and_each_rows_author():
+    """Rows are stored as fixed-width records and profiles looked up per distinct author:
+    unsigned ids keep their top bit, and every row gets its own author's profile."""
+    now = now_ms()
+    posts, users = PostStore(), UserStore()
+    handlers = ThunderHandlers(posts, users, clock=lambda: now)
+    big, small = 2**63 + 5, 12
+    users.apply_user_event(events_pb2.UserEvent(user_id=big, timestamp_ms=now, profile=events_pb2.Profile(handle="big")), now)
+    rows = [post(small, now - 3000), post(big, now - 2000, in_reply_to_user_id=2**64 - 1), post(small, now - 1000)]
+    for p in rows:
+        posts.apply(created(p), now)
+    columns = handlers.hydrate_posts(thunder_pb2.HydratePostsRequest(post_ids=[p.post_id for p in rows])).posts
+    assert list(columns.author_ids) == [small, big, small] and list(columns.in_reply_to_user_ids) == [0, 2**64 - 1, 0]
+    assert list(columns.author_handles) == ["", "big", ""] and list(columns.created_at_ms) == [now - 3000, now - 2000, now - 1000]
