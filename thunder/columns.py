@@ -44,8 +44,9 @@ def _label_mask(labels) -> int:
 
 
 class RowCache:
-    """post id -> (wire it was decoded from, (numbers as a `_ROW` record of bytes, text)). Bounded: cleared when full (rows are cheap to decode again; a
-    clear costs one decode per post afterwards)."""
+    """post id -> (wire it was decoded from, (numbers as a `_ROW` record of bytes, text)).
+    Bounded: cleared when full (rows are cheap to decode again; a clear costs one decode per
+    post afterwards)."""
 
     def __init__(self, max_entries: int = 500_000) -> None:
         self.max_entries = max_entries
