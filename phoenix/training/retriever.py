@@ -75,6 +75,10 @@ AGE_BIAS = True
 AFFINITY_IN_LOSS = True
 SERVED_NEGATIVES = 0  # per engagement: the user's last served-and-passed-over posts as hard negatives
 NEGATIVES = "corpus"  # where the per-engagement recipe samples its global negatives (negatives.py)
+# The loop's parameter moving average (TrainSettings.ema_decay; the ranker's recipe uses it), off for
+# both v2 recipes: on the README's worlds and MovieLens it stayed within two seeds' spread
+# (docs/phoenix.md, "Retriever v2").
+EMA_DECAY = 0.0
 
 
 def is_v2(config: RetrieverConfig) -> bool:
@@ -85,7 +89,8 @@ def default_settings(steps: int, config: RetrieverConfig | None = None) -> Train
     """Batches of 128 engagements; a sequential v2 retriever: SEQUENCE_BATCH windows."""
     sequential = config is not None and is_v2(config) and config.user_pooling == "last"
     batch = SEQUENCE_BATCH if sequential else DEFAULT_BATCH
-    return TrainSettings(steps=steps, batch_size=batch, weight_decay=WEIGHT_DECAY)
+    return TrainSettings(steps=steps, batch_size=batch, weight_decay=WEIGHT_DECAY,
+                         ema_decay=EMA_DECAY if config is not None and is_v2(config) else 0.0)
 
 
 def _tower_inputs(config: RetrieverConfig, features, post_ids: np.ndarray, author_ids: np.ndarray) -> dict:

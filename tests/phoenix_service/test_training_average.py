@@ -66,3 +66,14 @@ def test_v2_ranker_recipe_averages_and_v1_keeps_the_plain_fixed_step_one():
     assert (v2_settings.ema_decay, v2_settings.dropout) == (ranker.EMA_DECAY, ranker.DROPOUT)
     assert v2_settings.ema_decay > 0 and v2_settings.dropout > 0
     assert ranker.default_settings(10, v1.ranker) == TrainSettings(steps=10)
+
+
+def test_retriever_average_switch_reaches_v2_recipes_only(monkeypatch):
+    from phoenix.training import retriever
+    from phoenix.training.presets import train_recipe
+
+    monkeypatch.setattr(retriever, "EMA_DECAY", 0.99)
+    v2, sequential, v1 = (train_recipe(p).retriever for p in ("small", "movielens", "small-v1"))
+    assert retriever.default_settings(10, v2).ema_decay == 0.99
+    assert retriever.default_settings(10, sequential).ema_decay == 0.99
+    assert retriever.default_settings(10, v1).ema_decay == 0.0  # v1 keeps its fixed-step recipe
