@@ -66,3 +66,17 @@ def test_v2_ranker_recipe_averages_and_v1_keeps_the_plain_fixed_step_one():
     assert (v2_settings.ema_decay, v2_settings.dropout) == (ranker.EMA_DECAY, ranker.DROPOUT)
     assert v2_settings.ema_decay > 0 and v2_settings.dropout > 0
     assert ranker.default_settings(10, v1.ranker) == TrainSettings(steps=10)
+
+
+def test_retriever_averages_the_sequential_recipe_only_and_each_switch_reaches_its_recipe(monkeypatch):
+    from phoenix.training import retriever
+    from phoenix.training.presets import train_recipe
+
+    v2, sequential, v1 = (train_recipe(p).retriever for p in ("small", "movielens", "small-v1"))
+    assert retriever.default_settings(10, sequential).ema_decay == retriever.SEQUENCE_EMA_DECAY > 0
+    assert retriever.default_settings(10, v2).ema_decay == retriever.EMA_DECAY == 0.0
+    monkeypatch.setattr(retriever, "EMA_DECAY", 0.9)
+    monkeypatch.setattr(retriever, "SEQUENCE_EMA_DECAY", 0.8)
+    assert retriever.default_settings(10, v2).ema_decay == 0.9
+    assert retriever.default_settings(10, sequential).ema_decay == 0.8
+    assert retriever.default_settings(10, v1).ema_decay == 0.0  # v1 keeps its fixed-step recipe
