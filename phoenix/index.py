@@ -30,15 +30,14 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from foryou import snowflake
+from phoenix.rerank import NO_AFFINITY, NO_SCORING, Affinity, AuthorPosts, EngagedAuthors, Scoring, author_counts
 from phoenix.settings import DEFAULT_ANN_THRESHOLD
-from phoenix.rerank import (NO_AFFINITY, NO_FRESHNESS, Affinity, AuthorPosts, EngagedAuthors, Freshness, Scoring,
-                            author_counts)
 
 if TYPE_CHECKING:  # usearch is imported when the graph is first built
     from phoenix.index_ann import AnnIndex
@@ -235,13 +234,14 @@ class CorpusIndex:
     # ---- search -----------------------------------------------------------------------------
 
     def search(self, queries: np.ndarray, k: int, exclusions: Sequence[Exclusions] | None = None,
-               exact: bool = False, freshness: Freshness = NO_FRESHNESS, now_ms: int | None = None,
-               affinity: Affinity = NO_AFFINITY, engaged: Sequence[EngagedAuthors] | None = None
-               ) -> list[list[ScoredPost]]:
+               exact: bool = False, scoring: Scoring = NO_SCORING, now_ms: int | None = None,
+               engaged: Sequence[EngagedAuthors] | None = None) -> list[list[ScoredPost]]:
         """Top-k posts by dot product for each query row ([B, dim]), best first, skipping each
         query's exclusions. `exact=True` forces the matrix product (recall measurement). With
-        an active `freshness`, scores are similarity + its bonus for the age at `now_ms`; with
-        an active `affinity`, + its bonus for each query's `engaged` authors."""
+        an active `scoring.freshness`, scores are similarity + its bonus for the age at
+        `now_ms`; with an active `scoring.affinity`, + its bonus for each query's `engaged`
+        authors (phoenix/rerank.py)."""
+        freshness, affinity = scoring.freshness, scoring.affinity
         queries = np.atleast_2d(np.asarray(queries, np.float32))
         exclusions = list(exclusions) if exclusions is not None else [NO_EXCLUSIONS] * len(queries)
         if len(exclusions) != len(queries):
@@ -261,7 +261,7 @@ class CorpusIndex:
             if engaged[i]:
                 hits = hits + self._author_hits(queries[i], engaged[i], exclusions[i], {h.post_id for h in hits},
                                                 affinity, wanted)
-            return _rerank(hits, freshness, at_ms, affinity, engaged[i])[:k]
+            return _rerank(hits, scoring, at_ms, engaged[i])[:k]
         with self._lock:
             if self._ann is None or exact:
                 # The re-rank pool keeps the first fetch's margin, as before the masking.
@@ -349,14 +349,14 @@ class CorpusIndex:
         return out
 
 
-def _rerank(hits: list[ScoredPost], freshness: Freshness, now_ms: int, affinity: Affinity = NO_AFFINITY,
+def _rerank(hits: list[ScoredPost], scoring: Scoring, now_ms: int,
             engaged: EngagedAuthors | None = None) -> list[ScoredPost]:
-    """The hits re-scored with the freshness and affinity bonuses, best first (stable for equal
-    scores)."""
+    """The hits re-scored with the scoring's freshness and affinity bonuses, best first (stable
+    for equal scores)."""
     if not hits:
         return hits
     authors = np.array([h.author_id for h in hits], np.uint64)
-    scores = Scoring(freshness, affinity if engaged else NO_AFFINITY).rescored(
+    scores = (scoring if engaged else replace(scoring, affinity=NO_AFFINITY)).rescored(
         np.array([[h.score for h in hits]], np.float64), created_ms_of([h.post_id for h in hits]),
         np.array([[now_ms]], np.float64), lambda: author_counts(engaged or {}, authors)[None, :])[0]
     return [ScoredPost(hits[j].post_id, hits[j].author_id, float(scores[j]))

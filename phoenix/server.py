@@ -214,8 +214,7 @@ class PhoenixServer:
         history_len = models.retriever.config.history_len  # the affinity counts what the model reads
         found = index.search(users, max(i.k for i in inputs),
                              [Exclusions(i.exclude_post_ids, i.exclude_author_ids) for i in inputs],
-                             freshness=models.scoring.freshness, now_ms=snowflake.now_ms(),
-                             affinity=models.scoring.affinity,
+                             scoring=models.scoring, now_ms=snowflake.now_ms(),
                              engaged=[engaged_authors(i.history, history_len) for i in inputs])
         return [(posts[:i.k], len(index), models.checkpoint_id) for posts, i in zip(found, inputs)]
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from foryou import snowflake
-from phoenix.rerank import Affinity, Freshness
+from phoenix.rerank import Affinity, Freshness, Scoring
 from phoenix.index import FETCH_MARGIN, FRESHNESS_OVERFETCH, CorpusIndex, Exclusions, created_ms_of, recall_at_k
 
 
@@ -107,7 +107,7 @@ def test_the_freshness_rerank_pool_is_the_most_similar_allowed_posts():
     index = CorpusIndex(2)
     index.upsert(posts, list(range(1, n + 1)), vectors)
     excluded = Exclusions(frozenset(posts[:1]))
-    got = index.search(np.array([1.0, 0.0], np.float32), 1, [excluded], freshness=Freshness(1.0), now_ms=now)[0]
+    got = index.search(np.array([1.0, 0.0], np.float32), 1, [excluded], scoring=Scoring(Freshness(1.0)), now_ms=now)[0]
     assert [p.post_id for p in got] == [posts[pool]]
 
 
@@ -124,18 +124,18 @@ def test_affinity_pools_the_engaged_authors_posts_whatever_their_similarity(ann)
     index = CorpusIndex(2, ann_threshold=0 if ann else 10_000)
     index.upsert(posts, authors, vectors)
     query = np.array([1.0, 0.0], np.float32)
-    got = index.search(query, 2, affinity=Affinity(3.0), engaged=[{2: 3}])[0]
+    got = index.search(query, 2, scoring=Scoring(affinity=Affinity(3.0)), engaged=[{2: 3}])[0]
     assert [p.post_id for p in got] == [posts[-1], posts[0]]
     assert got[0].score == pytest.approx(-1.0 + 3.0 * np.log1p(3))
     assert index.search(query, 2, engaged=[{2: 3}])[0][0].post_id == posts[0]   # no weight: no bonus
     for ex in (Exclusions(frozenset(posts[-1:])), Exclusions(author_ids=frozenset({2}))):
-        assert posts[-1] not in [p.post_id for p in index.search(query, 2, [ex], affinity=Affinity(3.0),
+        assert posts[-1] not in [p.post_id for p in index.search(query, 2, [ex], scoring=Scoring(affinity=Affinity(3.0)),
                                                                   engaged=[{2: 3}])[0]]
     index.upsert(posts[-1:], [3], vectors[-1:])   # the post changes author: author 2 has none now
-    assert index.search(query, 1, affinity=Affinity(3.0), engaged=[{2: 3}])[0][0].post_id == posts[0]
-    assert index.search(query, 1, affinity=Affinity(3.0), engaged=[{3: 1}])[0][0].post_id == posts[-1]
+    assert index.search(query, 1, scoring=Scoring(affinity=Affinity(3.0)), engaged=[{2: 3}])[0][0].post_id == posts[0]
+    assert index.search(query, 1, scoring=Scoring(affinity=Affinity(3.0)), engaged=[{3: 1}])[0][0].post_id == posts[-1]
     index.remove(posts[-1:])
-    assert index.search(query, 1, affinity=Affinity(3.0), engaged=[{3: 1}])[0][0].post_id == posts[0]
+    assert index.search(query, 1, scoring=Scoring(affinity=Affinity(3.0)), engaged=[{3: 1}])[0][0].post_id == posts[0]
 
 
 def test_search_of_an_empty_or_small_index():
@@ -175,9 +175,9 @@ def test_freshness_reranks_by_similarity_plus_weighted_log_age():
 
     plain = index.search(query, 3)[0]
     assert [p.post_id for p in plain] == posts[::-1][:3]  # similarity alone: oldest first
-    assert index.search(query, 3, freshness=Freshness(0.0), now_ms=now)[0] == plain
+    assert index.search(query, 3, scoring=Scoring(Freshness(0.0)), now_ms=now)[0] == plain
 
-    fresh = index.search(query, 3, freshness=Freshness(0.1), now_ms=now)[0]
+    fresh = index.search(query, 3, scoring=Scoring(Freshness(0.1)), now_ms=now)[0]
     assert [p.post_id for p in fresh] == posts[:3]  # the newest win once age counts
     expected = vectors[:3, 0] - 0.1 * np.log1p(ages_h[:3])
     np.testing.assert_allclose([p.score for p in fresh], expected, rtol=1e-5)
@@ -193,7 +193,7 @@ def test_freshness_reranks_only_what_similarity_overfetched():
     vectors = np.stack([np.linspace(1.0, 0.0, n), np.zeros(n)], axis=1).astype(np.float32)
     index = CorpusIndex(2)
     index.upsert(posts, [1] * n, vectors)
-    got = index.search(np.array([1.0, 0.0], np.float32), k, freshness=Freshness(100.0), now_ms=now)[0]
+    got = index.search(np.array([1.0, 0.0], np.float32), k, scoring=Scoring(Freshness(100.0)), now_ms=now)[0]
     fetched = set(posts[:n - 10])
     assert len(got) == k and {p.post_id for p in got} <= fetched
     assert [p.post_id for p in got] == [posts[n - 11], posts[n - 12]]  # newest of the fetched
@@ -206,6 +206,6 @@ def test_affinity_search_equals_brute_force_over_the_whole_corpus(filled):
     engaged = {3: 2, 7: 1}
     counts = np.array([engaged.get(a, 0) for a in authors])
     for q in unit(rng, 5):
-        got = index.search(q, 5, affinity=Affinity(0.5), engaged=[engaged])[0]
+        got = index.search(q, 5, scoring=Scoring(affinity=Affinity(0.5)), engaged=[engaged])[0]
         want = np.argsort(-(vectors @ q + 0.5 * np.log1p(counts)), kind="stable")[:5]
         assert [p.post_id for p in got] == [posts[i] for i in want]

@@ -15,7 +15,7 @@ from phoenix import checkpoints
 from phoenix.actions import ACTION_NAMES
 from phoenix.config import tiny_retriever_config
 from phoenix.features import HistoryItem
-from phoenix.rerank import Affinity, Freshness
+from phoenix.rerank import Affinity, Freshness, Scoring
 from phoenix.server_corpus import RECORDS
 
 from tests.phoenix_service.conftest import AUTHOR_BASE, created, deleted, new_post_id, publish
@@ -201,7 +201,7 @@ async def test_new_retriever_checkpoint_is_hot_reloaded_and_corpus_reembedded(st
     assert reply.checkpoint_id == info.checkpoint_id and len(reply.posts) == 5
     # The checkpoint's freshness weight is served: similarity + 0.5 * -log1p(age hours) at request time.
     user = phoenix.models.retriever.user_embeddings([3], [[]])
-    expected = phoenix.index.search(user, 5, freshness=Freshness(0.5), now_ms=snowflake.now_ms())[0]
+    expected = phoenix.index.search(user, 5, scoring=Scoring(Freshness(0.5)), now_ms=snowflake.now_ms())[0]
     assert [p.post_id for p in reply.posts] == [p.post_id for p in expected]
     np.testing.assert_allclose([p.score for p in reply.posts], [p.score for p in expected], atol=1e-4)
     plain = [phoenix.index.vector(p.post_id) @ user[0] for p in reply.posts]
@@ -213,7 +213,7 @@ async def test_new_retriever_checkpoint_is_hot_reloaded_and_corpus_reembedded(st
     assert {p.author_id for p in reply.posts} == {AUTHOR_BASE + 1}
     actions = tuple(sorted(a - 1 for a in (common_pb2.FAVORITE, common_pb2.REPLY)))  # model indices
     user = phoenix.models.retriever.user_embeddings([3], [[HistoryItem(p, a, actions) for p, a in liked[:2]]])
-    expected = phoenix.index.search(user, 5, freshness=Freshness(0.5), now_ms=snowflake.now_ms(), affinity=Affinity(2.0),
+    expected = phoenix.index.search(user, 5, scoring=Scoring(Freshness(0.5), Affinity(2.0)), now_ms=snowflake.now_ms(),
                                     engaged=[{AUTHOR_BASE + 1: 2}])[0]
     assert [p.post_id for p in reply.posts] == [p.post_id for p in expected]
 
