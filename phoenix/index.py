@@ -10,15 +10,12 @@ Exclusions (post ids, author ids): exact search masks them in the score matrix (
 one partition); the HNSW graph cannot, so there search over-fetches and filters, fetching four
 times more until k results survive or the corpus is exhausted.
 
-Freshness: a retriever's candidate tower sees only post and author ids, so it cannot tell a
-post's age, while engagements go mostly to recent posts. A fitted `Freshness` (phoenix/rerank.py) adds
-`weight * -log1p(age_hours)` and a per-age-bucket bias (age read from the snowflake id) to
-the dot product: search over-fetches `FRESHNESS_OVERFETCH * k` posts by similarity and
-re-ranks them by the sum. The evaluation scores with the same function
-(phoenix/training/freshness.py fits it). Author affinity (phoenix/rerank.py) is the re-rank's
-second term: the posts of the authors the query's user engaged with join the pool whatever
-their similarity (the best `FRESHNESS_OVERFETCH * k` of them by similarity + affinity), and
-each gets `weight * log1p(engagements with its author)`.
+Re-rank: with a checkpoint's `Scoring` (phoenix/rerank.py: what each term adds and why),
+search over-fetches `FRESHNESS_OVERFETCH * k` posts by similarity, adds the posts of the
+authors the query's user engaged with whatever their similarity (the best
+`FRESHNESS_OVERFETCH * k` of them by similarity + affinity), and orders the pool by
+similarity plus the terms' bonuses, with the function the evaluation scores with.
+
 Tombstones: a removed (deleted) post id is remembered until it is older than the retention,
 and an upsert of a remembered id is ignored, so a delete wins over its create whatever order
 they arrive in, and over a redelivered create (as in Thunder).
