@@ -55,9 +55,10 @@ def _fmt(value: object) -> str:
 
 def use_phoenix_xla_flags() -> None:
     """Start JAX as the Phoenix service does: its XLA flags (phoenix/settings.py) before
-    $XLA_FLAGS, which still win. Call before anything imports JAX, so an in-process model or
-    server measures what the service runs."""
+    $XLA_FLAGS, which still win, and its intra-op thread count. Call before anything starts
+    JAX, so an in-process model or server measures what the service runs."""
     from foryou.service_main import prepend_xla_flags
-    from phoenix.settings import DEFAULT_XLA_FLAGS
+    from phoenix.settings import DEFAULT_XLA_FLAGS, PhoenixSettings, use_intra_op_threads
 
     prepend_xla_flags(DEFAULT_XLA_FLAGS)
+    use_intra_op_threads(PhoenixSettings.default("intra_op_threads"))

@@ -19,10 +19,6 @@ from bench.common import percentiles_ms, print_table, use_phoenix_xla_flags  # n
 
 use_phoenix_xla_flags()
 
-from phoenix.settings import PhoenixSettings, use_intra_op_threads  # noqa: E402
-
-use_intra_op_threads(PhoenixSettings.default("intra_op_threads"))  # as the service runs JAX
-
 import numpy as np  # noqa: E402
 
 from phoenix.config import V2_INPUTS, RankerConfig, demo_ranker_config, serving_ranker_config  # noqa: E402

@@ -77,4 +77,3 @@ def use_intra_op_threads(threads: int, environ: MutableMapping[str, str] = os.en
     if jax_backends_started():
         log.warning("JAX's CPU client started before NPROC was set; intra_op_threads=%d does not apply", threads)
     environ["NPROC"] = str(threads)
-

@@ -90,11 +90,11 @@ def is_v2(config: RetrieverConfig) -> bool:
 def default_settings(steps: int, config: RetrieverConfig | None = None) -> TrainSettings:
     """Batches of 128 engagements; a sequential v2 retriever: SEQUENCE_BATCH windows. v2 recipes
     average their parameters (EMA_DECAY / SEQUENCE_EMA_DECAY); v1 keeps its plain recipe."""
-    v2 = config is not None and is_v2(config)
-    sequential = v2 and config is not None and config.user_pooling == "last"
-    batch = SEQUENCE_BATCH if sequential else DEFAULT_BATCH
-    ema = (SEQUENCE_EMA_DECAY if sequential else EMA_DECAY) if v2 else 0.0
-    return TrainSettings(steps=steps, batch_size=batch, weight_decay=WEIGHT_DECAY, ema_decay=ema)
+    if config is None or not is_v2(config):
+        return TrainSettings(steps=steps, batch_size=DEFAULT_BATCH, weight_decay=WEIGHT_DECAY)
+    sequential = config.user_pooling == "last"
+    return TrainSettings(steps=steps, batch_size=SEQUENCE_BATCH if sequential else DEFAULT_BATCH,
+                         weight_decay=WEIGHT_DECAY, ema_decay=SEQUENCE_EMA_DECAY if sequential else EMA_DECAY)
 
 
 def _tower_inputs(config: RetrieverConfig, features, post_ids: np.ndarray, author_ids: np.ndarray) -> dict:
