@@ -8,6 +8,7 @@ import asyncio
 import logging
 import signal
 import sys
+import traceback
 
 from pydantic import Field
 
@@ -67,8 +68,8 @@ async def _serve(cfg: StackConfig, ui_port: int | None = None) -> int:
                 pass
         print("stopping the stack ...", flush=True)
         return 0
-    except Exception as exc:  # a service failed to start: say why
-        print(f"foryou up failed: {exc}", file=sys.stderr)
+    except Exception as exc:  # a service failed to start: say why (an exception without a message: where)
+        print(f"foryou up failed: {str(exc) or ''.join(traceback.format_exception(exc))}", file=sys.stderr)
         return 1
     finally:
         waiter.cancel()
